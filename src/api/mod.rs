@@ -1,0 +1,291 @@
+//! The HTTP application: one file per resource, this one for what every
+//! route shares (authentication, rate limits, request ids, CORS, metrics,
+//! JSON bodies and the error envelope).
+
+mod controls;
+mod events;
+mod experiments;
+mod health;
+mod runs;
+mod targets;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tide::http::headers::HeaderValue;
+use tide::{Middleware, Next, Request, Response, StatusCode};
+
+use crate::error::ApiError;
+use crate::State;
+
+/// The route template an endpoint answered for (the `route` metric label).
+#[derive(Clone, Copy)]
+struct Route(&'static str);
+
+/// Builds the application: every route of api.md behind the shared layers.
+pub fn app(state: State) -> tide::Server<State> {
+    let mut app = tide::with_state(state);
+    app.with(Outer);
+    app.at("/runs").post(endpoint("/runs", runs::submit)).get(endpoint("/runs", runs::list));
+    app.at("/runs/:id").get(endpoint("/runs/:id", runs::get));
+    app.at("/runs/:id/cancel").post(endpoint("/runs/:id/cancel", runs::cancel));
+    app.at("/experiments/run").post(endpoint("/experiments/run", experiments::run_sync));
+    app.at("/experiments/recent").get(endpoint("/experiments/recent", experiments::recent));
+    app.at("/experiments/:id").get(endpoint("/experiments/:id", experiments::get));
+    app.at("/hardware/targets").get(endpoint("/hardware/targets", targets::list));
+    app.at("/controls/profile")
+        .get(endpoint("/controls/profile", controls::get))
+        .post(endpoint("/controls/profile", controls::set));
+    app.at("/health").get(endpoint("/health", health::health));
+    app.at("/health/live").get(endpoint("/health/live", health::live));
+    app.at("/health/ready").get(endpoint("/health/ready", health::ready));
+    app.at("/metrics").get(endpoint("/metrics", health::metrics));
+    app.at("/events").get(endpoint("/events", events::stream));
+    app.at("/openapi.json").get(endpoint("/openapi.json", |_| crate::assets::serve("openapi.json")));
+    app.at("/docs").get(endpoint("/docs", |_| crate::assets::serve("docs.html")));
+    app.at("/").get(endpoint("/", |_| crate::assets::serve("console/index.html")));
+    app.at("/assets/*path").get(endpoint("/assets/*path", |req: Request<State>| {
+        let path = req.param("path").unwrap_or("").to_string();
+        crate::assets::serve_owned(path)
+    }));
+    app
+}
+
+/// The `/metrics`-only application of the optional second listener: the
+/// same registry, nothing else.
+pub fn metrics_app(state: State) -> tide::Server<State> {
+    let mut app = tide::with_state(state);
+    app.with(Outer);
+    app.at("/metrics").get(endpoint("/metrics", health::metrics));
+    app
+}
+
+/// Wraps a handler: authentication and rate limiting first, then the
+/// handler, with every error rendered to the envelope and the route
+/// template attached for the metrics layer.
+fn endpoint<F, Fut>(route: &'static str, handler: F) -> impl tide::Endpoint<State>
+where
+    F: Fn(Request<State>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response, ApiError>> + Send + 'static,
+{
+    move |req: Request<State>| {
+        let admitted = admit(&req).map(|()| handler(req));
+        async move {
+            let outcome = match admitted {
+                Ok(fut) => fut.await,
+                Err(e) => Err(e),
+            };
+            let mut res = outcome.unwrap_or_else(ApiError::into_response);
+            res.insert_ext(Route(route));
+            Ok(res)
+        }
+    }
+}
+
+/// Authentication (unless the path is public) and the per-session rate
+/// limit.
+fn admit(req: &Request<State>) -> Result<(), ApiError> {
+    let state = req.state();
+    let path = req.url().path();
+    let public = state.config.public_paths.iter().any(|p| p == path);
+    if !public && !state.key_digests.is_empty() {
+        let key = presented_key(req).ok_or(ApiError::AuthRequired)?;
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        // Constant time over every configured key: no early exit that
+        // would tell a caller how close a guess was, or which key matched.
+        let matched = state.key_digests.iter().fold(0u8, |acc, d| acc | u8::from(ct_eq(d, &digest)));
+        if matched == 0 {
+            return Err(ApiError::AuthRequired);
+        }
+    }
+    if !public {
+        let session = session_of(req);
+        if let Err(retry_after_s) = state.rate_limiter.check(&session, crate::now_ms()) {
+            metrics::counter!("synqc_budget_rejections_total", "reason" => "rate_limited").increment(1);
+            return Err(ApiError::RateLimited { retry_after_s });
+        }
+    }
+    Ok(())
+}
+
+fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The API key a request presents, from X-Api-Key or a Bearer token.
+fn presented_key(req: &Request<State>) -> Option<String> {
+    if let Some(k) = req.header("X-Api-Key") {
+        return Some(k.last().as_str().to_string());
+    }
+    req.header("Authorization")
+        .and_then(|h| h.last().as_str().strip_prefix("Bearer ").map(|k| k.trim().to_string()))
+}
+
+/// The budget session of a request (see [`crate::budget::session_id`]).
+pub fn session_of(req: &Request<State>) -> String {
+    let header = req.header("X-Session-Id").map(|h| h.last().as_str().to_string());
+    crate::budget::session_id(header.as_deref(), presented_key(req).as_deref())
+}
+
+/// Reads a JSON body within max_request_bytes: 415 for another content
+/// type, 413 when too large, 422 when it is not JSON.
+pub async fn json_body(req: &mut Request<State>) -> Result<Value, ApiError> {
+    if let Some(ct) = req.header("Content-Type") {
+        let ct = ct.last().as_str().to_ascii_lowercase();
+        if !ct.starts_with("application/json") && !ct.contains("+json") {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    let limit = req.state().config.max_request_bytes;
+    if req.len().is_some_and(|n| n as u64 > limit) {
+        return Err(ApiError::TooLarge(limit));
+    }
+    let body = req.take_body();
+    let mut bytes = Vec::new();
+    // Chunked bodies carry no length: read one byte past the limit to know.
+    let mut reader = smol::io::AsyncReadExt::take(body, limit + 1);
+    smol::io::AsyncReadExt::read_to_end(&mut reader, &mut bytes)
+        .await
+        .map_err(|e| ApiError::MalformedJson(format!("cannot read body: {e}")))?;
+    if bytes.len() as u64 > limit {
+        return Err(ApiError::TooLarge(limit));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::MalformedJson("empty body".into()));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+/// A JSON response with a status.
+pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    let mut res = Response::new(status);
+    match tide::Body::from_json(body) {
+        Ok(b) => res.set_body(b),
+        Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+    }
+    res
+}
+
+/// Request id, CORS, unmatched routes in the envelope, and the HTTP
+/// metrics, around every request.
+struct Outer;
+
+#[tide::utils::async_trait]
+impl Middleware<State> for Outer {
+    async fn handle(&self, req: Request<State>, next: Next<'_, State>) -> tide::Result {
+        let started = Instant::now();
+        let method = req.method().to_string();
+        let request_id = req
+            .header("X-Request-Id")
+            .map(|h| h.last().as_str().chars().take(128).collect::<String>())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| crate::budget::hex(&rand::random::<[u8; 16]>()));
+        let origin = req.header("Origin").map(|h| h.last().as_str().to_string());
+        let allowed_origin = origin.filter(|o| {
+            let allowed = &req.state().config.cors_allow_origins;
+            allowed.iter().any(|a| a == o || a == "*")
+        });
+        let preflight = req.method() == tide::http::Method::Options;
+        let mut res = if preflight {
+            let mut r = Response::new(if allowed_origin.is_some() { StatusCode::NoContent } else { StatusCode::Forbidden });
+            r.insert_ext(Route("OPTIONS"));
+            r
+        } else {
+            next.run(req).await
+        };
+        let route = match res.ext::<Route>() {
+            Some(r) => r.0,
+            None => {
+                // tide's own 404/405: same envelope as everything else.
+                let status = res.status();
+                let what = if status == StatusCode::MethodNotAllowed { "Method not allowed here" } else { "No such route" };
+                res = ApiError::NotFound(what.into()).into_response();
+                res.set_status(status);
+                "unmatched"
+            }
+        };
+        if let Some(origin) = allowed_origin {
+            res.insert_header("Access-Control-Allow-Origin", origin);
+            res.insert_header("Vary", "Origin");
+            if preflight {
+                res.insert_header("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS");
+                res.insert_header(
+                    "Access-Control-Allow-Headers",
+                    "Content-Type, X-Api-Key, Authorization, X-Session-Id, Idempotency-Key, X-Request-Id",
+                );
+                res.insert_header("Access-Control-Max-Age", "600");
+            }
+        }
+        if let Ok(v) = HeaderValue::from_bytes(request_id.into_bytes()) {
+            res.insert_header("X-Request-Id", v);
+        }
+        let status = res.status().to_string();
+        metrics::counter!("synqc_http_requests_total", "method" => method.clone(), "route" => route, "status" => status)
+            .increment(1);
+        metrics::histogram!("synqc_http_request_duration_seconds", "method" => method, "route" => route)
+            .record(started.elapsed().as_secs_f64());
+        Ok(res)
+    }
+}
+
+/// Fixed one-minute windows of requests per budget session; 0 = off.
+pub struct RateLimiter {
+    per_minute: u64,
+    windows: Mutex<HashMap<String, (u64, u64)>>,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: u64) -> RateLimiter {
+        RateLimiter { per_minute, windows: Mutex::new(HashMap::new()) }
+    }
+
+    /// Ok, or the seconds until the session's window ends.
+    pub fn check(&self, session: &str, now_ms: u64) -> Result<(), u64> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let minute = now_ms / 60_000;
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() > 10_000 {
+            // Bounded memory: forget every session not seen this minute.
+            windows.retain(|_, (m, _)| *m == minute);
+        }
+        let entry = windows.entry(session.to_string()).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        if entry.1 >= self.per_minute {
+            return Err(60 - (now_ms / 1000) % 60);
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limiter_counts_per_session_and_minute() {
+        let rl = RateLimiter::new(2);
+        assert!(rl.check("a", 0).is_ok());
+        assert!(rl.check("a", 1).is_ok());
+        assert_eq!(rl.check("a", 30_000), Err(30));
+        assert!(rl.check("b", 30_000).is_ok());
+        assert!(rl.check("a", 60_000).is_ok());
+        assert!(RateLimiter::new(0).check("a", 0).is_ok());
+    }
+
+    #[test]
+    fn digests_compare_exactly() {
+        let a: [u8; 32] = Sha256::digest(b"k1").into();
+        let b: [u8; 32] = Sha256::digest(b"k2").into();
+        assert!(ct_eq(&a, &a));
+        assert!(!ct_eq(&a, &b));
+    }
+}

@@ -1,0 +1,85 @@
+//! A small HTTP/1.1 client for the command line (`healthcheck`, `submit`,
+//! `status`, `loadtest`) and the integration tests: async-h1's client over
+//! a smol TCP stream, so no second HTTP stack is compiled in.
+
+pub mod loadtest;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use smol::net::TcpStream;
+use tide::http::{Method, Request, Url};
+
+/// An answer: status, headers of interest, body text.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Where to send requests, and with which key.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub base: Url,
+    pub api_key: Option<String>,
+    pub timeout: Duration,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Result<Client, String> {
+        let base = Url::parse(base).map_err(|e| format!("bad URL {base}: {e}"))?;
+        if base.scheme() != "http" {
+            return Err(format!("only http:// URLs are supported, not {base}"));
+        }
+        Ok(Client { base, api_key: None, timeout: Duration::from_secs(30) })
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Result<Reply, String> {
+        let url = self.base.join(path).map_err(|e| format!("bad path {path}: {e}"))?;
+        let host = url.host_str().ok_or("URL without host")?.to_string();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let call = async {
+            let stream = TcpStream::connect((host.as_str(), port)).await.map_err(|e| format!("connect {host}:{port}: {e}"))?;
+            stream.set_nodelay(true).ok();
+            let mut req = Request::new(method, url.clone());
+            if let Some(key) = &self.api_key {
+                req.insert_header("X-Api-Key", key.as_str());
+            }
+            for (k, v) in headers {
+                req.insert_header(*k, *v);
+            }
+            if let Some(b) = body {
+                req.set_body(b.to_string());
+                req.insert_header("Content-Type", "application/json");
+            }
+            let mut res = async_h1::connect(stream, req).await.map_err(|e| format!("{method} {url}: {e}"))?;
+            let text = res.body_string().await.map_err(|e| format!("{method} {url}: reading body: {e}"))?;
+            let headers = res.iter().map(|(k, v)| (k.as_str().to_string(), v.last().as_str().to_string())).collect();
+            Ok(Reply { status: u16::from(res.status()), body: text, headers })
+        };
+        smol::future::or(call, async {
+            smol::Timer::after(self.timeout).await;
+            Err(format!("{method} {url}: no answer within {:?}", self.timeout))
+        })
+        .await
+    }
+
+    pub fn get(&self, path: &str) -> Result<Reply, String> {
+        smol::block_on(self.send(Method::Get, path, None, &[]))
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Result<Reply, String> {
+        smol::block_on(self.send(Method::Post, path, Some(body), &[]))
+    }
+}

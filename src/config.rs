@@ -1,0 +1,428 @@
+//! Configuration: one struct that is the file format, the environment
+//! (`SYNQC_*`) and the command-line flags (`--key-name`). Precedence:
+//! flags > environment > TOML file > defaults. Unknown keys in the file or
+//! on the command line are refused by name.
+//!
+//! [`KEYS`] is the single list of settings with their kinds and help text;
+//! a test keeps it in step with [`Config`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::sim::NoiseProfile;
+
+/// The settings of one appliance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: String,
+    pub metrics_listen: Option<String>,
+    pub data_dir: PathBuf,
+    pub api_key: Option<String>,
+    pub api_keys_file: Option<PathBuf>,
+    pub public_paths: Vec<String>,
+    pub workers: usize,
+    pub job_timeout_seconds: u64,
+    pub lease_seconds: u64,
+    pub max_attempts: u32,
+    pub max_pending: u64,
+    pub max_shots_per_experiment: u64,
+    pub max_shots_per_session: u64,
+    pub default_shot_budget: u64,
+    pub session_budget_ttl_seconds: u64,
+    pub allow_provider_simulation: bool,
+    pub retention_runs: u64,
+    pub max_request_bytes: u64,
+    pub rate_limit_per_minute: u64,
+    pub cors_allow_origins: Vec<String>,
+    pub shutdown_grace_seconds: u64,
+    pub log: String,
+    pub log_format: String,
+    /// Per-target overrides of the built-in noise profiles.
+    pub noise: BTreeMap<String, NoiseOverride>,
+}
+
+/// Any subset of a [`NoiseProfile`]'s fields.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseOverride {
+    pub t1_us: Option<f64>,
+    pub t2_us: Option<f64>,
+    pub p1q: Option<f64>,
+    pub p2q: Option<f64>,
+    pub readout_p10: Option<f64>,
+    pub readout_p01: Option<f64>,
+    pub gate_1q_ns: Option<f64>,
+    pub gate_2q_ns: Option<f64>,
+    pub readout_ns: Option<f64>,
+}
+
+impl NoiseOverride {
+    pub fn apply(&self, base: &NoiseProfile) -> NoiseProfile {
+        NoiseProfile {
+            t1_us: self.t1_us.unwrap_or(base.t1_us),
+            t2_us: self.t2_us.unwrap_or(base.t2_us),
+            p1q: self.p1q.unwrap_or(base.p1q),
+            p2q: self.p2q.unwrap_or(base.p2q),
+            readout_p10: self.readout_p10.unwrap_or(base.readout_p10),
+            readout_p01: self.readout_p01.unwrap_or(base.readout_p01),
+            gate_1q_ns: self.gate_1q_ns.unwrap_or(base.gate_1q_ns),
+            gate_2q_ns: self.gate_2q_ns.unwrap_or(base.gate_2q_ns),
+            readout_ns: self.readout_ns.unwrap_or(base.readout_ns),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8001".into(),
+            metrics_listen: None,
+            data_dir: PathBuf::from("./synqc-data"),
+            api_key: None,
+            api_keys_file: None,
+            public_paths: ["/health", "/health/live", "/health/ready", "/metrics"].map(String::from).to_vec(),
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            job_timeout_seconds: 90,
+            lease_seconds: 30,
+            max_attempts: 3,
+            max_pending: 10_000,
+            max_shots_per_experiment: 200_000,
+            max_shots_per_session: 1_000_000,
+            default_shot_budget: 2048,
+            session_budget_ttl_seconds: 3600,
+            allow_provider_simulation: false,
+            retention_runs: 100_000,
+            max_request_bytes: 1_048_576,
+            rate_limit_per_minute: 0,
+            cors_allow_origins: Vec::new(),
+            shutdown_grace_seconds: 10,
+            log: "info".into(),
+            log_format: "text".into(),
+            noise: BTreeMap::new(),
+        }
+    }
+}
+
+/// How a setting's text (from the environment or a flag) is read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    Str,
+    Int,
+    Bool,
+    /// Comma-separated in the environment and on the command line.
+    List,
+}
+
+/// Every setting: name (TOML key; env SYNQC_NAME; flag --name-with-dashes),
+/// kind and one line of help. `noise` tables exist only in the file.
+pub const KEYS: &[(&str, Kind, &str)] = &[
+    ("listen", Kind::Str, "API listen address (container: 0.0.0.0:8001)"),
+    ("metrics_listen", Kind::Str, "optional second listener serving only /metrics"),
+    ("data_dir", Kind::Str, "sled store directory (packaged: /var/lib/synqc)"),
+    ("api_key", Kind::Str, "require this key on every route but public_paths"),
+    ("api_keys_file", Kind::Str, "file with one API key per line (# comments)"),
+    ("public_paths", Kind::List, "routes served without a key"),
+    ("workers", Kind::Int, "concurrent simulations (default: number of cores)"),
+    ("job_timeout_seconds", Kind::Int, "a run still executing after this fails with TIMEOUT"),
+    ("lease_seconds", Kind::Int, "a running run whose lease is not renewed this long is requeued"),
+    ("max_attempts", Kind::Int, "attempts for transient failures and worker crashes"),
+    ("max_pending", Kind::Int, "queued runs beyond this are refused with 503"),
+    ("max_shots_per_experiment", Kind::Int, "per-run shot cap (clamped, or 422 in prod mode)"),
+    ("max_shots_per_session", Kind::Int, "shots one budget session may reserve per TTL window"),
+    ("default_shot_budget", Kind::Int, "shot_budget when a request names none"),
+    ("session_budget_ttl_seconds", Kind::Int, "idle time after which a session's budget resets (>= 60)"),
+    ("allow_provider_simulation", Kind::Bool, "run provider targets as simulations of their noise"),
+    ("retention_runs", Kind::Int, "finished runs kept; the oldest beyond this are pruned"),
+    ("max_request_bytes", Kind::Int, "request bodies above this get 413"),
+    ("rate_limit_per_minute", Kind::Int, "requests per minute per session (0 = off)"),
+    ("cors_allow_origins", Kind::List, "origins allowed to call the API from a browser"),
+    ("shutdown_grace_seconds", Kind::Int, "on SIGTERM, how long running runs may finish"),
+    ("log", Kind::Str, "log level: error, warn, info, debug, trace"),
+    ("log_format", Kind::Str, "text or json"),
+];
+
+/// Where the configuration comes from, besides the defaults.
+#[derive(Debug, Default)]
+pub struct Sources {
+    /// The TOML file, if any (see [`default_file`]).
+    pub file: Option<PathBuf>,
+    /// `SYNQC_*` variables (name, value).
+    pub env: Vec<(String, String)>,
+    /// `--key value` pairs from the command line, key with dashes.
+    pub flags: Vec<(String, String)>,
+}
+
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/synqc/synqc.toml";
+
+/// The file to read when `--config` is not given: the packaged one, when it
+/// exists, so a plain `synqc serve` on an installed system uses it.
+pub fn default_file() -> Option<PathBuf> {
+    Path::new(DEFAULT_CONFIG_FILE).exists().then(|| PathBuf::from(DEFAULT_CONFIG_FILE))
+}
+
+impl Sources {
+    /// The real process environment's SYNQC_* variables.
+    pub fn from_env(file: Option<PathBuf>, flags: Vec<(String, String)>) -> Sources {
+        let env = std::env::vars().filter(|(k, _)| k.starts_with("SYNQC_")).collect();
+        Sources { file, env, flags }
+    }
+}
+
+/// The outcome of loading: the config, the file it read, and warnings that
+/// are worth a log line but not a refusal.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub file: Option<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    pub fn load(sources: &Sources) -> Result<Loaded, String> {
+        let mut warnings = Vec::new();
+        let (mut table, file) = match &sources.file {
+            Some(path) => (read_table(path)?, Some(path.clone())),
+            None => (toml::Table::new(), None),
+        };
+        for (var, value) in &sources.env {
+            let key = var.trim_start_matches("SYNQC_").to_ascii_lowercase();
+            match key_kind(&key) {
+                // Other tools share the environment (SYNQC_BIN in scripts),
+                // so an unknown variable is reported, not fatal.
+                None => warnings.push(format!("ignoring unknown environment variable {var}")),
+                Some(kind) => {
+                    table.insert(key, typed(kind, value).map_err(|e| format!("{var}: {e}"))?);
+                }
+            }
+        }
+        for (flag, value) in &sources.flags {
+            let key = flag.replace('-', "_");
+            let kind = key_kind(&key).ok_or_else(|| format!("unknown option --{flag}"))?;
+            table.insert(key, typed(kind, value).map_err(|e| format!("--{flag}: {e}"))?);
+        }
+        let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            match &file {
+                Some(f) => format!("{}: {}", f.display(), e.message()),
+                None => e.message().to_string(),
+            }
+        })?;
+        config.validate()?;
+        Ok(Loaded { config, file, warnings })
+    }
+
+    /// Cross-field and range rules that serde cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut bad = Vec::new();
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            bad.push(format!("listen: '{}' is not an address like 127.0.0.1:8001", self.listen));
+        }
+        if let Some(m) = &self.metrics_listen {
+            if m.parse::<std::net::SocketAddr>().is_err() {
+                bad.push(format!("metrics_listen: '{m}' is not an address like 127.0.0.1:9000"));
+            }
+        }
+        for (name, v) in [
+            ("workers", self.workers as u64),
+            ("job_timeout_seconds", self.job_timeout_seconds),
+            ("lease_seconds", self.lease_seconds),
+            ("max_attempts", u64::from(self.max_attempts)),
+            ("max_pending", self.max_pending),
+            ("max_shots_per_experiment", self.max_shots_per_experiment),
+            ("max_shots_per_session", self.max_shots_per_session),
+            ("default_shot_budget", self.default_shot_budget),
+            ("max_request_bytes", self.max_request_bytes),
+        ] {
+            if v == 0 {
+                bad.push(format!("{name}: must be at least 1"));
+            }
+        }
+        if self.session_budget_ttl_seconds < 60 {
+            bad.push("session_budget_ttl_seconds: must be at least 60".into());
+        }
+        if self.default_shot_budget > self.max_shots_per_experiment {
+            bad.push("default_shot_budget: must not exceed max_shots_per_experiment".into());
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.log.as_str()) {
+            bad.push(format!("log: '{}' is not one of error, warn, info, debug, trace", self.log));
+        }
+        if !["text", "json"].contains(&self.log_format.as_str()) {
+            bad.push(format!("log_format: '{}' is not text or json", self.log_format));
+        }
+        if self.api_key.as_deref() == Some("") {
+            bad.push("api_key: must not be empty (leave it unset for no auth)".into());
+        }
+        for (target, o) in &self.noise {
+            match NoiseProfile::builtin(target) {
+                None => bad.push(format!("noise.{target}: unknown hardware target")),
+                Some(base) => {
+                    for p in o.apply(&base).problems() {
+                        bad.push(format!("noise.{target}.{p}"));
+                    }
+                }
+            }
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad.join("; "))
+        }
+    }
+
+    /// Raw API keys: `api_key` plus every line of `api_keys_file`.
+    pub fn api_keys(&self) -> Result<Vec<String>, String> {
+        let mut keys: Vec<String> = self.api_key.iter().cloned().collect();
+        if let Some(path) = &self.api_keys_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("api_keys_file {}: {e}", path.display()))?;
+            keys.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from),
+            );
+        }
+        Ok(keys)
+    }
+
+    /// The effective settings as TOML, keys masked, for `config check`.
+    pub fn to_display_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.api_key.is_some() {
+            shown.api_key = Some("<set>".into());
+        }
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+fn key_kind(key: &str) -> Option<Kind> {
+    KEYS.iter().find(|(k, _, _)| *k == key).map(|(_, kind, _)| *kind)
+}
+
+fn typed(kind: Kind, text: &str) -> Result<toml::Value, String> {
+    Ok(match kind {
+        Kind::Str => toml::Value::String(text.to_string()),
+        Kind::Int => toml::Value::Integer(text.trim().parse().map_err(|_| format!("'{text}' is not a whole number"))?),
+        Kind::Bool => toml::Value::Boolean(match text.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => return Err(format!("'{text}' is not true or false")),
+        }),
+        Kind::List => toml::Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        ),
+    })
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.parse::<toml::Table>().map_err(|e| format!("{}: {}", path.display(), e.message()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn file_with(text: &str) -> (tempdir::Dir, PathBuf) {
+        let dir = tempdir::Dir::new();
+        let path = dir.0.join("synqc.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    /// A scratch directory removed on drop (std only; no tempfile crate).
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                let p = std::env::temp_dir().join(format!("synqc-cfg-{}-{}", std::process::id(), rand::random::<u64>()));
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn keys_table_matches_the_struct() {
+        let json = serde_json::to_value(Config::default()).unwrap();
+        let mut fields: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        fields.retain(|f| *f != "noise");
+        fields.sort();
+        let mut keys: Vec<&str> = KEYS.iter().map(|(k, _, _)| *k).collect();
+        keys.sort();
+        assert_eq!(fields, keys);
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        let (_d, path) = file_with("workers = 3\nlisten = \"127.0.0.1:9100\"\nmax_pending = 7\n");
+        let sources = Sources {
+            file: Some(path),
+            env: flags(&[("SYNQC_WORKERS", "5"), ("SYNQC_LISTEN", "127.0.0.1:9200")]),
+            flags: flags(&[("listen", "127.0.0.1:9300")]),
+        };
+        let c = Config::load(&sources).unwrap().config;
+        assert_eq!(c.listen, "127.0.0.1:9300");
+        assert_eq!(c.workers, 5);
+        assert_eq!(c.max_pending, 7);
+        assert_eq!(c.lease_seconds, 30);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let (_d, path) = file_with("wokers = 3\n");
+        let err = Config::load(&Sources { file: Some(path), ..Default::default() }).unwrap_err();
+        assert!(err.contains("wokers"), "{err}");
+        let err = Config::load(&Sources { flags: flags(&[("lisen", "x")]), ..Default::default() }).unwrap_err();
+        assert!(err.contains("--lisen"), "{err}");
+        let loaded = Config::load(&Sources { env: flags(&[("SYNQC_BIN", "/x")]), ..Default::default() }).unwrap();
+        assert!(loaded.warnings[0].contains("SYNQC_BIN"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_key() {
+        for (k, v, expect) in [
+            ("workers", "many", "--workers"),
+            ("session-budget-ttl-seconds", "59", "at least 60"),
+            ("listen", "nowhere", "listen"),
+            ("log-format", "xml", "log_format"),
+            ("allow-provider-simulation", "maybe", "true or false"),
+        ] {
+            let err = Config::load(&Sources { flags: flags(&[(k, v)]), ..Default::default() }).unwrap_err();
+            assert!(err.contains(expect), "{k}={v}: {err}");
+        }
+    }
+
+    #[test]
+    fn noise_overrides_apply_and_are_checked() {
+        let (_d, path) = file_with("[noise.ibm_quantum]\nt1_us = 300.0\n");
+        let c = Config::load(&Sources { file: Some(path), ..Default::default() }).unwrap().config;
+        let base = NoiseProfile::builtin("ibm_quantum").unwrap();
+        assert_eq!(c.noise["ibm_quantum"].apply(&base).t1_us, 300.0);
+        let (_d, path) = file_with("[noise.nowhere]\nt1_us = 3.0\n");
+        assert!(Config::load(&Sources { file: Some(path), ..Default::default() }).unwrap_err().contains("nowhere"));
+        let (_d, path) = file_with("[noise.sim_local]\np1q = 2.0\n");
+        assert!(Config::load(&Sources { file: Some(path), ..Default::default() }).unwrap_err().contains("p1q"));
+    }
+
+    #[test]
+    fn list_settings_split_on_commas() {
+        let sources = Sources { env: flags(&[("SYNQC_CORS_ALLOW_ORIGINS", "http://a, http://b")]), ..Default::default() };
+        assert_eq!(Config::load(&sources).unwrap().config.cors_allow_origins, ["http://a", "http://b"]);
+    }
+}

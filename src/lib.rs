@@ -1,0 +1,187 @@
+//! synqc: the lab appliance that accepts quantum experiment runs over HTTP,
+//! keeps them in a durable sled queue, executes them on a built-in noisy
+//! simulator, enforces shot budgets and exports Prometheus metrics.
+//!
+//! `main.rs` parses the command line; this crate holds the appliance:
+//! [`State`] is built once from a [`config::Config`], [`api::app`] turns it
+//! into the HTTP application, [`server::serve`] runs it.
+
+pub mod api;
+pub mod assets;
+pub mod budget;
+pub mod client;
+pub mod config;
+pub mod controls;
+pub mod error;
+pub mod events;
+pub mod queue;
+pub mod server;
+pub mod sim;
+pub mod store;
+pub mod targets;
+pub mod telemetry;
+
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use sha2::{Digest, Sha256};
+
+use crate::budget::Budget;
+use crate::config::Config;
+use crate::events::Events;
+use crate::queue::Engine;
+use crate::store::{Store, StoreError};
+use crate::targets::Targets;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// RFC 3339 UTC text of Unix seconds (civil-from-days, Howard Hinnant's
+/// algorithm), so no date crate is needed for two timestamps.
+pub fn rfc3339(unix_s: f64) -> String {
+    let secs = unix_s.floor() as i64;
+    let millis = ((unix_s - secs as f64) * 1000.0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Where the server is in its life: /health/ready answers 200 only when
+/// Ready, and new runs are refused while Draining.
+#[derive(Default)]
+pub struct Lifecycle(AtomicU8);
+
+impl Lifecycle {
+    const STARTING: u8 = 0;
+    const READY: u8 = 1;
+    const DRAINING: u8 = 2;
+
+    pub fn set_ready(&self) {
+        let _ = self.0.compare_exchange(Self::STARTING, Self::READY, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    pub fn set_draining(&self) {
+        self.0.store(Self::DRAINING, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == Self::READY
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == Self::DRAINING
+    }
+}
+
+/// Everything a request or a worker needs, built once.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub targets: Targets,
+    pub engine: Engine,
+    pub events: Events,
+    pub lifecycle: Lifecycle,
+    pub metrics: PrometheusHandle,
+    pub rate_limiter: api::RateLimiter,
+    /// SHA-256 digests of the accepted API keys; the keys themselves are
+    /// not kept.
+    pub key_digests: Vec<[u8; 32]>,
+    pub started: Instant,
+}
+
+/// The shared handle to [`AppState`] that tide hands to every endpoint.
+#[derive(Clone)]
+pub struct State(Arc<AppState>);
+
+impl Deref for State {
+    type Target = AppState;
+    fn deref(&self) -> &AppState {
+        &self.0
+    }
+}
+
+/// Why the appliance could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Config(String),
+    Store(StoreError),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "configuration: {e}"),
+            StartError::Store(e) => write!(f, "store: {e}"),
+        }
+    }
+}
+
+impl State {
+    /// Opens the store and takes back every run a previous process left
+    /// running. The state starts in Starting; the server marks it Ready.
+    pub fn open(config: Config) -> Result<State, StartError> {
+        let keys = config.api_keys().map_err(StartError::Config)?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StartError::Config(format!("data_dir {}: {e}", config.data_dir.display())))?;
+        let budget = Budget {
+            max_per_session: config.max_shots_per_session,
+            ttl_ms: config.session_budget_ttl_seconds * 1000,
+        };
+        let store = Store::open(&config.data_dir, budget).map_err(StartError::Store)?;
+        let state = State(Arc::new(AppState {
+            targets: Targets::new(&config),
+            engine: Engine::new(config.workers),
+            events: Events::default(),
+            lifecycle: Lifecycle::default(),
+            metrics: telemetry::registry(),
+            rate_limiter: api::RateLimiter::new(config.rate_limit_per_minute),
+            key_digests: keys.iter().map(|k| Sha256::digest(k.as_bytes()).into()).collect(),
+            started: Instant::now(),
+            store,
+            config,
+        }));
+        let recovered = queue::recover_leases(&state, true).map_err(StartError::Store)?;
+        if recovered > 0 {
+            log::warn!("recovered {recovered} runs left running by a previous process");
+        }
+        Ok(state)
+    }
+
+    /// Starts the workers and the maintenance loop on `ex`.
+    pub fn spawn_workers(&self, ex: &smol::Executor<'static>) {
+        for _ in 0..self.config.workers {
+            ex.spawn(queue::worker_loop(self.clone())).detach();
+        }
+        ex.spawn(queue::maintenance_loop(self.clone())).detach();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(rfc3339(0.0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400.5), "2000-02-29T00:00:00.500Z");
+        assert_eq!(rfc3339(1_795_000_000.0), "2026-11-18T09:46:40.000Z");
+    }
+}

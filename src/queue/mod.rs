@@ -1,0 +1,458 @@
+//! Execution: workers on the smol executor claim runs from the durable
+//! queue in the store, run the simulator on a blocking thread, keep their
+//! lease alive while it runs, and write the outcome in one transaction.
+//! A maintenance loop takes back runs whose lease expired, prunes old runs
+//! and expires budget sessions.
+
+pub mod run;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_channel::{Receiver, Sender};
+use serde_json::{json, Value};
+use smol::Timer;
+
+use crate::sim::{self, KpiDetail, LoopProbe, SimError, SimOutcome, SimRequest};
+use crate::store::{Finish, Lease, StoreError};
+use crate::targets::Refusal;
+use crate::{now_ms, State};
+use run::{RunError, RunId, RunRecord, RunStatus};
+
+/// Why a running simulation was asked to stop.
+const STOP_NONE: u8 = 0;
+const STOP_CANCEL: u8 = 1;
+const STOP_TIMEOUT: u8 = 2;
+
+/// Per running run: the stop flag the simulator polls between circuits.
+#[derive(Default)]
+pub struct RunControl {
+    stop: AtomicU8,
+}
+
+impl RunControl {
+    fn stop_reason(&self) -> u8 {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Shared execution state: the wake-up channel, the running runs' controls
+/// and the waiters of the synchronous legacy route.
+pub struct Engine {
+    wake_tx: Sender<()>,
+    wake_rx: Receiver<()>,
+    running: Mutex<HashMap<RunId, Arc<RunControl>>>,
+    waiters: Mutex<HashMap<RunId, Vec<Sender<()>>>>,
+    next_token: AtomicU64,
+    /// Failed runs by error code since start-up (the health document's
+    /// failure_codes; the metric of the same meaning is a counter).
+    failures: Mutex<std::collections::BTreeMap<String, u64>>,
+    claim_lock: smol::lock::Mutex<()>,
+}
+
+impl Engine {
+    pub fn new(workers: usize) -> Engine {
+        // One pending wake-up per worker is enough: each wakes one idle
+        // worker, and a worker drains the queue before it waits again.
+        let (wake_tx, wake_rx) = async_channel::bounded(workers.max(1));
+        Engine {
+            wake_tx,
+            wake_rx,
+            running: Mutex::new(HashMap::new()),
+            waiters: Mutex::new(HashMap::new()),
+            // Tokens only need to differ between claims of the same run
+            // across restarts; the clock gives that without persisting.
+            next_token: AtomicU64::new(now_ms() << 16),
+            failures: Mutex::new(std::collections::BTreeMap::new()),
+            claim_lock: smol::lock::Mutex::new(()),
+        }
+    }
+
+    /// Tells an idle worker there is work.
+    pub fn wake(&self) {
+        let _ = self.wake_tx.try_send(());
+    }
+
+    /// Asks a running run to stop at the simulator's next step. False when
+    /// it is not running in this process.
+    pub fn cancel_running(&self, id: &RunId) -> bool {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        match running.get(id) {
+            Some(c) => {
+                let _ = c.stop.compare_exchange(STOP_NONE, STOP_CANCEL, Ordering::Relaxed, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn failure_codes(&self) -> std::collections::BTreeMap<String, u64> {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn running_here(&self) -> usize {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// A receiver that yields (or closes) once `id` reaches a final state.
+    pub fn watch(&self, id: RunId) -> Receiver<()> {
+        let (tx, rx) = async_channel::bounded(1);
+        self.waiters.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_default().push(tx);
+        rx
+    }
+
+    fn notify_finished(&self, id: &RunId) {
+        if let Some(list) = self.waiters.lock().unwrap_or_else(|p| p.into_inner()).remove(id) {
+            for tx in list {
+                let _ = tx.try_send(());
+            }
+        }
+    }
+}
+
+/// Everything that must happen when a run reaches a final state, whoever
+/// ended it (worker, cancel, recovery): metrics, events, waiters.
+pub fn on_finished(state: &State, rec: &RunRecord) {
+    let labels = [
+        ("preset", rec.preset.as_str().to_string()),
+        ("hardware_target", rec.hardware_target.clone()),
+        ("status", rec.status.as_str().to_string()),
+    ];
+    metrics::counter!("synqc_runs_finished_total", &labels).increment(1);
+    if let Some(e) = &rec.error {
+        if rec.status == RunStatus::Failed {
+            metrics::counter!("synqc_run_failures_total", "error_code" => e.code.clone()).increment(1);
+            *state.engine.failures.lock().unwrap_or_else(|p| p.into_inner()).entry(e.code.clone()).or_default() += 1;
+        }
+    }
+    if let (Some(start), Some(end)) = (rec.started_at, rec.finished_at) {
+        metrics::histogram!("synqc_run_duration_seconds", "preset" => rec.preset.as_str())
+            .record((end - start).max(0.0));
+    }
+    state.events.publish(rec);
+    state.engine.notify_finished(&rec.id);
+}
+
+/// One worker: claim, execute, repeat; idle until woken or a tick passes
+/// (the tick picks up retries whose backoff ended).
+pub async fn worker_loop(state: State) {
+    while !state.lifecycle.is_draining() {
+        let lease_ms = state.config.lease_seconds * 1000;
+        let token = state.engine.next_token.fetch_add(1, Ordering::Relaxed);
+        let claimed = {
+            let _guard = state.engine.claim_lock.lock().await;
+            let started = Instant::now();
+            let now = now_ms();
+            state.store.claim_next(now, Lease { token, expires_ms: now + lease_ms }).map(|r| (r, started.elapsed()))
+        };
+        match claimed {
+            Ok((Some(rec), claim_time)) => execute(&state, rec, token, claim_time).await,
+            Ok((None, _)) => {
+                let wake = state.engine.wake_rx.recv();
+                smol::future::or(async { wake.await.ok() }, async {
+                    Timer::after(Duration::from_millis(500)).await;
+                    None
+                })
+                .await;
+            }
+            Err(e) => {
+                log::error!("claim failed: {e}; retrying in 1 s");
+                Timer::after(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn run_error(code: &str, message: impl Into<String>, detail: Value, hint: &str) -> RunError {
+    RunError { code: code.to_string(), message: message.into(), detail, action_hint: hint.to_string() }
+}
+
+/// The error codes that are retried with backoff (operations.md).
+fn is_transient(code: &str) -> bool {
+    matches!(code, "TIMEOUT" | "PROVIDER_CAPACITY" | "PROVIDER_QUEUE_BACKPRESSURE")
+}
+
+async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration) {
+    let id = rec.id;
+    let started = Instant::now();
+    state.events.publish(&rec);
+    if let Some(created) = rec.started_at.map(|s| s - rec.created_at) {
+        metrics::histogram!("synqc_run_queue_wait_seconds", "preset" => rec.preset.as_str()).record(created.max(0.0));
+    }
+    let control = Arc::new(RunControl::default());
+    state.engine.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id, control.clone());
+
+    let outcome = match sim_request(state, &rec) {
+        Err(e) => Err(e),
+        Ok(req) => {
+            let sim_state = state.clone();
+            let sim_control = control.clone();
+            let simulate = smol::unblock(move || {
+                let mut probe = StoreLoop { state: sim_state };
+                let probe: Option<&mut dyn LoopProbe> =
+                    if req.preset == sim::Preset::Latency { Some(&mut probe) } else { None };
+                sim::run(&req, probe, &|| sim_control.stop_reason() != STOP_NONE)
+            });
+            let guard = keep_lease(state, &rec, token, &control);
+            smol::future::or(async { Some(simulate.await) }, async {
+                guard.await;
+                None
+            })
+            .await
+            .unwrap_or(Err(SimError::Invalid("lease lost".into())))
+            .map_err(|e| classify(&control, e))
+        }
+    };
+    state.engine.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    let exec_time = started.elapsed();
+
+    let now = now_ms();
+    let fin = match outcome {
+        Ok(out) => {
+            metrics::counter!("synqc_shots_executed_total", "hardware_target" => rec.hardware_target.clone())
+                .increment(out.shots.executed);
+            metrics::gauge!("synqc_run_fidelity", "preset" => rec.preset.as_str(), "hardware_target" => rec.hardware_target.clone())
+                .set(out.kpis.fidelity);
+            Finish {
+                status: RunStatus::Succeeded,
+                result: Some(result_json(&rec, out, claim_time, exec_time)),
+                error: None,
+                refund: false,
+            }
+        }
+        Err(err) if err.code == "CANCELLED" => Finish { status: RunStatus::Cancelled, result: None, error: Some(err), refund: false },
+        Err(err) if is_transient(&err.code) && rec.attempts < state.config.max_attempts => {
+            // Exponential backoff with jitter: 1 s, 2 s, 4 s ... (+0..50%).
+            let base = 1000u64 << rec.attempts.saturating_sub(1).min(6);
+            let jitter = rand::random::<u64>() % (base / 2 + 1);
+            match state.store.requeue(&id, token, now + base + jitter, false) {
+                Ok(true) => {
+                    metrics::counter!("synqc_runs_retried_total").increment(1);
+                    log::warn!("run {id} attempt {} failed with {}; retrying", rec.attempts, err.code);
+                }
+                Ok(false) => {}
+                Err(e) => log::error!("run {id}: requeue after {} failed: {e}", err.code),
+            }
+            return;
+        }
+        Err(err) => {
+            // Shots are refunded only when nothing was sampled.
+            let refund = err.code != "TIMEOUT";
+            Finish { status: RunStatus::Failed, result: None, error: Some(err), refund }
+        }
+    };
+    match state.store.finish(&id, token, fin, now) {
+        Ok(Some(done)) => on_finished(state, &done),
+        Ok(None) => log::warn!("run {id}: lease was taken back before it finished; result discarded"),
+        Err(e) => log::error!("run {id}: cannot store its outcome ({e}); it will be recovered and rerun"),
+    }
+}
+
+/// Turns a simulator stop into the run's error, by why it was stopped.
+fn classify(control: &RunControl, e: SimError) -> RunError {
+    match (e, control.stop_reason()) {
+        (SimError::Cancelled, STOP_TIMEOUT) => {
+            run_error("TIMEOUT", "The run exceeded job_timeout_seconds", json!({}), "Use a smaller shot budget, or raise job_timeout_seconds.")
+        }
+        (SimError::Cancelled, _) => run_error("CANCELLED", "Cancelled by request", json!({}), "Submit it again if it is still needed."),
+        (SimError::Invalid(why), _) => run_error("INVALID_REQUEST", why, json!({}), "Fix the request and submit it again."),
+        (SimError::Loop(why), _) => {
+            log::error!("latency loop probe failed: {why}");
+            run_error("INTERNAL_ERROR", "The appliance loop could not be measured", json!({}), "Check the synqc log; retry.")
+        }
+    }
+}
+
+/// Renews the lease while the simulation runs and raises the timeout flag;
+/// completes only if the lease is lost.
+async fn keep_lease(state: &State, rec: &RunRecord, token: u64, control: &RunControl) {
+    let lease_ms = state.config.lease_seconds * 1000;
+    let timeout = Duration::from_secs(state.config.job_timeout_seconds);
+    let began = Instant::now();
+    let tick = Duration::from_millis((lease_ms / 3).clamp(100, 10_000)).min(timeout);
+    loop {
+        Timer::after(tick).await;
+        if began.elapsed() >= timeout {
+            let _ = control.stop.compare_exchange(STOP_NONE, STOP_TIMEOUT, Ordering::Relaxed, Ordering::Relaxed);
+        }
+        match state.store.renew(&rec.id, token, now_ms() + lease_ms) {
+            Ok(true) => {}
+            Ok(false) => {
+                log::warn!("run {}: lease lost while running", rec.id);
+                return;
+            }
+            Err(e) => log::error!("run {}: lease renewal failed: {e}", rec.id),
+        }
+    }
+}
+
+/// The simulator request of a stored run; a target disabled since submit
+/// fails the run (before sampling, so the shots are refunded).
+fn sim_request(state: &State, rec: &RunRecord) -> Result<SimRequest, RunError> {
+    let plant = |id: &str| {
+        state.targets.plant(id).map_err(|r| match r {
+            Refusal::Unknown => run_error("INVALID_TARGET", format!("Unknown hardware_target '{id}'"), json!({}), "Pick a hardware target from /hardware/targets."),
+            Refusal::ProviderSimDisabled => run_error(
+                "PROVIDER_SIM_DISABLED",
+                format!("Provider simulation for '{id}' was disabled after this run was accepted"),
+                json!({}),
+                "Enable allow_provider_simulation, or submit on sim_local.",
+            ),
+        })
+    };
+    Ok(SimRequest {
+        preset: rec.preset,
+        plant: plant(&rec.hardware_target)?,
+        compare_with: match (&rec.compare_with, rec.preset) {
+            (Some(c), sim::Preset::BackendCompare) => Some(plant(c)?),
+            _ => None,
+        },
+        shots: rec.shots,
+        seed: rec.seed,
+        controls: rec.controls.clone(),
+        marked: rec.marked.clone(),
+    })
+}
+
+/// The full result document (RunExperimentResponse) of a succeeded run.
+fn result_json(rec: &RunRecord, out: SimOutcome, claim: Duration, exec: Duration) -> Value {
+    let mut out = out;
+    if rec.shots < rec.shot_budget {
+        out.assumptions.push("SHOT_BUDGET_CLAMPED".into());
+        out.warnings.push(format!("shot_budget {} clamped to max_shots_per_experiment {}", rec.shot_budget, rec.shots));
+    }
+    let wait_us = rec.started_at.map(|s| (s - rec.created_at).max(0.0) * 1e6).unwrap_or(0.0);
+    for (name, value, what) in [
+        ("queue_wait_us", wait_us, "submit to start of execution"),
+        ("exec_us", exec.as_secs_f64() * 1e6, "start of execution to outcome"),
+        ("store_us", claim.as_secs_f64() * 1e6, "claim transaction commit"),
+    ] {
+        out.kpi_details.push(KpiDetail {
+            name: name.into(),
+            value,
+            definition_id: "latency_wall_v1".into(),
+            definition_ref: format!("physics.md#kpis ({what})"),
+            kind: "measured".into(),
+            units: "us".into(),
+            ci95: None,
+            ci_95: None,
+            stderr: None,
+        });
+    }
+    json!({
+        "id": rec.id,
+        "preset": rec.preset,
+        "hardware_target": rec.hardware_target,
+        "created_at": rec.created_at,
+        "notes": rec.notes,
+        "seed": rec.seed,
+        "engine_version": out.engine_version,
+        "qubits_used": out.qubits_used,
+        "control_profile": rec.controls,
+        "kpis": out.kpis,
+        "shots": out.shots,
+        "measurement": out.measurement,
+        "noise": out.noise,
+        "assumptions": out.assumptions,
+        "physics_contract": out.physics_contract,
+        "kpi_observations": out.kpi_details,
+        "kpi_details": out.kpi_details,
+        "artifacts": out.artifacts,
+        "warnings": out.warnings,
+        "workflow_trace": out.workflow_trace,
+        "error_code": null,
+        "error_message": null,
+        "error_detail": null,
+        "action_hint": null,
+    })
+}
+
+/// The latency preset's view of the appliance: one round trip is a durable
+/// enqueue (write + group-commit flush, as a submit), a claim (remove) and a
+/// result write, measured on the wall clock.
+struct StoreLoop {
+    state: State,
+}
+
+impl LoopProbe for StoreLoop {
+    fn round_trip_us(&mut self) -> Result<f64, SimError> {
+        let started = Instant::now();
+        self.state.store.loop_probe().map_err(|e| SimError::Loop(e.to_string()))?;
+        Ok(started.elapsed().as_secs_f64() * 1e6)
+    }
+}
+
+/// Takes back runs whose worker died: at start-up every lease is from a
+/// dead process; while serving, only expired ones. A run whose worker died
+/// max_attempts times fails with INTERNAL_ERROR instead of looping.
+pub fn recover_leases(state: &State, at_startup: bool) -> Result<u64, StoreError> {
+    let now = now_ms();
+    let mut recovered = 0;
+    for (id, lease) in state.store.leases()? {
+        if !at_startup && lease.expires_ms > now {
+            continue;
+        }
+        // A live worker of this process whose lease lapsed is told to stop.
+        if state.engine.cancel_running(&id) {
+            log::warn!("run {id}: lease expired while its worker was still running");
+        }
+        let Some(rec) = state.store.get(&id)? else { continue };
+        if rec.crashes + 1 >= state.config.max_attempts {
+            let err = run_error(
+                "INTERNAL_ERROR",
+                format!("The worker died {} times while running this run", rec.crashes + 1),
+                json!({"crashes": rec.crashes + 1}),
+                "Check the synqc log around the run's start time.",
+            );
+            let fin = Finish { status: RunStatus::Failed, result: None, error: Some(err), refund: true };
+            if let Some(done) = state.store.finish(&id, lease.token, fin, now)? {
+                on_finished(state, &done);
+            }
+        } else if state.store.requeue(&id, lease.token, 0, true)? {
+            recovered += 1;
+            log::warn!("run {id}: recovered from an expired lease (crash {})", rec.crashes + 1);
+        }
+    }
+    if recovered > 0 {
+        metrics::counter!("synqc_runs_recovered_total").increment(recovered);
+        state.engine.wake();
+    }
+    Ok(recovered)
+}
+
+/// Hands the leases of runs still executing back to the queue at shutdown,
+/// without counting a crash: they run again after the restart.
+pub fn give_back_leases(state: &State) -> Result<u64, StoreError> {
+    let mut given = 0;
+    for (id, lease) in state.store.leases()? {
+        if state.store.requeue(&id, lease.token, 0, false)? {
+            given += 1;
+        }
+    }
+    Ok(given)
+}
+
+/// Housekeeping every few seconds: expired leases, retention, sessions.
+pub async fn maintenance_loop(state: State) {
+    while !state.lifecycle.is_draining() {
+        Timer::after(Duration::from_secs(2)).await;
+        let state2 = state.clone();
+        let outcome = smol::unblock(move || -> Result<(), StoreError> {
+            recover_leases(&state2, false)?;
+            state2.store.prune_finished(state2.config.retention_runs)?;
+            state2.store.expire_sessions(now_ms())?;
+            Ok(())
+        })
+        .await;
+        if let Err(e) = outcome {
+            metrics::counter!("synqc_metrics_collection_errors_total").increment(1);
+            log::error!("maintenance failed: {e}");
+        }
+        // Retries whose backoff ended need a worker even with no submit.
+        if state.store.ready_and_future(now_ms()).0 > 0 {
+            state.engine.wake();
+        }
+    }
+}

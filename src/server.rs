@@ -1,0 +1,129 @@
+//! Running the appliance: executor threads, our own accept loop (so every
+//! connection gets TCP_NODELAY: async-h1 writes head and body separately,
+//! and Nagle plus delayed ACK would cap a keep-alive client at ~22
+//! requests/s), the optional metrics listener, and a clean shutdown on
+//! SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use smol::net::TcpListener;
+use smol::{Executor, Timer};
+
+use crate::config::Config;
+use crate::{StartError, State};
+
+/// Binds both listeners, starts everything, marks the server ready, and
+/// blocks until a signal has drained it. Returns once it is safe to exit 0.
+pub fn serve(config: Config) -> Result<(), StartError> {
+    let started = Instant::now();
+    let api_addr: SocketAddr = config.listen.parse().map_err(|e| StartError::Config(format!("listen: {e}")))?;
+    let metrics_addr: Option<SocketAddr> = match &config.metrics_listen {
+        Some(a) => Some(a.parse().map_err(|e| StartError::Config(format!("metrics_listen: {e}")))?),
+        None => None,
+    };
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT]).map_err(|e| StartError::Config(format!("cannot install signal handlers: {e}")))?;
+    let state = State::open(config)?;
+    let bind = |addr: SocketAddr| {
+        smol::block_on(TcpListener::bind(addr)).map_err(|e| StartError::Config(format!("cannot listen on {addr}: {e}")))
+    };
+    let api = bind(api_addr)?;
+    let metrics = metrics_addr.map(bind).transpose()?;
+
+    let ex: Arc<Executor<'static>> = Arc::new(Executor::new());
+    // HTTP and the worker tasks are light (simulations run on the blocking
+    // pool), so one executor thread per core is plenty.
+    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+    for i in 0..threads {
+        let ex = ex.clone();
+        let stop = stop_rx.clone();
+        std::thread::Builder::new()
+            .name(format!("synqc-exec-{i}"))
+            .spawn(move || smol::block_on(ex.run(stop.recv())))
+            .map_err(|e| StartError::Config(format!("cannot start executor threads: {e}")))?;
+    }
+    ex.spawn(accept_loop(api, crate::api::app(state.clone()), ex.clone())).detach();
+    if let Some(m) = metrics {
+        ex.spawn(accept_loop(m, crate::api::metrics_app(state.clone()), ex.clone())).detach();
+        log::info!("metrics listener on http://{}", metrics_addr.map(|a| a.to_string()).unwrap_or_default());
+    }
+    state.spawn_workers(&ex);
+    state.lifecycle.set_ready();
+    log::info!(
+        "synqc {} ready on http://{api_addr} in {} ms (data {}, {} workers, {} runs stored)",
+        env!("CARGO_PKG_VERSION"),
+        started.elapsed().as_millis(),
+        state.config.data_dir.display(),
+        state.config.workers,
+        state.store.counts.total(),
+    );
+
+    let first = signals.forever().next();
+    log::info!("signal {first:?}: draining (grace {} s)", state.config.shutdown_grace_seconds);
+    state.lifecycle.set_draining();
+    // A second signal ends the process at once: everything accepted is
+    // already durable, and leases left behind are recovered at start-up.
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            log::warn!("second signal: exiting now");
+            std::process::exit(0);
+        }
+    });
+    drain(&state);
+    let _ = stop_tx.try_send(());
+    Ok(())
+}
+
+/// Lets running runs finish within the grace period, gives the rest back to
+/// the queue, and flushes.
+fn drain(state: &State) {
+    let grace = Duration::from_secs(state.config.shutdown_grace_seconds);
+    let began = Instant::now();
+    while state.engine.running_here() > 0 && began.elapsed() < grace {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    match crate::queue::give_back_leases(state) {
+        Ok(0) => {}
+        Ok(n) => log::info!("gave {n} unfinished runs back to the queue"),
+        Err(e) => log::error!("could not give leases back ({e}); they will be recovered at start-up"),
+    }
+    match state.store.flush_now() {
+        Ok(()) => log::info!("store flushed; exiting"),
+        Err(e) => log::error!("final flush failed: {e}"),
+    }
+}
+
+async fn accept_loop(listener: TcpListener, app: tide::Server<State>, ex: Arc<Executor<'static>>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                if let Err(e) = stream.set_nodelay(true) {
+                    log::debug!("TCP_NODELAY: {e}");
+                }
+                let app = app.clone();
+                ex.spawn(async move {
+                    let served = async_h1::accept(stream, |req| {
+                        let app = app.clone();
+                        async move { app.respond(req).await }
+                    })
+                    .await;
+                    if let Err(e) = served {
+                        log::debug!("connection closed with error: {e}");
+                    }
+                })
+                .detach();
+            }
+            Err(e) => {
+                // Out of file descriptors, for one: back off instead of
+                // spinning; the server keeps answering the connections it has.
+                log::warn!("accept failed: {e}");
+                Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

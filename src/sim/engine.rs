@@ -1,0 +1,831 @@
+//! Density-matrix engine (physics.md "Engine"): a register of up to a few
+//! qubits, the gate set, the Kraus channels and the probe instrument.
+//!
+//! Conventions:
+//! - Basis index bit `n-1-q` is qubit `q`, so a bit string printed with the
+//!   most significant bit first has qubit 0 leftmost (api.md).
+//! - Time is tracked per qubit (critical-path model): a gate starts when all
+//!   its qubits are free; a qubit waiting for that moment idles, and idling is
+//!   where T1/T2 act. Idle noise is applied lazily (when the qubit is next
+//!   used, or at readout); that is exact because channels on different
+//!   qubits commute.
+//! - Gate errors are depolarizing only: the table's 1q/2q error rates are the
+//!   total per-gate error (decoherence during the pulse included), so adding
+//!   T1/T2 during a pulse would count it twice.
+//! - z, s, sdg, t, tdg and rz are virtual (frame changes): no duration, no
+//!   error, and drive_bias does not touch them, as on real control stacks.
+
+use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
+
+use crate::controls::ControlProfile;
+
+use super::noise::NoiseProfile;
+
+/// A complex number; the engine needs only arithmetic, so no crate for it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct C {
+    pub re: f64,
+    pub im: f64,
+}
+
+impl C {
+    pub const ZERO: C = C { re: 0.0, im: 0.0 };
+    pub const ONE: C = C { re: 1.0, im: 0.0 };
+
+    pub const fn new(re: f64, im: f64) -> C {
+        C { re, im }
+    }
+    pub fn conj(self) -> C {
+        C {
+            re: self.re,
+            im: -self.im,
+        }
+    }
+    pub fn scale(self, k: f64) -> C {
+        C {
+            re: self.re * k,
+            im: self.im * k,
+        }
+    }
+    pub fn norm_sqr(self) -> f64 {
+        self.re * self.re + self.im * self.im
+    }
+    /// e^{i phi}
+    pub fn cis(phi: f64) -> C {
+        C {
+            re: phi.cos(),
+            im: phi.sin(),
+        }
+    }
+    /// Principal square root.
+    pub fn sqrt(self) -> C {
+        let r = self.norm_sqr().sqrt();
+        let re = ((r + self.re) / 2.0).max(0.0).sqrt();
+        let im = ((r - self.re) / 2.0).max(0.0).sqrt().copysign(self.im);
+        C { re, im }
+    }
+}
+
+impl Add for C {
+    type Output = C;
+    fn add(self, o: C) -> C {
+        C {
+            re: self.re + o.re,
+            im: self.im + o.im,
+        }
+    }
+}
+impl Sub for C {
+    type Output = C;
+    fn sub(self, o: C) -> C {
+        C {
+            re: self.re - o.re,
+            im: self.im - o.im,
+        }
+    }
+}
+impl Mul for C {
+    type Output = C;
+    fn mul(self, o: C) -> C {
+        C {
+            re: self.re * o.re - self.im * o.im,
+            im: self.re * o.im + self.im * o.re,
+        }
+    }
+}
+impl Div for C {
+    type Output = C;
+    fn div(self, o: C) -> C {
+        let d = o.norm_sqr();
+        let n = self * o.conj();
+        C {
+            re: n.re / d,
+            im: n.im / d,
+        }
+    }
+}
+impl Neg for C {
+    type Output = C;
+    fn neg(self) -> C {
+        C {
+            re: -self.re,
+            im: -self.im,
+        }
+    }
+}
+impl AddAssign for C {
+    fn add_assign(&mut self, o: C) {
+        self.re += o.re;
+        self.im += o.im;
+    }
+}
+
+/// A single-qubit unitary, row-major.
+pub type U2 = [[C; 2]; 2];
+
+pub fn u_mul(a: &U2, b: &U2) -> U2 {
+    let mut r = [[C::ZERO; 2]; 2];
+    for (i, row) in r.iter_mut().enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = a[i][0] * b[0][j] + a[i][1] * b[1][j];
+        }
+    }
+    r
+}
+
+pub fn u_dagger(a: &U2) -> U2 {
+    [[a[0][0].conj(), a[1][0].conj()], [a[0][1].conj(), a[1][1].conj()]]
+}
+
+/// Rotation by `theta` about the unit Bloch axis `n`: exp(-i theta/2 n.sigma).
+pub fn rotation(n: [f64; 3], theta: f64) -> U2 {
+    let (c, s) = ((theta / 2.0).cos(), (theta / 2.0).sin());
+    [
+        [C::new(c, -s * n[2]), C::new(-s * n[1], -s * n[0])],
+        [C::new(s * n[1], -s * n[0]), C::new(c, s * n[2])],
+    ]
+}
+
+pub fn rx(theta: f64) -> U2 {
+    rotation([1.0, 0.0, 0.0], theta)
+}
+pub fn ry(theta: f64) -> U2 {
+    rotation([0.0, 1.0, 0.0], theta)
+}
+pub fn phase(phi: f64) -> U2 {
+    [[C::ONE, C::ZERO], [C::ZERO, C::cis(phi)]]
+}
+pub fn hadamard() -> U2 {
+    let h = std::f64::consts::FRAC_1_SQRT_2;
+    [
+        [C::new(h, 0.0), C::new(h, 0.0)],
+        [C::new(h, 0.0), C::new(-h, 0.0)],
+    ]
+}
+
+/// Axis and angle of a unitary (global phase dropped): U ~ exp(-i theta/2 n.sigma)
+/// with theta in [0, pi]. Used to apply drive_bias to a compiled
+/// Clifford pulse, which over-rotates about its own axis.
+pub fn axis_angle(u: &U2) -> ([f64; 3], f64) {
+    let det = u[0][0] * u[1][1] - u[0][1] * u[1][0];
+    let k = det.sqrt();
+    let mut a = u[0][0] / k;
+    let mut b = u[0][1] / k;
+    if a.re < 0.0 {
+        // -U is the same physical operation; pick the branch with cos >= 0.
+        a = -a;
+        b = -b;
+    }
+    let v = [-b.im, -b.re, -a.im];
+    let s = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+    if s < 1e-12 {
+        return ([0.0, 0.0, 1.0], 0.0);
+    }
+    ([v[0] / s, v[1] / s, v[2] / s], 2.0 * s.atan2(a.re))
+}
+
+/// The circuit instructions. Drive angles here are the calibrated ones;
+/// the register applies drive_bias when it executes them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    X(usize),
+    Y(usize),
+    Z(usize),
+    H(usize),
+    S(usize),
+    Sdg(usize),
+    T(usize),
+    Tdg(usize),
+    Rx(usize, f64),
+    Ry(usize, f64),
+    Rz(usize, f64),
+    Cx(usize, usize),
+    Cz(usize, usize),
+    Swap(usize, usize),
+    /// Idle for the given nanoseconds.
+    Delay(usize, f64),
+    /// One calibrated physical pulse implementing this unitary (RB Cliffords).
+    Pulse(usize, U2),
+}
+
+/// The physical model a register runs under, resolved from a noise profile
+/// and the control profile in force.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    pub t1_ns: f64,
+    pub t2_ns: f64,
+    pub p1q: f64,
+    pub p2q: f64,
+    /// Residual excited population: the initial state and the fixed point of
+    /// relaxation (generalized amplitude damping).
+    pub p_excited: f64,
+    pub readout_p10: f64,
+    pub readout_p01: f64,
+    pub gate_1q_ns: f64,
+    pub gate_2q_ns: f64,
+    pub readout_ns: f64,
+    pub drive_bias: f64,
+}
+
+/// Residual excited population with the thermal guard on / off (physics.md).
+pub const P_EXCITED_GUARD_ON: f64 = 0.002;
+pub const P_EXCITED_GUARD_OFF: f64 = 0.02;
+/// Extra readout error on both confusion entries with the guard off.
+pub const READOUT_PENALTY_GUARD_OFF: f64 = 0.01;
+
+impl Model {
+    pub fn new(noise: &NoiseProfile, controls: &ControlProfile) -> Model {
+        let guard = controls.thermal_guard_enabled;
+        let extra = if guard { 0.0 } else { READOUT_PENALTY_GUARD_OFF };
+        Model {
+            t1_ns: noise.t1_us * 1e3,
+            t2_ns: noise.t2_us * 1e3,
+            p1q: noise.p1q,
+            p2q: noise.p2q,
+            p_excited: if guard {
+                P_EXCITED_GUARD_ON
+            } else {
+                P_EXCITED_GUARD_OFF
+            },
+            readout_p10: (noise.readout_p10 + extra).min(1.0),
+            readout_p01: (noise.readout_p01 + extra).min(1.0),
+            gate_1q_ns: noise.gate_1q_ns,
+            gate_2q_ns: noise.gate_2q_ns,
+            readout_ns: noise.readout_ns,
+            drive_bias: controls.drive_bias,
+        }
+    }
+
+    /// The noise-free, calibrated (drive_bias 1) model with the same
+    /// durations: what the ideal reference distribution q is computed on.
+    pub fn ideal(&self) -> Model {
+        Model {
+            t1_ns: f64::INFINITY,
+            t2_ns: f64::INFINITY,
+            p1q: 0.0,
+            p2q: 0.0,
+            p_excited: 0.0,
+            readout_p10: 0.0,
+            readout_p01: 0.0,
+            drive_bias: 1.0,
+            ..self.clone()
+        }
+    }
+}
+
+/// A noisy register: density matrix plus each qubit's clock.
+#[derive(Clone, Debug)]
+pub struct Register {
+    n: usize,
+    dim: usize,
+    rho: Vec<C>,
+    clock_ns: Vec<f64>,
+    model: Model,
+}
+
+impl Register {
+    /// `n` qubits, each in diag(1 - p_excited, p_excited).
+    pub fn new(n: usize, model: Model) -> Register {
+        let dim = 1usize << n;
+        let mut rho = vec![C::ZERO; dim * dim];
+        let pe = model.p_excited;
+        for i in 0..dim {
+            let ones = i.count_ones() as i32;
+            let p = pe.powi(ones) * (1.0 - pe).powi(n as i32 - ones);
+            rho[i * dim + i] = C::new(p, 0.0);
+        }
+        Register {
+            n,
+            dim,
+            rho,
+            clock_ns: vec![0.0; n],
+            model,
+        }
+    }
+
+    pub fn qubits(&self) -> usize {
+        self.n
+    }
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+    pub fn rho(&self) -> &[C] {
+        &self.rho
+    }
+
+    fn mask(&self, q: usize) -> usize {
+        1 << (self.n - 1 - q)
+    }
+
+    /// Apply `f` to every 2x2 block of qubit `q` ([00, 01, 10, 11] in the
+    /// qubit's row/column bits). Any single-qubit linear map is one of these.
+    fn map_blocks(&mut self, q: usize, f: impl Fn([C; 4]) -> [C; 4]) {
+        let (m, d) = (self.mask(q), self.dim);
+        for i in (0..d).filter(|i| i & m == 0) {
+            for j in (0..d).filter(|j| j & m == 0) {
+                let idx = [i * d + j, i * d + (j | m), (i | m) * d + j, (i | m) * d + (j | m)];
+                let out = f([
+                    self.rho[idx[0]],
+                    self.rho[idx[1]],
+                    self.rho[idx[2]],
+                    self.rho[idx[3]],
+                ]);
+                for (k, v) in idx.into_iter().zip(out) {
+                    self.rho[k] = v;
+                }
+            }
+        }
+    }
+
+    /// rho -> U rho U^dagger on qubit q (exact, no noise, no time).
+    pub fn unitary_1q(&mut self, q: usize, u: &U2) {
+        let ud = u_dagger(u);
+        self.map_blocks(q, |b| {
+            let blk = [[b[0], b[1]], [b[2], b[3]]];
+            let r = u_mul(&u_mul(u, &blk), &ud);
+            [r[0][0], r[0][1], r[1][0], r[1][1]]
+        });
+    }
+
+    /// Depolarizing channel rho -> (1-p) rho + p I/2 (x) Tr_q rho.
+    pub fn depolarize_1q(&mut self, q: usize, p: f64) {
+        if p <= 0.0 {
+            return;
+        }
+        self.map_blocks(q, |b| {
+            let avg = (b[0] + b[3]).scale(0.5 * p);
+            [
+                b[0].scale(1.0 - p) + avg,
+                b[1].scale(1.0 - p),
+                b[2].scale(1.0 - p),
+                b[3].scale(1.0 - p) + avg,
+            ]
+        });
+    }
+
+    /// Two-qubit depolarizing rho -> (1-p) rho + p I/4 (x) Tr_ab rho.
+    pub fn depolarize_2q(&mut self, a: usize, b: usize, p: f64) {
+        if p <= 0.0 {
+            return;
+        }
+        let (ma, mb, d) = (self.mask(a), self.mask(b), self.dim);
+        let subs = [0, mb, ma, ma | mb];
+        let old = self.rho.clone();
+        for v in self.rho.iter_mut() {
+            *v = v.scale(1.0 - p);
+        }
+        for i in (0..d).filter(|i| i & (ma | mb) == 0) {
+            for j in (0..d).filter(|j| j & (ma | mb) == 0) {
+                let mut tr = C::ZERO;
+                for s in subs {
+                    tr += old[(i | s) * d + (j | s)];
+                }
+                for s in subs {
+                    self.rho[(i | s) * d + (j | s)] += tr.scale(p / 4.0);
+                }
+            }
+        }
+    }
+
+    /// Idle qubit q for `t_ns`: generalized amplitude damping with
+    /// gamma = 1 - exp(-t/T1) towards the residual excited population, then
+    /// pure dephasing (phase-flip Kraus pair sqrt((1+l)/2) I, sqrt((1-l)/2) Z,
+    /// which scales coherences by l) with l = exp(-t/T_phi),
+    /// 1/T_phi = 1/T2 - 1/(2 T1), so coherences decay as exp(-t/T2) overall.
+    pub fn idle(&mut self, q: usize, t_ns: f64) {
+        if t_ns <= 0.0 {
+            return;
+        }
+        let (t1, t2, pe) = (self.model.t1_ns, self.model.t2_ns, self.model.p_excited);
+        let gamma = 1.0 - (-t_ns / t1).exp();
+        let rate_phi = (1.0 / t2 - 0.5 / t1).max(0.0);
+        let lambda = (-t_ns * rate_phi).exp();
+        if gamma <= 0.0 && lambda >= 1.0 {
+            return;
+        }
+        let coh = (1.0 - gamma).sqrt() * lambda;
+        self.map_blocks(q, |b| {
+            let p00 = b[0].scale(1.0 - pe * gamma) + b[3].scale((1.0 - pe) * gamma);
+            let p11 = b[3].scale(1.0 - (1.0 - pe) * gamma) + b[0].scale(pe * gamma);
+            [p00, b[1].scale(coh), b[2].scale(coh), p11]
+        });
+    }
+
+    /// Bring qubits to a common start time, idling the early ones.
+    fn sync(&mut self, qs: &[usize]) -> f64 {
+        let start = qs.iter().map(|&q| self.clock_ns[q]).fold(0.0, f64::max);
+        for &q in qs {
+            let wait = start - self.clock_ns[q];
+            self.idle(q, wait);
+            self.clock_ns[q] = start;
+        }
+        start
+    }
+
+    /// A physical single-qubit pulse: waits, rotates, depolarizes.
+    fn pulse(&mut self, q: usize, u: &U2) {
+        let start = self.sync(&[q]);
+        self.unitary_1q(q, u);
+        self.depolarize_1q(q, self.model.p1q);
+        self.clock_ns[q] = start + self.model.gate_1q_ns;
+    }
+
+    /// A drive rotation about `axis` by the calibrated angle `theta`; the
+    /// hardware turns it by drive_bias * theta.
+    fn drive(&mut self, q: usize, axis: [f64; 3], theta: f64) {
+        let u = rotation(axis, theta * self.model.drive_bias);
+        self.pulse(q, &u);
+    }
+
+    fn permute_2q(&mut self, a: usize, b: usize, f: impl Fn(usize) -> (usize, f64)) {
+        let start = self.sync(&[a, b]);
+        let d = self.dim;
+        let old = self.rho.clone();
+        for i in 0..d {
+            let (pi, si) = f(i);
+            for j in 0..d {
+                let (pj, sj) = f(j);
+                self.rho[i * d + j] = old[pi * d + pj].scale(si * sj);
+            }
+        }
+        self.depolarize_2q(a, b, self.model.p2q);
+        self.clock_ns[a] = start + self.model.gate_2q_ns;
+        self.clock_ns[b] = start + self.model.gate_2q_ns;
+    }
+
+    pub fn apply(&mut self, op: &Op) {
+        use std::f64::consts::{FRAC_PI_2, FRAC_PI_4, PI};
+        const XA: [f64; 3] = [1.0, 0.0, 0.0];
+        const YA: [f64; 3] = [0.0, 1.0, 0.0];
+        match *op {
+            Op::X(q) => self.drive(q, XA, PI),
+            Op::Y(q) => self.drive(q, YA, PI),
+            // H = ry(pi/2) . Z exactly: a virtual Z then a (biased) pi/2 drive.
+            Op::H(q) => {
+                self.unitary_1q(q, &phase(PI));
+                self.drive(q, YA, FRAC_PI_2);
+            }
+            Op::Rx(q, th) => self.drive(q, XA, th),
+            Op::Ry(q, th) => self.drive(q, YA, th),
+            Op::Z(q) => self.unitary_1q(q, &phase(PI)),
+            Op::S(q) => self.unitary_1q(q, &phase(FRAC_PI_2)),
+            Op::Sdg(q) => self.unitary_1q(q, &phase(-FRAC_PI_2)),
+            Op::T(q) => self.unitary_1q(q, &phase(FRAC_PI_4)),
+            Op::Tdg(q) => self.unitary_1q(q, &phase(-FRAC_PI_4)),
+            Op::Rz(q, th) => self.unitary_1q(q, &phase(th)),
+            Op::Cx(c, t) => {
+                let (mc, mt) = (self.mask(c), self.mask(t));
+                self.permute_2q(c, t, |i| (if i & mc != 0 { i ^ mt } else { i }, 1.0));
+            }
+            Op::Cz(a, b) => {
+                let m = self.mask(a) | self.mask(b);
+                self.permute_2q(a, b, |i| (i, if i & m == m { -1.0 } else { 1.0 }));
+            }
+            Op::Swap(a, b) => {
+                let (ma, mb) = (self.mask(a), self.mask(b));
+                self.permute_2q(a, b, |i| {
+                    let (ba, bb) = (i & ma != 0, i & mb != 0);
+                    let mut j = i & !(ma | mb);
+                    if ba {
+                        j |= mb;
+                    }
+                    if bb {
+                        j |= ma;
+                    }
+                    (j, 1.0)
+                });
+            }
+            Op::Delay(q, ns) => {
+                let start = self.sync(&[q]);
+                self.idle(q, ns);
+                self.clock_ns[q] = start + ns.max(0.0);
+            }
+            Op::Pulse(q, ref u) => {
+                if self.model.drive_bias == 1.0 {
+                    self.pulse(q, u);
+                } else {
+                    let (axis, th) = axis_angle(u);
+                    self.drive(q, axis, th);
+                }
+            }
+        }
+    }
+
+    pub fn run(&mut self, ops: &[Op]) {
+        for op in ops {
+            self.apply(op);
+        }
+    }
+
+    /// Idle every qubit up to the latest clock (the readout starts together).
+    pub fn sync_all(&mut self) -> f64 {
+        let all: Vec<usize> = (0..self.n).collect();
+        self.sync(&all)
+    }
+
+    /// Modeled plant time of one shot so far plus readout, in ns.
+    pub fn shot_time_ns(&self) -> f64 {
+        self.clock_ns.iter().copied().fold(0.0, f64::max) + self.model.readout_ns
+    }
+
+    pub fn trace(&self) -> f64 {
+        (0..self.dim).map(|i| self.rho[i * self.dim + i].re).sum()
+    }
+
+    /// Z-basis populations before readout (unnormalized for an instrument branch).
+    pub fn populations(&self) -> Vec<f64> {
+        (0..self.dim)
+            .map(|i| self.rho[i * self.dim + i].re.max(0.0))
+            .collect()
+    }
+
+    /// Outcome distribution after the readout confusion matrix of each qubit.
+    pub fn readout_distribution(&self) -> Vec<f64> {
+        let mut p = self.populations();
+        let (e10, e01) = (self.model.readout_p10, self.model.readout_p01);
+        for q in 0..self.n {
+            let m = self.mask(q);
+            for i in (0..self.dim).filter(|i| i & m == 0) {
+                let (p0, p1) = (p[i], p[i | m]);
+                p[i] = (1.0 - e10) * p0 + e01 * p1;
+                p[i | m] = e10 * p0 + (1.0 - e01) * p1;
+            }
+        }
+        p
+    }
+
+    /// Tr(sigma rho): the state fidelity against a pure reference sigma = |psi><psi|.
+    pub fn overlap(&self, sigma: &Register) -> f64 {
+        let d = self.dim;
+        let mut s = 0.0;
+        for i in 0..d {
+            for j in 0..d {
+                s += (sigma.rho[i * d + j] * self.rho[j * d + i]).re;
+            }
+        }
+        s
+    }
+
+    /// Probe instrument branch k (0 or 1) on qubit q: M_k rho M_k^dagger.
+    pub fn probe_branch(&self, q: usize, kappa: f64, k: usize) -> Register {
+        let lo = ((1.0 - kappa) / 2.0).max(0.0).sqrt();
+        let hi = ((1.0 + kappa) / 2.0).sqrt();
+        let m = if k == 0 { [hi, lo] } else { [lo, hi] };
+        let mut out = self.clone();
+        out.map_blocks(q, |b| {
+            [
+                b[0].scale(m[0] * m[0]),
+                b[1].scale(m[0] * m[1]),
+                b[2].scale(m[1] * m[0]),
+                b[3].scale(m[1] * m[1]),
+            ]
+        });
+        out
+    }
+
+    /// Weak Z measurement of qubit q: waits for the qubit, applies the
+    /// instrument and idles it for the window. Returns the two unnormalized
+    /// branches (their traces are the outcome probabilities).
+    pub fn probe(&mut self, q: usize, kappa: f64, window_ns: f64) -> [Register; 2] {
+        self.sync(&[q]);
+        [0, 1].map(|k| {
+            let mut b = self.probe_branch(q, kappa, k);
+            b.apply(&Op::Delay(q, window_ns));
+            b
+        })
+    }
+
+    /// backaction_trace_v1: (1/2) || rho - sum_k M_k rho M_k^dagger ||_1 on
+    /// this (the met) state.
+    pub fn probe_backaction(&self, q: usize, kappa: f64) -> f64 {
+        let (b0, b1) = (self.probe_branch(q, kappa, 0), self.probe_branch(q, kappa, 1));
+        let diff: Vec<C> = (0..self.rho.len())
+            .map(|i| self.rho[i] - b0.rho[i] - b1.rho[i])
+            .collect();
+        0.5 * trace_norm(&diff, self.dim)
+    }
+
+    /// Sum of two instrument branches (the unconditional state).
+    pub fn add(&mut self, other: &Register) {
+        for (a, b) in self.rho.iter_mut().zip(&other.rho) {
+            *a += *b;
+        }
+    }
+}
+
+/// Eigenvalues of a Hermitian matrix (row-major, dim x dim), ascending.
+/// Uses the real symmetric embedding [[Re, -Im], [Im, Re]], whose spectrum is
+/// the Hermitian one with every eigenvalue doubled, and cyclic Jacobi
+/// rotations (robust and plenty fast for dim <= 8).
+pub fn hermitian_eigenvalues(h: &[C], dim: usize) -> Vec<f64> {
+    let n = 2 * dim;
+    let mut a = vec![0.0; n * n];
+    for i in 0..dim {
+        for j in 0..dim {
+            let v = h[i * dim + j];
+            a[i * n + j] = v.re;
+            a[(i + dim) * n + (j + dim)] = v.re;
+            a[i * n + (j + dim)] = -v.im;
+            a[(i + dim) * n + j] = v.im;
+        }
+    }
+    for _sweep in 0..100 {
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * n + j].powi(2))
+            .sum();
+        if off < 1e-30 {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = a[p * n + q];
+                if apq.abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+            }
+        }
+    }
+    let mut ev: Vec<f64> = (0..n).map(|i| a[i * n + i]).collect();
+    ev.sort_by(f64::total_cmp);
+    ev.into_iter().step_by(2).collect()
+}
+
+/// Trace norm ||H||_1 = sum |eigenvalue| of a Hermitian matrix.
+pub fn trace_norm(h: &[C], dim: usize) -> f64 {
+    hermitian_eigenvalues(h, dim).iter().map(|v| v.abs()).sum()
+}
+
+/// Bit string of a basis index, qubit 0 leftmost.
+pub fn bitstring(index: usize, n: usize) -> String {
+    (0..n)
+        .map(|q| if index >> (n - 1 - q) & 1 == 1 { '1' } else { '0' })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> Model {
+        let noise = NoiseProfile::builtin("sim_local").expect("builtin");
+        Model::new(&noise, &ControlProfile::default())
+    }
+
+    #[test]
+    fn ideal_bell_pair() {
+        let ideal = model().ideal();
+        let mut r = Register::new(2, ideal);
+        r.run(&[Op::H(0), Op::Cx(0, 1)]);
+        let p = r.readout_distribution();
+        assert!((p[0] - 0.5).abs() < 1e-12 && (p[3] - 0.5).abs() < 1e-12, "{p:?}");
+        assert!(p[1].abs() < 1e-12 && p[2].abs() < 1e-12);
+        assert!((r.overlap(&r) - 1.0).abs() < 1e-12, "pure state has purity 1");
+    }
+
+    #[test]
+    fn pure_amplitude_damping_gives_exp_decay() {
+        let m = Model {
+            p_excited: 0.0,
+            t2_ns: 2.0 * 50_000.0,
+            t1_ns: 50_000.0,
+            ..model().ideal()
+        };
+        for t in [0.0, 10_000.0, 50_000.0, 120_000.0] {
+            let mut r = Register::new(1, m.clone());
+            r.unitary_1q(0, &rx(std::f64::consts::PI));
+            r.apply(&Op::Delay(0, t));
+            let p1 = r.populations()[1];
+            assert!((p1 - (-t / 50_000.0).exp()).abs() < 1e-12, "t={t} p1={p1}");
+        }
+    }
+
+    #[test]
+    fn coherence_decays_with_t2_and_relaxes_to_residual_population() {
+        let m = Model {
+            t1_ns: 100.0,
+            t2_ns: 80.0,
+            p_excited: 0.02,
+            ..model().ideal()
+        };
+        let mut r = Register::new(1, m);
+        r.unitary_1q(0, &hadamard());
+        let c0 = r.rho()[1].re;
+        r.apply(&Op::Delay(0, 40.0));
+        assert!((r.rho()[1].re - c0 * (-0.5f64).exp()).abs() < 1e-12);
+        r.apply(&Op::Delay(0, 1e5));
+        assert!((r.populations()[1] - 0.02).abs() < 1e-9);
+        assert!((r.trace() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn projective_probe_on_plus_has_backaction_half_and_kappa_zero_none() {
+        let mut r = Register::new(1, model().ideal());
+        r.unitary_1q(0, &hadamard());
+        assert!((r.probe_backaction(0, 1.0) - 0.5).abs() < 1e-12);
+        assert!(r.probe_backaction(0, 0.0).abs() < 1e-12);
+        let k: f64 = 0.6;
+        let expect = 0.5 * (1.0 - (1.0 - k * k).sqrt());
+        assert!((r.probe_backaction(0, k) - expect).abs() < 1e-12);
+    }
+
+    #[test]
+    fn depolarizing_and_readout_are_trace_preserving() {
+        let mut r = Register::new(3, model());
+        r.run(&[
+            Op::H(0),
+            Op::Cx(0, 1),
+            Op::Swap(1, 2),
+            Op::Cz(0, 2),
+            Op::Ry(1, 0.3),
+            Op::Delay(2, 500.0),
+        ]);
+        r.depolarize_2q(0, 2, 0.3);
+        r.depolarize_1q(1, 0.2);
+        assert!((r.trace() - 1.0).abs() < 1e-12);
+        let s: f64 = r.readout_distribution().iter().sum();
+        assert!((s - 1.0).abs() < 1e-12);
+        // Hermitian with a non-negative spectrum: still a state.
+        let ev = hermitian_eigenvalues(r.rho(), 8);
+        assert!(ev.iter().all(|&v| v > -1e-12), "{ev:?}");
+    }
+
+    #[test]
+    fn full_two_qubit_depolarizing_gives_maximally_mixed() {
+        let mut r = Register::new(2, model().ideal());
+        r.run(&[Op::H(0), Op::Cx(0, 1)]);
+        r.depolarize_2q(0, 1, 1.0);
+        for (i, p) in r.populations().into_iter().enumerate() {
+            assert!((p - 0.25).abs() < 1e-12, "{i}");
+        }
+    }
+
+    #[test]
+    fn eigenvalues_of_known_hermitian_matrix() {
+        // sigma_y has eigenvalues -1, 1; diag(2, -3) shifted by it.
+        let h = [
+            C::new(2.0, 0.0),
+            C::new(0.0, -1.0),
+            C::new(0.0, 1.0),
+            C::new(-3.0, 0.0),
+        ];
+        let ev = hermitian_eigenvalues(&h, 2);
+        let disc = (25.0f64 / 4.0 + 1.0).sqrt();
+        assert!(
+            (ev[0] - (-0.5 - disc)).abs() < 1e-10 && (ev[1] - (-0.5 + disc)).abs() < 1e-10,
+            "{ev:?}"
+        );
+        assert!((trace_norm(&h, 2) - 2.0 * disc).abs() < 1e-10);
+    }
+
+    #[test]
+    fn axis_angle_round_trips_and_bias_scales_rotation() {
+        let u = u_mul(&hadamard(), &phase(std::f64::consts::FRAC_PI_2));
+        let (n, th) = axis_angle(&u);
+        let v = rotation(n, th);
+        // Equal up to global phase: |Tr(U^dagger V)| = 2.
+        let t = u_mul(&u_dagger(&u), &v);
+        assert!(((t[0][0] + t[1][1]).norm_sqr().sqrt() - 2.0).abs() < 1e-12);
+        let x = [[C::ZERO, C::ONE], [C::ONE, C::ZERO]];
+        let (n, th) = axis_angle(&x);
+        assert!((th - std::f64::consts::PI).abs() < 1e-12 && (n[0].abs() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn drive_bias_over_rotates() {
+        let m = Model {
+            drive_bias: 1.2,
+            ..model().ideal()
+        };
+        let mut r = Register::new(1, m);
+        r.apply(&Op::X(0));
+        assert!((r.populations()[1] - (0.6 * std::f64::consts::PI).sin().powi(2)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn critical_path_times_gates_and_idles() {
+        let m = model();
+        let mut r = Register::new(2, m.clone());
+        r.run(&[Op::H(0), Op::Cx(0, 1), Op::X(1), Op::S(0)]);
+        r.sync_all();
+        let expect = m.gate_1q_ns + m.gate_2q_ns + m.gate_1q_ns + m.readout_ns;
+        assert!((r.shot_time_ns() - expect).abs() < 1e-9);
+        assert_eq!(bitstring(0b011, 3), "011");
+        assert_eq!(bitstring(0b100, 3), "100");
+    }
+}

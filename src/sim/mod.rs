@@ -1,0 +1,275 @@
+//! The built-in noisy quantum simulator and the KPI estimators
+//! (physics.md). Everything here is pure computation: no I/O, no clock
+//! except where the latency preset measures the appliance's own loop
+//! through the [`LoopProbe`] the caller hands in.
+//!
+//! Contract with the rest of the appliance:
+//! - [`min_shots`] is asked at submit time, so a budget too small for a
+//!   protocol is refused up front (422 BUDGET_GUARDRAIL).
+//! - [`run`] executes one request; it is CPU-bound and is called from a
+//!   blocking thread. It calls `cancelled()` between circuits and stops
+//!   with [`SimError::Cancelled`] when that says so.
+//! - The same [`SimRequest`] (seed included) gives the same [`SimOutcome`],
+//!   byte for byte, except the measured loop latencies of the latency preset.
+//!
+//! # KPIs, in plain words (definition ids in brackets)
+//! - `fidelity` [fidelity_dist_v1]: how close the measured outcome
+//!   histogram is to the ideal one: (sum_x sqrt(p_hat(x) q(x)))^2, with
+//!   p_hat = counts / shots and q the noise-free, calibrated (drive_bias 1)
+//!   distribution of the same circuit. 1 = indistinguishable.
+//!   health reports 1 - EPC instead [fidelity_rb_v1]: one minus the error
+//!   per Clifford gate from randomized benchmarking, EPC = (1 - p)/2 where p
+//!   is the fitted decay per Clifford of A p^m + B.
+//! - `state_fidelity` [fidelity_state_v1], simulator only: <psi|rho|psi>,
+//!   the overlap of the noisy state just before readout with the ideal
+//!   state. Real hardware cannot report it (SIM_ONLY_STATE_FIDELITY).
+//! - `backaction` [backaction_trace_v1], simulator only: how much the
+//!   monitoring probe disturbs the state it meets, as the trace distance
+//!   (1/2)||rho - sum_k M_k rho M_k^dagger||_1 (0 = untouched, 0.5 = a full
+//!   projective measurement of an equal superposition). 0 without a probe.
+//! - `latency_us` [latency_model_v1]: modeled plant time of one shot: the
+//!   critical path of gate, idle, probe and readout durations of the target
+//!   (dpd_demo: the probe-and-correct loop scaled by 1 - min(0.04 gain, 0.25);
+//!   health: the shot-weighted mean over its circuits). The latency preset
+//!   instead measures the appliance's own queue-execute-store round trip
+//!   [latency_loop_v1]: p50 as `latency_us`, p95 as `latency_p95_us`.
+//! - health: `t1_us` [health_t1_fit_v1], `t2star_us` [health_t2star_fit_v1],
+//!   `t2echo_us` [health_t2echo_fit_v1] from A exp(-t/tau) + B fits, and `epc`.
+//! - backend_compare: `fidelity_compare` (the second target) and
+//!   `fidelity_difference` (first minus second, paired bootstrap).
+//! - grover_demo: `success_probability` [grover_success_v1], the share of
+//!   shots that read the marked string.
+//!
+//! Every sampled KPI carries `ci95` (2.5/97.5 percentiles) and `stderr`
+//! (standard deviation) of a 200-resample multinomial bootstrap drawn from
+//! the run's own seeded generator, so they shrink like 1/sqrt(shots).
+//! Model and simulator-only KPIs have no sampling error: `ci95` is null.
+
+pub mod bench;
+pub mod engine;
+pub mod estimators;
+mod health;
+pub mod noise;
+pub mod presets;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::controls::ControlProfile;
+pub use noise::NoiseProfile;
+
+/// Names the physical model. Bump whenever any output for a given request
+/// and seed would change.
+pub const ENGINE_VERSION: &str = "synqc-dm-1";
+
+/// Version of the KPI definitions table in physics.md.
+pub const KPI_DEFINITIONS_VERSION: &str = "kpi-defs-1";
+
+/// The experiment presets, named on the wire in snake_case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    HelloQuantumSim,
+    Health,
+    Latency,
+    BackendCompare,
+    DpdDemo,
+    GroverDemo,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 6] = [
+        Preset::HelloQuantumSim,
+        Preset::Health,
+        Preset::Latency,
+        Preset::BackendCompare,
+        Preset::DpdDemo,
+        Preset::GroverDemo,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::HelloQuantumSim => "hello_quantum_sim",
+            Preset::Health => "health",
+            Preset::Latency => "latency",
+            Preset::BackendCompare => "backend_compare",
+            Preset::DpdDemo => "dpd_demo",
+            Preset::GroverDemo => "grover_demo",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Preset> {
+        Preset::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// One target as the simulator sees it: its id and the noise in force.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plant {
+    pub target: String,
+    /// "sim" for sim_local, else the provider's hardware kind.
+    pub kind: String,
+    pub noise: NoiseProfile,
+}
+
+/// Everything that determines a run's physics.
+#[derive(Clone, Debug)]
+pub struct SimRequest {
+    pub preset: Preset,
+    pub plant: Plant,
+    /// backend_compare only: the second target.
+    pub compare_with: Option<Plant>,
+    /// Shots to execute, already clamped by the caller.
+    pub shots: u64,
+    pub seed: u64,
+    pub controls: ControlProfile,
+    /// grover_demo only: the marked 3-bit string (default "101").
+    pub marked: Option<String>,
+}
+
+/// The appliance's own queue-execute-store loop, measured by the latency
+/// preset. One call = one tiny probe circuit's round trip, in microseconds.
+pub trait LoopProbe {
+    fn round_trip_us(&mut self) -> Result<f64, SimError>;
+}
+
+/// Why a run stopped without a result.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SimError {
+    /// `cancelled()` said so between circuits.
+    Cancelled,
+    /// The request cannot be executed as given (found at run time).
+    Invalid(String),
+    /// The loop probe of the latency preset failed (store or queue error).
+    Loop(String),
+}
+
+/// Headline KPIs (api.md `kpis`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Kpis {
+    pub fidelity: f64,
+    pub latency_us: f64,
+    pub backaction: f64,
+    /// Outcome bit strings (qubit 0 leftmost) to counts.
+    pub raw_counts: BTreeMap<String, u64>,
+    pub expected_distribution: BTreeMap<String, f64>,
+    pub shots_used: u64,
+    pub shot_budget: u64,
+    /// ok | warn | fail (physics.md thresholds).
+    pub status: String,
+}
+
+/// One KPI with its definition and uncertainty (api.md `kpi_details`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KpiDetail {
+    pub name: String,
+    pub value: f64,
+    pub definition_id: String,
+    /// Where the definition is written down, e.g. "physics.md#kpis".
+    pub definition_ref: String,
+    /// "estimate" (sampled), "sim_only" (needs the simulator's state),
+    /// "model" (computed from the plant model) or "measured" (wall clock).
+    pub kind: String,
+    pub units: String,
+    /// [low, high]; null when the KPI has no sampling uncertainty.
+    pub ci95: Option<[f64; 2]>,
+    /// Same as ci95 (older clients read this spelling).
+    pub ci_95: Option<[f64; 2]>,
+    pub stderr: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Shots {
+    pub requested: u64,
+    pub executed: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceStep {
+    pub id: String,
+    pub label: String,
+    pub description: String,
+    pub percent_complete: f64,
+    pub dwell_ms: f64,
+}
+
+/// The physics part of a result (RunExperimentResponse minus the run's
+/// identity, which the caller adds).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimOutcome {
+    pub engine_version: String,
+    pub qubits_used: u32,
+    pub kpis: Kpis,
+    pub shots: Shots,
+    /// {model, basis, povm, descriptor}
+    pub measurement: serde_json::Value,
+    /// {model, params, descriptor}
+    pub noise: serde_json::Value,
+    pub assumptions: Vec<String>,
+    /// {version, plant{kind,target,backend_id}, state{model,n_qubits,hilbert_dim},
+    ///  measurement{..}, sampling{model, shots_requested, shots_executed},
+    ///  noise{..}, assumptions, kpi_definitions_version}
+    pub physics_contract: serde_json::Value,
+    pub kpi_details: Vec<KpiDetail>,
+    pub artifacts: serde_json::Value,
+    pub warnings: Vec<String>,
+    pub workflow_trace: Vec<TraceStep>,
+}
+
+/// Smallest shot budget a preset's protocol can run with (asked at submit
+/// time; below it the server answers 422 BUDGET_GUARDRAIL). Every minimum is
+/// at most the default budget (2048).
+pub fn min_shots(preset: Preset) -> u64 {
+    match preset {
+        // One circuit: enough shots that the bootstrap resamples differ.
+        Preset::HelloQuantumSim | Preset::DpdDemo => 32,
+        // Two targets, each needs the single-circuit minimum.
+        Preset::BackendCompare => 64,
+        // Eight outcomes.
+        Preset::GroverDemo => 64,
+        Preset::Health => health::min_shots(),
+        Preset::Latency => presets::LATENCY_MIN_PROBES * presets::LATENCY_SHOTS_PER_PROBE,
+    }
+}
+
+/// A grover_demo marked state: exactly three characters, each 0 or 1.
+pub fn valid_marked(s: &str) -> bool {
+    s.len() == 3 && s.chars().all(|c| c == '0' || c == '1')
+}
+
+/// Execute one request. CPU-bound; call from a blocking thread. `probe` is
+/// required by the latency preset (and ignored by the others); `cancelled`
+/// is polled between circuits.
+pub fn run(
+    req: &SimRequest,
+    probe: Option<&mut dyn LoopProbe>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<SimOutcome, SimError> {
+    let min = min_shots(req.preset);
+    if req.shots < min {
+        return Err(SimError::Invalid(format!(
+            "{} needs at least {min} shots",
+            req.preset.as_str()
+        )));
+    }
+    let problems = req.plant.noise.problems();
+    if !problems.is_empty() {
+        return Err(SimError::Invalid(format!(
+            "noise profile of {}: {}",
+            req.plant.target,
+            problems.join(", ")
+        )));
+    }
+    match req.preset {
+        Preset::HelloQuantumSim => presets::hello(req, cancelled),
+        Preset::Health => health::health(req, cancelled),
+        Preset::Latency => presets::latency(req, probe, cancelled),
+        Preset::BackendCompare => presets::backend_compare(req, cancelled),
+        Preset::DpdDemo => presets::dpd(req, cancelled),
+        Preset::GroverDemo => presets::grover(req, cancelled),
+    }
+}
+
+#[cfg(test)]
+mod tests;

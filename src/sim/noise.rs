@@ -1,0 +1,111 @@
+//! Noise profiles: the physical parameters of each hardware target
+//! (physics.md table). A lab may override any field per target in the config
+//! file; /hardware/targets shows the profile in force.
+
+use serde::{Deserialize, Serialize};
+
+/// Parameters of one target's noise model. Times are in the unit their name
+/// says; error rates are probabilities.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseProfile {
+    /// Energy relaxation time.
+    pub t1_us: f64,
+    /// Total coherence time (coherences decay as exp(-t/T2)).
+    pub t2_us: f64,
+    /// Depolarizing probability after each single-qubit gate.
+    pub p1q: f64,
+    /// Depolarizing probability after each two-qubit gate.
+    pub p2q: f64,
+    /// Readout confusion p(read 1 | prepared 0).
+    pub readout_p10: f64,
+    /// Readout confusion p(read 0 | prepared 1).
+    pub readout_p01: f64,
+    pub gate_1q_ns: f64,
+    pub gate_2q_ns: f64,
+    pub readout_ns: f64,
+}
+
+impl NoiseProfile {
+    /// The built-in profile of a target id, or None for an unknown id.
+    pub fn builtin(target: &str) -> Option<NoiseProfile> {
+        // (T1 us, T2 us, 1q, 2q, p(1|0), p(0|1), 1q ns, 2q ns, readout ns)
+        let row = match target {
+            "sim_local" => (120.0, 90.0, 5e-4, 8e-3, 0.01, 0.02, 35.0, 300.0, 1_000.0),
+            "ibm_quantum" => (250.0, 150.0, 2.5e-4, 7e-3, 0.012, 0.02, 35.0, 400.0, 1_500.0),
+            "aws_braket" => (30.0, 20.0, 1.5e-3, 2.5e-2, 0.03, 0.05, 40.0, 250.0, 2_000.0),
+            "rigetti_forest" => (20.0, 15.0, 2e-3, 3e-2, 0.04, 0.06, 40.0, 200.0, 2_000.0),
+            "azure_quantum" => (
+                10e6, 1e6, 3e-5, 2e-3, 0.002, 0.004, 10_000.0, 200_000.0, 100_000.0,
+            ),
+            "ionq_cloud" => (
+                10e6, 1e6, 5e-4, 5e-3, 0.004, 0.006, 135_000.0, 600_000.0, 200_000.0,
+            ),
+            _ => return None,
+        };
+        Some(NoiseProfile {
+            t1_us: row.0,
+            t2_us: row.1,
+            p1q: row.2,
+            p2q: row.3,
+            readout_p10: row.4,
+            readout_p01: row.5,
+            gate_1q_ns: row.6,
+            gate_2q_ns: row.7,
+            readout_ns: row.8,
+        })
+    }
+
+    /// Physically meaningless values, by field name (used to refuse a bad
+    /// override in the config file before the server starts).
+    pub fn problems(&self) -> Vec<String> {
+        let mut bad = Vec::new();
+        for (name, v) in [
+            ("t1_us", self.t1_us),
+            ("t2_us", self.t2_us),
+            ("gate_1q_ns", self.gate_1q_ns),
+            ("gate_2q_ns", self.gate_2q_ns),
+            ("readout_ns", self.readout_ns),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                bad.push(format!("{name} must be > 0"));
+            }
+        }
+        for (name, v) in [
+            ("p1q", self.p1q),
+            ("p2q", self.p2q),
+            ("readout_p10", self.readout_p10),
+            ("readout_p01", self.readout_p01),
+        ] {
+            if !(0.0..=0.5).contains(&v) {
+                bad.push(format!("{name} must be between 0 and 0.5"));
+            }
+        }
+        // Pure dephasing needs a non-negative rate: 1/T2 >= 1/(2 T1).
+        if self.t2_us > 2.0 * self.t1_us {
+            bad.push("t2_us must be <= 2 * t1_us".to_string());
+        }
+        bad
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_profile_is_physical() {
+        for id in [
+            "sim_local",
+            "ibm_quantum",
+            "aws_braket",
+            "rigetti_forest",
+            "azure_quantum",
+            "ionq_cloud",
+        ] {
+            let p = NoiseProfile::builtin(id).unwrap();
+            assert!(p.problems().is_empty(), "{id}: {:?}", p.problems());
+        }
+        assert!(NoiseProfile::builtin("nope").is_none());
+    }
+}

@@ -1,0 +1,61 @@
+//! Group commit. Many submits may be waiting for the same fsync: each
+//! writes its records, then asks the flusher; the flusher thread takes every
+//! request that has arrived, runs one `flush`, and answers them all. Every
+//! write made before a request was queued is covered by the flush that
+//! answers it.
+
+use std::time::Instant;
+
+use async_channel::{Receiver, Sender};
+
+use super::StoreError;
+
+type Reply = Sender<Result<(), StoreError>>;
+
+#[derive(Clone)]
+pub struct Flusher {
+    requests: Sender<Reply>,
+}
+
+impl Flusher {
+    pub fn start(db: sled::Db) -> Flusher {
+        let (tx, rx) = async_channel::unbounded::<Reply>();
+        std::thread::Builder::new()
+            .name("synqc-flush".into())
+            .spawn(move || flush_loop(db, rx))
+            .map(|_| ())
+            .unwrap_or_else(|e| log::error!("cannot start the flush thread: {e}"));
+        Flusher { requests: tx }
+    }
+
+    /// Resolves once everything written before the call is on disk.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (tx, rx) = async_channel::bounded(1);
+        self.requests.send(tx).await.map_err(|_| StoreError::Io("flush thread stopped".into()))?;
+        rx.recv().await.map_err(|_| StoreError::Io("flush thread stopped".into()))?
+    }
+
+    /// The same, from a blocking thread.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        smol::block_on(self.flush())
+    }
+}
+
+fn flush_loop(db: sled::Db, requests: Receiver<Reply>) {
+    while let Ok(first) = requests.recv_blocking() {
+        let mut batch = vec![first];
+        while let Ok(more) = requests.try_recv() {
+            batch.push(more);
+        }
+        let started = Instant::now();
+        let outcome = db.flush().map(|_| ()).map_err(|e| StoreError::Io(e.to_string()));
+        metrics::histogram!("synqc_store_flush_duration_seconds").record(started.elapsed().as_secs_f64());
+        if let Err(e) = &outcome {
+            log::error!("store flush failed for {} waiting writes: {e}", batch.len());
+        }
+        for reply in batch {
+            // A waiter that gave up (client gone) is not an error.
+            let _ = reply.try_send(outcome.clone());
+        }
+    }
+}

@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# End-to-end check of the observability pack against the real binary:
+# starts synqc and a real Prometheus (Debian's package) on loopback,
+# Prometheus scraping synqc every second with the shipped alert rules loaded;
+# submits a load through the HTTP API; then evaluates every expression of the
+# Grafana dashboard and every alert expression through the Prometheus HTTP
+# API (tests/dashboard_queries.py query). Every one must evaluate without
+# error, and the queue-depth, run-outcome, HTTP-rate and fidelity panels must
+# return data. On the way it also checks the /metrics contract at start-up
+# and after the load (families, types, labels), `promtool check metrics`,
+# the second metrics listener, and that the appliance serves the shipped
+# asset files unchanged.
+#
+# Usage: SYNQC_BIN=target/debug/synqc tests/prometheus_e2e.sh
+# Env:   PROMETHEUS, PROMTOOL (binaries), E2E_RUNS (default 100),
+#        KEEP_TMP=1 (keep logs and data for debugging).
+# Prints one line per check and `prometheus-e2e: N passed, M failed`;
+# exits non-zero if anything failed. Uses loopback only; every wait is
+# bounded; every process it starts is stopped on exit.
+
+# SC2317: shellcheck 0.9 cannot see calls made from traps or through
+# wait_until "$@", and reports those function bodies as unreachable.
+# shellcheck disable=SC2317
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+: "${SYNQC_BIN:?set SYNQC_BIN to the synqc binary to test}"
+PROMETHEUS=${PROMETHEUS:-prometheus}
+PROMTOOL=${PROMTOOL:-promtool}
+RUNS=${E2E_RUNS:-100}
+HELPER=$ROOT/tests/dashboard_queries.py
+DASHBOARD=$ROOT/assets/grafana/synqc-dashboard.json
+RULES=$ROOT/assets/prometheus/synqc-alerts.yml
+
+for tool in "$SYNQC_BIN" "$PROMETHEUS" "$PROMTOOL" curl python3; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "prometheus-e2e: $tool not found" >&2
+    echo "prometheus-e2e: 0 passed, 1 failed"
+    exit 1
+  fi
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/synqc-e2e.XXXXXX")
+SYNQC_PID=""
+PROM_PID=""
+
+# stop PID: SIGTERM, up to 10 s for a clean exit, then SIGKILL.
+stop() {
+  local pid=$1 i
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  stop "$PROM_PID"
+  stop "$SYNQC_PID"
+  if [[ $rc -ne 0 ]]; then
+    # The logs are the only trace of why a process misbehaved.
+    for log in "$TMP/synqc.log" "$TMP/prometheus.log"; do
+      [[ -s $log ]] || continue
+      echo "--- last lines of $(basename "$log")"
+      tail -n 25 "$log"
+    done
+  fi
+  if [[ ${KEEP_TMP:-0} == 1 ]]; then
+    echo "prometheus-e2e: kept $TMP"
+  else
+    rm -rf "$TMP"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "ok     $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL   $*"; }
+finish() {
+  echo "prometheus-e2e: $passed passed, $failed failed"
+  [[ $failed -eq 0 ]] || exit 1
+  exit 0
+}
+# abort MSG: a step everything after it depends on failed.
+abort() {
+  fail "$*"
+  finish
+}
+
+# curl that never goes through a proxy (loopback only) and never hangs.
+c() { curl -sS --noproxy '*' --max-time 10 "$@"; }
+
+# wait_until SECONDS PID CMD...: poll CMD every 0.5 s until it succeeds;
+# give up at the deadline or as soon as process PID has died.
+wait_until() {
+  local deadline=$((SECONDS + $1)) pid=$2
+  shift 2
+  while ((SECONDS < deadline)); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  return 1
+}
+
+# py_checks CMD...: run a dashboard_queries.py subcommand, show its lines and
+# add its closing "name: N passed, M failed" to our totals.
+py_checks() {
+  local out summary n m
+  out=$(python3 "$HELPER" "$@") || true
+  printf '%s\n' "$out" | sed '$d'
+  summary=$(printf '%s\n' "$out" | tail -n 1)
+  if [[ $summary =~ :\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    n=${BASH_REMATCH[1]}
+    m=${BASH_REMATCH[2]}
+    passed=$((passed + n))
+    failed=$((failed + m))
+    echo "       ($summary)"
+  else
+    fail "$1: helper crashed: $summary"
+  fi
+}
+
+# Three distinct free loopback ports (API, metrics listener, Prometheus),
+# held open together while picking so they cannot collide.
+read -r PORT MPORT PPORT < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))
+')
+INSTANCE=127.0.0.1:$PORT
+BASE=http://$INSTANCE
+PROM=http://127.0.0.1:$PPORT
+
+# --- synqc -------------------------------------------------------------------
+# API keys from the caller's environment would turn every request into a 401.
+env -u SYNQC_API_KEY -u SYNQC_API_KEYS_FILE \
+  "$SYNQC_BIN" serve --listen "$INSTANCE" --metrics-listen "127.0.0.1:$MPORT" \
+  --data-dir "$TMP/data" >"$TMP/synqc.log" 2>&1 &
+SYNQC_PID=$!
+if wait_until 60 "$SYNQC_PID" c -f "$BASE/health/ready"; then
+  pass "synqc serve ready on $INSTANCE"
+else
+  abort "synqc serve did not answer GET /health/ready within 60 s"
+fi
+
+# Before any load: every series must already exist (zero values).
+if c -f -o "$TMP/metrics-start.txt" "$BASE/metrics"; then
+  pass "GET /metrics at start-up ($(wc -l <"$TMP/metrics-start.txt") lines)"
+else
+  fail "GET /metrics at start-up"
+fi
+echo "--- /metrics contract at start-up"
+py_checks metrics "$TMP/metrics-start.txt"
+if "$PROMTOOL" check metrics <"$TMP/metrics-start.txt" >"$TMP/out" 2>&1; then
+  pass "promtool check metrics (start-up scrape)"
+else
+  fail "promtool check metrics (start-up scrape)"
+  sed 's/^/       | /' "$TMP/out" | head -20
+fi
+
+# The appliance serves the shipped files, byte for byte (air-gapped labs
+# fetch them from it).
+for asset in grafana/synqc-dashboard.json prometheus/synqc-alerts.yml prometheus/prometheus.yml; do
+  if c -f -o "$TMP/asset" "$BASE/assets/$asset" && cmp -s "$TMP/asset" "$ROOT/assets/$asset"; then
+    pass "GET /assets/$asset matches assets/$asset"
+  else
+    fail "GET /assets/$asset missing or different from assets/$asset"
+  fi
+done
+
+# --- Prometheus --------------------------------------------------------------
+mkdir -p "$TMP/prom"
+cp "$RULES" "$TMP/prom/synqc-alerts.yml"
+cat >"$TMP/prom/prometheus.yml" <<EOF
+# Generated by tests/prometheus_e2e.sh: scrape every second so the test
+# needs only a few seconds of history.
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - synqc-alerts.yml
+scrape_configs:
+  - job_name: synqc
+    static_configs:
+      - targets: ['$INSTANCE']
+EOF
+"$PROMETHEUS" --config.file="$TMP/prom/prometheus.yml" \
+  --storage.tsdb.path="$TMP/prom/data" \
+  --web.listen-address="127.0.0.1:$PPORT" \
+  --log.level=warn >"$TMP/prometheus.log" 2>&1 &
+PROM_PID=$!
+if wait_until 60 "$PROM_PID" c -f "$PROM/-/ready"; then
+  pass "prometheus ready on 127.0.0.1:$PPORT"
+else
+  abort "prometheus did not become ready within 60 s"
+fi
+
+# prom_value EXPR: the first sample's value of an instant query ("" if none).
+prom_value() {
+  c -G "$PROM/api/v1/query" --data-urlencode "query=$1" | python3 -c '
+import json, sys
+r = json.load(sys.stdin).get("data", {}).get("result", [])
+print(r[0]["value"][1] if r else "")'
+}
+# prom_true EXPR: succeeds when EXPR (a filter) returns at least one series.
+prom_true() { [[ -n $(prom_value "$1") ]]; }
+
+if wait_until 30 "$PROM_PID" prom_true "up{job=\"synqc\", instance=\"$INSTANCE\"} == 1"; then
+  pass "prometheus scrapes synqc (up == 1)"
+else
+  abort "prometheus never scraped synqc successfully within 30 s"
+fi
+
+# --- load ----------------------------------------------------------------------
+accepted=0
+ids=()
+for ((i = 0; i < RUNS; i++)); do
+  code=$(c -o "$TMP/body" -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d '{"preset":"hello_quantum_sim"}' "$BASE/runs" || true)
+  id=$(sed -n 's/.*"id" *: *"\([0-9a-f-]\{36\}\)".*/\1/p' "$TMP/body" 2>/dev/null || true)
+  if [[ $code == 202 && -n $id ]]; then
+    accepted=$((accepted + 1))
+    ids+=("$id")
+  fi
+done
+if [[ $accepted -eq $RUNS ]]; then
+  pass "POST /runs hello_quantum_sim: $accepted/$RUNS answered 202 with an id"
+else
+  fail "POST /runs hello_quantum_sim: only $accepted/$RUNS answered 202 with an id"
+fi
+
+bad=0
+for body in '{"preset":"nope"}' '{"preset":"nope"}' '{"preset":"hello_quantum_sim","shot_budget":0}' '{"preset":'; do
+  code=$(c -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d "$body" "$BASE/runs" || true)
+  [[ $code == 422 ]] || bad=$((bad + 1))
+done
+if [[ $bad -eq 0 ]]; then pass "invalid POST /runs answered 422 (4 requests)"; else fail "invalid POST /runs: $bad of 4 not answered 422"; fi
+
+bad=0
+for id in "${ids[@]:0:10}"; do
+  code=$(c -o /dev/null -w '%{http_code}' "$BASE/runs/$id" || true)
+  [[ $code == 200 ]] || bad=$((bad + 1))
+done
+code=$(c -o /dev/null -w '%{http_code}' "$BASE/runs/00000000-0000-4000-8000-000000000000" || true)
+[[ $code == 404 ]] || bad=$((bad + 1))
+if [[ $bad -eq 0 && ${#ids[@]} -gt 0 ]]; then
+  pass "GET /runs/{id}: 200 for known runs, 404 for an unknown id"
+else
+  fail "GET /runs/{id}: $bad unexpected answers"
+fi
+
+# Wait for the queue to drain, per the health document.
+drained() {
+  c -f "$BASE/health" | python3 -c '
+import json, sys
+q = json.load(sys.stdin)["queue"]
+sys.exit(0 if q["queued"] == 0 and q["running"] == 0 else 1)'
+}
+if wait_until 120 "$SYNQC_PID" drained; then
+  pass "queue drained (GET /health: 0 queued, 0 running)"
+else
+  fail "queue did not drain within 120 s"
+fi
+
+# Wait until Prometheus has seen the drained state and has enough history
+# for rate() (several scrapes after the load).
+finished_expr="sum(synqc_queue_depth{instance=\"$INSTANCE\", status=~\"succeeded|failed|cancelled\"}) >= $accepted"
+scrapes_expr="count_over_time(up{instance=\"$INSTANCE\"}[5m]) >= 10"
+if wait_until 60 "$PROM_PID" prom_true "$finished_expr" && wait_until 30 "$PROM_PID" prom_true "$scrapes_expr"; then
+  pass "prometheus has scraped the finished runs ($(prom_value "count_over_time(up{instance=\"$INSTANCE\"}[5m])") scrapes)"
+else
+  fail "prometheus did not see $accepted finished runs within 60 s"
+fi
+
+# After the load: labels must still be bounded (ids were in the paths).
+if c -f -o "$TMP/metrics-after.txt" "$BASE/metrics"; then
+  echo "--- /metrics contract after the load"
+  py_checks metrics "$TMP/metrics-after.txt"
+  if "$PROMTOOL" check metrics <"$TMP/metrics-after.txt" >"$TMP/out" 2>&1; then
+    pass "promtool check metrics (after the load)"
+  else
+    fail "promtool check metrics (after the load)"
+    sed 's/^/       | /' "$TMP/out" | head -20
+  fi
+else
+  fail "GET /metrics after the load"
+fi
+
+# metrics_listen serves the same registry: the same run counts as the API
+# listener (not a second registry that saw no runs).
+submitted_sum() {
+  awk '/^synqc_runs_submitted_total[{ ]/ { s += $NF } END { printf "%d\n", s }'
+}
+api_sum=$(c -f "$BASE/metrics" | submitted_sum || true)
+mlisten_sum=$(c -f "http://127.0.0.1:$MPORT/metrics" | submitted_sum || true)
+if [[ -n $mlisten_sum && $mlisten_sum == "$api_sum" && $api_sum -ge $accepted && $accepted -gt 0 ]]; then
+  pass "metrics_listen 127.0.0.1:$MPORT serves the same registry ($mlisten_sum runs submitted)"
+else
+  fail "metrics_listen: synqc_runs_submitted_total sums differ (api '$api_sum', metrics listener '$mlisten_sum', accepted $accepted)"
+fi
+
+# --- every dashboard and alert expression --------------------------------------
+echo "--- dashboard and alert expressions through $PROM/api/v1/query"
+py_checks query --prom "$PROM" --dashboard "$DASHBOARD" --instance "$INSTANCE" \
+  --rate-interval 1m --timeout 60 \
+  --require "Queue depth by status" \
+  --require "Run outcomes per minute" \
+  --require "HTTP requests/s" \
+  --require "Fidelity trend by preset and target"
+
+finish
