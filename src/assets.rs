@@ -8,11 +8,31 @@ use crate::error::ApiError;
 
 /// (path under /assets or a page name, content type, bytes)
 const FILES: &[(&str, &str, &str)] = &[
-    ("console/index.html", "text/html; charset=utf-8", include_str!("../assets/console/index.html")),
-    ("docs.html", "text/html; charset=utf-8", include_str!("../assets/docs.html")),
-    ("openapi.json", "application/json", include_str!("../assets/openapi.json")),
-    ("grafana/synqc-dashboard.json", "application/json", include_str!("../assets/grafana/synqc-dashboard.json")),
-    ("grafana/README.md", "text/markdown; charset=utf-8", include_str!("../assets/grafana/README.md")),
+    (
+        "console/index.html",
+        "text/html; charset=utf-8",
+        include_str!("../assets/console/index.html"),
+    ),
+    (
+        "docs.html",
+        "text/html; charset=utf-8",
+        include_str!("../assets/docs.html"),
+    ),
+    (
+        "openapi.json",
+        "application/json",
+        include_str!("../assets/openapi.json"),
+    ),
+    (
+        "grafana/synqc-dashboard.json",
+        "application/json",
+        include_str!("../assets/grafana/synqc-dashboard.json"),
+    ),
+    (
+        "grafana/README.md",
+        "text/markdown; charset=utf-8",
+        include_str!("../assets/grafana/README.md"),
+    ),
     (
         "grafana/provisioning/datasources/synqc.yml",
         "application/yaml",
@@ -23,14 +43,29 @@ const FILES: &[(&str, &str, &str)] = &[
         "application/yaml",
         include_str!("../assets/grafana/provisioning/dashboards/synqc.yml"),
     ),
-    ("prometheus/prometheus.yml", "application/yaml", include_str!("../assets/prometheus/prometheus.yml")),
-    ("prometheus/synqc-alerts.yml", "application/yaml", include_str!("../assets/prometheus/synqc-alerts.yml")),
-    ("prometheus/synqc-alerts.test.yml", "application/yaml", include_str!("../assets/prometheus/synqc-alerts.test.yml")),
+    (
+        "prometheus/prometheus.yml",
+        "application/yaml",
+        include_str!("../assets/prometheus/prometheus.yml"),
+    ),
+    (
+        "prometheus/synqc-alerts.yml",
+        "application/yaml",
+        include_str!("../assets/prometheus/synqc-alerts.yml"),
+    ),
+    (
+        "prometheus/synqc-alerts.test.yml",
+        "application/yaml",
+        include_str!("../assets/prometheus/synqc-alerts.test.yml"),
+    ),
 ];
 
 /// The embedded file at `path`, or None.
 pub fn get(path: &str) -> Option<(&'static str, &'static str)> {
-    FILES.iter().find(|(p, _, _)| *p == path).map(|(_, ct, body)| (*ct, *body))
+    FILES
+        .iter()
+        .find(|(p, _, _)| *p == path)
+        .map(|(_, ct, body)| (*ct, *body))
 }
 
 /// Every embedded path (for the index at /assets/).
@@ -45,7 +80,10 @@ pub async fn serve(path: &'static str) -> Result<Response, ApiError> {
 pub async fn serve_owned(path: String) -> Result<Response, ApiError> {
     if path.is_empty() {
         let index: Vec<String> = paths().map(|p| format!("/assets/{p}")).collect();
-        return Ok(crate::api::json_response(StatusCode::Ok, &serde_json::json!({ "assets": index })));
+        return Ok(crate::api::json_response(
+            StatusCode::Ok,
+            &serde_json::json!({ "assets": index }),
+        ));
     }
     let (content_type, body) = get(&path).ok_or_else(|| ApiError::NotFound(format!("No asset '{path}'")))?;
     let mut res = Response::new(StatusCode::Ok);
@@ -61,7 +99,10 @@ mod tests {
     fn every_embedded_json_asset_parses() {
         for path in super::paths().filter(|p| p.ends_with(".json")) {
             let (_, body) = super::get(path).unwrap();
-            assert!(serde_json::from_str::<serde_json::Value>(body).is_ok(), "{path} is not JSON");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(body).is_ok(),
+                "{path} is not JSON"
+            );
         }
     }
 }

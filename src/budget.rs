@@ -29,7 +29,11 @@ impl SessionRecord {
         if b.len() != 24 {
             return None;
         }
-        Some(SessionRecord { window_start_ms: word(0)?, used: word(8)?, last_touch_ms: word(16)? })
+        Some(SessionRecord {
+            window_start_ms: word(0)?,
+            used: word(8)?,
+            last_touch_ms: word(16)?,
+        })
     }
 }
 
@@ -64,16 +68,27 @@ impl Budget {
     pub fn reserve(&self, current: Option<SessionRecord>, shots: u64, now_ms: u64) -> Reservation {
         let live = current.filter(|r| !self.is_expired(r, now_ms));
         let expired = current.is_some() && live.is_none();
-        let base = live.unwrap_or(SessionRecord { window_start_ms: now_ms, used: 0, last_touch_ms: now_ms });
+        let base = live.unwrap_or(SessionRecord {
+            window_start_ms: now_ms,
+            used: 0,
+            last_touch_ms: now_ms,
+        });
         let remaining = self.max_per_session.saturating_sub(base.used);
         if shots > remaining {
             // A refused request does not touch the window: retrying does not
             // push the reset further away.
             let resets_at = base.last_touch_ms.saturating_add(self.ttl_ms);
-            return Reservation::Exhausted { remaining, resets_in_s: resets_at.saturating_sub(now_ms).div_ceil(1000) };
+            return Reservation::Exhausted {
+                remaining,
+                resets_in_s: resets_at.saturating_sub(now_ms).div_ceil(1000),
+            };
         }
         Reservation::Granted {
-            record: SessionRecord { used: base.used + shots, last_touch_ms: now_ms, ..base },
+            record: SessionRecord {
+                used: base.used + shots,
+                last_touch_ms: now_ms,
+                ..base
+            },
             created: live.is_none(),
             expired,
         }
@@ -81,10 +96,19 @@ impl Budget {
 
     /// Gives shots back to the window they were reserved in; a refund for an
     /// older window is dropped (that window's budget is already gone).
-    pub fn refund(&self, current: Option<SessionRecord>, shots: u64, window_ms: u64, now_ms: u64) -> Option<SessionRecord> {
+    pub fn refund(
+        &self,
+        current: Option<SessionRecord>,
+        shots: u64,
+        window_ms: u64,
+        now_ms: u64,
+    ) -> Option<SessionRecord> {
         current
             .filter(|r| r.window_start_ms == window_ms && !self.is_expired(r, now_ms))
-            .map(|r| SessionRecord { used: r.used.saturating_sub(shots), ..r })
+            .map(|r| SessionRecord {
+                used: r.used.saturating_sub(shots),
+                ..r
+            })
     }
 }
 
@@ -109,7 +133,10 @@ pub fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    const B: Budget = Budget { max_per_session: 1000, ttl_ms: 60_000 };
+    const B: Budget = Budget {
+        max_per_session: 1000,
+        ttl_ms: 60_000,
+    };
 
     fn granted(r: Reservation) -> SessionRecord {
         match r {
@@ -126,7 +153,10 @@ mod tests {
         assert_eq!(r2.used, 1000);
         assert_eq!(
             B.reserve(Some(r2), 1, 3_000),
-            Reservation::Exhausted { remaining: 0, resets_in_s: 59 }
+            Reservation::Exhausted {
+                remaining: 0,
+                resets_in_s: 59
+            }
         );
     }
 
@@ -134,9 +164,16 @@ mod tests {
     fn window_slides_and_resets_after_ttl() {
         let r = granted(B.reserve(None, 1000, 0));
         // Still inside the window 59 s after the last touch.
-        assert!(matches!(B.reserve(Some(r), 1, 59_999), Reservation::Exhausted { .. }));
+        assert!(matches!(
+            B.reserve(Some(r), 1, 59_999),
+            Reservation::Exhausted { .. }
+        ));
         match B.reserve(Some(r), 1000, 60_000) {
-            Reservation::Granted { record, created, expired } => {
+            Reservation::Granted {
+                record,
+                created,
+                expired,
+            } => {
                 assert!(created && expired);
                 assert_eq!(record.used, 1000);
                 assert_eq!(record.window_start_ms, 60_000);
@@ -163,7 +200,11 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let r = SessionRecord { window_start_ms: 1, used: 2, last_touch_ms: 3 };
+        let r = SessionRecord {
+            window_start_ms: 1,
+            used: 2,
+            last_touch_ms: 3,
+        };
         assert_eq!(SessionRecord::decode(&r.encode()), Some(r));
         assert_eq!(SessionRecord::decode(&[0; 5]), None);
     }

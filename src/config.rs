@@ -83,7 +83,9 @@ impl Default for Config {
             data_dir: PathBuf::from("./synqc-data"),
             api_key: None,
             api_keys_file: None,
-            public_paths: ["/health", "/health/live", "/health/ready", "/metrics"].map(String::from).to_vec(),
+            public_paths: ["/health", "/health/live", "/health/ready", "/metrics"]
+                .map(String::from)
+                .to_vec(),
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             job_timeout_seconds: 90,
             lease_seconds: 30,
@@ -119,27 +121,107 @@ pub enum Kind {
 /// Every setting: name (TOML key; env SYNQC_NAME; flag --name-with-dashes),
 /// kind and one line of help. `noise` tables exist only in the file.
 pub const KEYS: &[(&str, Kind, &str)] = &[
-    ("listen", Kind::Str, "API listen address (container: 0.0.0.0:8001)"),
-    ("metrics_listen", Kind::Str, "optional second listener serving only /metrics"),
-    ("data_dir", Kind::Str, "sled store directory (packaged: /var/lib/synqc)"),
-    ("api_key", Kind::Str, "require this key on every route but public_paths"),
-    ("api_keys_file", Kind::Str, "file with one API key per line (# comments)"),
+    (
+        "listen",
+        Kind::Str,
+        "API listen address (container: 0.0.0.0:8001)",
+    ),
+    (
+        "metrics_listen",
+        Kind::Str,
+        "optional second listener serving only /metrics",
+    ),
+    (
+        "data_dir",
+        Kind::Str,
+        "sled store directory (packaged: /var/lib/synqc)",
+    ),
+    (
+        "api_key",
+        Kind::Str,
+        "require this key on every route but public_paths",
+    ),
+    (
+        "api_keys_file",
+        Kind::Str,
+        "file with one API key per line (# comments)",
+    ),
     ("public_paths", Kind::List, "routes served without a key"),
-    ("workers", Kind::Int, "concurrent simulations (default: number of cores)"),
-    ("job_timeout_seconds", Kind::Int, "a run still executing after this fails with TIMEOUT"),
-    ("lease_seconds", Kind::Int, "a running run whose lease is not renewed this long is requeued"),
-    ("max_attempts", Kind::Int, "attempts for transient failures and worker crashes"),
-    ("max_pending", Kind::Int, "queued runs beyond this are refused with 503"),
-    ("max_shots_per_experiment", Kind::Int, "per-run shot cap (clamped, or 422 in prod mode)"),
-    ("max_shots_per_session", Kind::Int, "shots one budget session may reserve per TTL window"),
-    ("default_shot_budget", Kind::Int, "shot_budget when a request names none"),
-    ("session_budget_ttl_seconds", Kind::Int, "idle time after which a session's budget resets (>= 60)"),
-    ("allow_provider_simulation", Kind::Bool, "run provider targets as simulations of their noise"),
-    ("retention_runs", Kind::Int, "finished runs kept; the oldest beyond this are pruned"),
-    ("max_request_bytes", Kind::Int, "request bodies above this get 413"),
-    ("rate_limit_per_minute", Kind::Int, "requests per minute per session (0 = off)"),
-    ("cors_allow_origins", Kind::List, "origins allowed to call the API from a browser"),
-    ("shutdown_grace_seconds", Kind::Int, "on SIGTERM, how long running runs may finish"),
+    (
+        "workers",
+        Kind::Int,
+        "concurrent simulations (default: number of cores)",
+    ),
+    (
+        "job_timeout_seconds",
+        Kind::Int,
+        "a run still executing after this fails with TIMEOUT",
+    ),
+    (
+        "lease_seconds",
+        Kind::Int,
+        "a running run whose lease is not renewed this long is requeued",
+    ),
+    (
+        "max_attempts",
+        Kind::Int,
+        "attempts for transient failures and worker crashes",
+    ),
+    (
+        "max_pending",
+        Kind::Int,
+        "queued runs beyond this are refused with 503",
+    ),
+    (
+        "max_shots_per_experiment",
+        Kind::Int,
+        "per-run shot cap (clamped, or 422 in prod mode)",
+    ),
+    (
+        "max_shots_per_session",
+        Kind::Int,
+        "shots one budget session may reserve per TTL window",
+    ),
+    (
+        "default_shot_budget",
+        Kind::Int,
+        "shot_budget when a request names none",
+    ),
+    (
+        "session_budget_ttl_seconds",
+        Kind::Int,
+        "idle time after which a session's budget resets (>= 60)",
+    ),
+    (
+        "allow_provider_simulation",
+        Kind::Bool,
+        "run provider targets as simulations of their noise",
+    ),
+    (
+        "retention_runs",
+        Kind::Int,
+        "finished runs kept; the oldest beyond this are pruned",
+    ),
+    (
+        "max_request_bytes",
+        Kind::Int,
+        "request bodies above this get 413",
+    ),
+    (
+        "rate_limit_per_minute",
+        Kind::Int,
+        "requests per minute per session (0 = off)",
+    ),
+    (
+        "cors_allow_origins",
+        Kind::List,
+        "origins allowed to call the API from a browser",
+    ),
+    (
+        "shutdown_grace_seconds",
+        Kind::Int,
+        "on SIGTERM, how long running runs may finish",
+    ),
     ("log", Kind::Str, "log level: error, warn, info, debug, trace"),
     ("log_format", Kind::Str, "text or json"),
 ];
@@ -160,13 +242,17 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/synqc/synqc.toml";
 /// The file to read when `--config` is not given: the packaged one, when it
 /// exists, so a plain `synqc serve` on an installed system uses it.
 pub fn default_file() -> Option<PathBuf> {
-    Path::new(DEFAULT_CONFIG_FILE).exists().then(|| PathBuf::from(DEFAULT_CONFIG_FILE))
+    Path::new(DEFAULT_CONFIG_FILE)
+        .exists()
+        .then(|| PathBuf::from(DEFAULT_CONFIG_FILE))
 }
 
 impl Sources {
     /// The real process environment's SYNQC_* variables.
     pub fn from_env(file: Option<PathBuf>, flags: Vec<(String, String)>) -> Sources {
-        let env = std::env::vars().filter(|(k, _)| k.starts_with("SYNQC_")).collect();
+        let env = std::env::vars()
+            .filter(|(k, _)| k.starts_with("SYNQC_"))
+            .collect();
         Sources { file, env, flags }
     }
 }
@@ -203,25 +289,35 @@ impl Config {
             let kind = key_kind(&key).ok_or_else(|| format!("unknown option --{flag}"))?;
             table.insert(key, typed(kind, value).map_err(|e| format!("--{flag}: {e}"))?);
         }
-        let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-            match &file {
-                Some(f) => format!("{}: {}", f.display(), e.message()),
-                None => e.message().to_string(),
-            }
-        })?;
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| match &file {
+                    Some(f) => format!("{}: {}", f.display(), e.message()),
+                    None => e.message().to_string(),
+                })?;
         config.validate()?;
-        Ok(Loaded { config, file, warnings })
+        Ok(Loaded {
+            config,
+            file,
+            warnings,
+        })
     }
 
     /// Cross-field and range rules that serde cannot express.
     pub fn validate(&self) -> Result<(), String> {
         let mut bad = Vec::new();
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            bad.push(format!("listen: '{}' is not an address like 127.0.0.1:8001", self.listen));
+            bad.push(format!(
+                "listen: '{}' is not an address like 127.0.0.1:8001",
+                self.listen
+            ));
         }
         if let Some(m) = &self.metrics_listen {
             if m.parse::<std::net::SocketAddr>().is_err() {
-                bad.push(format!("metrics_listen: '{m}' is not an address like 127.0.0.1:9000"));
+                bad.push(format!(
+                    "metrics_listen: '{m}' is not an address like 127.0.0.1:9000"
+                ));
             }
         }
         for (name, v) in [
@@ -246,7 +342,10 @@ impl Config {
             bad.push("default_shot_budget: must not exceed max_shots_per_experiment".into());
         }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log.as_str()) {
-            bad.push(format!("log: '{}' is not one of error, warn, info, debug, trace", self.log));
+            bad.push(format!(
+                "log: '{}' is not one of error, warn, info, debug, trace",
+                self.log
+            ));
         }
         if !["text", "json"].contains(&self.log_format.as_str()) {
             bad.push(format!("log_format: '{}' is not text or json", self.log_format));
@@ -304,7 +403,11 @@ fn key_kind(key: &str) -> Option<Kind> {
 fn typed(kind: Kind, text: &str) -> Result<toml::Value, String> {
     Ok(match kind {
         Kind::Str => toml::Value::String(text.to_string()),
-        Kind::Int => toml::Value::Integer(text.trim().parse().map_err(|_| format!("'{text}' is not a whole number"))?),
+        Kind::Int => toml::Value::Integer(
+            text.trim()
+                .parse()
+                .map_err(|_| format!("'{text}' is not a whole number"))?,
+        ),
         Kind::Bool => toml::Value::Boolean(match text.trim().to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => true,
             "0" | "false" | "no" | "off" => false,
@@ -322,7 +425,8 @@ fn typed(kind: Kind, text: &str) -> Result<toml::Value, String> {
 
 fn read_table(path: &Path) -> Result<toml::Table, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    text.parse::<toml::Table>().map_err(|e| format!("{}: {}", path.display(), e.message()))
+    text.parse::<toml::Table>()
+        .map_err(|e| format!("{}: {}", path.display(), e.message()))
 }
 
 #[cfg(test)]
@@ -330,7 +434,10 @@ mod tests {
     use super::*;
 
     fn flags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn file_with(text: &str) -> (tempdir::Dir, PathBuf) {
@@ -345,7 +452,11 @@ mod tests {
         pub struct Dir(pub std::path::PathBuf);
         impl Dir {
             pub fn new() -> Dir {
-                let p = std::env::temp_dir().join(format!("synqc-cfg-{}-{}", std::process::id(), rand::random::<u64>()));
+                let p = std::env::temp_dir().join(format!(
+                    "synqc-cfg-{}-{}",
+                    std::process::id(),
+                    rand::random::<u64>()
+                ));
                 std::fs::create_dir_all(&p).unwrap();
                 Dir(p)
             }
@@ -386,11 +497,23 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused_by_name() {
         let (_d, path) = file_with("wokers = 3\n");
-        let err = Config::load(&Sources { file: Some(path), ..Default::default() }).unwrap_err();
+        let err = Config::load(&Sources {
+            file: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(err.contains("wokers"), "{err}");
-        let err = Config::load(&Sources { flags: flags(&[("lisen", "x")]), ..Default::default() }).unwrap_err();
+        let err = Config::load(&Sources {
+            flags: flags(&[("lisen", "x")]),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(err.contains("--lisen"), "{err}");
-        let loaded = Config::load(&Sources { env: flags(&[("SYNQC_BIN", "/x")]), ..Default::default() }).unwrap();
+        let loaded = Config::load(&Sources {
+            env: flags(&[("SYNQC_BIN", "/x")]),
+            ..Default::default()
+        })
+        .unwrap();
         assert!(loaded.warnings[0].contains("SYNQC_BIN"));
     }
 
@@ -403,7 +526,11 @@ mod tests {
             ("log-format", "xml", "log_format"),
             ("allow-provider-simulation", "maybe", "true or false"),
         ] {
-            let err = Config::load(&Sources { flags: flags(&[(k, v)]), ..Default::default() }).unwrap_err();
+            let err = Config::load(&Sources {
+                flags: flags(&[(k, v)]),
+                ..Default::default()
+            })
+            .unwrap_err();
             assert!(err.contains(expect), "{k}={v}: {err}");
         }
     }
@@ -411,18 +538,39 @@ mod tests {
     #[test]
     fn noise_overrides_apply_and_are_checked() {
         let (_d, path) = file_with("[noise.ibm_quantum]\nt1_us = 300.0\n");
-        let c = Config::load(&Sources { file: Some(path), ..Default::default() }).unwrap().config;
+        let c = Config::load(&Sources {
+            file: Some(path),
+            ..Default::default()
+        })
+        .unwrap()
+        .config;
         let base = NoiseProfile::builtin("ibm_quantum").unwrap();
         assert_eq!(c.noise["ibm_quantum"].apply(&base).t1_us, 300.0);
         let (_d, path) = file_with("[noise.nowhere]\nt1_us = 3.0\n");
-        assert!(Config::load(&Sources { file: Some(path), ..Default::default() }).unwrap_err().contains("nowhere"));
+        assert!(Config::load(&Sources {
+            file: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .contains("nowhere"));
         let (_d, path) = file_with("[noise.sim_local]\np1q = 2.0\n");
-        assert!(Config::load(&Sources { file: Some(path), ..Default::default() }).unwrap_err().contains("p1q"));
+        assert!(Config::load(&Sources {
+            file: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .contains("p1q"));
     }
 
     #[test]
     fn list_settings_split_on_commas() {
-        let sources = Sources { env: flags(&[("SYNQC_CORS_ALLOW_ORIGINS", "http://a, http://b")]), ..Default::default() };
-        assert_eq!(Config::load(&sources).unwrap().config.cors_allow_origins, ["http://a", "http://b"]);
+        let sources = Sources {
+            env: flags(&[("SYNQC_CORS_ALLOW_ORIGINS", "http://a, http://b")]),
+            ..Default::default()
+        };
+        assert_eq!(
+            Config::load(&sources).unwrap().config.cors_allow_origins,
+            ["http://a", "http://b"]
+        );
     }
 }

@@ -58,10 +58,17 @@ impl ControlProfile {
             .iter()
             .filter(|(_, v, lo, hi)| !(v.is_finite() && *v >= *lo && *v <= *hi))
             .map(|(name, _, lo, hi)| {
-                FieldError::new(format!("{prefix}{name}"), format!("must be between {lo} and {hi}"))
+                FieldError::new(
+                    format!("{prefix}{name}"),
+                    format!("must be between {lo} and {hi}"),
+                )
             })
             .collect();
-        if self.notes.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTES_CHARS) {
+        if self
+            .notes
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_NOTES_CHARS)
+        {
             bad.push(FieldError::new(
                 format!("{prefix}notes"),
                 format!("at most {MAX_NOTES_CHARS} characters"),
@@ -103,7 +110,11 @@ mod tests {
             feedback_gain: f64::NAN,
             ..ControlProfile::default()
         };
-        let locs: Vec<String> = p.validate("control_overrides.").into_iter().map(|f| f.loc).collect();
+        let locs: Vec<String> = p
+            .validate("control_overrides.")
+            .into_iter()
+            .map(|f| f.loc)
+            .collect();
         assert_eq!(
             locs,
             [
@@ -116,7 +127,11 @@ mod tests {
 
     #[test]
     fn clamp_caps_probe_window_unless_zero() {
-        let mut p = ControlProfile { probe_window_ns: 5000.0, safety_clamp_ns: 600.0, ..Default::default() };
+        let mut p = ControlProfile {
+            probe_window_ns: 5000.0,
+            safety_clamp_ns: 600.0,
+            ..Default::default()
+        };
         assert_eq!(p.effective_probe_window_ns(), 600.0);
         p.safety_clamp_ns = 0.0;
         assert_eq!(p.effective_probe_window_ns(), 5000.0);

@@ -16,7 +16,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(loc: impl Into<String>, msg: impl Into<String>) -> Self {
-        FieldError { loc: loc.into(), msg: msg.into() }
+        FieldError {
+            loc: loc.into(),
+            msg: msg.into(),
+        }
     }
 }
 
@@ -41,7 +44,12 @@ pub enum ApiError {
     /// 415 INVALID_REQUEST.
     UnsupportedMediaType,
     /// 429 BUDGET_EXHAUSTED.
-    BudgetExhausted { session_id: String, remaining: u64, requested: u64, resets_in_s: u64 },
+    BudgetExhausted {
+        session_id: String,
+        remaining: u64,
+        requested: u64,
+        resets_in_s: u64,
+    },
     /// 422 BUDGET_GUARDRAIL: the budget breaks a limit (prod clamp, protocol minimum).
     BudgetGuardrail { message: String, detail: Value },
     /// 429 RATE_LIMITED with Retry-After.
@@ -126,7 +134,9 @@ impl ApiError {
             ApiError::AuthRequired => "A valid API key is required".to_string(),
             ApiError::TooLarge(limit) => format!("Request body exceeds {limit} bytes"),
             ApiError::UnsupportedMediaType => "Content-Type must be application/json".to_string(),
-            ApiError::BudgetExhausted { remaining, requested, .. } => {
+            ApiError::BudgetExhausted {
+                remaining, requested, ..
+            } => {
                 format!("Session shot budget exhausted: {requested} requested, {remaining} remaining")
             }
             ApiError::BudgetGuardrail { message, .. } => message.clone(),
@@ -156,7 +166,9 @@ impl ApiError {
             ApiError::AuthRequired => "Send X-Api-Key: KEY or Authorization: Bearer KEY.",
             ApiError::TooLarge(_) => "Send a smaller body (see max_request_bytes).",
             ApiError::UnsupportedMediaType => "Set Content-Type: application/json.",
-            ApiError::BudgetExhausted { .. } => "Wait for the session budget to reset, or request fewer shots.",
+            ApiError::BudgetExhausted { .. } => {
+                "Wait for the session budget to reset, or request fewer shots."
+            }
             ApiError::BudgetGuardrail { .. } => "Adjust shot_budget to the limits in error_detail.",
             ApiError::RateLimited { .. } => "Slow down and retry after the Retry-After delay.",
             ApiError::Conflict(_) => "Use a new Idempotency-Key, or check the run's current status.",
@@ -172,7 +184,12 @@ impl ApiError {
             ApiError::MalformedJson(_) | ApiError::TooLarge(_) | ApiError::UnsupportedMediaType => {
                 json!({ "fields": [{"loc": "body", "msg": self.message()}] })
             }
-            ApiError::BudgetExhausted { session_id, remaining, requested, resets_in_s } => json!({
+            ApiError::BudgetExhausted {
+                session_id,
+                remaining,
+                requested,
+                resets_in_s,
+            } => json!({
                 "session_id": session_id, "remaining": remaining,
                 "requested": requested, "resets_in_s": resets_in_s,
             }),
@@ -244,7 +261,9 @@ mod tests {
         assert_eq!(d["error_code"], "INVALID_TARGET");
         assert_eq!(d["error_detail"]["code"], "INVALID_TARGET");
         assert_eq!(d["error_message"], "Unknown hardware_target 'nope'");
-        assert!(d["action_hint"].as_str().is_some_and(|h| h.contains("/hardware/targets")));
+        assert!(d["action_hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("/hardware/targets")));
         assert_eq!(e.status(), StatusCode::BadRequest);
     }
 
@@ -260,9 +279,15 @@ mod tests {
 
     #[test]
     fn validation_lists_every_field() {
-        let e = ApiError::Invalid(vec![FieldError::new("shot_budget", "must be >= 1"), FieldError::new("mode", "bad")]);
+        let e = ApiError::Invalid(vec![
+            FieldError::new("shot_budget", "must be >= 1"),
+            FieldError::new("mode", "bad"),
+        ]);
         let v = e.envelope();
-        assert_eq!(v["detail"]["error_detail"]["fields"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            v["detail"]["error_detail"]["fields"].as_array().map(Vec::len),
+            Some(2)
+        );
         assert_eq!(e.status(), StatusCode::UnprocessableEntity);
     }
 }

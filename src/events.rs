@@ -20,7 +20,10 @@ const BACKLOG: usize = 1024;
 impl Events {
     pub fn subscribe(&self) -> Receiver<String> {
         let (tx, rx) = async_channel::bounded(BACKLOG);
-        self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tx);
         rx
     }
 
@@ -37,7 +40,13 @@ impl Events {
         })
         .to_string();
         // Closed receivers (client gone) are dropped here.
-        subs.retain(|tx| !tx.is_closed() && !matches!(tx.try_send(data.clone()), Err(async_channel::TrySendError::Closed(_))));
+        subs.retain(|tx| {
+            !tx.is_closed()
+                && !matches!(
+                    tx.try_send(data.clone()),
+                    Err(async_channel::TrySendError::Closed(_))
+                )
+        });
     }
 
     pub fn subscriber_count(&self) -> usize {

@@ -38,7 +38,10 @@ use crate::targets::Targets;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// RFC 3339 UTC text of Unix seconds (civil-from-days, Howard Hinnant's
@@ -75,7 +78,9 @@ impl Lifecycle {
     const DRAINING: u8 = 2;
 
     pub fn set_ready(&self) {
-        let _ = self.0.compare_exchange(Self::STARTING, Self::READY, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = self
+            .0
+            .compare_exchange(Self::STARTING, Self::READY, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     pub fn set_draining(&self) {

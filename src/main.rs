@@ -38,7 +38,11 @@ fn main() -> ExitCode {
         Some("config") => config_cmd(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("version" | "--version" | "-V") => {
-            println!("synqc {} (engine {})", env!("CARGO_PKG_VERSION"), synqc::sim::ENGINE_VERSION);
+            println!(
+                "synqc {} (engine {})",
+                env!("CARGO_PKG_VERSION"),
+                synqc::sim::ENGINE_VERSION
+            );
             Ok(())
         }
         Some("help" | "--help" | "-h") | None => {
@@ -111,14 +115,27 @@ fn base_url(flags: &mut Vec<(String, String)>) -> Result<String, String> {
         return Ok(flags.remove(i).1);
     }
     let listen = std::env::var("SYNQC_LISTEN").ok().or_else(|| {
-        config::default_file().and_then(|f| Config::load(&Sources { file: Some(f), ..Default::default() }).ok()).map(|l| l.config.listen)
+        config::default_file()
+            .and_then(|f| {
+                Config::load(&Sources {
+                    file: Some(f),
+                    ..Default::default()
+                })
+                .ok()
+            })
+            .map(|l| l.config.listen)
     });
-    let listen = listen.unwrap_or_else(|| Config::default().listen).replace("0.0.0.0", "127.0.0.1");
+    let listen = listen
+        .unwrap_or_else(|| Config::default().listen)
+        .replace("0.0.0.0", "127.0.0.1");
     Ok(format!("http://{listen}"))
 }
 
 fn take(flags: &mut Vec<(String, String)>, key: &str) -> Option<String> {
-    flags.iter().position(|(k, _)| k == key).map(|i| flags.remove(i).1)
+    flags
+        .iter()
+        .position(|(k, _)| k == key)
+        .map(|i| flags.remove(i).1)
 }
 
 fn client_from(flags: &mut Vec<(String, String)>) -> Result<Client, String> {
@@ -152,19 +169,28 @@ fn submit(args: &[String]) -> Result<(), String> {
     let client = client_from(&mut flags)?;
     let preset = take(&mut flags, "preset").ok_or("--preset is required")?;
     let mut body = json!({ "preset": preset });
-    for (flag, field) in [("target", "hardware_target"), ("mode", "mode"), ("notes", "notes")] {
+    for (flag, field) in [
+        ("target", "hardware_target"),
+        ("mode", "mode"),
+        ("notes", "notes"),
+    ] {
         if let Some(v) = take(&mut flags, flag) {
             body[field] = json!(v);
         }
     }
     for (flag, field) in [("shots", "shot_budget"), ("seed", "seed")] {
         if let Some(v) = take(&mut flags, flag) {
-            body[field] = json!(v.parse::<u64>().map_err(|_| format!("--{flag} must be a whole number"))?);
+            body[field] = json!(v
+                .parse::<u64>()
+                .map_err(|_| format!("--{flag} must be a whole number"))?);
         }
     }
     no_leftovers(&flags)?;
     let reply = client.post("/runs", &body)?;
-    println!("{}", serde_json::to_string_pretty(&reply.json()).unwrap_or(reply.body.clone()));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&reply.json()).unwrap_or(reply.body.clone())
+    );
     if reply.status == 202 || reply.status == 200 {
         Ok(())
     } else {
@@ -178,7 +204,10 @@ fn status(args: &[String]) -> Result<(), String> {
     no_leftovers(&flags)?;
     let id = words.first().ok_or("status needs a run id")?;
     let reply = client.get(&format!("/runs/{id}"))?;
-    println!("{}", serde_json::to_string_pretty(&reply.json()).unwrap_or(reply.body.clone()));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&reply.json()).unwrap_or(reply.body.clone())
+    );
     if reply.status == 200 {
         Ok(())
     } else {
@@ -219,7 +248,10 @@ fn bench(args: &[String]) -> Result<(), String> {
         Some("fill") => {
             let (mut flags, _) = parse_flags(&args[1..])?;
             let dir = take(&mut flags, "data-dir").ok_or("--data-dir is required")?;
-            let runs: u64 = take(&mut flags, "runs").ok_or("--runs is required")?.parse().map_err(|_| "--runs must be a number")?;
+            let runs: u64 = take(&mut flags, "runs")
+                .ok_or("--runs is required")?
+                .parse()
+                .map_err(|_| "--runs must be a number")?;
             no_leftovers(&flags)?;
             synqc::store::fill(std::path::Path::new(&dir), runs).map_err(|e| e.to_string())
         }

@@ -20,16 +20,23 @@ use crate::{StartError, State};
 /// blocks until a signal has drained it. Returns once it is safe to exit 0.
 pub fn serve(config: Config) -> Result<(), StartError> {
     let started = Instant::now();
-    let api_addr: SocketAddr = config.listen.parse().map_err(|e| StartError::Config(format!("listen: {e}")))?;
+    let api_addr: SocketAddr = config
+        .listen
+        .parse()
+        .map_err(|e| StartError::Config(format!("listen: {e}")))?;
     let metrics_addr: Option<SocketAddr> = match &config.metrics_listen {
-        Some(a) => Some(a.parse().map_err(|e| StartError::Config(format!("metrics_listen: {e}")))?),
+        Some(a) => Some(
+            a.parse()
+                .map_err(|e| StartError::Config(format!("metrics_listen: {e}")))?,
+        ),
         None => None,
     };
-    let mut signals =
-        Signals::new([SIGTERM, SIGINT]).map_err(|e| StartError::Config(format!("cannot install signal handlers: {e}")))?;
+    let mut signals = Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| StartError::Config(format!("cannot install signal handlers: {e}")))?;
     let state = State::open(config)?;
     let bind = |addr: SocketAddr| {
-        smol::block_on(TcpListener::bind(addr)).map_err(|e| StartError::Config(format!("cannot listen on {addr}: {e}")))
+        smol::block_on(TcpListener::bind(addr))
+            .map_err(|e| StartError::Config(format!("cannot listen on {addr}: {e}")))
     };
     let api = bind(api_addr)?;
     let metrics = metrics_addr.map(bind).transpose()?;
@@ -38,7 +45,10 @@ pub fn serve(config: Config) -> Result<(), StartError> {
     // HTTP and the worker tasks are light (simulations run on the blocking
     // pool), so one executor thread per core is plenty.
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2);
     for i in 0..threads {
         let ex = ex.clone();
         let stop = stop_rx.clone();
@@ -47,10 +57,15 @@ pub fn serve(config: Config) -> Result<(), StartError> {
             .spawn(move || smol::block_on(ex.run(stop.recv())))
             .map_err(|e| StartError::Config(format!("cannot start executor threads: {e}")))?;
     }
-    ex.spawn(accept_loop(api, crate::api::app(state.clone()), ex.clone())).detach();
+    ex.spawn(accept_loop(api, crate::api::app(state.clone()), ex.clone()))
+        .detach();
     if let Some(m) = metrics {
-        ex.spawn(accept_loop(m, crate::api::metrics_app(state.clone()), ex.clone())).detach();
-        log::info!("metrics listener on http://{}", metrics_addr.map(|a| a.to_string()).unwrap_or_default());
+        ex.spawn(accept_loop(m, crate::api::metrics_app(state.clone()), ex.clone()))
+            .detach();
+        log::info!(
+            "metrics listener on http://{}",
+            metrics_addr.map(|a| a.to_string()).unwrap_or_default()
+        );
     }
     state.spawn_workers(&ex);
     state.lifecycle.set_ready();
@@ -64,7 +79,10 @@ pub fn serve(config: Config) -> Result<(), StartError> {
     );
 
     let first = signals.forever().next();
-    log::info!("signal {first:?}: draining (grace {} s)", state.config.shutdown_grace_seconds);
+    log::info!(
+        "signal {first:?}: draining (grace {} s)",
+        state.config.shutdown_grace_seconds
+    );
     state.lifecycle.set_draining();
     // A second signal ends the process at once: everything accepted is
     // already durable, and leases left behind are recovered at start-up.

@@ -30,16 +30,47 @@ pub struct HardwareTarget {
 
 /// (id, name, kind, description)
 const TARGETS: [(&str, &str, &str, &str); 6] = [
-    ("sim_local", "Local simulator", "sim", "Density-matrix simulator built into this appliance."),
-    ("aws_braket", "AWS Braket (simulated)", "superconducting", "Simulation of a superconducting device with AWS Braket-class noise."),
-    ("ibm_quantum", "IBM Quantum (simulated)", "superconducting", "Simulation of a superconducting device with IBM Quantum-class noise."),
-    ("azure_quantum", "Azure Quantum (simulated)", "trapped_ion", "Simulation of a trapped-ion device with Azure Quantum-class noise."),
-    ("ionq_cloud", "IonQ Cloud (simulated)", "trapped_ion", "Simulation of a trapped-ion device with IonQ-class noise."),
-    ("rigetti_forest", "Rigetti Forest (simulated)", "superconducting", "Simulation of a superconducting device with Rigetti-class noise."),
+    (
+        "sim_local",
+        "Local simulator",
+        "sim",
+        "Density-matrix simulator built into this appliance.",
+    ),
+    (
+        "aws_braket",
+        "AWS Braket (simulated)",
+        "superconducting",
+        "Simulation of a superconducting device with AWS Braket-class noise.",
+    ),
+    (
+        "ibm_quantum",
+        "IBM Quantum (simulated)",
+        "superconducting",
+        "Simulation of a superconducting device with IBM Quantum-class noise.",
+    ),
+    (
+        "azure_quantum",
+        "Azure Quantum (simulated)",
+        "trapped_ion",
+        "Simulation of a trapped-ion device with Azure Quantum-class noise.",
+    ),
+    (
+        "ionq_cloud",
+        "IonQ Cloud (simulated)",
+        "trapped_ion",
+        "Simulation of a trapped-ion device with IonQ-class noise.",
+    ),
+    (
+        "rigetti_forest",
+        "Rigetti Forest (simulated)",
+        "superconducting",
+        "Simulation of a superconducting device with Rigetti-class noise.",
+    ),
 ];
 
 const GATES: [&str; 17] = [
-    "x", "y", "z", "h", "s", "sdg", "t", "tdg", "rx", "ry", "rz", "cx", "cz", "swap", "delay", "measure", "probe",
+    "x", "y", "z", "h", "s", "sdg", "t", "tdg", "rx", "ry", "rz", "cx", "cz", "swap", "delay", "measure",
+    "probe",
 ];
 
 /// The registry as configured: availability and noise overrides resolved
@@ -61,20 +92,27 @@ impl Targets {
         let list = TARGETS
             .iter()
             .map(|&(id, name, kind, description)| {
-                let builtin = NoiseProfile::builtin(id).unwrap_or_else(|| unreachable!("table and profiles agree"));
+                let builtin =
+                    NoiseProfile::builtin(id).unwrap_or_else(|| unreachable!("table and profiles agree"));
                 let overridden = config.noise.get(id);
                 let noise_profile = overridden.map(|o| o.apply(&builtin)).unwrap_or(builtin);
                 let local = id == "sim_local";
                 let available = local || config.allow_provider_simulation;
                 let availability_reason = match (local, available) {
                     (true, _) => "Built in; always available.".to_string(),
-                    (false, true) => "Runs as a local simulation of this provider's noise profile (air-gapped).".to_string(),
-                    (false, false) => "Provider simulation is disabled (allow_provider_simulation = false).".to_string(),
+                    (false, true) => {
+                        "Runs as a local simulation of this provider's noise profile (air-gapped)."
+                            .to_string()
+                    }
+                    (false, false) => {
+                        "Provider simulation is disabled (allow_provider_simulation = false).".to_string()
+                    }
                 };
                 let mut notes = if local {
                     "Exact density-matrix simulation; no network access.".to_string()
                 } else {
-                    "Never contacts the provider: a simulation with the provider-class noise profile.".to_string()
+                    "Never contacts the provider: a simulation with the provider-class noise profile."
+                        .to_string()
                 };
                 if overridden.is_some() {
                     notes.push_str(" Noise profile overridden in the config file.");
@@ -113,7 +151,11 @@ impl Targets {
         if !t.available {
             return Err(Refusal::ProviderSimDisabled);
         }
-        Ok(Plant { target: t.id.to_string(), kind: t.kind.to_string(), noise: t.noise_profile.clone() })
+        Ok(Plant {
+            target: t.id.to_string(),
+            kind: t.kind.to_string(),
+            noise: t.noise_profile.clone(),
+        })
     }
 
     pub fn visible_count(&self) -> usize {
@@ -133,17 +175,31 @@ mod tests {
         assert_eq!(t.plant("ibm_quantum"), Err(Refusal::ProviderSimDisabled));
         assert_eq!(t.plant("nope"), Err(Refusal::Unknown));
         assert_eq!(t.visible_count(), 1);
-        let open = Targets::new(&Config { allow_provider_simulation: true, ..Config::default() });
-        assert_eq!(open.plant("ionq_cloud").map(|p| p.kind), Ok("trapped_ion".to_string()));
+        let open = Targets::new(&Config {
+            allow_provider_simulation: true,
+            ..Config::default()
+        });
+        assert_eq!(
+            open.plant("ionq_cloud").map(|p| p.kind),
+            Ok("trapped_ion".to_string())
+        );
         assert_eq!(open.visible_count(), 6);
     }
 
     #[test]
     fn config_overrides_reach_the_plant() {
         let mut config = Config::default();
-        config.noise.insert("sim_local".into(), crate::config::NoiseOverride { t1_us: Some(50.0), ..Default::default() });
+        config.noise.insert(
+            "sim_local".into(),
+            crate::config::NoiseOverride {
+                t1_us: Some(50.0),
+                ..Default::default()
+            },
+        );
         let t = Targets::new(&config);
         assert_eq!(t.plant("sim_local").map(|p| p.noise.t1_us), Ok(50.0));
-        assert!(t.get("sim_local").is_some_and(|t| t.capabilities.notes.contains("overridden")));
+        assert!(t
+            .get("sim_local")
+            .is_some_and(|t| t.capabilities.notes.contains("overridden")));
     }
 }

@@ -18,37 +18,93 @@ use crate::State;
 
 static HANDLE: OnceCell<PrometheusHandle> = OnceCell::new();
 
-const TARGET_IDS: [&str; 6] = ["sim_local", "aws_braket", "ibm_quantum", "azure_quantum", "ionq_cloud", "rigetti_forest"];
+const TARGET_IDS: [&str; 6] = [
+    "sim_local",
+    "aws_braket",
+    "ibm_quantum",
+    "azure_quantum",
+    "ionq_cloud",
+    "rigetti_forest",
+];
 
 /// Error codes of api.md, so failure series exist from start-up.
 pub const ERROR_CODES: [&str; 16] = [
-    "AUTH_REQUIRED", "REMOTE_DISABLED", "PROVIDER_SIM_DISABLED", "PROVIDER_CREDENTIALS", "PROVIDER_CAPACITY",
-    "PROVIDER_QUEUE_BACKPRESSURE", "INVALID_TARGET", "INVALID_REQUEST", "BUDGET_EXHAUSTED", "RATE_LIMITED",
-    "BUDGET_GUARDRAIL", "TIMEOUT", "CANCELLED", "INTERNAL_ERROR", "PROVIDER_ERROR", "CONFLICT",
+    "AUTH_REQUIRED",
+    "REMOTE_DISABLED",
+    "PROVIDER_SIM_DISABLED",
+    "PROVIDER_CREDENTIALS",
+    "PROVIDER_CAPACITY",
+    "PROVIDER_QUEUE_BACKPRESSURE",
+    "INVALID_TARGET",
+    "INVALID_REQUEST",
+    "BUDGET_EXHAUSTED",
+    "RATE_LIMITED",
+    "BUDGET_GUARDRAIL",
+    "TIMEOUT",
+    "CANCELLED",
+    "INTERNAL_ERROR",
+    "PROVIDER_ERROR",
+    "CONFLICT",
 ];
 
 /// Route templates, the only values the `route` label takes (plus
 /// "unmatched" for anything else).
 pub const ROUTES: [&str; 20] = [
-    "/", "/runs", "/runs/:id", "/runs/:id/cancel", "/experiments/run", "/experiments/recent", "/experiments/:id",
-    "/hardware/targets", "/controls/profile", "/health", "/health/live", "/health/ready", "/metrics", "/events",
-    "/openapi.json", "/docs", "/assets/*path", "/console/*path", "unmatched", "OPTIONS",
+    "/",
+    "/runs",
+    "/runs/:id",
+    "/runs/:id/cancel",
+    "/experiments/run",
+    "/experiments/recent",
+    "/experiments/:id",
+    "/hardware/targets",
+    "/controls/profile",
+    "/health",
+    "/health/live",
+    "/health/ready",
+    "/metrics",
+    "/events",
+    "/openapi.json",
+    "/docs",
+    "/assets/*path",
+    "/console/*path",
+    "unmatched",
+    "OPTIONS",
 ];
 
 /// The process-wide registry, installed on first use.
 pub fn registry() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
-            let http_buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
-            let run_buckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0];
-            let flush_buckets = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
+            let http_buckets = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ];
+            let run_buckets = [
+                0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+            ];
+            let flush_buckets = [
+                0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+            ];
             let builder = PrometheusBuilder::new();
             let built = builder
-                .set_buckets_for_metric(Matcher::Full("synqc_http_request_duration_seconds".into()), &http_buckets)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("synqc_run_queue_wait_seconds".into()), &run_buckets))
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("synqc_run_duration_seconds".into()), &run_buckets))
+                .set_buckets_for_metric(
+                    Matcher::Full("synqc_http_request_duration_seconds".into()),
+                    &http_buckets,
+                )
                 .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full("synqc_store_flush_duration_seconds".into()), &flush_buckets)
+                    b.set_buckets_for_metric(
+                        Matcher::Full("synqc_run_queue_wait_seconds".into()),
+                        &run_buckets,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full("synqc_run_duration_seconds".into()), &run_buckets)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("synqc_store_flush_duration_seconds".into()),
+                        &flush_buckets,
+                    )
                 });
             let recorder = match built {
                 Ok(b) => b.build_recorder(),
@@ -69,45 +125,138 @@ pub fn registry() -> PrometheusHandle {
 }
 
 fn describe_all() {
-    describe_gauge!("synqc_build_info", "Build of this synqc (always 1): version and simulator engine_version labels.");
-    describe_gauge!("synqc_store_up", "1 when the sled store answers a read and a write, else 0.");
-    describe_gauge!("synqc_redis_connected", "DEPRECATED: same value as synqc_store_up; kept for boards built for the Redis-based service.");
-    describe_gauge!("synqc_store_size_bytes", Unit::Bytes, "On-disk size of the sled store.");
-    describe_histogram!("synqc_store_flush_duration_seconds", Unit::Seconds, "Durable-commit (group fsync) latency.");
-    describe_gauge!("synqc_queue_jobs", "Runs in the store, all states (was synqc_queue_jobs_total in the old service).");
+    describe_gauge!(
+        "synqc_build_info",
+        "Build of this synqc (always 1): version and simulator engine_version labels."
+    );
+    describe_gauge!(
+        "synqc_store_up",
+        "1 when the sled store answers a read and a write, else 0."
+    );
+    describe_gauge!(
+        "synqc_redis_connected",
+        "DEPRECATED: same value as synqc_store_up; kept for boards built for the Redis-based service."
+    );
+    describe_gauge!(
+        "synqc_store_size_bytes",
+        Unit::Bytes,
+        "On-disk size of the sled store."
+    );
+    describe_histogram!(
+        "synqc_store_flush_duration_seconds",
+        Unit::Seconds,
+        "Durable-commit (group fsync) latency."
+    );
+    describe_gauge!(
+        "synqc_queue_jobs",
+        "Runs in the store, all states (was synqc_queue_jobs_total in the old service)."
+    );
     for s in RunStatus::ALL {
         let name = format!("synqc_queue_jobs_{}", s.as_str());
         describe_gauge!(name, format!("Runs in state {}.", s.as_str()));
     }
-    describe_gauge!("synqc_queue_depth", "Runs per state, as one series labelled by status.");
+    describe_gauge!(
+        "synqc_queue_depth",
+        "Runs per state, as one series labelled by status."
+    );
     describe_gauge!("synqc_queue_ready_depth", "Queued runs due to run now.");
-    describe_gauge!("synqc_queue_future_depth", "Queued runs waiting for a retry backoff to end.");
-    describe_gauge!("synqc_queue_oldest_queued_age_seconds", Unit::Seconds, "Age of the oldest queued run; 0 when none is queued.");
-    describe_gauge!("synqc_queue_max_workers", "Configured number of concurrent simulations.");
+    describe_gauge!(
+        "synqc_queue_future_depth",
+        "Queued runs waiting for a retry backoff to end."
+    );
+    describe_gauge!(
+        "synqc_queue_oldest_queued_age_seconds",
+        Unit::Seconds,
+        "Age of the oldest queued run; 0 when none is queued."
+    );
+    describe_gauge!(
+        "synqc_queue_max_workers",
+        "Configured number of concurrent simulations."
+    );
     describe_gauge!("synqc_queue_max_pending", "Configured limit of queued runs.");
-    describe_gauge!("synqc_queue_running_with_active_lease", "Running runs whose lease is current.");
-    describe_gauge!("synqc_queue_running_with_expired_lease", "Running runs whose lease expired: a worker died holding them.");
-    describe_counter!("synqc_runs_submitted_total", "Runs accepted (202) by preset, target and mode.");
-    describe_counter!("synqc_runs_finished_total", "Runs that reached a final state, by preset, target and status.");
+    describe_gauge!(
+        "synqc_queue_running_with_active_lease",
+        "Running runs whose lease is current."
+    );
+    describe_gauge!(
+        "synqc_queue_running_with_expired_lease",
+        "Running runs whose lease expired: a worker died holding them."
+    );
+    describe_counter!(
+        "synqc_runs_submitted_total",
+        "Runs accepted (202) by preset, target and mode."
+    );
+    describe_counter!(
+        "synqc_runs_finished_total",
+        "Runs that reached a final state, by preset, target and status."
+    );
     describe_counter!("synqc_run_failures_total", "Failed runs by error code.");
     describe_counter!("synqc_runs_retried_total", "Retries after transient errors.");
-    describe_counter!("synqc_runs_recovered_total", "Runs taken back from expired leases.");
-    describe_histogram!("synqc_run_queue_wait_seconds", Unit::Seconds, "Time from submit to start of execution.");
-    describe_histogram!("synqc_run_duration_seconds", Unit::Seconds, "Time from start of execution to final state.");
-    describe_gauge!("synqc_run_fidelity", "Fidelity of the last finished run per preset and target (NaN until one finishes).");
-    describe_counter!("synqc_shots_executed_total", "Shots executed by the simulator, by target.");
+    describe_counter!(
+        "synqc_runs_recovered_total",
+        "Runs taken back from expired leases."
+    );
+    describe_histogram!(
+        "synqc_run_queue_wait_seconds",
+        Unit::Seconds,
+        "Time from submit to start of execution."
+    );
+    describe_histogram!(
+        "synqc_run_duration_seconds",
+        Unit::Seconds,
+        "Time from start of execution to final state."
+    );
+    describe_gauge!(
+        "synqc_run_fidelity",
+        "Fidelity of the last finished run per preset and target (NaN until one finishes)."
+    );
+    describe_counter!(
+        "synqc_shots_executed_total",
+        "Shots executed by the simulator, by target."
+    );
     describe_gauge!("synqc_budget_session_keys", "Budget sessions with a live window.");
-    describe_counter!("synqc_budget_session_key_churn_total", "Budget sessions created plus expired.");
-    describe_counter!("synqc_budget_rejections_total", "Submits refused with 429, by reason.");
-    describe_counter!("synqc_http_requests_total", "HTTP requests by method, route template and status.");
-    describe_histogram!("synqc_http_request_duration_seconds", Unit::Seconds, "HTTP request latency by method and route template.");
-    describe_counter!("synqc_metrics_collection_errors_total", "Failures while refreshing gauges or during housekeeping.");
-    describe_gauge!("synqc_target_up", "Per hardware target: 1 usable, 0 disabled, 2 not configured.");
-    describe_gauge!("process_resident_memory_bytes", Unit::Bytes, "Resident memory size in bytes.");
-    describe_counter!("process_cpu_seconds_total", Unit::Seconds, "Total user and system CPU time spent in seconds.");
+    describe_counter!(
+        "synqc_budget_session_key_churn_total",
+        "Budget sessions created plus expired."
+    );
+    describe_counter!(
+        "synqc_budget_rejections_total",
+        "Submits refused with 429, by reason."
+    );
+    describe_counter!(
+        "synqc_http_requests_total",
+        "HTTP requests by method, route template and status."
+    );
+    describe_histogram!(
+        "synqc_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency by method and route template."
+    );
+    describe_counter!(
+        "synqc_metrics_collection_errors_total",
+        "Failures while refreshing gauges or during housekeeping."
+    );
+    describe_gauge!(
+        "synqc_target_up",
+        "Per hardware target: 1 usable, 0 disabled, 2 not configured."
+    );
+    describe_gauge!(
+        "process_resident_memory_bytes",
+        Unit::Bytes,
+        "Resident memory size in bytes."
+    );
+    describe_counter!(
+        "process_cpu_seconds_total",
+        Unit::Seconds,
+        "Total user and system CPU time spent in seconds."
+    );
     describe_gauge!("process_open_fds", "Number of open file descriptors.");
     describe_gauge!("process_max_fds", "Maximum number of open file descriptors.");
-    describe_gauge!("process_start_time_seconds", Unit::Seconds, "Start time of the process since unix epoch in seconds.");
+    describe_gauge!(
+        "process_start_time_seconds",
+        Unit::Seconds,
+        "Start time of the process since unix epoch in seconds."
+    );
 }
 
 /// Creates every labelled series with its zero value, so panels and alerts
@@ -122,7 +271,8 @@ fn zero_series() {
             for s in [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled] {
                 metrics::counter!("synqc_runs_finished_total", "preset" => p.as_str(), "hardware_target" => t, "status" => s.as_str()).absolute(0);
             }
-            metrics::gauge!("synqc_run_fidelity", "preset" => p.as_str(), "hardware_target" => t).set(f64::NAN);
+            metrics::gauge!("synqc_run_fidelity", "preset" => p.as_str(), "hardware_target" => t)
+                .set(f64::NAN);
         }
         let _ = metrics::histogram!("synqc_run_queue_wait_seconds", "preset" => p.as_str());
         let _ = metrics::histogram!("synqc_run_duration_seconds", "preset" => p.as_str());
@@ -137,11 +287,16 @@ fn zero_series() {
         metrics::counter!("synqc_budget_rejections_total", "reason" => reason).absolute(0);
     }
     metrics::counter!("synqc_budget_session_key_churn_total", "backend" => "sled").absolute(0);
-    for name in ["synqc_runs_retried_total", "synqc_runs_recovered_total", "synqc_metrics_collection_errors_total"] {
+    for name in [
+        "synqc_runs_retried_total",
+        "synqc_runs_recovered_total",
+        "synqc_metrics_collection_errors_total",
+    ] {
         metrics::counter!(name).absolute(0);
     }
     for route in ROUTES {
-        let _ = metrics::histogram!("synqc_http_request_duration_seconds", "method" => "GET", "route" => route);
+        let _ =
+            metrics::histogram!("synqc_http_request_duration_seconds", "method" => "GET", "route" => route);
     }
     metrics::counter!("synqc_http_requests_total", "method" => "GET", "route" => "/health", "status" => "200").absolute(0);
     let _ = metrics::histogram!("synqc_store_flush_duration_seconds");
@@ -169,8 +324,11 @@ pub fn refresh(state: &State) {
     metrics::gauge!("synqc_queue_ready_depth").set(ready as f64);
     metrics::gauge!("synqc_queue_future_depth").set(future as f64);
     let oldest = store.oldest_queued_ms().ok().flatten();
-    metrics::gauge!("synqc_queue_oldest_queued_age_seconds")
-        .set(oldest.map(|t| now.saturating_sub(t) as f64 / 1000.0).unwrap_or(0.0));
+    metrics::gauge!("synqc_queue_oldest_queued_age_seconds").set(
+        oldest
+            .map(|t| now.saturating_sub(t) as f64 / 1000.0)
+            .unwrap_or(0.0),
+    );
     metrics::gauge!("synqc_queue_max_workers").set(state.config.workers as f64);
     metrics::gauge!("synqc_queue_max_pending").set(state.config.max_pending as f64);
     match store.leases() {
@@ -184,7 +342,11 @@ pub fn refresh(state: &State) {
     metrics::gauge!("synqc_budget_session_keys", "backend" => "sled")
         .set(counts.sessions.load(std::sync::atomic::Ordering::Relaxed) as f64);
     for t in state.targets.all() {
-        metrics::gauge!("synqc_target_up", "hardware_target" => t.id).set(if t.available { 1.0 } else { 0.0 });
+        metrics::gauge!("synqc_target_up", "hardware_target" => t.id).set(if t.available {
+            1.0
+        } else {
+            0.0
+        });
     }
     if let Some(p) = Process::read() {
         metrics::gauge!("process_resident_memory_bytes").set(p.rss_bytes as f64);
@@ -221,15 +383,26 @@ impl Process {
         let boot = std::fs::read_to_string("/proc/stat")
             .ok()?
             .lines()
-            .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse::<f64>().ok()))?;
-        let open_fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count() as u64).unwrap_or(0);
+            .find_map(|l| {
+                l.strip_prefix("btime ")
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            })?;
+        let open_fds = std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count() as u64)
+            .unwrap_or(0);
         let max_fds = std::fs::read_to_string("/proc/self/limits")
             .ok()?
             .lines()
             .find(|l| l.starts_with("Max open files"))
             .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
             .unwrap_or(0);
-        Some(Process { rss_bytes, cpu_seconds, open_fds, max_fds, start_time_s: boot + start_ticks as f64 / TICKS_PER_S })
+        Some(Process {
+            rss_bytes,
+            cpu_seconds,
+            open_fds,
+            max_fds,
+            start_time_s: boot + start_ticks as f64 / TICKS_PER_S,
+        })
     }
 }
 
@@ -248,7 +421,10 @@ impl log::Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
         let line = if self.json {
             serde_json::json!({
                 "ts": ts, "level": record.level().as_str().to_ascii_lowercase(),
@@ -256,7 +432,13 @@ impl log::Log for Logger {
             })
             .to_string()
         } else {
-            format!("{} {:5} {}: {}", crate::rfc3339(ts), record.level(), record.target(), record.args())
+            format!(
+                "{} {:5} {}: {}",
+                crate::rfc3339(ts),
+                record.level(),
+                record.target(),
+                record.args()
+            )
         };
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
@@ -266,7 +448,11 @@ impl log::Log for Logger {
 
 pub fn init_logging(level: &str, format: &str) {
     let filter = level.parse().unwrap_or(log::LevelFilter::Info);
-    if log::set_boxed_logger(Box::new(Logger { json: format == "json" })).is_ok() {
+    if log::set_boxed_logger(Box::new(Logger {
+        json: format == "json",
+    }))
+    .is_ok()
+    {
         log::set_max_level(filter);
     }
 }
@@ -280,7 +466,10 @@ mod tests {
         let p = Process::read().expect("linux /proc");
         assert!(p.rss_bytes > 1 << 20, "rss {}", p.rss_bytes);
         assert!(p.open_fds >= 3 && p.max_fds >= p.open_fds);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
         assert!(p.start_time_s <= now + 1.0 && p.start_time_s > now - 86_400.0 * 365.0);
     }
 }

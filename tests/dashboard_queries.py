@@ -458,7 +458,7 @@ def cmd_query(args):
         for name in sorted(alerts):
             rule = alerts[name]
             if rule.get("health") == "err":
-                r.fail(f"alert {name} rule health", rule.get("lastError", ""), tag="error")
+                r.fail(f"alert {name} rule health", rule.get("lastError", ""), tag="ERROR")
             queries.append((f"alert {name}", rule["query"], False))
 
     # Evaluate everything; retry (bounded) only while a required panel is
@@ -481,13 +481,13 @@ def cmd_query(args):
     for label, expr, _ in queries:
         expr, must_have_data, resp = results[label]
         if resp.get("status") != "success":
-            r.fail(label, f"{resp.get('errorType', '')} {resp.get('error', '')} <- {expr}", tag="error")
+            r.fail(label, f"{resp.get('errorType', '')} {resp.get('error', '')} <- {expr}", tag="ERROR")
             continue
         n = result_size(resp)
         if n:
             r.ok(label, f"{n} series")
         elif must_have_data:
-            r.fail(label, f"no data within {args.timeout:g} s <- {expr}", tag="empty")
+            r.fail(label, f"no data within {args.timeout:g} s <- {expr}", tag="EMPTY")
         else:
             r.empty(label, "evaluates, no series (allowed)")
 
@@ -508,7 +508,7 @@ def cmd_query(args):
             r.ok(f"series {sel}", f"{n} series")
         else:
             r.fail(f"series {sel}", f"no series: {resp.get('error') or 'metric missing or renamed in the binary?'}",
-                   tag="empty")
+                   tag="EMPTY")
 
     # Variable queries are Grafana functions, not PromQL: check what they
     # would list, i.e. that this appliance shows up in the instance picker.

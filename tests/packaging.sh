@@ -161,7 +161,7 @@ pass "artifacts present: $(basename "$BIN"), $(basename "$DEB"), $(basename "$IM
 # --- 2. Static binary ---------------------------------------------------------------------
 kind=$(file -b "$BIN")
 case "$kind" in
-    *"static-pie linked"*|*"statically linked"*) pass "file: $(echo "$kind" | cut -d, -f1,5 | sed 's/  */ /g')" ;;
+    *"static-pie linked"*|*"statically linked"*) pass "file: $(echo "$kind" | cut -d, -f1,2,4 | sed 's/  */ /g')" ;;
     *) fail "file: not static: $kind" ;;
 esac
 ldd_out=$(ldd "$BIN" 2>&1)

@@ -10,16 +10,23 @@ use crate::error::{ApiError, FieldError};
 use crate::State;
 
 pub async fn get(req: Request<State>) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::Ok, &req.state().store.control_profile()?))
+    Ok(json_response(
+        StatusCode::Ok,
+        &req.state().store.control_profile()?,
+    ))
 }
 
 pub async fn set(mut req: Request<State>) -> Result<Response, ApiError> {
     let body = json_body(&mut req).await?;
     let Value::Object(fields) = body else {
-        return Err(ApiError::Invalid(vec![FieldError::new("body", "must be a JSON object")]));
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
     };
     let state = req.state();
-    let mut merged = serde_json::to_value(state.store.control_profile()?).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut merged = serde_json::to_value(state.store.control_profile()?)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut bad = Vec::new();
     for (k, v) in fields {
         let expected_number = matches!(
@@ -39,7 +46,8 @@ pub async fn set(mut req: Request<State>) -> Result<Response, ApiError> {
     if !bad.is_empty() {
         return Err(ApiError::Invalid(bad));
     }
-    let profile: ControlProfile = serde_json::from_value(merged).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let profile: ControlProfile =
+        serde_json::from_value(merged).map_err(|e| ApiError::Internal(e.to_string()))?;
     let bad = profile.validate("");
     if !bad.is_empty() {
         return Err(ApiError::Invalid(bad));

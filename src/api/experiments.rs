@@ -36,7 +36,10 @@ pub async fn run_sync(mut req: Request<State>) -> Result<Response, ApiError> {
         })
         .await;
     }
-    let done = state.store.get(&rec.id)?.ok_or_else(|| ApiError::Internal(format!("run {} vanished", rec.id)))?;
+    let done = state
+        .store
+        .get(&rec.id)?
+        .ok_or_else(|| ApiError::Internal(format!("run {} vanished", rec.id)))?;
     let mut res = finished_response(&done)?;
     res.insert_header("Deprecation", "true");
     res.insert_header("Location", format!("/runs/{}", done.id));
@@ -50,7 +53,12 @@ fn finished_response(rec: &RunRecord) -> Result<Response, ApiError> {
         (RunStatus::Failed | RunStatus::Cancelled, _, Some(err)) => Err(ApiError::RunFailed(err.clone())),
         (status, _, _) => Err(ApiError::RunFailed(crate::queue::run::RunError {
             code: "TIMEOUT".into(),
-            message: format!("Run {} is still {}; poll /runs/{}", rec.id, status.as_str(), rec.id),
+            message: format!(
+                "Run {} is still {}; poll /runs/{}",
+                rec.id,
+                status.as_str(),
+                rec.id
+            ),
             detail: json!({"run_id": rec.id}),
             action_hint: "Poll GET /runs/{id}, or use POST /runs for long runs.".into(),
         })),
@@ -58,15 +66,27 @@ fn finished_response(rec: &RunRecord) -> Result<Response, ApiError> {
 }
 
 pub async fn recent(req: Request<State>) -> Result<Response, ApiError> {
-    let limit = match req.url().query_pairs().find(|(k, _)| k == "limit").map(|(_, v)| v.parse::<usize>()) {
+    let limit = match req
+        .url()
+        .query_pairs()
+        .find(|(k, _)| k == "limit")
+        .map(|(_, v)| v.parse::<usize>())
+    {
         None => 50,
         Some(Ok(n)) if (1..=500).contains(&n) => n,
         Some(_) => {
-            return Err(ApiError::Invalid(vec![crate::error::FieldError::new("limit", "must be an integer from 1 to 500")]))
+            return Err(ApiError::Invalid(vec![crate::error::FieldError::new(
+                "limit",
+                "must be an integer from 1 to 500",
+            )]))
         }
     };
     let state = req.state().clone();
-    let filter = ListFilter { status: Some(RunStatus::Succeeded), limit, ..Default::default() };
+    let filter = ListFilter {
+        status: Some(RunStatus::Succeeded),
+        limit,
+        ..Default::default()
+    };
     let (runs, _) = smol::unblock(move || state.store.list(&filter)).await?;
     let items: Vec<Value> = runs.iter().filter_map(summary).collect();
     Ok(json_response(StatusCode::Ok, &items))
@@ -93,6 +113,10 @@ pub async fn get(req: Request<State>) -> Result<Response, ApiError> {
     let rec = find_run(&req)?;
     match &rec.result {
         Some(result) if rec.status == RunStatus::Succeeded => Ok(json_response(StatusCode::Ok, result)),
-        _ => Err(ApiError::NotFound(format!("Run {} has no result (status {})", rec.id, rec.status.as_str()))),
+        _ => Err(ApiError::NotFound(format!(
+            "Run {} has no result (status {})",
+            rec.id,
+            rec.status.as_str()
+        ))),
     }
 }

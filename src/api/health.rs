@@ -23,7 +23,11 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
     let expired = leases.iter().filter(|(_, l)| l.expires_ms <= now).count();
     let oldest = state.store.oldest_queued_ms().ok().flatten();
     let quarantined = counts.quarantined.load(Ordering::Relaxed);
-    let status = if store_ok && quarantined == 0 { "ok" } else { "degraded" };
+    let status = if store_ok && quarantined == 0 {
+        "ok"
+    } else {
+        "degraded"
+    };
     let failure_codes = state.engine.failure_codes();
     let doc = json!({
         "status": status,
@@ -69,7 +73,11 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
             "failure_codes": failure_codes,
         },
     });
-    let code = if store_ok { StatusCode::Ok } else { StatusCode::ServiceUnavailable };
+    let code = if store_ok {
+        StatusCode::Ok
+    } else {
+        StatusCode::ServiceUnavailable
+    };
     Ok(json_response(code, &doc))
 }
 

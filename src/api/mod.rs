@@ -30,28 +30,41 @@ struct Route(&'static str);
 pub fn app(state: State) -> tide::Server<State> {
     let mut app = tide::with_state(state);
     app.with(Outer);
-    app.at("/runs").post(endpoint("/runs", runs::submit)).get(endpoint("/runs", runs::list));
+    app.at("/runs")
+        .post(endpoint("/runs", runs::submit))
+        .get(endpoint("/runs", runs::list));
     app.at("/runs/:id").get(endpoint("/runs/:id", runs::get));
-    app.at("/runs/:id/cancel").post(endpoint("/runs/:id/cancel", runs::cancel));
-    app.at("/experiments/run").post(endpoint("/experiments/run", experiments::run_sync));
-    app.at("/experiments/recent").get(endpoint("/experiments/recent", experiments::recent));
-    app.at("/experiments/:id").get(endpoint("/experiments/:id", experiments::get));
-    app.at("/hardware/targets").get(endpoint("/hardware/targets", targets::list));
+    app.at("/runs/:id/cancel")
+        .post(endpoint("/runs/:id/cancel", runs::cancel));
+    app.at("/experiments/run")
+        .post(endpoint("/experiments/run", experiments::run_sync));
+    app.at("/experiments/recent")
+        .get(endpoint("/experiments/recent", experiments::recent));
+    app.at("/experiments/:id")
+        .get(endpoint("/experiments/:id", experiments::get));
+    app.at("/hardware/targets")
+        .get(endpoint("/hardware/targets", targets::list));
     app.at("/controls/profile")
         .get(endpoint("/controls/profile", controls::get))
         .post(endpoint("/controls/profile", controls::set));
     app.at("/health").get(endpoint("/health", health::health));
     app.at("/health/live").get(endpoint("/health/live", health::live));
-    app.at("/health/ready").get(endpoint("/health/ready", health::ready));
+    app.at("/health/ready")
+        .get(endpoint("/health/ready", health::ready));
     app.at("/metrics").get(endpoint("/metrics", health::metrics));
     app.at("/events").get(endpoint("/events", events::stream));
-    app.at("/openapi.json").get(endpoint("/openapi.json", |_| crate::assets::serve("openapi.json")));
-    app.at("/docs").get(endpoint("/docs", |_| crate::assets::serve("docs.html")));
-    app.at("/").get(endpoint("/", |_| crate::assets::serve("console/index.html")));
-    app.at("/assets/*path").get(endpoint("/assets/*path", |req: Request<State>| {
-        let path = req.param("path").unwrap_or("").to_string();
-        crate::assets::serve_owned(path)
+    app.at("/openapi.json").get(endpoint("/openapi.json", |_| {
+        crate::assets::serve("openapi.json")
     }));
+    app.at("/docs")
+        .get(endpoint("/docs", |_| crate::assets::serve("docs.html")));
+    app.at("/")
+        .get(endpoint("/", |_| crate::assets::serve("console/index.html")));
+    app.at("/assets/*path")
+        .get(endpoint("/assets/*path", |req: Request<State>| {
+            let path = req.param("path").unwrap_or("").to_string();
+            crate::assets::serve_owned(path)
+        }));
     app
 }
 
@@ -97,7 +110,10 @@ fn admit(req: &Request<State>) -> Result<(), ApiError> {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         // Constant time over every configured key: no early exit that
         // would tell a caller how close a guess was, or which key matched.
-        let matched = state.key_digests.iter().fold(0u8, |acc, d| acc | u8::from(ct_eq(d, &digest)));
+        let matched = state
+            .key_digests
+            .iter()
+            .fold(0u8, |acc, d| acc | u8::from(ct_eq(d, &digest)));
         if matched == 0 {
             return Err(ApiError::AuthRequired);
         }
@@ -121,8 +137,12 @@ fn presented_key(req: &Request<State>) -> Option<String> {
     if let Some(k) = req.header("X-Api-Key") {
         return Some(k.last().as_str().to_string());
     }
-    req.header("Authorization")
-        .and_then(|h| h.last().as_str().strip_prefix("Bearer ").map(|k| k.trim().to_string()))
+    req.header("Authorization").and_then(|h| {
+        h.last()
+            .as_str()
+            .strip_prefix("Bearer ")
+            .map(|k| k.trim().to_string())
+    })
 }
 
 /// The budget session of a request (see [`crate::budget::session_id`]).
@@ -191,7 +211,11 @@ impl Middleware<State> for Outer {
         });
         let preflight = req.method() == tide::http::Method::Options;
         let mut res = if preflight {
-            let mut r = Response::new(if allowed_origin.is_some() { StatusCode::NoContent } else { StatusCode::Forbidden });
+            let mut r = Response::new(if allowed_origin.is_some() {
+                StatusCode::NoContent
+            } else {
+                StatusCode::Forbidden
+            });
             r.insert_ext(Route("OPTIONS"));
             r
         } else {
@@ -202,7 +226,11 @@ impl Middleware<State> for Outer {
             None => {
                 // tide's own 404/405: same envelope as everything else.
                 let status = res.status();
-                let what = if status == StatusCode::MethodNotAllowed { "Method not allowed here" } else { "No such route" };
+                let what = if status == StatusCode::MethodNotAllowed {
+                    "Method not allowed here"
+                } else {
+                    "No such route"
+                };
                 res = ApiError::NotFound(what.into()).into_response();
                 res.set_status(status);
                 "unmatched"
@@ -240,7 +268,10 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(per_minute: u64) -> RateLimiter {
-        RateLimiter { per_minute, windows: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            per_minute,
+            windows: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Ok, or the seconds until the session's window ends.

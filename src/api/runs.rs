@@ -31,7 +31,10 @@ pub struct RunRequest {
 /// Unknown fields are ignored (api.md), so newer clients keep working.
 pub fn parse_run_request(body: &Value) -> Result<RunRequest, ApiError> {
     let Some(obj) = body.as_object() else {
-        return Err(ApiError::Invalid(vec![FieldError::new("body", "must be a JSON object")]));
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
     };
     let mut bad = Vec::new();
     let present = |k: &str| obj.get(k).filter(|v| !v.is_null());
@@ -52,7 +55,10 @@ pub fn parse_run_request(body: &Value) -> Result<RunRequest, ApiError> {
             let p = v.as_str().and_then(Preset::parse);
             if p.is_none() {
                 let names: Vec<&str> = Preset::ALL.iter().map(|p| p.as_str()).collect();
-                bad.push(FieldError::new("preset", format!("must be one of {}", names.join(", "))));
+                bad.push(FieldError::new(
+                    "preset",
+                    format!("must be one of {}", names.join(", ")),
+                ));
             }
             p
         }
@@ -60,7 +66,10 @@ pub fn parse_run_request(body: &Value) -> Result<RunRequest, ApiError> {
     let hardware_target = string("hardware_target", &mut bad).unwrap_or_else(|| "sim_local".into());
     let shot_budget = match present("shot_budget") {
         None => None,
-        Some(v) => match v.as_i64().or_else(|| v.as_u64().map(|u| u.min(i64::MAX as u64) as i64)) {
+        Some(v) => match v
+            .as_i64()
+            .or_else(|| v.as_u64().map(|u| u.min(i64::MAX as u64) as i64))
+        {
             Some(n) if n >= 1 => Some(n as u64),
             Some(_) => {
                 bad.push(FieldError::new("shot_budget", "must be >= 1"));
@@ -80,8 +89,14 @@ pub fn parse_run_request(body: &Value) -> Result<RunRequest, ApiError> {
         }),
     };
     let notes = string("notes", &mut bad);
-    if notes.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTES_CHARS) {
-        bad.push(FieldError::new("notes", format!("at most {MAX_NOTES_CHARS} characters")));
+    if notes
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NOTES_CHARS)
+    {
+        bad.push(FieldError::new(
+            "notes",
+            format!("at most {MAX_NOTES_CHARS} characters"),
+        ));
     }
     let control_overrides = match present("control_overrides") {
         None => None,
@@ -130,7 +145,10 @@ fn marked_in_notes(notes: &str) -> Option<String> {
 
 /// The control profile a run executes with: the active profile with the
 /// run's overrides laid over it, validated with the same ranges.
-fn effective_controls(state: &State, overrides: Option<&Map<String, Value>>) -> Result<ControlProfile, ApiError> {
+fn effective_controls(
+    state: &State,
+    overrides: Option<&Map<String, Value>>,
+) -> Result<ControlProfile, ApiError> {
     let active = state.store.control_profile()?;
     let Some(over) = overrides else { return Ok(active) };
     let mut merged = serde_json::to_value(&active).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -138,7 +156,10 @@ fn effective_controls(state: &State, overrides: Option<&Map<String, Value>>) -> 
         merged[k] = v.clone();
     }
     let profile: ControlProfile = serde_json::from_value(merged).map_err(|e| {
-        ApiError::Invalid(vec![FieldError::new("control_overrides", format!("invalid: {e}"))])
+        ApiError::Invalid(vec![FieldError::new(
+            "control_overrides",
+            format!("invalid: {e}"),
+        )])
     })?;
     let bad = profile.validate("control_overrides.");
     if bad.is_empty() {
@@ -167,17 +188,27 @@ pub enum Accepted {
 /// POST /runs and the legacy POST /experiments/run. `before_commit` runs
 /// with the new run's id before it is stored (the legacy route registers
 /// its wait there, so it cannot miss the end).
-pub async fn accept(req: &mut Request<State>, before_commit: impl FnOnce(&RunId)) -> Result<Accepted, ApiError> {
+pub async fn accept(
+    req: &mut Request<State>,
+    before_commit: impl FnOnce(&RunId),
+) -> Result<Accepted, ApiError> {
     let state = req.state().clone();
     if state.lifecycle.is_draining() {
-        return Err(ApiError::Backpressure { message: "synqc is shutting down; not accepting runs".into(), retry_after_s: 10 });
+        return Err(ApiError::Backpressure {
+            message: "synqc is shutting down; not accepting runs".into(),
+            retry_after_s: 10,
+        });
     }
     let body = json_body(req).await?;
     let request = parse_run_request(&body)?;
     let controls = effective_controls(&state, request.control_overrides.as_ref())?;
     check_target(&state, &request.hardware_target)?;
-    let compare_with = (request.preset == Preset::BackendCompare)
-        .then(|| request.compare_with.clone().unwrap_or_else(|| "ibm_quantum".into()));
+    let compare_with = (request.preset == Preset::BackendCompare).then(|| {
+        request
+            .compare_with
+            .clone()
+            .unwrap_or_else(|| "ibm_quantum".into())
+    });
     if let Some(c) = &compare_with {
         check_target(&state, c)?;
     }
@@ -185,7 +216,10 @@ pub async fn accept(req: &mut Request<State>, before_commit: impl FnOnce(&RunId)
     let requested = request.shot_budget.unwrap_or(cfg.default_shot_budget);
     if requested > cfg.max_shots_per_experiment && request.mode == Mode::Prod {
         return Err(ApiError::BudgetGuardrail {
-            message: format!("shot_budget {requested} exceeds max_shots_per_experiment {} (prod mode does not clamp)", cfg.max_shots_per_experiment),
+            message: format!(
+                "shot_budget {requested} exceeds max_shots_per_experiment {} (prod mode does not clamp)",
+                cfg.max_shots_per_experiment
+            ),
             detail: json!({"requested": requested, "max_shots_per_experiment": cfg.max_shots_per_experiment}),
         });
     }
@@ -193,7 +227,10 @@ pub async fn accept(req: &mut Request<State>, before_commit: impl FnOnce(&RunId)
     let minimum = sim::min_shots(request.preset);
     if shots < minimum {
         return Err(ApiError::BudgetGuardrail {
-            message: format!("{} needs at least {minimum} shots; shot_budget is {shots}", request.preset.as_str()),
+            message: format!(
+                "{} needs at least {minimum} shots; shot_budget is {shots}",
+                request.preset.as_str()
+            ),
             detail: json!({"requested": shots, "minimum": minimum, "preset": request.preset}),
         });
     }
@@ -204,16 +241,26 @@ pub async fn accept(req: &mut Request<State>, before_commit: impl FnOnce(&RunId)
         });
     }
     let session_id = session_of(req);
-    let idem = match req.header("Idempotency-Key").map(|h| h.last().as_str().to_string()) {
+    let idem = match req
+        .header("Idempotency-Key")
+        .map(|h| h.last().as_str().to_string())
+    {
         None => None,
         Some(k) if k.is_empty() || k.len() > 255 => {
-            return Err(ApiError::Invalid(vec![FieldError::new("Idempotency-Key", "must be 1 to 255 characters")]))
+            return Err(ApiError::Invalid(vec![FieldError::new(
+                "Idempotency-Key",
+                "must be 1 to 255 characters",
+            )]))
         }
         Some(key) => {
             // The body as understood (not as spelled), so reformatting the
             // same request is still the same request.
             let normal = format!("{request:?}");
-            Some(IdempotencyKey { scope: session_id.clone(), key, body_digest: Sha256::digest(normal.as_bytes()).into() })
+            Some(IdempotencyKey {
+                scope: session_id.clone(),
+                key,
+                body_digest: Sha256::digest(normal.as_bytes()).into(),
+            })
         }
     };
     let now = now_ms();
@@ -246,11 +293,21 @@ pub async fn accept(req: &mut Request<State>, before_commit: impl FnOnce(&RunId)
         Submitted::Accepted { .. } => {}
         Submitted::Existing(original) => return Ok(Accepted::Repeat(*original)),
         Submitted::KeyConflict => {
-            return Err(ApiError::Conflict("Idempotency-Key was already used with a different request".into()))
+            return Err(ApiError::Conflict(
+                "Idempotency-Key was already used with a different request".into(),
+            ))
         }
-        Submitted::BudgetExhausted { remaining, resets_in_s } => {
+        Submitted::BudgetExhausted {
+            remaining,
+            resets_in_s,
+        } => {
             metrics::counter!("synqc_budget_rejections_total", "reason" => "budget_exhausted").increment(1);
-            return Err(ApiError::BudgetExhausted { session_id, remaining, requested: shots, resets_in_s });
+            return Err(ApiError::BudgetExhausted {
+                session_id,
+                remaining,
+                requested: shots,
+                resets_in_s,
+            });
         }
     }
     if let Err(e) = state.store.flusher().flush().await {
@@ -292,7 +349,11 @@ pub fn submission_json(rec: &RunRecord) -> Value {
 /// RunStatus: the submission plus what GET /runs/{id} adds.
 fn status_json(state: &State, rec: &RunRecord, with_result: bool) -> Result<Value, ApiError> {
     let mut v = submission_json(rec);
-    let position = if rec.status == RunStatus::Queued { state.store.queue_position(rec)? } else { None };
+    let position = if rec.status == RunStatus::Queued {
+        state.store.queue_position(rec)?
+    } else {
+        None
+    };
     v["attempts"] = json!(rec.attempts);
     v["queue_position"] = json!(position);
     v["mode"] = json!(rec.mode);
@@ -324,24 +385,38 @@ pub async fn submit(mut req: Request<State>) -> Result<Response, ApiError> {
 /// The run named by the `:id` path parameter, or 404.
 pub fn find_run(req: &Request<State>) -> Result<RunRecord, ApiError> {
     let raw = req.param("id").unwrap_or("");
-    let missing = || ApiError::NotFound(format!("Unknown run id '{}'", raw.chars().take(64).collect::<String>()));
+    let missing = || {
+        ApiError::NotFound(format!(
+            "Unknown run id '{}'",
+            raw.chars().take(64).collect::<String>()
+        ))
+    };
     let id = RunId::parse(raw).ok_or_else(missing)?;
     req.state().store.get(&id)?.ok_or_else(missing)
 }
 
 pub async fn get(req: Request<State>) -> Result<Response, ApiError> {
     let rec = find_run(&req)?;
-    Ok(json_response(StatusCode::Ok, &status_json(req.state(), &rec, true)?))
+    Ok(json_response(
+        StatusCode::Ok,
+        &status_json(req.state(), &rec, true)?,
+    ))
 }
 
 pub async fn list(req: Request<State>) -> Result<Response, ApiError> {
     let mut bad = Vec::new();
-    let mut filter = ListFilter { limit: 50, ..Default::default() };
+    let mut filter = ListFilter {
+        limit: 50,
+        ..Default::default()
+    };
     for (k, v) in req.url().query_pairs() {
         match k.as_ref() {
             "status" => match RunStatus::parse(&v) {
                 Some(s) => filter.status = Some(s),
-                None => bad.push(FieldError::new("status", "must be one of queued, running, succeeded, failed, cancelled")),
+                None => bad.push(FieldError::new(
+                    "status",
+                    "must be one of queued, running, succeeded, failed, cancelled",
+                )),
             },
             "preset" => match Preset::parse(&v) {
                 Some(p) => filter.preset = Some(p),
@@ -365,9 +440,17 @@ pub async fn list(req: Request<State>) -> Result<Response, ApiError> {
     let state = req.state().clone();
     // A filtered page may scan many records: off the HTTP executor.
     let (runs, more) = smol::unblock(move || state.store.list(&filter)).await?;
-    let next_cursor = if more { runs.last().map(|r| r.id.to_string()) } else { None };
-    let items: Result<Vec<Value>, ApiError> = runs.iter().map(|r| status_json(req.state(), r, false)).collect();
-    Ok(json_response(StatusCode::Ok, &json!({ "runs": items?, "next_cursor": next_cursor })))
+    let next_cursor = if more {
+        runs.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    let items: Result<Vec<Value>, ApiError> =
+        runs.iter().map(|r| status_json(req.state(), r, false)).collect();
+    Ok(json_response(
+        StatusCode::Ok,
+        &json!({ "runs": items?, "next_cursor": next_cursor }),
+    ))
 }
 
 pub async fn cancel(req: Request<State>) -> Result<Response, ApiError> {
@@ -390,9 +473,16 @@ pub async fn cancel(req: Request<State>) -> Result<Response, ApiError> {
                 // the run as running; report the state as it is.
                 log::warn!("cancel of {}: running but no local worker holds it", rec.id);
             }
-            Ok(json_response(StatusCode::Accepted, &status_json(state, &rec, false)?))
+            Ok(json_response(
+                StatusCode::Accepted,
+                &status_json(state, &rec, false)?,
+            ))
         }
-        CancelOutcome::AlreadyFinished(s) => Err(ApiError::Conflict(format!("Run {} is already {}", rec.id, s.as_str()))),
+        CancelOutcome::AlreadyFinished(s) => Err(ApiError::Conflict(format!(
+            "Run {} is already {}",
+            rec.id,
+            s.as_str()
+        ))),
         CancelOutcome::NotFound => Err(ApiError::NotFound(format!("Unknown run id '{}'", rec.id))),
     }
 }
@@ -423,18 +513,36 @@ mod tests {
             "preset": "nope", "shot_budget": 0, "mode": "fast", "notes": 5, "seed": -1, "control_overrides": []
         }))
         .unwrap_err();
-        assert_eq!(fields(e), ["preset", "shot_budget", "mode", "notes", "control_overrides", "seed"]);
+        assert_eq!(
+            fields(e),
+            [
+                "preset",
+                "shot_budget",
+                "mode",
+                "notes",
+                "control_overrides",
+                "seed"
+            ]
+        );
         assert_eq!(fields(parse_run_request(&json!([1])).unwrap_err()), ["body"]);
         assert_eq!(fields(parse_run_request(&json!({})).unwrap_err()), ["preset"]);
-        assert_eq!(fields(parse_run_request(&json!({"preset": "health", "shot_budget": 1.5})).unwrap_err()), ["shot_budget"]);
+        assert_eq!(
+            fields(parse_run_request(&json!({"preset": "health", "shot_budget": 1.5})).unwrap_err()),
+            ["shot_budget"]
+        );
     }
 
     #[test]
     fn marked_state_comes_from_the_field_or_the_notes() {
-        let r = parse_run_request(&json!({"preset": "grover_demo", "notes": "search marked=110 please"})).unwrap();
+        let r = parse_run_request(&json!({"preset": "grover_demo", "notes": "search marked=110 please"}))
+            .unwrap();
         assert_eq!(r.marked.as_deref(), Some("110"));
-        let r = parse_run_request(&json!({"preset": "grover_demo", "marked": "011", "notes": "marked=110"})).unwrap();
+        let r = parse_run_request(&json!({"preset": "grover_demo", "marked": "011", "notes": "marked=110"}))
+            .unwrap();
         assert_eq!(r.marked.as_deref(), Some("011"));
-        assert_eq!(fields(parse_run_request(&json!({"preset": "grover_demo", "marked": "12"})).unwrap_err()), ["marked"]);
+        assert_eq!(
+            fields(parse_run_request(&json!({"preset": "grover_demo", "marked": "12"})).unwrap_err()),
+            ["marked"]
+        );
     }
 }

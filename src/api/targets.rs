@@ -8,5 +8,8 @@ use crate::error::ApiError;
 use crate::State;
 
 pub async fn list(req: Request<State>) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::Ok, &json!({ "targets": req.state().targets.all() })))
+    Ok(json_response(
+        StatusCode::Ok,
+        &json!({ "targets": req.state().targets.all() }),
+    ))
 }

@@ -22,7 +22,13 @@ struct Options {
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut client = None;
-    let mut o = Options { runs: 200, concurrency: 16, preset: "hello_quantum_sim".into(), timeout: Duration::from_secs(120), strict: true };
+    let mut o = Options {
+        runs: 200,
+        concurrency: 16,
+        preset: "hello_quantum_sim".into(),
+        timeout: Duration::from_secs(120),
+        strict: true,
+    };
     let mut url = "http://127.0.0.1:8001".to_string();
     let mut key = std::env::var("SYNQC_API_KEY").ok();
     let mut it = args.iter();
@@ -32,9 +38,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--url" => url = value()?,
             "--api-key" => key = Some(value()?),
             "--runs" => o.runs = value()?.parse().map_err(|_| "--runs must be a number")?,
-            "--concurrency" => o.concurrency = value()?.parse::<usize>().map_err(|_| "--concurrency must be a number")?.max(1),
+            "--concurrency" => {
+                o.concurrency = value()?
+                    .parse::<usize>()
+                    .map_err(|_| "--concurrency must be a number")?
+                    .max(1)
+            }
             "--preset" => o.preset = value()?,
-            "--timeout-seconds" => o.timeout = Duration::from_secs(value()?.parse().map_err(|_| "--timeout-seconds must be a number")?),
+            "--timeout-seconds" => {
+                o.timeout = Duration::from_secs(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--timeout-seconds must be a number")?,
+                )
+            }
             "--strict" => o.strict = true,
             "--no-strict" => o.strict = false,
             other => return Err(format!("unknown loadtest option {other}")),
@@ -49,7 +66,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
 fn queue_counts(health: &Value) -> String {
     let q = &health["queue"];
-    format!("queued={} running={} succeeded={} failed={} cancelled={}", q["queued"], q["running"], q["succeeded"], q["failed"], q["cancelled"])
+    format!(
+        "queued={} running={} succeeded={} failed={} cancelled={}",
+        q["queued"], q["running"], q["succeeded"], q["failed"], q["cancelled"]
+    )
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -63,7 +83,12 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
     let mut problems = Vec::new();
     let before = client.send(Method::Get, "/health", None, &[]).await?;
     let metrics_before = client.send(Method::Get, "/metrics", None, &[]).await;
-    println!("before: health {} ({}), store ok={}", before.status, queue_counts(&before.json()), before.json()["store"]["ok"]);
+    println!(
+        "before: health {} ({}), store ok={}",
+        before.status,
+        queue_counts(&before.json()),
+        before.json()["store"]["ok"]
+    );
 
     let started = Instant::now();
     let next = Mutex::new(0usize);
@@ -90,8 +115,20 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
                         ids.lock().unwrap_or_else(|p| p.into_inner()).push(id.to_string());
                     }
                 }
-                Ok(r) => *refusals.lock().unwrap_or_else(|p| p.into_inner()).entry(r.status).or_default() += 1,
-                Err(_) => *refusals.lock().unwrap_or_else(|p| p.into_inner()).entry(0).or_default() += 1,
+                Ok(r) => {
+                    *refusals
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(r.status)
+                        .or_default() += 1
+                }
+                Err(_) => {
+                    *refusals
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(0)
+                        .or_default() += 1
+                }
             }
         }
     };
@@ -123,7 +160,9 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
     let pending = Mutex::new(ids.clone());
     let poller = || async {
         loop {
-            let Some(id) = pending.lock().unwrap_or_else(|p| p.into_inner()).pop() else { return };
+            let Some(id) = pending.lock().unwrap_or_else(|p| p.into_inner()).pop() else {
+                return;
+            };
             let status = loop {
                 match client.send(Method::Get, &format!("/runs/{id}"), None, &[]).await {
                     Ok(r) if r.status == 200 => {
@@ -140,7 +179,11 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
                 }
                 smol::Timer::after(Duration::from_millis(50)).await;
             };
-            *outcomes.lock().unwrap_or_else(|p| p.into_inner()).entry(status).or_default() += 1;
+            *outcomes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(status)
+                .or_default() += 1;
         }
     };
     let ex = smol::LocalExecutor::new();
@@ -154,11 +197,16 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
     let total_s = started.elapsed().as_secs_f64();
     let outcomes = std::mem::take(&mut *outcomes.lock().unwrap_or_else(|p| p.into_inner()));
     let done = outcomes.get("succeeded").copied().unwrap_or(0);
-    println!("finished in {total_s:.2} s: {:.0} runs/s end to end; outcomes {outcomes:?}", done as f64 / total_s.max(1e-9));
+    println!(
+        "finished in {total_s:.2} s: {:.0} runs/s end to end; outcomes {outcomes:?}",
+        done as f64 / total_s.max(1e-9)
+    );
 
     // The queue should drain once our runs are final (other clients aside).
     let mut after = client.send(Method::Get, "/health", None, &[]).await?;
-    while after.json()["queue"]["queued"].as_u64().unwrap_or(0) + after.json()["queue"]["running"].as_u64().unwrap_or(0) > 0
+    while after.json()["queue"]["queued"].as_u64().unwrap_or(0)
+        + after.json()["queue"]["running"].as_u64().unwrap_or(0)
+        > 0
         && Instant::now() < deadline
     {
         smol::Timer::after(Duration::from_millis(200)).await;
@@ -166,12 +214,27 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
     }
     let metrics_after = client.send(Method::Get, "/metrics", None, &[]).await;
     let h = after.json();
-    println!("after: health {} ({}), store ok={}", after.status, queue_counts(&h), h["store"]["ok"]);
-    let metrics_ok = |m: &Result<super::Reply, String>| m.as_ref().is_ok_and(|r| r.status == 200 && r.body.contains("synqc_queue_depth"));
-    println!("metrics reachable: before={} after={}", metrics_ok(&metrics_before), metrics_ok(&metrics_after));
+    println!(
+        "after: health {} ({}), store ok={}",
+        after.status,
+        queue_counts(&h),
+        h["store"]["ok"]
+    );
+    let metrics_ok = |m: &Result<super::Reply, String>| {
+        m.as_ref()
+            .is_ok_and(|r| r.status == 200 && r.body.contains("synqc_queue_depth"))
+    };
+    println!(
+        "metrics reachable: before={} after={}",
+        metrics_ok(&metrics_before),
+        metrics_ok(&metrics_after)
+    );
 
     if outcomes.get("unfinished").copied().unwrap_or(0) > 0 {
-        problems.push(format!("{} runs unfinished after {:?}", outcomes["unfinished"], o.timeout));
+        problems.push(format!(
+            "{} runs unfinished after {:?}",
+            outcomes["unfinished"], o.timeout
+        ));
     }
     if ids.len() < o.runs {
         problems.push(format!("{} of {} submits refused", o.runs - ids.len(), o.runs));

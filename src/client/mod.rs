@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use smol::net::TcpStream;
-use tide::http::{Method, Request, Url};
+pub use tide::http::Method;
+use tide::http::{Request, Url};
 
 /// An answer: status, headers of interest, body text.
 #[derive(Debug, Clone)]
@@ -24,7 +25,10 @@ impl Reply {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -42,15 +46,30 @@ impl Client {
         if base.scheme() != "http" {
             return Err(format!("only http:// URLs are supported, not {base}"));
         }
-        Ok(Client { base, api_key: None, timeout: Duration::from_secs(30) })
+        Ok(Client {
+            base,
+            api_key: None,
+            timeout: Duration::from_secs(30),
+        })
     }
 
-    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Result<Reply, String> {
-        let url = self.base.join(path).map_err(|e| format!("bad path {path}: {e}"))?;
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, String> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| format!("bad path {path}: {e}"))?;
         let host = url.host_str().ok_or("URL without host")?.to_string();
         let port = url.port_or_known_default().unwrap_or(80);
         let call = async {
-            let stream = TcpStream::connect((host.as_str(), port)).await.map_err(|e| format!("connect {host}:{port}: {e}"))?;
+            let stream = TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| format!("connect {host}:{port}: {e}"))?;
             stream.set_nodelay(true).ok();
             let mut req = Request::new(method, url.clone());
             if let Some(key) = &self.api_key {
@@ -63,10 +82,22 @@ impl Client {
                 req.set_body(b.to_string());
                 req.insert_header("Content-Type", "application/json");
             }
-            let mut res = async_h1::connect(stream, req).await.map_err(|e| format!("{method} {url}: {e}"))?;
-            let text = res.body_string().await.map_err(|e| format!("{method} {url}: reading body: {e}"))?;
-            let headers = res.iter().map(|(k, v)| (k.as_str().to_string(), v.last().as_str().to_string())).collect();
-            Ok(Reply { status: u16::from(res.status()), body: text, headers })
+            let mut res = async_h1::connect(stream, req)
+                .await
+                .map_err(|e| format!("{method} {url}: {e}"))?;
+            let text = res
+                .body_string()
+                .await
+                .map_err(|e| format!("{method} {url}: reading body: {e}"))?;
+            let headers = res
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.last().as_str().to_string()))
+                .collect();
+            Ok(Reply {
+                status: u16::from(res.status()),
+                body: text,
+                headers,
+            })
         };
         smol::future::or(call, async {
             smol::Timer::after(self.timeout).await;

@@ -81,7 +81,9 @@ impl Engine {
         let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         match running.get(id) {
             Some(c) => {
-                let _ = c.stop.compare_exchange(STOP_NONE, STOP_CANCEL, Ordering::Relaxed, Ordering::Relaxed);
+                let _ = c
+                    .stop
+                    .compare_exchange(STOP_NONE, STOP_CANCEL, Ordering::Relaxed, Ordering::Relaxed);
                 true
             }
             None => false,
@@ -99,7 +101,12 @@ impl Engine {
     /// A receiver that yields (or closes) once `id` reaches a final state.
     pub fn watch(&self, id: RunId) -> Receiver<()> {
         let (tx, rx) = async_channel::bounded(1);
-        self.waiters.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_default().push(tx);
+        self.waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id)
+            .or_default()
+            .push(tx);
         rx
     }
 
@@ -124,7 +131,13 @@ pub fn on_finished(state: &State, rec: &RunRecord) {
     if let Some(e) = &rec.error {
         if rec.status == RunStatus::Failed {
             metrics::counter!("synqc_run_failures_total", "error_code" => e.code.clone()).increment(1);
-            *state.engine.failures.lock().unwrap_or_else(|p| p.into_inner()).entry(e.code.clone()).or_default() += 1;
+            *state
+                .engine
+                .failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(e.code.clone())
+                .or_default() += 1;
         }
     }
     if let (Some(start), Some(end)) = (rec.started_at, rec.finished_at) {
@@ -145,7 +158,16 @@ pub async fn worker_loop(state: State) {
             let _guard = state.engine.claim_lock.lock().await;
             let started = Instant::now();
             let now = now_ms();
-            state.store.claim_next(now, Lease { token, expires_ms: now + lease_ms }).map(|r| (r, started.elapsed()))
+            state
+                .store
+                .claim_next(
+                    now,
+                    Lease {
+                        token,
+                        expires_ms: now + lease_ms,
+                    },
+                )
+                .map(|r| (r, started.elapsed()))
         };
         match claimed {
             Ok((Some(rec), claim_time)) => execute(&state, rec, token, claim_time).await,
@@ -166,12 +188,20 @@ pub async fn worker_loop(state: State) {
 }
 
 fn run_error(code: &str, message: impl Into<String>, detail: Value, hint: &str) -> RunError {
-    RunError { code: code.to_string(), message: message.into(), detail, action_hint: hint.to_string() }
+    RunError {
+        code: code.to_string(),
+        message: message.into(),
+        detail,
+        action_hint: hint.to_string(),
+    }
 }
 
 /// The error codes that are retried with backoff (operations.md).
 fn is_transient(code: &str) -> bool {
-    matches!(code, "TIMEOUT" | "PROVIDER_CAPACITY" | "PROVIDER_QUEUE_BACKPRESSURE")
+    matches!(
+        code,
+        "TIMEOUT" | "PROVIDER_CAPACITY" | "PROVIDER_QUEUE_BACKPRESSURE"
+    )
 }
 
 async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration) {
@@ -179,10 +209,16 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
     let started = Instant::now();
     state.events.publish(&rec);
     if let Some(created) = rec.started_at.map(|s| s - rec.created_at) {
-        metrics::histogram!("synqc_run_queue_wait_seconds", "preset" => rec.preset.as_str()).record(created.max(0.0));
+        metrics::histogram!("synqc_run_queue_wait_seconds", "preset" => rec.preset.as_str())
+            .record(created.max(0.0));
     }
     let control = Arc::new(RunControl::default());
-    state.engine.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id, control.clone());
+    state
+        .engine
+        .running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, control.clone());
 
     let outcome = match sim_request(state, &rec) {
         Err(e) => Err(e),
@@ -191,8 +227,11 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
             let sim_control = control.clone();
             let simulate = smol::unblock(move || {
                 let mut probe = StoreLoop { state: sim_state };
-                let probe: Option<&mut dyn LoopProbe> =
-                    if req.preset == sim::Preset::Latency { Some(&mut probe) } else { None };
+                let probe: Option<&mut dyn LoopProbe> = if req.preset == sim::Preset::Latency {
+                    Some(&mut probe)
+                } else {
+                    None
+                };
                 sim::run(&req, probe, &|| sim_control.stop_reason() != STOP_NONE)
             });
             let guard = keep_lease(state, &rec, token, &control);
@@ -205,7 +244,12 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
             .map_err(|e| classify(&control, e))
         }
     };
-    state.engine.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    state
+        .engine
+        .running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&id);
     let exec_time = started.elapsed();
 
     let now = now_ms();
@@ -222,7 +266,12 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
                 refund: false,
             }
         }
-        Err(err) if err.code == "CANCELLED" => Finish { status: RunStatus::Cancelled, result: None, error: Some(err), refund: false },
+        Err(err) if err.code == "CANCELLED" => Finish {
+            status: RunStatus::Cancelled,
+            result: None,
+            error: Some(err),
+            refund: false,
+        },
         Err(err) if is_transient(&err.code) && rec.attempts < state.config.max_attempts => {
             // Exponential backoff with jitter: 1 s, 2 s, 4 s ... (+0..50%).
             let base = 1000u64 << rec.attempts.saturating_sub(1).min(6);
@@ -230,7 +279,11 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
             match state.store.requeue(&id, token, now + base + jitter, false) {
                 Ok(true) => {
                     metrics::counter!("synqc_runs_retried_total").increment(1);
-                    log::warn!("run {id} attempt {} failed with {}; retrying", rec.attempts, err.code);
+                    log::warn!(
+                        "run {id} attempt {} failed with {}; retrying",
+                        rec.attempts,
+                        err.code
+                    );
                 }
                 Ok(false) => {}
                 Err(e) => log::error!("run {id}: requeue after {} failed: {e}", err.code),
@@ -240,7 +293,12 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
         Err(err) => {
             // Shots are refunded only when nothing was sampled.
             let refund = err.code != "TIMEOUT";
-            Finish { status: RunStatus::Failed, result: None, error: Some(err), refund }
+            Finish {
+                status: RunStatus::Failed,
+                result: None,
+                error: Some(err),
+                refund,
+            }
         }
     };
     match state.store.finish(&id, token, fin, now) {
@@ -253,14 +311,32 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
 /// Turns a simulator stop into the run's error, by why it was stopped.
 fn classify(control: &RunControl, e: SimError) -> RunError {
     match (e, control.stop_reason()) {
-        (SimError::Cancelled, STOP_TIMEOUT) => {
-            run_error("TIMEOUT", "The run exceeded job_timeout_seconds", json!({}), "Use a smaller shot budget, or raise job_timeout_seconds.")
-        }
-        (SimError::Cancelled, _) => run_error("CANCELLED", "Cancelled by request", json!({}), "Submit it again if it is still needed."),
-        (SimError::Invalid(why), _) => run_error("INVALID_REQUEST", why, json!({}), "Fix the request and submit it again."),
+        (SimError::Cancelled, STOP_TIMEOUT) => run_error(
+            "TIMEOUT",
+            "The run exceeded job_timeout_seconds",
+            json!({}),
+            "Use a smaller shot budget, or raise job_timeout_seconds.",
+        ),
+        (SimError::Cancelled, _) => run_error(
+            "CANCELLED",
+            "Cancelled by request",
+            json!({}),
+            "Submit it again if it is still needed.",
+        ),
+        (SimError::Invalid(why), _) => run_error(
+            "INVALID_REQUEST",
+            why,
+            json!({}),
+            "Fix the request and submit it again.",
+        ),
         (SimError::Loop(why), _) => {
             log::error!("latency loop probe failed: {why}");
-            run_error("INTERNAL_ERROR", "The appliance loop could not be measured", json!({}), "Check the synqc log; retry.")
+            run_error(
+                "INTERNAL_ERROR",
+                "The appliance loop could not be measured",
+                json!({}),
+                "Check the synqc log; retry.",
+            )
         }
     }
 }
@@ -275,7 +351,10 @@ async fn keep_lease(state: &State, rec: &RunRecord, token: u64, control: &RunCon
     loop {
         Timer::after(tick).await;
         if began.elapsed() >= timeout {
-            let _ = control.stop.compare_exchange(STOP_NONE, STOP_TIMEOUT, Ordering::Relaxed, Ordering::Relaxed);
+            let _ =
+                control
+                    .stop
+                    .compare_exchange(STOP_NONE, STOP_TIMEOUT, Ordering::Relaxed, Ordering::Relaxed);
         }
         match state.store.renew(&rec.id, token, now_ms() + lease_ms) {
             Ok(true) => {}
@@ -293,7 +372,12 @@ async fn keep_lease(state: &State, rec: &RunRecord, token: u64, control: &RunCon
 fn sim_request(state: &State, rec: &RunRecord) -> Result<SimRequest, RunError> {
     let plant = |id: &str| {
         state.targets.plant(id).map_err(|r| match r {
-            Refusal::Unknown => run_error("INVALID_TARGET", format!("Unknown hardware_target '{id}'"), json!({}), "Pick a hardware target from /hardware/targets."),
+            Refusal::Unknown => run_error(
+                "INVALID_TARGET",
+                format!("Unknown hardware_target '{id}'"),
+                json!({}),
+                "Pick a hardware target from /hardware/targets.",
+            ),
             Refusal::ProviderSimDisabled => run_error(
                 "PROVIDER_SIM_DISABLED",
                 format!("Provider simulation for '{id}' was disabled after this run was accepted"),
@@ -319,14 +403,28 @@ fn sim_request(state: &State, rec: &RunRecord) -> Result<SimRequest, RunError> {
 /// The full result document (RunExperimentResponse) of a succeeded run.
 fn result_json(rec: &RunRecord, out: SimOutcome, claim: Duration, exec: Duration) -> Value {
     let mut out = out;
+    // The simulator saw the executed (clamped) shots; the client asked for
+    // shot_budget.
+    out.shots.requested = rec.shot_budget;
+    out.kpis.shot_budget = rec.shot_budget;
     if rec.shots < rec.shot_budget {
         out.assumptions.push("SHOT_BUDGET_CLAMPED".into());
-        out.warnings.push(format!("shot_budget {} clamped to max_shots_per_experiment {}", rec.shot_budget, rec.shots));
+        out.warnings.push(format!(
+            "shot_budget {} clamped to max_shots_per_experiment {}",
+            rec.shot_budget, rec.shots
+        ));
     }
-    let wait_us = rec.started_at.map(|s| (s - rec.created_at).max(0.0) * 1e6).unwrap_or(0.0);
+    let wait_us = rec
+        .started_at
+        .map(|s| (s - rec.created_at).max(0.0) * 1e6)
+        .unwrap_or(0.0);
     for (name, value, what) in [
         ("queue_wait_us", wait_us, "submit to start of execution"),
-        ("exec_us", exec.as_secs_f64() * 1e6, "start of execution to outcome"),
+        (
+            "exec_us",
+            exec.as_secs_f64() * 1e6,
+            "start of execution to outcome",
+        ),
         ("store_us", claim.as_secs_f64() * 1e6, "claim transaction commit"),
     ] {
         out.kpi_details.push(KpiDetail {
@@ -379,7 +477,10 @@ struct StoreLoop {
 impl LoopProbe for StoreLoop {
     fn round_trip_us(&mut self) -> Result<f64, SimError> {
         let started = Instant::now();
-        self.state.store.loop_probe().map_err(|e| SimError::Loop(e.to_string()))?;
+        self.state
+            .store
+            .loop_probe()
+            .map_err(|e| SimError::Loop(e.to_string()))?;
         Ok(started.elapsed().as_secs_f64() * 1e6)
     }
 }
@@ -398,7 +499,9 @@ pub fn recover_leases(state: &State, at_startup: bool) -> Result<u64, StoreError
         if state.engine.cancel_running(&id) {
             log::warn!("run {id}: lease expired while its worker was still running");
         }
-        let Some(rec) = state.store.get(&id)? else { continue };
+        let Some(rec) = state.store.get(&id)? else {
+            continue;
+        };
         if rec.crashes + 1 >= state.config.max_attempts {
             let err = run_error(
                 "INTERNAL_ERROR",
@@ -406,13 +509,21 @@ pub fn recover_leases(state: &State, at_startup: bool) -> Result<u64, StoreError
                 json!({"crashes": rec.crashes + 1}),
                 "Check the synqc log around the run's start time.",
             );
-            let fin = Finish { status: RunStatus::Failed, result: None, error: Some(err), refund: true };
+            let fin = Finish {
+                status: RunStatus::Failed,
+                result: None,
+                error: Some(err),
+                refund: true,
+            };
             if let Some(done) = state.store.finish(&id, lease.token, fin, now)? {
                 on_finished(state, &done);
             }
         } else if state.store.requeue(&id, lease.token, 0, true)? {
             recovered += 1;
-            log::warn!("run {id}: recovered from an expired lease (crash {})", rec.crashes + 1);
+            log::warn!(
+                "run {id}: recovered from an expired lease (crash {})",
+                rec.crashes + 1
+            );
         }
     }
     if recovered > 0 {

@@ -88,8 +88,13 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 5] =
-        [RunStatus::Queued, RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled];
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -106,7 +111,10 @@ impl RunStatus {
     }
 
     pub fn is_finished(self) -> bool {
-        matches!(self, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled)
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
+        )
     }
 }
 
@@ -209,7 +217,13 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_rejected() {
-        for bad in ["", "nope", "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeeX", "0190AAAA-bbbb-7ccc-8ddd-eeeeeeeeeeee", "0190aaaabbbb7ccc8dddeeeeeeeeeeee"] {
+        for bad in [
+            "",
+            "nope",
+            "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeeX",
+            "0190AAAA-bbbb-7ccc-8ddd-eeeeeeeeeeee",
+            "0190aaaabbbb7ccc8dddeeeeeeeeeeee",
+        ] {
             assert_eq!(RunId::parse(bad), None, "{bad}");
         }
     }

@@ -124,6 +124,27 @@ pub fn dist_fidelity(counts: &[u64], q: &[f64]) -> f64 {
     s * s
 }
 
+/// dist_fidelity only sees outcomes the ideal distribution q supports, and
+/// the shot total. Pooling the unsupported outcomes into one bucket leaves
+/// every resampled fidelity exactly as it was while saving binomial stages
+/// in each bootstrap resample (Bell: 3 stages become 2).
+pub fn pool_off_support(counts: &[u64], q: &[f64]) -> (Vec<u64>, Vec<f64>) {
+    let mut c: Vec<u64> = Vec::with_capacity(counts.len());
+    let mut qq: Vec<f64> = Vec::with_capacity(counts.len());
+    let mut other = 0;
+    for (&n, &qx) in counts.iter().zip(q) {
+        if qx > 0.0 {
+            c.push(n);
+            qq.push(qx);
+        } else {
+            other += n;
+        }
+    }
+    c.push(other);
+    qq.push(0.0);
+    (c, qq)
+}
+
 /// A bootstrap summary: 2.5/97.5 percentiles and the standard deviation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Spread {
@@ -458,6 +479,14 @@ mod tests {
             assert!((*ci as f64 / 1e6 - pi).abs() < 0.003, "{c:?}");
         }
         assert_eq!(multinomial(&mut rng, 5, &[0.0, 1.0, 0.0]), vec![0, 5, 0]);
+    }
+
+    #[test]
+    fn pooling_unsupported_outcomes_keeps_the_fidelity() {
+        let (c, q) = ([40, 3, 5, 52], [0.5, 0.0, 0.0, 0.5]);
+        let (pc, pq) = pool_off_support(&c, &q);
+        assert_eq!(pc, vec![40, 52, 8]);
+        assert!((dist_fidelity(&pc, &pq) - dist_fidelity(&c, &q)).abs() < 1e-15);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 
 use super::engine::{bitstring, Model, Op, Register};
 use super::estimators::{
-    bootstrap_counts, bootstrap_samples, dist_fidelity, for_each_resample, median, multinomial, quantile,
-    rng_for, spread, Multinomial, SimRng, Spread,
+    bootstrap_counts, bootstrap_samples, dist_fidelity, for_each_resample, median, multinomial,
+    pool_off_support, quantile, rng_for, spread, Multinomial, SimRng, Spread,
 };
 use super::{
     KpiDetail, Kpis, LoopProbe, Plant, Preset, Shots, SimError, SimOutcome, SimRequest, TraceStep,
@@ -238,7 +238,8 @@ pub(super) fn simulate(n: usize, ops: &[Op], model: &Model) -> Simulated {
 /// Distribution fidelity of sampled counts with its multinomial bootstrap.
 fn fidelity_with_spread(rng: &mut SimRng, counts: &[u64], q: &[f64]) -> (f64, Option<Spread>) {
     let f = dist_fidelity(counts, q);
-    (f, spread(bootstrap_counts(rng, counts, |c| dist_fidelity(c, q))))
+    let (pc, pq) = pool_off_support(counts, q);
+    (f, spread(bootstrap_counts(rng, &pc, |c| dist_fidelity(c, &pq))))
 }
 
 fn bell_ops() -> Vec<Op> {
@@ -346,14 +347,16 @@ pub(super) fn backend_compare(
     let f1 = dist_fidelity(&runs[0].2, &q);
     let f2 = dist_fidelity(&runs[1].2, &q);
     // Paired bootstrap: each replicate resamples both targets' counts.
-    let p1: Vec<f64> = runs[0].2.iter().map(|&c| c as f64 / n1.max(1) as f64).collect();
-    let p2: Vec<f64> = runs[1].2.iter().map(|&c| c as f64 / n2.max(1) as f64).collect();
+    let (c1, pq) = pool_off_support(&runs[0].2, &q);
+    let (c2, _) = pool_off_support(&runs[1].2, &q);
+    let p1: Vec<f64> = c1.iter().map(|&c| c as f64 / n1.max(1) as f64).collect();
+    let p2: Vec<f64> = c2.iter().map(|&c| c as f64 / n2.max(1) as f64).collect();
     let timer = super::bench::BootstrapTimer::start();
     let (m1, m2) = (Multinomial::new(n1, &p1), Multinomial::new(n2, &p2));
     let (mut r1, mut r2, mut rd) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..super::estimators::BOOTSTRAP_RESAMPLES {
-        let a = dist_fidelity(&m1.sample(&mut rng), &q);
-        let b = dist_fidelity(&m2.sample(&mut rng), &q);
+        let a = dist_fidelity(&m1.sample(&mut rng), &pq);
+        let b = dist_fidelity(&m2.sample(&mut rng), &pq);
         r1.push(a);
         r2.push(b);
         rd.push(a - b);

@@ -31,8 +31,13 @@ impl Flusher {
     /// Resolves once everything written before the call is on disk.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = async_channel::bounded(1);
-        self.requests.send(tx).await.map_err(|_| StoreError::Io("flush thread stopped".into()))?;
-        rx.recv().await.map_err(|_| StoreError::Io("flush thread stopped".into()))?
+        self.requests
+            .send(tx)
+            .await
+            .map_err(|_| StoreError::Io("flush thread stopped".into()))?;
+        rx.recv()
+            .await
+            .map_err(|_| StoreError::Io("flush thread stopped".into()))?
     }
 
     /// The same, from a blocking thread.

@@ -75,7 +75,9 @@ impl Counts {
 
     fn sub(&self, s: RunStatus, n: u64) {
         // Saturating: a count never wraps even if a bug double-moves a run.
-        let _ = self.by_status[s as usize].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(n)));
+        let _ = self.by_status[s as usize].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+            Some(v.saturating_sub(n))
+        });
     }
 
     fn moved(&self, from: RunStatus, to: RunStatus) {
@@ -87,12 +89,18 @@ impl Counts {
 /// What a submit did.
 #[derive(Debug)]
 pub enum Submitted {
-    Accepted { session_created: bool, session_expired: bool },
+    Accepted {
+        session_created: bool,
+        session_expired: bool,
+    },
     /// Same idempotency key and body within 24 h: the original run.
     Existing(Box<RunRecord>),
     /// Same idempotency key, different body.
     KeyConflict,
-    BudgetExhausted { remaining: u64, resets_in_s: u64 },
+    BudgetExhausted {
+        remaining: u64,
+        resets_in_s: u64,
+    },
 }
 
 /// An idempotency key as stored: scoped by budget session, with a digest of
@@ -179,7 +187,11 @@ fn queue_key(priority: u8, id: &RunId) -> [u8; 17] {
 }
 
 fn u64_of(bytes: &[u8]) -> u64 {
-    bytes.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0)
+    bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
 }
 
 fn encode_lease(l: Lease) -> [u8; 16] {
@@ -190,7 +202,10 @@ fn encode_lease(l: Lease) -> [u8; 16] {
 }
 
 fn decode_lease(b: &[u8]) -> Lease {
-    Lease { token: u64_of(b), expires_ms: u64_of(b.get(8..).unwrap_or(&[])) }
+    Lease {
+        token: u64_of(b),
+        expires_ms: u64_of(b.get(8..).unwrap_or(&[])),
+    }
 }
 
 fn encode_run(r: &RunRecord) -> Vec<u8> {
@@ -226,7 +241,11 @@ fn decode_in_tx(tree: &TransactionalTree, id: &RunId) -> std::result::Result<Run
 
 fn bump(tree: &TransactionalTree, key: &[u8], delta: i64) -> std::result::Result<(), Abortable<Abort>> {
     let current = tree.get(key)?.map(|v| u64_of(&v)).unwrap_or(0);
-    let next = if delta >= 0 { current.saturating_add(delta as u64) } else { current.saturating_sub(delta.unsigned_abs()) };
+    let next = if delta >= 0 {
+        current.saturating_add(delta as u64)
+    } else {
+        current.saturating_sub(delta.unsigned_abs())
+    };
     tree.insert(key, &next.to_be_bytes())?;
     Ok(())
 }
@@ -268,15 +287,25 @@ impl Store {
             let (k, v) = item?;
             queued += 1;
             if let (Some(id), t @ 1..) = (k.get(1..).and_then(run_id_of), u64_of(&v)) {
-                store.delayed.lock().unwrap_or_else(|p| p.into_inner()).insert(id, t);
+                store
+                    .delayed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id, t);
             }
         }
         store.counts.add(RunStatus::Queued, queued);
         store.counts.add(RunStatus::Running, store.leases.len() as u64);
         for s in [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled] {
-            store.counts.add(s, store.meta.get(finished_key(s))?.map(|v| u64_of(&v)).unwrap_or(0));
+            store.counts.add(
+                s,
+                store.meta.get(finished_key(s))?.map(|v| u64_of(&v)).unwrap_or(0),
+            );
         }
-        store.counts.quarantined.store(store.quarantine.len() as u64, Ordering::Relaxed);
+        store
+            .counts
+            .quarantined
+            .store(store.quarantine.len() as u64, Ordering::Relaxed);
         let now = crate::now_ms();
         let live = store
             .sessions
@@ -335,7 +364,8 @@ impl Store {
                 let idem_key = idem.map(|k| [k.scope.as_bytes(), b"\0", k.key.as_bytes()].concat());
                 if let (Some(k), Some(ik)) = (idem, &idem_key) {
                     if let Some(v) = idempotency.get(ik)? {
-                        let fresh = now_ms < u64_of(v.get(48..).unwrap_or(&[])).saturating_add(IDEMPOTENCY_TTL_MS);
+                        let fresh =
+                            now_ms < u64_of(v.get(48..).unwrap_or(&[])).saturating_add(IDEMPOTENCY_TTL_MS);
                         if fresh && v.len() == 56 {
                             if v[..32] != k.body_digest {
                                 return abort(Abort::Conflict);
@@ -348,12 +378,24 @@ impl Store {
                         }
                     }
                 }
-                let current = sessions.get(run.session_id.as_bytes())?.and_then(|v| SessionRecord::decode(&v));
+                let current = sessions
+                    .get(run.session_id.as_bytes())?
+                    .and_then(|v| SessionRecord::decode(&v));
                 let (record, created, expired) = match budget.reserve(current, run.shots, now_ms) {
-                    Reservation::Exhausted { remaining, resets_in_s } => {
-                        return abort(Abort::Exhausted { remaining, resets_in_s })
+                    Reservation::Exhausted {
+                        remaining,
+                        resets_in_s,
+                    } => {
+                        return abort(Abort::Exhausted {
+                            remaining,
+                            resets_in_s,
+                        })
                     }
-                    Reservation::Granted { record, created, expired } => (record, created, expired),
+                    Reservation::Granted {
+                        record,
+                        created,
+                        expired,
+                    } => (record, created, expired),
                 };
                 let mut stored = run.clone();
                 stored.budget_window_ms = record.window_start_ms;
@@ -371,13 +413,20 @@ impl Store {
             Ok((created, expired)) => {
                 self.counts.add(RunStatus::Queued, 1);
                 self.session_window_changed(created, expired);
-                Ok(Submitted::Accepted { session_created: created, session_expired: expired })
+                Ok(Submitted::Accepted {
+                    session_created: created,
+                    session_expired: expired,
+                })
             }
             Err(TransactionError::Abort(Abort::Conflict)) => Ok(Submitted::KeyConflict),
             Err(TransactionError::Abort(Abort::Existing(r))) => Ok(Submitted::Existing(r)),
-            Err(TransactionError::Abort(Abort::Exhausted { remaining, resets_in_s })) => {
-                Ok(Submitted::BudgetExhausted { remaining, resets_in_s })
-            }
+            Err(TransactionError::Abort(Abort::Exhausted {
+                remaining,
+                resets_in_s,
+            })) => Ok(Submitted::BudgetExhausted {
+                remaining,
+                resets_in_s,
+            }),
             Err(TransactionError::Abort(_)) => Err(StoreError::Io("unexpected submit abort".into())),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
@@ -393,7 +442,9 @@ impl Store {
                 return Ok(false);
             }
             runs.remove(&run.id.0)?;
-            let current = sessions.get(run.session_id.as_bytes())?.and_then(|v| SessionRecord::decode(&v));
+            let current = sessions
+                .get(run.session_id.as_bytes())?
+                .and_then(|v| SessionRecord::decode(&v));
             if let Some(r) = budget.refund(current, run.shots, run.budget_window_ms, now) {
                 sessions.insert(run.session_id.as_bytes(), &r.encode())?;
             }
@@ -435,7 +486,10 @@ impl Store {
         match serde_json::from_slice(value) {
             Ok(r) => Some(r),
             Err(e) => {
-                log::error!("quarantining undecodable run record {}: {e}", crate::budget::hex(key));
+                log::error!(
+                    "quarantining undecodable run record {}: {e}",
+                    crate::budget::hex(key)
+                );
                 let qkey = [b"runs\0".as_slice(), key].concat();
                 let moved = (&self.runs, &self.quarantine).transaction(|(runs, quarantine)| {
                     runs.remove(key)?;
@@ -465,10 +519,14 @@ impl Store {
         let mut out = Vec::with_capacity(f.limit.min(512));
         for item in self.runs.range(..upper).rev() {
             let (k, v) = item?;
-            let Some(rec) = self.decode_or_quarantine(&k, &v) else { continue };
+            let Some(rec) = self.decode_or_quarantine(&k, &v) else {
+                continue;
+            };
             if f.status.is_some_and(|s| s != rec.status)
                 || f.preset.is_some_and(|p| p != rec.preset)
-                || f.hardware_target.as_ref().is_some_and(|t| *t != rec.hardware_target)
+                || f.hardware_target
+                    .as_ref()
+                    .is_some_and(|t| *t != rec.hardware_target)
             {
                 continue;
             }
@@ -488,7 +546,9 @@ impl Store {
             if u64_of(&not_before) > now_ms {
                 continue;
             }
-            let Some(id) = key.get(1..).and_then(run_id_of) else { continue };
+            let Some(id) = key.get(1..).and_then(run_id_of) else {
+                continue;
+            };
             let claimed = (&self.runs, &self.queue, &self.leases).transaction(|(runs, queue, leases)| {
                 if queue.remove(&key)?.is_none() {
                     return abort(Abort::Gone);
@@ -531,7 +591,10 @@ impl Store {
             return Ok(false);
         }
         let new = encode_lease(Lease { token, expires_ms });
-        Ok(self.leases.compare_and_swap(id.0, current.map(encode_lease), Some(&new[..]))?.is_ok())
+        Ok(self
+            .leases
+            .compare_and_swap(id.0, current.map(encode_lease), Some(&new[..]))?
+            .is_ok())
     }
 
     pub fn leases(&self) -> Result<Vec<(RunId, Lease)>> {
@@ -549,34 +612,40 @@ impl Store {
     /// lease is no longer this token's (the run was taken back).
     pub fn finish(&self, id: &RunId, token: u64, fin: Finish, now_ms: u64) -> Result<Option<RunRecord>> {
         let budget = self.budget;
-        let done = (&self.runs, &self.leases, &self.meta, &self.sessions).transaction(|(runs, leases, meta, sessions)| {
-            match leases.get(id.0)? {
-                Some(l) if decode_lease(&l).token == token => {}
-                _ => return abort(Abort::LeaseLost),
-            }
-            leases.remove(&id.0)?;
-            let mut rec = decode_in_tx(runs, id)?;
-            rec.status = fin.status;
-            rec.finished_at = Some(now_ms as f64 / 1000.0);
-            rec.result = fin.result.clone();
-            rec.error = fin.error.clone();
-            runs.insert(&id.0, encode_run(&rec))?;
-            bump(meta, &finished_key(fin.status), 1)?;
-            if fin.refund {
-                let current = sessions.get(rec.session_id.as_bytes())?.and_then(|v| SessionRecord::decode(&v));
-                if let Some(r) = budget.refund(current, rec.shots, rec.budget_window_ms, now_ms) {
-                    sessions.insert(rec.session_id.as_bytes(), &r.encode())?;
+        let done = (&self.runs, &self.leases, &self.meta, &self.sessions).transaction(
+            |(runs, leases, meta, sessions)| {
+                match leases.get(id.0)? {
+                    Some(l) if decode_lease(&l).token == token => {}
+                    _ => return abort(Abort::LeaseLost),
                 }
-            }
-            Ok(rec)
-        });
+                leases.remove(&id.0)?;
+                let mut rec = decode_in_tx(runs, id)?;
+                rec.status = fin.status;
+                rec.finished_at = Some(now_ms as f64 / 1000.0);
+                rec.result = fin.result.clone();
+                rec.error = fin.error.clone();
+                runs.insert(&id.0, encode_run(&rec))?;
+                bump(meta, &finished_key(fin.status), 1)?;
+                if fin.refund {
+                    let current = sessions
+                        .get(rec.session_id.as_bytes())?
+                        .and_then(|v| SessionRecord::decode(&v));
+                    if let Some(r) = budget.refund(current, rec.shots, rec.budget_window_ms, now_ms) {
+                        sessions.insert(rec.session_id.as_bytes(), &r.encode())?;
+                    }
+                }
+                Ok(rec)
+            },
+        );
         match done {
             Ok(rec) => {
                 self.counts.moved(RunStatus::Running, fin.status);
                 Ok(Some(rec))
             }
             Err(TransactionError::Abort(Abort::LeaseLost)) => Ok(None),
-            Err(TransactionError::Abort(_)) => Err(StoreError::Io(format!("run {id} record unreadable at finish"))),
+            Err(TransactionError::Abort(_)) => {
+                Err(StoreError::Io(format!("run {id} record unreadable at finish")))
+            }
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
     }
@@ -605,12 +674,17 @@ impl Store {
             Ok(()) => {
                 self.counts.moved(RunStatus::Running, RunStatus::Queued);
                 if not_before_ms > 0 {
-                    self.delayed.lock().unwrap_or_else(|p| p.into_inner()).insert(*id, not_before_ms);
+                    self.delayed
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(*id, not_before_ms);
                 }
                 Ok(true)
             }
             Err(TransactionError::Abort(Abort::LeaseLost)) => Ok(false),
-            Err(TransactionError::Abort(_)) => Err(StoreError::Io(format!("run {id} record unreadable at requeue"))),
+            Err(TransactionError::Abort(_)) => {
+                Err(StoreError::Io(format!("run {id} record unreadable at requeue")))
+            }
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
     }
@@ -619,23 +693,27 @@ impl Store {
     /// any other.
     pub fn cancel_queued(&self, id: &RunId, error: RunError, now_ms: u64) -> Result<CancelOutcome> {
         let budget = self.budget;
-        let done = (&self.runs, &self.queue, &self.meta, &self.sessions).transaction(|(runs, queue, meta, sessions)| {
-            let mut rec = decode_in_tx(runs, id)?;
-            if rec.status != RunStatus::Queued {
-                return abort(Abort::NotQueued(rec.status));
-            }
-            queue.remove(&queue_key(rec.mode.priority(), id))?;
-            rec.status = RunStatus::Cancelled;
-            rec.finished_at = Some(now_ms as f64 / 1000.0);
-            rec.error = Some(error.clone());
-            runs.insert(&id.0, encode_run(&rec))?;
-            bump(meta, &finished_key(RunStatus::Cancelled), 1)?;
-            let current = sessions.get(rec.session_id.as_bytes())?.and_then(|v| SessionRecord::decode(&v));
-            if let Some(r) = budget.refund(current, rec.shots, rec.budget_window_ms, now_ms) {
-                sessions.insert(rec.session_id.as_bytes(), &r.encode())?;
-            }
-            Ok(rec)
-        });
+        let done = (&self.runs, &self.queue, &self.meta, &self.sessions).transaction(
+            |(runs, queue, meta, sessions)| {
+                let mut rec = decode_in_tx(runs, id)?;
+                if rec.status != RunStatus::Queued {
+                    return abort(Abort::NotQueued(rec.status));
+                }
+                queue.remove(&queue_key(rec.mode.priority(), id))?;
+                rec.status = RunStatus::Cancelled;
+                rec.finished_at = Some(now_ms as f64 / 1000.0);
+                rec.error = Some(error.clone());
+                runs.insert(&id.0, encode_run(&rec))?;
+                bump(meta, &finished_key(RunStatus::Cancelled), 1)?;
+                let current = sessions
+                    .get(rec.session_id.as_bytes())?
+                    .and_then(|v| SessionRecord::decode(&v));
+                if let Some(r) = budget.refund(current, rec.shots, rec.budget_window_ms, now_ms) {
+                    sessions.insert(rec.session_id.as_bytes(), &r.encode())?;
+                }
+                Ok(rec)
+            },
+        );
         match done {
             Ok(rec) => {
                 self.counts.moved(RunStatus::Queued, RunStatus::Cancelled);
@@ -674,14 +752,17 @@ impl Store {
 
     /// Deletes the oldest finished runs beyond `keep`. Returns how many.
     pub fn prune_finished(&self, keep: u64) -> Result<u64> {
-        let finished = |c: &Counts| c.get(RunStatus::Succeeded) + c.get(RunStatus::Failed) + c.get(RunStatus::Cancelled);
+        let finished =
+            |c: &Counts| c.get(RunStatus::Succeeded) + c.get(RunStatus::Failed) + c.get(RunStatus::Cancelled);
         let mut excess = finished(&self.counts).saturating_sub(keep);
         let mut pruned = 0;
         let mut iter = self.runs.iter();
         while excess > 0 {
             let Some(item) = iter.next() else { break };
             let (k, v) = item?;
-            let Some(rec) = self.decode_or_quarantine(&k, &v) else { continue };
+            let Some(rec) = self.decode_or_quarantine(&k, &v) else {
+                continue;
+            };
             if !rec.status.is_finished() {
                 continue;
             }
@@ -713,25 +794,40 @@ impl Store {
             let (k, v) = item?;
             let stale = SessionRecord::decode(&v).is_none_or(|r| self.budget.is_expired(&r, now_ms));
             // compare_and_swap: a reservation that raced in keeps its session.
-            if stale && self.sessions.compare_and_swap(&k, Some(&v), None as Option<&[u8]>)?.is_ok() {
+            if stale
+                && self
+                    .sessions
+                    .compare_and_swap(&k, Some(&v), None as Option<&[u8]>)?
+                    .is_ok()
+            {
                 expired += 1;
             }
         }
         if expired > 0 {
-            let _ = self.counts.sessions.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(expired)));
+            let _ = self
+                .counts
+                .sessions
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_sub(expired))
+                });
             metrics::counter!("synqc_budget_session_key_churn_total", "backend" => "sled").increment(expired);
         }
         for item in self.idempotency.iter() {
             let (k, v) = item?;
             if now_ms >= u64_of(v.get(48..).unwrap_or(&[])).saturating_add(IDEMPOTENCY_TTL_MS) {
-                self.idempotency.compare_and_swap(&k, Some(&v), None as Option<&[u8]>)?.ok();
+                self.idempotency
+                    .compare_and_swap(&k, Some(&v), None as Option<&[u8]>)?
+                    .ok();
             }
         }
         Ok(expired)
     }
 
     pub fn session(&self, id: &str) -> Result<Option<SessionRecord>> {
-        Ok(self.sessions.get(id.as_bytes())?.and_then(|v| SessionRecord::decode(&v)))
+        Ok(self
+            .sessions
+            .get(id.as_bytes())?
+            .and_then(|v| SessionRecord::decode(&v)))
     }
 
     pub fn control_profile(&self) -> Result<ControlProfile> {
@@ -743,7 +839,8 @@ impl Store {
     }
 
     pub fn set_control_profile(&self, p: &ControlProfile) -> Result<()> {
-        self.meta.insert(META_PROFILE, serde_json::to_vec(p).unwrap_or_default())?;
+        self.meta
+            .insert(META_PROFILE, serde_json::to_vec(p).unwrap_or_default())?;
         Ok(())
     }
 
@@ -771,7 +868,13 @@ impl Store {
 /// must not be in use): the fixture for the start-up and scrape-cost
 /// benchmarks with a large store.
 pub fn fill(path: &Path, runs: u64) -> Result<()> {
-    let store = Store::open(path, Budget { max_per_session: u64::MAX, ttl_ms: 3_600_000 })?;
+    let store = Store::open(
+        path,
+        Budget {
+            max_per_session: u64::MAX,
+            ttl_ms: 3_600_000,
+        },
+    )?;
     let template = |id: RunId| RunRecord {
         id,
         preset: crate::sim::Preset::HelloQuantumSim,
@@ -808,7 +911,11 @@ pub fn fill(path: &Path, runs: u64) -> Result<()> {
     let had = store.meta.get(&key)?.map(|v| u64_of(&v)).unwrap_or(0);
     store.meta.insert(key, &(had + runs).to_be_bytes())?;
     store.flush_now()?;
-    println!("filled {} with {runs} finished runs ({} bytes on disk)", path.display(), store.size_on_disk()?);
+    println!(
+        "filled {} with {runs} finished runs ({} bytes on disk)",
+        path.display(),
+        store.size_on_disk()?
+    );
     Ok(())
 }
 

@@ -1,1 +1,1235 @@
+//! Store tests: a model-based property test of the run lifecycle (queue
+//! order, counts, budgets, idempotency, pruning, close-and-reopen) against a
+//! plain in-memory model, and focused tests of group commit, quarantine,
+//! schema refusal and id ordering.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::budget::Budget;
+use crate::controls::ControlProfile;
+use crate::queue::run::{Mode, RunError, RunId, RunRecord, RunStatus};
+use crate::sim::Preset;
+
+// ---------------------------------------------------------------- helpers
+
+/// A directory under the system temp dir, removed when dropped (also when a
+/// test panics, since panics unwind).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "synqc-store-{tag}-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        // A just-dropped store's flush thread may still hold the files for
+        // a moment; retry briefly rather than leave the directory behind.
+        for _ in 0..50 {
+            if std::fs::remove_dir_all(&self.0).is_ok() || !self.0.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Small per-session budget, a TTL no test outlives: sessions never expire.
+const MAX_SHOTS: u64 = 1000;
+const TTL_MS: u64 = 30 * 24 * 3600 * 1000;
+
+fn budget() -> Budget {
+    Budget {
+        max_per_session: MAX_SHOTS,
+        ttl_ms: TTL_MS,
+    }
+}
+
+/// Opens the store, waiting (bounded) for the file lock of a store that was
+/// just dropped: its group-commit thread holds a `sled::Db` handle until it
+/// notices its channel closed, so the lock outlives the `Store` by a moment.
+fn open_store(path: &Path, budget: Budget) -> Result<Store> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Store::open(path, budget) {
+            Err(StoreError::Io(e)) if e.contains("lock") && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The same wait for a raw sled handle.
+fn open_sled(path: &Path) -> sled::Db {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => panic!("sled open: {e}"),
+        }
+    }
+}
+
+const SESSIONS: [&str; 3] = ["s0", "s1", "s2"];
+const TARGETS: [&str; 2] = ["sim_local", "sim_noisy"];
+const PRESETS: [Preset; 2] = [Preset::HelloQuantumSim, Preset::GroverDemo];
+
+/// A run as the API builds it (budget_window_ms 0: the store fills it in).
+fn record(id: RunId, mode: Mode, shots: u64, session: &str, body: u8) -> RunRecord {
+    RunRecord {
+        id,
+        preset: PRESETS[usize::from(body) % 2],
+        hardware_target: TARGETS[usize::from(body / 2) % 2].into(),
+        compare_with: None,
+        mode,
+        shot_budget: shots,
+        shots,
+        seed: u64::from(body),
+        notes: None,
+        marked: None,
+        controls: ControlProfile::default(),
+        session_id: session.into(),
+        budget_window_ms: 0,
+        status: RunStatus::Queued,
+        created_at: id.unix_ms() as f64 / 1000.0,
+        started_at: None,
+        finished_at: None,
+        attempts: 0,
+        crashes: 0,
+        error: None,
+        result: None,
+    }
+}
+
+fn run_error(code: &str) -> RunError {
+    RunError {
+        code: code.into(),
+        message: format!("{code} in test"),
+        detail: serde_json::json!({}),
+        action_hint: "none".into(),
+    }
+}
+
+fn ids(recs: &[RunRecord]) -> Vec<RunId> {
+    recs.iter().map(|r| r.id).collect()
+}
+
+// ------------------------------------------------------------- the model
+
+/// One submit request, as a client would send (and maybe resend) it.
+#[derive(Clone, Debug)]
+struct Req {
+    mode: Mode,
+    shots: u64,
+    session: u8,
+    key: Option<u8>,
+    body: u8,
+}
+
+impl Req {
+    fn session_name(&self) -> &'static str {
+        SESSIONS[usize::from(self.session)]
+    }
+
+    fn digest(&self) -> [u8; 32] {
+        Sha256::digest(format!("{:?}/{}/{}", self.mode, self.shots, self.body).as_bytes()).into()
+    }
+
+    fn idem(&self) -> Option<IdempotencyKey> {
+        self.key.map(|k| IdempotencyKey {
+            scope: self.session_name().to_string(),
+            key: format!("key-{k}"),
+            body_digest: self.digest(),
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Submit(Req),
+    /// Resends an earlier request verbatim (a client retry).
+    Repeat {
+        which: usize,
+    },
+    Claim,
+    Finish {
+        which: usize,
+        status: RunStatus,
+        refund: bool,
+    },
+    /// finish/requeue with a token that is not the lease's.
+    Stale {
+        which: usize,
+        requeue: bool,
+    },
+    Requeue {
+        which: usize,
+        crashed: bool,
+        delay: u64,
+    },
+    CancelQueued {
+        which: usize,
+    },
+    Unsubmit {
+        which: usize,
+    },
+    Prune {
+        keep: u64,
+    },
+    Advance {
+        ms: u64,
+    },
+    Reopen,
+}
+
+#[derive(Clone, Debug)]
+struct MRun {
+    req: Req,
+    seq: usize,
+    status: RunStatus,
+    token: Option<u64>,
+    not_before: u64,
+    attempts: u32,
+    crashes: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct MSession {
+    window_start: u64,
+    used: u64,
+    last_touch: u64,
+}
+
+#[derive(Debug, PartialEq)]
+enum Expect {
+    Accepted { created: bool },
+    Existing(RunId),
+    Conflict,
+    Exhausted { remaining: u64, resets_in_s: u64 },
+}
+
+#[derive(Default)]
+struct Model {
+    /// Runs in the store, by id.
+    runs: BTreeMap<RunId, MRun>,
+    /// Every id ever accepted, in submit order (pruned ones included).
+    accepted: Vec<RunId>,
+    sessions: BTreeMap<u8, MSession>,
+    keys: HashMap<(u8, u8), ([u8; 32], RunId)>,
+    requests: Vec<Req>,
+    next_token: u64,
+}
+
+impl Model {
+    fn count(&self, s: RunStatus) -> u64 {
+        self.runs.values().filter(|r| r.status == s).count() as u64
+    }
+
+    /// Queued runs in dispatch order: calibrate first, then submit order.
+    fn queue(&self) -> Vec<RunId> {
+        let mut q: Vec<(u8, usize, RunId)> = self
+            .runs
+            .iter()
+            .filter(|(_, r)| r.status == RunStatus::Queued)
+            .map(|(id, r)| (r.req.mode.priority(), r.seq, *id))
+            .collect();
+        q.sort();
+        q.into_iter().map(|(_, _, id)| id).collect()
+    }
+
+    fn next_claim(&self, now: u64) -> Option<RunId> {
+        self.queue()
+            .into_iter()
+            .find(|id| self.runs[id].not_before <= now)
+    }
+
+    fn running(&self) -> Vec<RunId> {
+        let mut r: Vec<(usize, RunId)> = self
+            .runs
+            .iter()
+            .filter(|(_, r)| r.status == RunStatus::Running)
+            .map(|(id, r)| (r.seq, *id))
+            .collect();
+        r.sort();
+        r.into_iter().map(|(_, id)| id).collect()
+    }
+
+    fn refund(&mut self, id: &RunId) {
+        let run = &self.runs[id];
+        let (session, shots) = (run.req.session, run.req.shots);
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.used = s.used.saturating_sub(shots);
+        }
+    }
+
+    fn submit(&mut self, id: RunId, req: &Req, now: u64) -> Expect {
+        if let Some(k) = req.key {
+            if let Some((digest, original)) = self.keys.get(&(req.session, k)) {
+                if *digest != req.digest() {
+                    return Expect::Conflict;
+                }
+                if self.runs.contains_key(original) {
+                    return Expect::Existing(*original);
+                }
+                // The original is gone (pruned or taken back): a new run.
+            }
+        }
+        let current = self.sessions.get(&req.session).copied();
+        let used = current.map_or(0, |s| s.used);
+        let remaining = MAX_SHOTS.saturating_sub(used);
+        if req.shots > remaining {
+            let resets_at = current.map_or(now, |s| s.last_touch) + TTL_MS;
+            return Expect::Exhausted {
+                remaining,
+                resets_in_s: (resets_at - now).div_ceil(1000),
+            };
+        }
+        let created = current.is_none();
+        let session = self.sessions.entry(req.session).or_insert(MSession {
+            window_start: now,
+            used: 0,
+            last_touch: now,
+        });
+        session.used += req.shots;
+        session.last_touch = now;
+        if let Some(k) = req.key {
+            self.keys.insert((req.session, k), (req.digest(), id));
+        }
+        let seq = self.accepted.len();
+        self.accepted.push(id);
+        self.runs.insert(
+            id,
+            MRun {
+                req: req.clone(),
+                seq,
+                status: RunStatus::Queued,
+                token: None,
+                not_before: 0,
+                attempts: 0,
+                crashes: 0,
+            },
+        );
+        Expect::Accepted { created }
+    }
+}
+
+// ------------------------------------------------------ the harness (SUT)
+
+struct Harness {
+    // Field order is drop order: the store closes before its directory goes.
+    store: Option<Store>,
+    dir: TempDir,
+    model: Model,
+    now: u64,
+    last_id: Option<RunId>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let dir = TempDir::new("model");
+        let store = open_store(dir.path(), budget()).expect("open a fresh store");
+        Harness {
+            store: Some(store),
+            dir,
+            model: Model::default(),
+            now: crate::now_ms(),
+            last_id: None,
+        }
+    }
+
+    fn store(&self) -> &Store {
+        self.store.as_ref().expect("store is open")
+    }
+
+    fn apply(&mut self, op: &Op) -> std::result::Result<(), TestCaseError> {
+        self.now += 1;
+        match op {
+            Op::Submit(req) => {
+                self.model.requests.push(req.clone());
+                self.submit(req)?;
+            }
+            Op::Repeat { which } => {
+                if !self.model.requests.is_empty() {
+                    let req = self.model.requests[which % self.model.requests.len()].clone();
+                    self.submit(&req)?;
+                }
+            }
+            Op::Claim => {
+                let token = self.model.next_token + 1;
+                self.model.next_token = token;
+                let expected = self.model.next_claim(self.now);
+                let lease = Lease {
+                    token,
+                    expires_ms: self.now + 60_000,
+                };
+                let got = self.store().claim_next(self.now, lease).expect("claim_next");
+                prop_assert_eq!(
+                    got.as_ref().map(|r| r.id),
+                    expected,
+                    "claim_next picked the wrong run"
+                );
+                if let (Some(rec), Some(id)) = (got, expected) {
+                    let m = self.model.runs.get_mut(&id).expect("model run");
+                    m.status = RunStatus::Running;
+                    m.token = Some(token);
+                    m.not_before = 0;
+                    m.attempts += 1;
+                    prop_assert_eq!(rec.status, RunStatus::Running);
+                    prop_assert_eq!(rec.attempts, m.attempts);
+                    prop_assert_eq!(rec.started_at, Some(self.now as f64 / 1000.0));
+                }
+            }
+            Op::Finish {
+                which,
+                status,
+                refund,
+            } => {
+                let running = self.model.running();
+                if running.is_empty() {
+                    return Ok(());
+                }
+                let id = running[which % running.len()];
+                let token = self.model.runs[&id].token.expect("running run has a token");
+                let fin = Finish {
+                    status: *status,
+                    result: (*status == RunStatus::Succeeded).then(|| serde_json::json!({"kpis": {"ok": 1}})),
+                    error: (*status != RunStatus::Succeeded).then(|| run_error("run_failed")),
+                    refund: *refund,
+                };
+                let got = self.store().finish(&id, token, fin, self.now).expect("finish");
+                let rec = got.ok_or_else(|| TestCaseError::fail(format!("finish of {id} lost its lease")))?;
+                prop_assert_eq!(rec.status, *status);
+                prop_assert_eq!(rec.finished_at, Some(self.now as f64 / 1000.0));
+                if *refund {
+                    self.model.refund(&id);
+                }
+                let m = self.model.runs.get_mut(&id).expect("model run");
+                m.status = *status;
+                m.token = None;
+            }
+            Op::Stale { which, requeue } => {
+                let running = self.model.running();
+                let (id, token) = match running.get(which % running.len().max(1)) {
+                    Some(id) => (*id, self.model.runs[id].token.expect("token") + 1_000_000),
+                    None => (RunId::new(1, 0, 7), 1),
+                };
+                if *requeue {
+                    let ok = self.store().requeue(&id, token, 0, true).expect("requeue");
+                    prop_assert!(!ok, "requeue with a foreign token succeeded");
+                } else {
+                    let fin = Finish {
+                        status: RunStatus::Failed,
+                        result: None,
+                        error: None,
+                        refund: true,
+                    };
+                    let got = self.store().finish(&id, token, fin, self.now).expect("finish");
+                    prop_assert!(got.is_none(), "finish with a foreign token succeeded");
+                }
+            }
+            Op::Requeue {
+                which,
+                crashed,
+                delay,
+            } => {
+                let running = self.model.running();
+                if running.is_empty() {
+                    return Ok(());
+                }
+                let id = running[which % running.len()];
+                let token = self.model.runs[&id].token.expect("token");
+                let not_before = if *delay == 0 { 0 } else { self.now + delay };
+                let ok = self
+                    .store()
+                    .requeue(&id, token, not_before, *crashed)
+                    .expect("requeue");
+                prop_assert!(ok, "requeue of {} with its own token refused", id);
+                let m = self.model.runs.get_mut(&id).expect("model run");
+                m.status = RunStatus::Queued;
+                m.token = None;
+                m.not_before = not_before;
+                m.crashes += u32::from(*crashed);
+            }
+            Op::CancelQueued { which } => {
+                let id = match self.model.accepted.get(which % self.model.accepted.len().max(1)) {
+                    Some(id) => *id,
+                    None => RunId::new(1, 0, 9),
+                };
+                let got = self
+                    .store()
+                    .cancel_queued(&id, run_error("cancelled"), self.now)
+                    .expect("cancel");
+                match (self.model.runs.get(&id).map(|r| r.status), got) {
+                    (None, CancelOutcome::NotFound) => {}
+                    (Some(RunStatus::Queued), CancelOutcome::Cancelled(rec)) => {
+                        prop_assert_eq!(rec.id, id);
+                        prop_assert_eq!(rec.status, RunStatus::Cancelled);
+                        prop_assert_eq!(rec.error.map(|e| e.code), Some("cancelled".to_string()));
+                        self.model.refund(&id);
+                        let m = self.model.runs.get_mut(&id).expect("model run");
+                        m.status = RunStatus::Cancelled;
+                        m.not_before = 0;
+                    }
+                    (Some(RunStatus::Running), CancelOutcome::Running) => {}
+                    (Some(s), CancelOutcome::AlreadyFinished(got)) if s.is_finished() => {
+                        prop_assert_eq!(got, s);
+                    }
+                    (model, got) => {
+                        return Err(TestCaseError::fail(format!(
+                            "cancel_queued({id}): model status {model:?}, store said {got:?}"
+                        )))
+                    }
+                }
+            }
+            Op::Unsubmit { which } => {
+                // Only a run just accepted is ever taken back: never claimed.
+                let candidates: Vec<RunId> = self
+                    .model
+                    .queue()
+                    .into_iter()
+                    .filter(|id| self.model.runs[id].attempts == 0)
+                    .collect();
+                if candidates.is_empty() {
+                    return Ok(());
+                }
+                let id = candidates[which % candidates.len()];
+                // The stored record carries the budget window the shots went
+                // to (see `unsubmit_refunds_the_window_of_the_callers_record`).
+                let stored = self.store().get(&id).expect("get").expect("queued run is stored");
+                self.store().unsubmit(&stored).expect("unsubmit");
+                self.model.refund(&id);
+                self.model.runs.remove(&id);
+            }
+            Op::Prune { keep } => {
+                let finished: Vec<RunId> = self
+                    .model
+                    .runs
+                    .iter()
+                    .filter(|(_, r)| r.status.is_finished())
+                    .map(|(id, _)| *id)
+                    .collect();
+                let excess = (finished.len() as u64).saturating_sub(*keep) as usize;
+                let pruned = self.store().prune_finished(*keep).expect("prune");
+                prop_assert_eq!(pruned, excess as u64, "prune_finished({}) count", keep);
+                for id in &finished[..excess] {
+                    self.model.runs.remove(id);
+                }
+            }
+            Op::Advance { ms } => self.now += ms,
+            Op::Reopen => self.reopen()?,
+        }
+        Ok(())
+    }
+
+    fn submit(&mut self, req: &Req) -> std::result::Result<(), TestCaseError> {
+        let id = self.store().new_run_id();
+        if let Some(prev) = self.last_id {
+            prop_assert!(id > prev, "new_run_id went backwards: {} after {}", id, prev);
+        }
+        self.last_id = Some(id);
+        let rec = record(id, req.mode, req.shots, req.session_name(), req.body);
+        let got = self
+            .store()
+            .submit(&rec, req.idem().as_ref(), self.now)
+            .expect("submit");
+        let expected = self.model.submit(id, req, self.now);
+        match (&expected, got) {
+            (
+                Expect::Accepted { created },
+                Submitted::Accepted {
+                    session_created,
+                    session_expired,
+                },
+            ) => {
+                prop_assert_eq!(*created, session_created, "session_created");
+                prop_assert!(!session_expired, "no session can expire in this test");
+            }
+            (Expect::Existing(original), Submitted::Existing(rec)) => {
+                prop_assert_eq!(rec.id, *original);
+                prop_assert_eq!(rec.status, self.model.runs[original].status);
+            }
+            (Expect::Conflict, Submitted::KeyConflict) => {}
+            (
+                Expect::Exhausted {
+                    remaining,
+                    resets_in_s,
+                },
+                Submitted::BudgetExhausted {
+                    remaining: r,
+                    resets_in_s: s,
+                },
+            ) => {
+                prop_assert_eq!(*remaining, r, "remaining shots");
+                prop_assert_eq!(*resets_in_s, s, "resets_in_s");
+            }
+            (expected, got) => {
+                return Err(TestCaseError::fail(format!(
+                    "submit {req:?}: model expected {expected:?}, store said {got:?}"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the store (a clean close) and opens the same directory again.
+    fn reopen(&mut self) -> std::result::Result<(), TestCaseError> {
+        drop(self.store.take());
+        // A restart takes longer than a millisecond; make sure this one does
+        // too, so ids from the new process sort after the old ones.
+        if let Some(last) = self.last_id {
+            while crate::now_ms() <= last.unix_ms() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let store =
+            open_store(self.dir.path(), budget()).map_err(|e| TestCaseError::fail(format!("reopen: {e}")))?;
+        self.store = Some(store);
+        Ok(())
+    }
+
+    /// Everything observable agrees with the model.
+    fn check(&self) -> std::result::Result<(), TestCaseError> {
+        let store = self.store();
+        let model = &self.model;
+        for s in RunStatus::ALL {
+            prop_assert_eq!(store.counts.get(s), model.count(s), "counts of {:?}", s);
+        }
+        prop_assert_eq!(store.counts.total(), model.runs.len() as u64, "total count");
+        prop_assert_eq!(
+            store.counts.sessions.load(Ordering::Relaxed),
+            model.sessions.len() as u64,
+            "live sessions"
+        );
+        prop_assert_eq!(store.counts.quarantined.load(Ordering::Relaxed), 0, "quarantined");
+
+        // get(): every id ever accepted, present or gone.
+        for id in &model.accepted {
+            let got = store.get(id).expect("get");
+            match (model.runs.get(id), got) {
+                (None, None) => {}
+                (Some(m), Some(rec)) => {
+                    prop_assert_eq!(rec.id, *id);
+                    prop_assert_eq!(rec.status, m.status, "status of {}", id);
+                    prop_assert_eq!(rec.mode, m.req.mode);
+                    prop_assert_eq!(rec.shots, m.req.shots);
+                    prop_assert_eq!(rec.session_id.as_str(), m.req.session_name());
+                    prop_assert_eq!(rec.attempts, m.attempts, "attempts of {}", id);
+                    prop_assert_eq!(rec.crashes, m.crashes, "crashes of {}", id);
+                    let window = model.sessions.get(&m.req.session).map(|s| s.window_start);
+                    prop_assert_eq!(Some(rec.budget_window_ms), window, "budget window of {}", id);
+                    prop_assert_eq!(rec.finished_at.is_some(), m.status.is_finished());
+                }
+                (m, got) => {
+                    return Err(TestCaseError::fail(format!(
+                        "get({id}): model {:?}, store {:?}",
+                        m.map(|r| r.status),
+                        got.map(|r| r.status)
+                    )))
+                }
+            }
+        }
+
+        // list(): newest first, filters, pages.
+        let newest_first: Vec<RunId> = model.runs.keys().rev().copied().collect();
+        let (all, more) = store
+            .list(&ListFilter {
+                limit: 10_000,
+                ..Default::default()
+            })
+            .expect("list");
+        prop_assert_eq!(ids(&all), newest_first.clone(), "unfiltered list");
+        prop_assert!(!more);
+        for s in RunStatus::ALL {
+            let want: Vec<RunId> = newest_first
+                .iter()
+                .filter(|id| model.runs[*id].status == s)
+                .copied()
+                .collect();
+            let (got, _) = store
+                .list(&ListFilter {
+                    status: Some(s),
+                    limit: 10_000,
+                    ..Default::default()
+                })
+                .expect("list");
+            prop_assert_eq!(ids(&got), want, "list status={:?}", s);
+        }
+        for t in TARGETS {
+            let want: Vec<RunId> = newest_first
+                .iter()
+                .filter(|id| TARGETS[usize::from(model.runs[*id].req.body / 2) % 2] == t)
+                .copied()
+                .collect();
+            let filter = ListFilter {
+                hardware_target: Some(t.to_string()),
+                limit: 10_000,
+                ..Default::default()
+            };
+            prop_assert_eq!(
+                ids(&store.list(&filter).expect("list").0),
+                want,
+                "list hardware_target={}",
+                t
+            );
+        }
+        for p in PRESETS {
+            let want: Vec<RunId> = newest_first
+                .iter()
+                .filter(|id| PRESETS[usize::from(model.runs[*id].req.body) % 2] == p)
+                .copied()
+                .collect();
+            let filter = ListFilter {
+                preset: Some(p),
+                limit: 10_000,
+                ..Default::default()
+            };
+            prop_assert_eq!(
+                ids(&store.list(&filter).expect("list").0),
+                want,
+                "list preset={:?}",
+                p
+            );
+        }
+        let mut paged = Vec::new();
+        let mut before = None;
+        loop {
+            let (page, more) = store
+                .list(&ListFilter {
+                    before,
+                    limit: 3,
+                    ..Default::default()
+                })
+                .expect("list page");
+            prop_assert!(page.len() <= 3);
+            paged.extend(ids(&page));
+            prop_assert_eq!(
+                more,
+                paged.len() < newest_first.len(),
+                "`more` after {} runs",
+                paged.len()
+            );
+            if !more {
+                break;
+            }
+            before = page.last().map(|r| r.id);
+        }
+        prop_assert_eq!(paged, newest_first, "paged list");
+
+        // Leases: exactly the running runs, with the claim's token.
+        let mut leases: Vec<(RunId, u64)> = store
+            .leases()
+            .expect("leases")
+            .into_iter()
+            .map(|(id, l)| (id, l.token))
+            .collect();
+        leases.sort();
+        let want: Vec<(RunId, u64)> = model
+            .runs
+            .iter()
+            .filter(|(_, r)| r.status == RunStatus::Running)
+            .map(|(id, r)| (*id, r.token.unwrap_or(0)))
+            .collect();
+        prop_assert_eq!(leases, want, "leases");
+
+        // Queue: positions, oldest, ready/future.
+        let queue = model.queue();
+        for (pos, id) in queue.iter().enumerate() {
+            let rec = store.get(id).expect("get").expect("queued run stored");
+            prop_assert_eq!(
+                store.queue_position(&rec).expect("queue_position"),
+                Some(pos as u64),
+                "position of {}",
+                id
+            );
+        }
+        prop_assert_eq!(
+            store.oldest_queued_ms().expect("oldest"),
+            queue.iter().map(|id| id.unix_ms()).min(),
+            "oldest_queued_ms"
+        );
+        let future = queue
+            .iter()
+            .filter(|id| model.runs[*id].not_before > self.now)
+            .count() as u64;
+        prop_assert_eq!(
+            store.ready_and_future(self.now),
+            (queue.len() as u64 - future, future),
+            "ready_and_future"
+        );
+
+        // Budget sessions.
+        for (i, name) in SESSIONS.iter().enumerate() {
+            let got = store.session(name).expect("session");
+            let want = model.sessions.get(&(i as u8));
+            prop_assert_eq!(
+                got.map(|s| s.used),
+                want.map(|s| s.used),
+                "used shots of {}",
+                name
+            );
+            prop_assert_eq!(
+                got.map(|s| s.window_start_ms),
+                want.map(|s| s.window_start),
+                "window of {}",
+                name
+            );
+        }
+        Ok(())
+    }
+}
+
+fn mode() -> impl Strategy<Value = Mode> {
+    prop_oneof![Just(Mode::Explore), Just(Mode::Calibrate), Just(Mode::Prod)]
+}
+
+fn finished_status() -> impl Strategy<Value = RunStatus> {
+    prop_oneof![
+        Just(RunStatus::Succeeded),
+        Just(RunStatus::Failed),
+        Just(RunStatus::Cancelled)
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let req = (
+        mode(),
+        prop::sample::select(vec![1u64, 100, 250, 400, 700, MAX_SHOTS + 1]),
+        0u8..3,
+        prop::option::of(0u8..2),
+        0u8..4,
+    )
+        .prop_map(|(mode, shots, session, key, body)| Req {
+            mode,
+            shots,
+            session,
+            key,
+            body,
+        });
+    prop_oneof![
+        6 => req.prop_map(Op::Submit),
+        2 => any::<usize>().prop_map(|which| Op::Repeat { which }),
+        5 => Just(Op::Claim),
+        4 => (any::<usize>(), finished_status(), any::<bool>())
+            .prop_map(|(which, status, refund)| Op::Finish { which, status, refund }),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(which, requeue)| Op::Stale { which, requeue }),
+        2 => (any::<usize>(), any::<bool>(), prop::sample::select(vec![0u64, 0, 30, 100]))
+            .prop_map(|(which, crashed, delay)| Op::Requeue { which, crashed, delay }),
+        2 => any::<usize>().prop_map(|which| Op::CancelQueued { which }),
+        1 => any::<usize>().prop_map(|which| Op::Unsubmit { which }),
+        1 => (0u64..4).prop_map(|keep| Op::Prune { keep }),
+        1 => prop::sample::select(vec![10u64, 50, 200]).prop_map(|ms| Op::Advance { ms }),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, max_shrink_iters: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn store_matches_model(ops in prop::collection::vec(op(), 1..40)) {
+        let mut h = Harness::new();
+        h.check()?;
+        for (step, op) in ops.iter().enumerate() {
+            h.apply(op).map_err(|e| TestCaseError::fail(format!("step {step} {op:?}: {e}")))?;
+            h.check().map_err(|e| TestCaseError::fail(format!("after step {step} {op:?}: {e}")))?;
+        }
+        // Whatever happened, a final close-and-reopen changes nothing.
+        h.reopen()?;
+        h.check().map_err(|e| TestCaseError::fail(format!("after the final reopen: {e}")))?;
+    }
+}
+
+// ------------------------------------------------------- focused tests
+
+#[test]
+fn group_commit_answers_every_concurrent_caller_and_writes_survive() {
+    let dir = TempDir::new("flush");
+    let roomy = Budget {
+        max_per_session: u64::MAX,
+        ttl_ms: TTL_MS,
+    };
+    let store = Arc::new(open_store(dir.path(), roomy).expect("open"));
+    let now = crate::now_ms();
+    let written: Vec<RunId> = smol::block_on(async {
+        let tasks: Vec<smol::Task<RunId>> = (0..200)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                smol::spawn(async move {
+                    let id = store.new_run_id();
+                    let rec = record(id, Mode::Explore, 10, SESSIONS[i % 3], (i % 4) as u8);
+                    let got = store.submit(&rec, None, now).expect("submit");
+                    assert!(matches!(got, Submitted::Accepted { .. }), "{got:?}");
+                    store.flusher().flush().await.expect("flush");
+                    id
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for t in tasks {
+            ids.push(t.await);
+        }
+        ids
+    });
+    // Blocking callers from plain threads are answered too.
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || store.flusher().flush_blocking())
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("flush thread").expect("flush_blocking");
+    }
+    assert_eq!(
+        written.iter().collect::<BTreeSet<_>>().len(),
+        200,
+        "ids are unique"
+    );
+    assert_eq!(store.counts.get(RunStatus::Queued), 200);
+
+    // A copy of the directory taken now, while the store is still open, is
+    // what a power cut would leave: every flushed write must be in it.
+    let snapshot = TempDir::new("flush-snapshot");
+    copy_dir(dir.path(), snapshot.path());
+    {
+        let copy = open_store(snapshot.path(), roomy).expect("open the snapshot");
+        assert_eq!(
+            copy.counts.get(RunStatus::Queued),
+            200,
+            "queued runs in the snapshot"
+        );
+        for id in &written {
+            let rec = copy
+                .get(id)
+                .expect("get")
+                .unwrap_or_else(|| panic!("{id} missing from the snapshot"));
+            assert_eq!(rec.status, RunStatus::Queued);
+        }
+    }
+
+    let store = Arc::try_unwrap(store).unwrap_or_else(|_| panic!("tasks still hold the store"));
+    drop(store);
+    let store = open_store(dir.path(), roomy).expect("reopen");
+    assert_eq!(store.counts.get(RunStatus::Queued), 200);
+    for id in &written {
+        let rec = store
+            .get(id)
+            .expect("get")
+            .unwrap_or_else(|| panic!("{id} missing after reopen"));
+        assert_eq!(rec.id, *id);
+        assert_eq!(rec.status, RunStatus::Queued);
+    }
+    let (listed, more) = store
+        .list(&ListFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .expect("list");
+    assert!(!more);
+    let mut sorted = written.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(ids(&listed), sorted);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A store whose `runs` tree holds a garbage record that is queued.
+fn store_with_garbage_run() -> (TempDir, RunId) {
+    let dir = TempDir::new("garbage");
+    let id = RunId::new(crate::now_ms(), 0, 42);
+    {
+        let db = open_sled(dir.path());
+        let runs = db.open_tree("runs").expect("runs");
+        let queue = db.open_tree("queue").expect("queue");
+        runs.insert(id.0, b"\x00not json{".as_slice()).expect("insert");
+        queue.insert(queue_key(1, &id), &[0u8; 8]).expect("insert");
+        db.flush().expect("flush");
+    }
+    (dir, id)
+}
+
+fn assert_quarantined_and_gone(store: &Store, id: &RunId) {
+    assert_eq!(store.counts.quarantined.load(Ordering::Relaxed), 1, "quarantined");
+    assert_eq!(store.get(id).expect("get"), None);
+    let (listed, more) = store
+        .list(&ListFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("list");
+    assert!(listed.is_empty() && !more);
+    let lease = Lease {
+        token: 9,
+        expires_ms: u64::MAX,
+    };
+    assert_eq!(
+        store.claim_next(crate::now_ms(), lease).expect("claim_next"),
+        None
+    );
+    assert_eq!(
+        store.counts.quarantined.load(Ordering::Relaxed),
+        1,
+        "quarantined once"
+    );
+}
+
+#[test]
+fn undecodable_record_found_by_claim_is_quarantined() {
+    let (dir, id) = store_with_garbage_run();
+    let store = open_store(dir.path(), budget()).expect("open");
+    assert_eq!(store.counts.get(RunStatus::Queued), 1);
+    let lease = Lease {
+        token: 1,
+        expires_ms: u64::MAX,
+    };
+    assert_eq!(
+        store.claim_next(crate::now_ms(), lease).expect("claim_next"),
+        None
+    );
+    assert_quarantined_and_gone(&store, &id);
+    assert_eq!(
+        store.counts.get(RunStatus::Queued),
+        0,
+        "the dead queue entry is not counted"
+    );
+    assert_eq!(store.ready_and_future(crate::now_ms()), (0, 0));
+    assert_eq!(store.oldest_queued_ms().expect("oldest"), None);
+    assert!(store.leases().expect("leases").is_empty());
+    drop(store);
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert_eq!(
+        store.counts.quarantined.load(Ordering::Relaxed),
+        1,
+        "quarantine survives reopen"
+    );
+    assert_eq!(store.counts.get(RunStatus::Queued), 0);
+}
+
+#[test]
+fn undecodable_record_found_by_get_is_quarantined() {
+    let (dir, id) = store_with_garbage_run();
+    let store = open_store(dir.path(), budget()).expect("open");
+    assert_eq!(store.get(&id).expect("get"), None);
+    assert_quarantined_and_gone(&store, &id);
+    // After the record is gone the queue must not keep a run that can never
+    // be claimed (the dispatcher would see it as ready forever).
+    assert_eq!(
+        store.counts.get(RunStatus::Queued),
+        0,
+        "queued count after quarantine"
+    );
+    assert_eq!(store.ready_and_future(crate::now_ms()), (0, 0));
+    assert_eq!(store.oldest_queued_ms().expect("oldest"), None);
+    drop(store);
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert_eq!(
+        store.counts.get(RunStatus::Queued),
+        0,
+        "queued count after reopen"
+    );
+}
+
+#[test]
+fn undecodable_record_found_by_list_is_quarantined() {
+    let (dir, id) = store_with_garbage_run();
+    let store = open_store(dir.path(), budget()).expect("open");
+    let (listed, _) = store
+        .list(&ListFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("list");
+    assert!(listed.is_empty());
+    assert_quarantined_and_gone(&store, &id);
+    assert_eq!(
+        store.counts.get(RunStatus::Queued),
+        0,
+        "queued count after quarantine"
+    );
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = TempDir::new("schema");
+    {
+        let db = open_sled(dir.path());
+        let meta = db.open_tree("meta").expect("meta");
+        meta.insert(META_SCHEMA, &(SCHEMA_VERSION + 1).to_be_bytes())
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    match open_store(dir.path(), budget()) {
+        Err(StoreError::TooNew { found }) => assert_eq!(found, SCHEMA_VERSION + 1),
+        Err(e) => panic!("expected TooNew, got {e}"),
+        Ok(_) => panic!("a store from a newer synqc was opened"),
+    }
+    // The refusal changed nothing: the version is still the newer one.
+    let db = open_sled(dir.path());
+    let found = db
+        .open_tree("meta")
+        .expect("meta")
+        .get(META_SCHEMA)
+        .expect("get")
+        .map(|v| u64_of(&v));
+    assert_eq!(found, Some(SCHEMA_VERSION + 1));
+}
+
+#[test]
+fn a_fresh_store_records_its_schema_version() {
+    let dir = TempDir::new("schema-fresh");
+    drop(open_store(dir.path(), budget()).expect("open"));
+    let db = open_sled(dir.path());
+    let found = db
+        .open_tree("meta")
+        .expect("meta")
+        .get(META_SCHEMA)
+        .expect("get")
+        .map(|v| u64_of(&v));
+    assert_eq!(found, Some(SCHEMA_VERSION));
+}
+
+#[test]
+fn run_ids_are_strictly_increasing() {
+    let dir = TempDir::new("ids");
+    let store = open_store(dir.path(), budget()).expect("open");
+    let start = crate::now_ms();
+    let mut prev = store.new_run_id();
+    for _ in 1..10_000 {
+        let id = store.new_run_id();
+        assert!(id > prev, "{id} is not after {prev}");
+        assert_eq!(RunId::parse(&id.to_string()), Some(id));
+        prev = id;
+    }
+    assert!(prev.unix_ms() >= start);
+    // Borrowing milliseconds after 4096 ids in one cannot run far ahead.
+    assert!(
+        prev.unix_ms() <= crate::now_ms() + 3,
+        "ids ran ahead of the clock"
+    );
+}
+
+#[test]
+fn control_profile_round_trips_across_reopen() {
+    let dir = TempDir::new("profile");
+    let store = open_store(dir.path(), budget()).expect("open");
+    assert_eq!(
+        store.control_profile().expect("profile"),
+        ControlProfile::default()
+    );
+    let p = ControlProfile {
+        drive_bias: 0.97,
+        notes: Some("tuned".into()),
+        ..ControlProfile::default()
+    };
+    store.set_control_profile(&p).expect("set");
+    drop(store);
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert_eq!(store.control_profile().expect("profile"), p);
+}
+
+#[test]
+fn sessions_and_keys_expire_after_the_ttl() {
+    let dir = TempDir::new("expire");
+    let b = Budget {
+        max_per_session: MAX_SHOTS,
+        ttl_ms: 60_000,
+    };
+    let store = open_store(dir.path(), b).expect("open");
+    let now = crate::now_ms();
+    let req = Req {
+        mode: Mode::Prod,
+        shots: 700,
+        session: 0,
+        key: Some(0),
+        body: 1,
+    };
+    let rec = record(store.new_run_id(), req.mode, req.shots, "s0", req.body);
+    assert!(matches!(
+        store.submit(&rec, req.idem().as_ref(), now),
+        Ok(Submitted::Accepted { .. })
+    ));
+    assert_eq!(store.counts.sessions.load(Ordering::Relaxed), 1);
+    assert_eq!(store.expire_sessions(now + 59_999).expect("expire"), 0);
+    assert_eq!(store.expire_sessions(now + 60_000).expect("expire"), 1);
+    assert_eq!(store.counts.sessions.load(Ordering::Relaxed), 0);
+    assert_eq!(store.session("s0").expect("session"), None);
+    // A new window: the full budget again.
+    let rec2 = record(store.new_run_id(), Mode::Prod, MAX_SHOTS, "s0", 3);
+    assert!(matches!(
+        store.submit(&rec2, None, now + 60_001),
+        Ok(Submitted::Accepted {
+            session_created: true,
+            ..
+        })
+    ));
+    // After 24 h the key no longer names the first run: a different body is
+    // a new run, not a conflict (and the budget says so, not the key).
+    let later = now + IDEMPOTENCY_TTL_MS + 1;
+    store.expire_sessions(later).expect("expire");
+    let other = Req { body: 2, ..req };
+    let rec3 = record(store.new_run_id(), other.mode, other.shots, "s0", other.body);
+    assert!(matches!(
+        store.submit(&rec3, other.idem().as_ref(), later),
+        Ok(Submitted::Accepted { .. })
+    ));
+}
+
+/// The API builds its record with budget_window_ms 0 and, when the flush
+/// after an accepted submit fails, hands that same record to `unsubmit`.
+/// The shots reserved at submit must come back.
+#[test]
+#[ignore = "store bug: unsubmit refunds against the caller's budget_window_ms (0), so the shots are lost"]
+fn unsubmit_refunds_the_window_of_the_callers_record() {
+    let dir = TempDir::new("unsubmit");
+    let store = open_store(dir.path(), budget()).expect("open");
+    let rec = record(store.new_run_id(), Mode::Explore, 400, "s0", 0);
+    let now = crate::now_ms();
+    assert!(matches!(
+        store.submit(&rec, None, now),
+        Ok(Submitted::Accepted { .. })
+    ));
+    assert_eq!(store.session("s0").expect("session").map(|s| s.used), Some(400));
+    store.unsubmit(&rec).expect("unsubmit");
+    assert_eq!(store.get(&rec.id).expect("get"), None);
+    assert_eq!(store.counts.get(RunStatus::Queued), 0);
+    assert_eq!(
+        store.session("s0").expect("session").map(|s| s.used),
+        Some(0),
+        "shots refunded"
+    );
+}

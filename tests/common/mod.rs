@@ -1,0 +1,191 @@
+//! Starts the real synqc binary on a free loopback port with a temporary
+//! data directory, and talks HTTP to it.
+
+#![allow(dead_code)] // each test binary uses a different part of this
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+pub use synqc::client::{Client, Reply};
+
+/// A scratch directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "synqc-it-{tag}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_synqc")
+}
+
+/// One running appliance.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub data: PathBuf,
+    pub args: Vec<String>,
+    pub client: Client,
+    _dir: Option<TempDir>,
+}
+
+impl Server {
+    /// Starts synqc with extra flags (e.g. ["--workers", "1"]).
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = TempDir::new("srv");
+        let data = dir.0.join("data");
+        let mut s = Server::start_at(&data, extra);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Starts synqc on an existing data dir (for restarts).
+    pub fn start_at(data: &std::path::Path, extra: &[&str]) -> Server {
+        let port = free_port();
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--data-dir".into(),
+            data.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(bin())
+            .args(&args)
+            .env_remove("SYNQC_API_KEY")
+            .env("SYNQC_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn synqc");
+        let client = Client::new(&format!("http://127.0.0.1:{port}")).expect("client");
+        let s = Server {
+            child,
+            port,
+            data: data.to_path_buf(),
+            args,
+            client,
+            _dir: None,
+        };
+        s.wait_ready();
+        s
+    }
+
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.client.get("/health/ready").is_ok_and(|r| r.status == 200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("synqc on port {} did not become ready", self.port);
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.client
+            .get(path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.client
+            .post(path, body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    pub fn send(&self, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Reply {
+        let m: synqc::client::Method = method.parse().expect("method");
+        smol::block_on(self.client.send(m, path, body, headers))
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Submits and returns the run id (asserting 202).
+    pub fn submit(&self, body: Value) -> String {
+        let r = self.post("/runs", &body);
+        assert_eq!(r.status, 202, "submit {body}: {}", r.body);
+        r.json()["id"].as_str().expect("id").to_string()
+    }
+
+    /// Polls a run until it is final; returns its status document.
+    pub fn wait_final(&self, id: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let v = self.get(&format!("/runs/{id}")).json();
+            let s = v["status"].as_str().unwrap_or("");
+            if !matches!(s, "queued" | "running") {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "run {id} still {s} after {within:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn health(&self) -> Value {
+        self.get("/health").json()
+    }
+
+    /// SIGTERM and the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "synqc did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn hello() -> Value {
+    json!({"preset": "hello_quantum_sim"})
+}
+
+/// The error code of an envelope.
+pub fn code(r: &Reply) -> String {
+    r.json()["detail"]["error_code"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}

@@ -1,0 +1,547 @@
+#!/usr/bin/env bash
+# Console, API reference and OpenAPI check, as a person and a client see them.
+#
+# Starts `synqc serve` on a free loopback port with a fresh data dir, submits
+# runs with curl, watches /events, then renders the web console (/) and the
+# API reference (/docs) in headless Chromium and checks what is on screen;
+# validates assets/openapi.json (JSON, OpenAPI 3.0 schema, every api.md
+# route) and checks live answers against its schemas. With npm available it
+# also drives the console with playwright-core (clicks, SSE, 422 field
+# errors, API-key mode).
+#
+#   SYNQC_BIN=target/debug/synqc tests/console.sh
+#
+# Env: SYNQC_BIN (default target/debug/synqc), SYNQC_CONSOLE_PLAYWRIGHT=0 to
+# skip the click-through, KEEP_TMP=1 to keep the data dir and logs.
+# Prints one line per check and ends with `console: N passed, M failed`.
+# Loopback only; every wait is bounded; everything started is stopped on exit.
+set -u -o pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${SYNQC_BIN:-$ROOT/target/debug/synqc}
+case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/synqc-console.XXXXXX")
+PASS=0
+FAIL=0
+PIDS=()
+
+ok() { PASS=$((PASS + 1)); echo "ok   - $*"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
+skip() { echo "skip - $*"; }
+check() { # check DESCRIPTION COMMAND...
+  local d=$1; shift
+  if "$@"; then ok "$d"; else bad "$d"; fi
+}
+# Counts "ok   - ..." / "FAIL - ..." lines printed by a helper program.
+tally() {
+  local l
+  while IFS= read -r l; do
+    case $l in
+      "ok   - "*) ok "${l#ok   - }" ;;
+      "FAIL - "*) bad "${l#FAIL - }" ;;
+      *) echo "$l" ;;
+    esac
+  done
+}
+finish() {
+  echo "console: $PASS passed, $FAIL failed"
+  [ "$FAIL" -eq 0 ]
+  exit
+}
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+  done
+  # Screenshots and logs stay for a person to look at; the stores go.
+  [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$TMP/data" "$TMP/data-key" "$TMP"/chrome-* "$TMP/pw/node_modules" "$TMP/venv"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+need() { command -v "$1" >/dev/null 2>&1; }
+for tool in curl python3; do
+  need "$tool" || { bad "$tool is installed"; finish; }
+done
+if [ ! -x "$BIN" ]; then
+  bad "synqc binary at $BIN (set SYNQC_BIN)"
+  finish
+fi
+
+# ---------------------------------------------------------------- helpers
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+# http METHOD URL [BODY] -> body in $TMP/body, headers in $TMP/headers, prints status
+http() {
+  local m=$1 u=$2
+  shift 2
+  local args=(-sS --max-time 20 -o "$TMP/body" -D "$TMP/headers" -w '%{http_code}' -X "$m")
+  [ $# -gt 0 ] && args+=(-H 'Content-Type: application/json' --data-binary "$1")
+  curl "${args[@]}" "${EXTRA_CURL[@]}" "$u" 2>>"$TMP/curl.err" || echo 000
+}
+EXTRA_CURL=()
+json() { python3 -c "import json,sys; d=json.load(open('$TMP/body')); print($1)" 2>/dev/null; }
+
+# Starts synqc; sets BASE and SERVER_PID. Extra flags go to `serve`.
+start_server() {
+  local data=$1
+  shift
+  PORT=$(free_port)
+  BASE=http://127.0.0.1:$PORT
+  : >"$TMP/empty.toml"
+  # The machine's own SYNQC_* settings and /etc/synqc must not leak in.
+  local unset_env=()
+  while IFS= read -r v; do unset_env+=(-u "$v"); done < <(env | sed -n 's/^\(SYNQC_[A-Z0-9_]*\)=.*/\1/p')
+  env "${unset_env[@]}" "$BIN" serve --config "$TMP/empty.toml" --listen "127.0.0.1:$PORT" --data-dir "$data" \
+    --workers 2 "$@" >>"$TMP/server.log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  for _ in $(seq 1 120); do
+    kill -0 "$SERVER_PID" 2>/dev/null || return 1
+    [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "$BASE/health/ready")" = 200 ] && return 0
+    sleep 0.5
+  done
+  return 1
+}
+
+CHROME=""
+find_chrome() {
+  local c
+  for c in chromium chromium-browser google-chrome; do need "$c" && { CHROME=$(command -v "$c"); return 0; }; done
+  if [ "$(id -u)" = 0 ] && need apt-get; then
+    echo "# installing Debian's chromium (once per machine)"
+    timeout 600 apt-get update -qq >>"$TMP/apt.log" 2>&1
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq chromium >>"$TMP/apt.log" 2>&1
+    need chromium && { CHROME=$(command -v chromium); return 0; }
+  fi
+  return 1
+}
+CHROME_N=0
+# chrome OUTPUT_FLAG URL... : headless, loopback only, fresh profile, bounded.
+chrome() {
+  CHROME_N=$((CHROME_N + 1))
+  local prof=$TMP/chrome-$CHROME_N
+  mkdir -p "$prof"
+  timeout 90 "$CHROME" --headless --no-sandbox --disable-gpu --disable-background-networking \
+    --disable-component-update --disable-sync --no-first-run --disable-quic --hide-scrollbars \
+    --user-data-dir="$prof" --virtual-time-budget=5000 "$@" 2>>"$TMP/chrome.log"
+}
+
+# ---------------------------------------------------------------- server
+echo "# synqc: $BIN"
+echo "# temp:  $TMP"
+if start_server "$TMP/data"; then
+  ok "synqc serve answers /health/ready on $BASE"
+else
+  bad "synqc serve answers /health/ready (log: $TMP/server.log)"
+  tail -20 "$TMP/server.log" | sed 's/^/#   /'
+  finish
+fi
+
+# ---------------------------------------------------------------- API, by curl
+code=$(http GET "$BASE/")
+check "GET / is 200 text/html" [ "$code" = 200 ]
+check "GET / content-type is text/html" grep -qi '^content-type: text/html' "$TMP/headers"
+check "GET / serves assets/console/index.html byte for byte (binary embeds the current file)" cmp -s "$TMP/body" "$ROOT/assets/console/index.html"
+offline() { ! grep -Eqi '(src|href|action)=["'"'"']?(https?:)?//|@import|url\(["'"'"']?(https?:)?//' "$1"; }
+check "console loads nothing from the network (no CDN, fonts or remote URLs)" offline "$ROOT/assets/console/index.html"
+check "docs viewer loads nothing from the network" offline "$ROOT/assets/docs.html"
+check "X-Request-Id on GET /" grep -qi '^x-request-id: .' "$TMP/headers"
+
+code=$(http GET "$BASE/health")
+check "GET /health is 200" [ "$code" = 200 ]
+HEALTH_STATUS=$(json 'd["status"]')
+VERSION=$(json 'd["version"]')
+PRESETS=$(json '" ".join(d["presets"])')
+check "health status is ok (got '$HEALTH_STATUS')" [ "$HEALTH_STATUS" = ok ]
+check "health lists the 6 presets ($PRESETS)" [ "$(wc -w <<<"$PRESETS")" -eq 6 ]
+cp "$TMP/body" "$TMP/health.json"
+
+# Watch the event stream while runs move (bounded).
+curl -sN --max-time 60 "$BASE/events" >"$TMP/events.txt" 2>/dev/null &
+EVENTS_PID=$!
+PIDS+=("$EVENTS_PID")
+sleep 0.5
+
+RUN_IDS=()
+UUID_RE='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+for body in '{"preset":"hello_quantum_sim"}' '{"preset":"grover_demo","seed":18446744073709551615,"notes":"console check"}'; do
+  code=$(http POST "$BASE/runs" "$body")
+  id=$(json 'd["id"]')
+  if [ "$code" = 202 ] && [[ $id =~ $UUID_RE ]] && grep -qi "^location: /runs/$id" "$TMP/headers"; then
+    ok "POST /runs $body -> 202, Location, id $id"
+    RUN_IDS+=("$id")
+  else
+    bad "POST /runs $body -> 202 with id and Location (got $code: $(head -c 300 "$TMP/body"))"
+  fi
+done
+[ ${#RUN_IDS[@]} -eq 2 ] || finish
+
+all_done=0
+for _ in $(seq 1 240); do
+  n=0
+  for id in "${RUN_IDS[@]}"; do
+    http GET "$BASE/runs/$id" >/dev/null
+    case $(json 'd["status"]') in succeeded | failed | cancelled) n=$((n + 1)) ;; esac
+  done
+  [ "$n" -eq ${#RUN_IDS[@]} ] && { all_done=1; break; }
+  sleep 0.5
+done
+check "both runs finished within 120 s" [ "$all_done" = 1 ]
+for id in "${RUN_IDS[@]}"; do
+  http GET "$BASE/runs/$id" >/dev/null
+  cp "$TMP/body" "$TMP/run-$id.json"
+  check "run $id succeeded with kpis.raw_counts" [ "$(json 'd["status"] == "succeeded" and bool(d["result"]["kpis"]["raw_counts"])')" = True ]
+done
+check "seed 2^64-1 stored exactly (u64, not a rounded double)" grep -q '"seed":18446744073709551615' "$TMP/run-${RUN_IDS[1]}.json"
+
+sleep 1
+kill "$EVENTS_PID" 2>/dev/null
+wait "$EVENTS_PID" 2>/dev/null
+python3 - "$TMP/events.txt" "${RUN_IDS[@]}" <<'PY' && ok "GET /events streamed 'run' events with id, status, preset, hardware_target, timestamps for both runs" || bad "GET /events streams run events (see $TMP/events.txt)"
+import json, sys
+text, ids = open(sys.argv[1]).read(), sys.argv[2:]
+seen, event = {}, None
+for line in text.splitlines():
+    if line.startswith("event:"):
+        event = line[6:].strip()
+    elif line.startswith("data:") and event == "run":
+        d = json.loads(line[5:])
+        assert {"id", "status", "preset", "hardware_target", "created_at", "started_at", "finished_at"} <= d.keys(), d
+        seen.setdefault(d["id"], []).append(d["status"])
+for i in ids:
+    assert "succeeded" in seen.get(i, []), (i, seen.get(i))
+PY
+
+code=$(http GET "$BASE/runs?limit=50")
+check "GET /runs lists both runs newest first with next_cursor" \
+  [ "$code" = 200 -a "$(json "[r['id'] for r in d['runs']][:2] == ['${RUN_IDS[1]}', '${RUN_IDS[0]}'] and 'next_cursor' in d")" = True ]
+code=$(http POST "$BASE/runs/${RUN_IDS[0]}/cancel")
+check "cancel of a finished run is 409 CONFLICT in the error envelope" [ "$code" = 409 -a "$(json 'd["detail"]["error_code"]')" = CONFLICT ]
+
+# ---------------------------------------------------------------- OpenAPI
+OPENAPI=$ROOT/assets/openapi.json
+check "assets/openapi.json is well-formed JSON (python3 -m json.tool)" python3 -m json.tool "$OPENAPI" /dev/null
+code=$(http GET "$BASE/openapi.json")
+check "GET /openapi.json serves assets/openapi.json" [ "$code" = 200 -a "$(python3 -c "import json; print(json.load(open('$TMP/body')) == json.load(open('$OPENAPI')))")" = True ]
+python3 - "$OPENAPI" "$VERSION" <<'PY' && ok "openapi.json documents every api.md route, the schemas, security schemes, headers and an envelope on every error" || bad "openapi.json coverage (above)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+need = """POST /runs|GET /runs/{id}|GET /runs|POST /runs/{id}/cancel|POST /experiments/run|GET /experiments/recent
+|GET /experiments/{id}|GET /hardware/targets|GET /controls/profile|POST /controls/profile|GET /health|HEAD /health
+|GET /health/live|GET /health/ready|GET /metrics|GET /events|GET /openapi.json|GET /docs|GET /|GET /assets/{path}"""
+errs = []
+for r in need.replace("\n", "").split("|"):
+    m, p = r.split(" ", 1)
+    if m.lower() not in d["paths"].get(p, {}):
+        errs.append("missing route " + r)
+comp = d["components"]
+for s in "RunRequest ControlProfile RunSubmission RunStatus RunExperimentResponse Kpis KpiDetail HardwareTarget Health ErrorEnvelope".split():
+    if s not in comp["schemas"]:
+        errs.append("missing schema " + s)
+sec = comp["securitySchemes"].values()
+if not any(s["type"] == "apiKey" and s["in"] == "header" and s["name"] == "X-Api-Key" for s in sec): errs.append("no X-Api-Key scheme")
+if not any(s["type"] == "http" and s["scheme"] == "bearer" for s in sec): errs.append("no bearer scheme")
+for h in ("X-Session-Id", "Idempotency-Key", "X-Request-Id"):
+    if not any(p.get("name") == h for p in comp["parameters"].values()): errs.append("no header parameter " + h)
+for p, item in d["paths"].items():
+    for m, op in item.items():
+        for code, r in op["responses"].items():
+            if "$ref" in r:
+                r = comp["responses"][r["$ref"].split("/")[-1]]
+            if code[0] in "45" and not (p.startswith("/health") or m == "head"):
+                sch = r.get("content", {}).get("application/json", {}).get("schema", {})
+                if sch.get("$ref") != "#/components/schemas/ErrorEnvelope":
+                    errs.append(f"{m.upper()} {p} {code} is not an ErrorEnvelope")
+            if "X-Request-Id" not in r.get("headers", {}):
+                errs.append(f"{m.upper()} {p} {code} lacks the X-Request-Id header")
+if d["info"]["version"] != sys.argv[2]:
+    errs.append(f"info.version {d['info']['version']} != server version {sys.argv[2]}")
+for e in errs: print("#   " + e)
+sys.exit(1 if errs else 0)
+PY
+
+# The OpenAPI 3.0 validator from PyPI (installed into a temp venv if missing).
+PY_VALIDATOR=python3
+if ! python3 -c 'import openapi_spec_validator, openapi_schema_validator' 2>/dev/null; then
+  if python3 -m venv "$TMP/venv" >>"$TMP/pip.log" 2>&1 &&
+    timeout 300 "$TMP/venv/bin/pip" install -q openapi-spec-validator >>"$TMP/pip.log" 2>&1; then
+    PY_VALIDATOR=$TMP/venv/bin/python
+  else
+    PY_VALIDATOR=""
+  fi
+fi
+if [ -n "$PY_VALIDATOR" ]; then
+  check "openapi.json validates against the OpenAPI 3.0 schema (openapi-spec-validator)" \
+    "$PY_VALIDATOR" -c "import json,sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))" "$OPENAPI"
+  # Live answers against the documented schemas.
+  http GET "$BASE/hardware/targets" >/dev/null; cp "$TMP/body" "$TMP/targets.json"
+  http GET "$BASE/controls/profile" >/dev/null; cp "$TMP/body" "$TMP/profile.json"
+  http GET "$BASE/runs?limit=50" >/dev/null; cp "$TMP/body" "$TMP/runs.json"
+  http POST "$BASE/runs" '{"preset":"nope","shot_budget":0}' >/dev/null; cp "$TMP/body" "$TMP/e422.json"
+  http GET "$BASE/runs/00000000-0000-4000-8000-000000000000" >/dev/null; cp "$TMP/body" "$TMP/e404.json"
+  http GET "$BASE/experiments/${RUN_IDS[0]}" >/dev/null; cp "$TMP/body" "$TMP/experiment.json"
+  http GET "$BASE/experiments/recent?limit=5" >/dev/null; cp "$TMP/body" "$TMP/recent.json"
+  tally < <("$PY_VALIDATOR" - "$OPENAPI" "$TMP" "${RUN_IDS[0]}" <<'PY'
+import json, sys
+from openapi_schema_validator import OAS30Validator
+spec, tmp, rid = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+def deref(o):
+    if isinstance(o, dict):
+        if "$ref" in o:
+            t = spec
+            for k in o["$ref"].split("/")[1:]: t = t[k]
+            return deref(t)
+        return {k: deref(v) for k, v in o.items()}
+    if isinstance(o, list): return [deref(v) for v in o]
+    return o
+S = lambda n: deref({"$ref": "#/components/schemas/" + n})
+cases = [("GET /health", "health.json", S("Health")),
+         ("GET /hardware/targets", "targets.json", S("HardwareTargetList")),
+         ("GET /controls/profile", "profile.json", S("ControlProfile")),
+         ("GET /runs", "runs.json", S("RunList")),
+         ("GET /runs/{id} (finished)", "run-%s.json" % rid, S("RunStatus")),
+         ("GET /experiments/{id}", "experiment.json", S("RunExperimentResponse")),
+         ("GET /experiments/recent", "recent.json", {"type": "array", "items": S("ExperimentSummary")}),
+         ("422 envelope", "e422.json", S("ErrorEnvelope")),
+         ("404 envelope", "e404.json", S("ErrorEnvelope"))]
+for name, f, schema in cases:
+    try:
+        errs = list(OAS30Validator(schema).iter_errors(json.load(open(f"{tmp}/{f}"))))
+    except Exception as e:
+        errs = [e]
+    if errs:
+        print(f"FAIL - live {name} matches openapi.json")
+        for e in errs[:5]:
+            print("#   " + (("/".join(map(str, e.absolute_path)) + ": ") if hasattr(e, "absolute_path") else "") + str(getattr(e, "message", e))[:300])
+    else:
+        print(f"ok   - live {name} matches openapi.json")
+PY
+  )
+else
+  skip "openapi-spec-validator could not be installed from PyPI (see $TMP/pip.log)"
+fi
+
+# ---------------------------------------------------------------- console in Chromium
+if ! find_chrome; then
+  bad "headless Chromium is available (apt-get install chromium)"
+  finish
+fi
+echo "# browser: $("$CHROME" --version 2>/dev/null | head -1)"
+# ?live=poll: an open EventSource would keep --virtual-time-budget from ever
+# ending, so the dump uses the console's polling mode (SSE is checked above
+# by curl, and by playwright below).
+chrome --dump-dom "$BASE/?live=poll#run=${RUN_IDS[1]}" >"$TMP/console-dom.html"
+check "console renders in headless Chromium (dump-dom)" [ -s "$TMP/console-dom.html" ]
+tally < <(python3 - "$TMP/console-dom.html" "$VERSION" "$PRESETS" "${RUN_IDS[@]}" <<'PY'
+import sys
+from html.parser import HTMLParser
+dom, version, presets, ids = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3].split(), sys.argv[4:]
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+class P(HTMLParser):
+    """For each element with a data-testid: its text and every element inside it."""
+    def __init__(self):
+        super().__init__()
+        self.stack, self.found = [], {}
+    def _record(self, tag, a):
+        for e in self.stack:
+            if e: e["els"].append((tag, a))
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self._record(tag, a)
+        if tag in VOID: return
+        tid, e = a.get("data-testid"), None
+        if tid and tid not in self.found:
+            e = self.found[tid] = {"els": [(tag, a)], "text": []}
+        self.stack.append(e)
+    def handle_startendtag(self, tag, attrs):
+        self._record(tag, dict(attrs))
+    def handle_endtag(self, tag):
+        if tag not in VOID and self.stack: self.stack.pop()
+    def handle_data(self, data):
+        for e in self.stack:
+            if e: e["text"].append(data)
+
+p = P()
+p.feed(dom)
+text = lambda tid: " ".join("".join(p.found[tid]["text"]).split()) if tid in p.found else ""
+els = lambda tid: p.found[tid]["els"] if tid in p.found else []
+def line(ok, what): print(("ok   - " if ok else "FAIL - ") + what)
+
+h = text("health-status")
+line("ok" in h.lower() and any(a.get("data-state") == "ok" for _, a in els("health-status")), f"console header shows health status ok (health-status: '{h}')")
+line(f"v{version}" in dom, f"console header shows version v{version}")
+opts = [a.get("value") for t, a in els("submit-form") if t == "option"]
+line(all(x in opts for x in presets), f"submit form preset select lists the presets from /health ({', '.join(x for x in presets if x in opts)})")
+line(any(t == "option" and a.get("value") == "sim_local" for t, a in els("submit-form")), "hardware_target select lists sim_local from /hardware/targets")
+line(any(a.get("data-testid") == "submit-button" for _, a in els("submit-form")), "submit button is in the submit form")
+rows = [a.get("data-run-id") for t, a in els("runs-table") if t == "tr" and a.get("data-run-id")]
+line(all(i in rows for i in ids), f"runs table shows the submitted run ids ({len(rows)} rows)")
+line(rows[:2] == ids[::-1], "runs table is newest first")
+d = text("run-detail")
+line(ids[1] in d and "succeeded" in d, "run detail (#run=id) shows the run id and status")
+line("KPI details" in d and "fidelity_dist_v1" in d and "ci95" in d, "run detail shows the kpi_details table with definition ids and ci95")
+line(any(t == "svg" and a.get("data-testid") == "counts-chart" for t, a in els("run-detail")), "run detail draws raw_counts vs expected as an inline SVG chart")
+line("18446744073709551615" in d, "run detail shows the u64 seed exactly")
+line("Assumptions" in d or "Warnings" in d, "run detail lists assumptions/warnings")
+prof = {a.get("name"): a.get("value") for t, a in els("profile-form") if t == "input"}
+line(prof.get("drive_bias") not in (None, "") and prof.get("probe_window_ns") not in (None, ""), f"control profile form is filled from GET /controls/profile (drive_bias={prof.get('drive_bias')})")
+cards = [a.get("data-target-id") for t, a in els("targets-panel") if t == "article"]
+line(len(cards) == 6 and "sim_local" in cards, f"targets panel shows the 6 hardware targets ({', '.join(c for c in cards if c)})")
+PY
+)
+
+SHOT=$TMP/console-1280x800.png
+chrome --window-size=1280,800 --screenshot="$SHOT" "$BASE/?live=poll#run=${RUN_IDS[1]}" >/dev/null
+check "screenshot at 1280x800 is a PNG" python3 -c "import sys; b=open(sys.argv[1],'rb').read(); sys.exit(not (b[:8]==b'\x89PNG\r\n\x1a\n' and len(b) > 20000))" "$SHOT"
+SHOT_NARROW=$TMP/console-390x844.png
+chrome --window-size=390,844 --screenshot="$SHOT_NARROW" "$BASE/?live=poll" >/dev/null
+check "screenshot at 390x844 (narrow) is a PNG" python3 -c "import sys; b=open(sys.argv[1],'rb').read(); sys.exit(b[:8]!=b'\x89PNG\r\n\x1a\n')" "$SHOT_NARROW"
+echo "# screenshot: $SHOT"
+echo "# screenshot: $SHOT_NARROW"
+
+# ---------------------------------------------------------------- /docs
+chrome --dump-dom "$BASE/docs" >"$TMP/docs-dom.html"
+tally < <(python3 - "$TMP/docs-dom.html" "$OPENAPI" <<'PY'
+import json, re, sys
+dom, spec = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+ops = {(m.upper(), p) for p, item in spec["paths"].items() for m in item if m in ("get", "head", "post", "put", "patch", "delete")}
+shown = set(re.findall(r'data-testid="docs-route" data-method="([A-Z]+)" data-path="([^"]*)"', dom))
+shown = {(m, p.replace("&amp;", "&")) for m, p in shown}
+missing = sorted(ops - shown)
+print(("ok   - " if not missing else "FAIL - ") + f"/docs renders every route of openapi.json ({len(shown & ops)}/{len(ops)})" + (f"; missing {missing}" if missing else ""))
+ok = "RunRequest" in dom and "ErrorEnvelope" in dom and "shot_budget" in dom and "BUDGET_EXHAUSTED" in dom
+print(("ok   - " if ok else "FAIL - ") + "/docs renders request/response schemas and error examples")
+PY
+)
+SHOT_DOCS=$TMP/docs-1280x800.png
+chrome --window-size=1280,800 --screenshot="$SHOT_DOCS" "$BASE/docs" >/dev/null
+echo "# screenshot: $SHOT_DOCS"
+
+# ---------------------------------------------------------------- click-through (playwright-core)
+if [ "${SYNQC_CONSOLE_PLAYWRIGHT:-1}" = 0 ]; then
+  skip "playwright click-through (SYNQC_CONSOLE_PLAYWRIGHT=0)"
+elif ! need npm || ! need node; then
+  skip "playwright click-through (no node/npm)"
+else
+  mkdir -p "$TMP/pw"
+  if [ -d "$TMP/pw/node_modules/playwright-core" ] || (cd "$TMP/pw" && timeout 300 npm install --silent --no-audit --no-fund --no-save playwright-core@1 >>"$TMP/npm.log" 2>&1); then
+    # A second server with an API key, for the key / polling path.
+    MAIN_BASE=$BASE
+    KEY=console-test-key-$RANDOM$RANDOM
+    if start_server "$TMP/data-key" --api-key "$KEY"; then KEY_BASE=$BASE; else KEY_BASE=""; bad "synqc serve --api-key starts"; fi
+    BASE=$MAIN_BASE
+    cat >"$TMP/pw/drive.js" <<'JS'
+// Drives the console like an operator: submit through the form, watch the
+// run finish over SSE, open it, see 422 field errors, use an API key.
+const { chromium } = require('playwright-core');
+const [base, keyBase, key, shotDir, chrome] = process.argv.slice(2);
+const line = (ok, what) => console.log((ok ? 'ok   - ' : 'FAIL - ') + 'browser: ' + what);
+async function step(what, fn) {
+  try { const r = await fn(); line(r !== false, what); } catch (e) { line(false, what + ' (' + String(e.message || e).split('\n')[0].slice(0, 200) + ')'); }
+}
+(async () => {
+  const browser = await chromium.launch({ executablePath: chrome, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(base + '/', { timeout: 20000 });
+    await step('health pill turns ok', () => page.waitForSelector('#health-pill[data-state="ok"]', { timeout: 10000 }));
+    await step('live updates use SSE without a key', () => page.waitForSelector('#live[data-mode="sse"]', { timeout: 10000 }));
+    let id = null;
+    await step('submit through the form: 202 and the new run is selected', async () => {
+      await page.selectOption('#f-preset', 'hello_quantum_sim');
+      await page.fill('#f-seed', '1234567890123456789');
+      await page.fill('#f-notes', 'submitted by tests/console.sh');
+      const [resp] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/runs') && r.request().method() === 'POST', { timeout: 10000 }), page.click('[data-testid="submit-button"]')]);
+      id = (await resp.json()).id;
+      return resp.status() === 202 && !!(await page.waitForSelector(`tr[data-run-id="${id}"]`, { timeout: 5000 }));
+    });
+    await step('the run reaches succeeded in the table via SSE (no reload)', () => page.waitForSelector(`tr[data-run-id="${id}"][data-status="succeeded"]`, { timeout: 60000 }));
+    await step('detail shows KPIs, the counts chart and the exact seed', async () => {
+      await page.waitForSelector('[data-testid="run-detail"] [data-testid="counts-chart"]', { timeout: 10000 });
+      const t = await page.textContent('[data-testid="run-detail"]');
+      return t.includes(id) && t.includes('1234567890123456789') && t.includes('fidelity_dist_v1');
+    });
+    await step('422 field error from the server is shown next to shot_budget', async () => {
+      await page.fill('#f-shots', '0');
+      await page.click('[data-testid="submit-button"]');
+      await page.waitForSelector('#err-shot_budget:not(:empty)', { timeout: 5000 });
+      const t = await page.textContent('#submit-error');
+      await page.fill('#f-shots', '');
+      return /INVALID_REQUEST/.test(t) && (await page.getAttribute('#f-shots', 'aria-invalid')) === 'true';
+    });
+    await step('control profile: out-of-range drive_bias shows the 422 field error next to the field', async () => {
+      await page.click('#tab-profile');
+      await page.fill('#p-drive_bias', '2.5');
+      await page.click('#profile-save');
+      await page.waitForSelector('#p-err-drive_bias:not(:empty)', { timeout: 5000 });
+      return /between/.test(await page.textContent('#p-err-drive_bias'));
+    });
+    await step('control profile: a valid value saves and persists', async () => {
+      await page.fill('#p-drive_bias', '1.05');
+      await page.click('#profile-save');
+      await page.waitForSelector('#profile-error .msg.ok', { timeout: 5000 });
+      const r = await page.evaluate(async () => (await fetch('/controls/profile')).json());
+      return Math.abs(r.drive_bias - 1.05) < 1e-9;
+    });
+    await step('targets tab lists the six targets', async () => {
+      await page.click('#tab-targets');
+      return (await page.$$('[data-testid="targets-panel"] article')).length === 6;
+    });
+    await page.click('#tab-runs');
+    await page.click(`tr[data-run-id="${id}"] button`);
+    await page.waitForSelector('[data-testid="run-detail"] [data-testid="counts-chart"]', { timeout: 10000 });
+    await page.screenshot({ path: shotDir + '/console-clicked-1280x800.png' });
+    await step('narrow width (390 px): no horizontal overflow', async () => {
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.waitForTimeout(300);
+      return await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
+    });
+    await step('no JavaScript errors on the page', () => errors.length === 0 || Promise.reject(new Error(errors.join('; '))));
+
+    if (keyBase) {
+      const kp = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      await kp.goto(keyBase + '/', { timeout: 20000 });
+      await step('with a key required and none set, the console says so', async () => {
+        await kp.waitForSelector('#banner:not([hidden])', { timeout: 10000 });
+        return /API key/.test(await kp.textContent('#banner'));
+      });
+      await step('entering the key loads runs and switches to 2 s polling (X-Api-Key on every request)', async () => {
+        const sent = [];
+        kp.on('request', (r) => { if (!r.url().includes('/health')) sent.push(r.headers()['x-api-key'] === key); });
+        await kp.fill('#api-key', key);
+        await kp.press('#api-key', 'Enter');
+        await kp.waitForSelector('#live[data-mode="poll"]', { timeout: 5000 });
+        await kp.waitForSelector('#runs-empty:has-text("No runs yet")', { timeout: 5000 });
+        await kp.waitForTimeout(2500);
+        return sent.length > 2 && sent.every(Boolean) && (await kp.isHidden('#banner'));
+      });
+      await step('submit with the key; polling shows it finish', async () => {
+        await kp.click('[data-testid="submit-button"]');
+        await kp.waitForSelector('tr[data-run-id][data-status="succeeded"]', { timeout: 60000 });
+        return true;
+      });
+    }
+  } finally {
+    await browser.close();
+  }
+})().catch((e) => { line(false, 'playwright run (' + String(e.message || e).split('\n')[0] + ')'); process.exitCode = 0; });
+JS
+    (cd "$TMP/pw" && timeout 300 node drive.js "$BASE" "${KEY_BASE:-}" "$KEY" "$TMP" "$CHROME") >"$TMP/pw.out" 2>&1
+    tally <"$TMP/pw.out"
+    [ -f "$TMP/console-clicked-1280x800.png" ] && echo "# screenshot: $TMP/console-clicked-1280x800.png"
+  else
+    skip "playwright click-through (npm install playwright-core failed; see $TMP/npm.log)"
+  fi
+fi
+
+# ---------------------------------------------------------------- the server stayed healthy
+check "synqc is still running" kill -0 "$SERVER_PID"
+if grep -Eq 'panicked|thread .* panicked' "$TMP/server.log"; then bad "no panic in the server log"; else ok "no panic in the server log"; fi
+finish

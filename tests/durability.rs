@@ -1,0 +1,104 @@
+//! Nothing accepted is lost: restarts, SIGTERM drains and kill -9 under load.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{hello, Server, TempDir};
+use serde_json::json;
+
+#[test]
+fn sigterm_drains_exits_zero_and_a_restart_keeps_every_run() {
+    let dir = TempDir::new("restart");
+    let data = dir.0.join("data");
+    let s = Server::start_at(&data, &[]);
+    let ids: Vec<String> = (0..30)
+        .map(|i| s.submit(json!({"preset": "hello_quantum_sim", "seed": i})))
+        .collect();
+    let status = s.terminate();
+    assert!(status.success(), "SIGTERM exit: {status:?}");
+    let s = Server::start_at(&data, &[]);
+    for id in &ids {
+        let done = s.wait_final(id, Duration::from_secs(60));
+        assert_eq!(done["status"], "succeeded", "{id}: {done}");
+    }
+    let h = s.health();
+    assert_eq!(h["queue"]["total"], 30);
+    assert_eq!(h["queue"]["succeeded"], 30);
+    assert_eq!(h["queue"]["running"], 0);
+}
+
+#[test]
+fn kill_9_under_load_loses_nothing_accepted() {
+    let dir = TempDir::new("crash");
+    let data = dir.0.join("data");
+    let s = Server::start_at(&data, &["--workers", "2"]);
+    // 200 runs with a mix of presets, some of them slow enough to be
+    // running when the process dies.
+    let mut ids = Vec::new();
+    for i in 0..200u64 {
+        let preset = if i % 10 == 0 {
+            "health"
+        } else {
+            "hello_quantum_sim"
+        };
+        ids.push(s.submit(json!({"preset": preset, "seed": i})));
+    }
+    let before = s.health();
+    let unfinished =
+        before["queue"]["queued"].as_u64().unwrap() + before["queue"]["running"].as_u64().unwrap();
+    assert!(
+        unfinished > 0,
+        "the crash must hit work in flight: {}",
+        before["queue"]
+    );
+    s.kill9();
+
+    let s = Server::start_at(&data, &["--workers", "2"]);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    for id in &ids {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let done = s.wait_final(id, left.max(Duration::from_secs(1)));
+        assert_eq!(done["status"], "succeeded", "{id}: {done}");
+    }
+    let h = s.health();
+    assert_eq!(h["queue"]["total"], 200, "{}", h["queue"]);
+    assert_eq!(h["queue"]["succeeded"], 200);
+    assert_eq!(h["queue"]["running"], 0, "none stuck running");
+    assert_eq!(h["queue"]["queued"], 0);
+    assert_eq!(h["queue"]["expired_leases"], 0);
+}
+
+#[test]
+fn draining_refuses_new_runs_with_retry_after() {
+    // A slow run keeps the server draining long enough to be observed.
+    let s = Server::start(&[
+        "--workers",
+        "1",
+        "--shutdown-grace-seconds",
+        "5",
+        "--max-shots-per-experiment",
+        "200000",
+    ]);
+    let id = s.submit(json!({"preset": "health", "shot_budget": 200000}));
+    // Wait until it runs, then ask the server to stop.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.get(&format!("/runs/{id}")).json()["status"] == "queued" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(50));
+    if let Ok(r) = s.client.post("/runs", &hello()) {
+        // Either refused while draining, or the listener already closed.
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(r.header("Retry-After").is_some());
+        assert_eq!(
+            s.client.get("/health/ready").map(|r| r.status).unwrap_or(503),
+            503
+        );
+    }
+    let status = s.terminate();
+    assert!(status.success());
+}
