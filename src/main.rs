@@ -60,8 +60,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--key value` pairs, in order.
+type Flags = Vec<(String, String)>;
+
 /// `--key value` / `--key=value` pairs, plus positional words.
-fn parse_flags(args: &[String]) -> Result<(Vec<(String, String)>, Vec<String>), String> {
+fn parse_flags(args: &[String]) -> Result<(Flags, Vec<String>), String> {
     let mut flags = Vec::new();
     let mut words = Vec::new();
     let mut it = args.iter();

@@ -76,8 +76,9 @@ BASE=http://127.0.0.1:$PORT
 start_synqc() {
   local deadline=$((SECONDS + START_TIMEOUT))
   # Retention would prune the runs we are measuring with: lift it above the
-  # fill. API keys from the caller's environment would make /health 401.
-  env -u SYNQC_API_KEY -u SYNQC_API_KEYS_FILE SYNQC_RETENTION_RUNS=$((LARGE * 2)) \
+  # fill. API keys from the caller's environment would make /health 401;
+  # SYNQC_BIN is ours, not a synqc setting.
+  env -u SYNQC_BIN -u SYNQC_API_KEY -u SYNQC_API_KEYS_FILE SYNQC_RETENTION_RUNS=$((LARGE * 2)) \
     "$SYNQC_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" >>"$TMP/synqc.log" 2>&1 &
   SYNQC_PID=$!
   while ((SECONDS < deadline)); do
@@ -92,7 +93,7 @@ start_synqc() {
 fill() {
   local n=$1 t0=$SECONDS
   echo "bench-scrape: synqc bench fill --runs $n (server stopped)"
-  if ! timeout "$FILL_TIMEOUT" "$SYNQC_BIN" bench fill --data-dir "$DATA" --runs "$n" >>"$TMP/fill.log" 2>&1; then
+  if ! timeout "$FILL_TIMEOUT" env -u SYNQC_BIN "$SYNQC_BIN" bench fill --data-dir "$DATA" --runs "$n" >>"$TMP/fill.log" 2>&1; then
     tail -n 20 "$TMP/fill.log" >&2
     echo "bench-scrape: synqc bench fill --runs $n failed" >&2
     exit 1

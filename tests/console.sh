@@ -388,8 +388,9 @@ line("KPI details" in d and "fidelity_dist_v1" in d and "ci95" in d, "run detail
 line(any(t == "svg" and a.get("data-testid") == "counts-chart" for t, a in els("run-detail")), "run detail draws raw_counts vs expected as an inline SVG chart")
 line("18446744073709551615" in d, "run detail shows the u64 seed exactly")
 line("Assumptions" in d or "Warnings" in d, "run detail lists assumptions/warnings")
-prof = {a.get("name"): a.get("value") for t, a in els("profile-form") if t == "input"}
-line(prof.get("drive_bias") not in (None, "") and prof.get("probe_window_ns") not in (None, ""), f"control profile form is filled from GET /controls/profile (drive_bias={prof.get('drive_bias')})")
+# Input values are properties, not attributes; the derived line is computed from them.
+pt = text("profile-form")
+line("Effective probe window 120 ns" in pt and "κ = 0.213" in pt, "control profile form is filled from GET /controls/profile (probe window 120 ns, kappa 0.213)")
 cards = [a.get("data-target-id") for t, a in els("targets-panel") if t == "article"]
 line(len(cards) == 6 and "sim_local" in cards, f"targets panel shows the 6 hardware targets ({', '.join(c for c in cards if c)})")
 PY
@@ -433,7 +434,15 @@ else
     # A second server with an API key, for the key / polling path.
     MAIN_BASE=$BASE
     KEY=console-test-key-$RANDOM$RANDOM
-    if start_server "$TMP/data-key" --api-key "$KEY"; then KEY_BASE=$BASE; else KEY_BASE=""; bad "synqc serve --api-key starts"; fi
+    # A browser cannot send X-Api-Key when it navigates, so the pages
+    # themselves (static, no data) must be public for the console to load.
+    if start_server "$TMP/data-key" --api-key "$KEY" --public-paths /health,/health/live,/health/ready,/metrics,/,/docs; then
+      KEY_BASE=$BASE
+      if [ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$BASE/runs")" = 401 ]; then ok "with an API key, GET /runs without it is 401"; else bad "with an API key, GET /runs without it is 401"; fi
+    else
+      KEY_BASE=""
+      bad "synqc serve --api-key starts"
+    fi
     BASE=$MAIN_BASE
     cat >"$TMP/pw/drive.js" <<'JS'
 // Drives the console like an operator: submit through the form, watch the

@@ -164,6 +164,9 @@ def cmd_lint(args):
             and inst.get("multi") is True and inst.get("includeAll") is True
             and (inst.get("datasource") or {}).get("uid") == "${datasource}",
             "variable instance: label_values(synqc_build_info, instance), multi, include all, ${datasource}")
+    # "All" must expand to the listed appliances: a catch-all allValue (.*)
+    # would make up{instance=~"$instance"} show every target of Prometheus.
+    r.check(not inst.get("allValue"), "variable instance: no catch-all allValue", repr(inst.get("allValue")))
 
     ids = set()
     rects = []

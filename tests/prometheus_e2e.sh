@@ -142,8 +142,9 @@ BASE=http://$INSTANCE
 PROM=http://127.0.0.1:$PPORT
 
 # --- synqc -------------------------------------------------------------------
-# API keys from the caller's environment would turn every request into a 401.
-env -u SYNQC_API_KEY -u SYNQC_API_KEYS_FILE \
+# API keys from the caller's environment would turn every request into a
+# 401; SYNQC_BIN is ours, not a synqc setting (synqc warns about it).
+env -u SYNQC_BIN -u SYNQC_API_KEY -u SYNQC_API_KEYS_FILE \
   "$SYNQC_BIN" serve --listen "$INSTANCE" --metrics-listen "127.0.0.1:$MPORT" \
   --data-dir "$TMP/data" >"$TMP/synqc.log" 2>&1 &
 SYNQC_PID=$!
@@ -170,7 +171,9 @@ fi
 
 # The appliance serves the shipped files, byte for byte (air-gapped labs
 # fetch them from it).
-for asset in grafana/synqc-dashboard.json prometheus/synqc-alerts.yml prometheus/prometheus.yml; do
+for asset in grafana/synqc-dashboard.json grafana/README.md \
+  grafana/provisioning/datasources/synqc.yml grafana/provisioning/dashboards/synqc.yml \
+  prometheus/prometheus.yml prometheus/synqc-alerts.yml prometheus/synqc-alerts.test.yml; do
   if c -f -o "$TMP/asset" "$BASE/assets/$asset" && cmp -s "$TMP/asset" "$ROOT/assets/$asset"; then
     pass "GET /assets/$asset matches assets/$asset"
   else
@@ -308,6 +311,48 @@ if [[ -n $mlisten_sum && $mlisten_sum == "$api_sum" && $api_sum -ge $accepted &&
   pass "metrics_listen 127.0.0.1:$MPORT serves the same registry ($mlisten_sum runs submitted)"
 else
   fail "metrics_listen: synqc_runs_submitted_total sums differ (api '$api_sum', metrics listener '$mlisten_sum', accepted $accepted)"
+fi
+
+# process_* must describe this very process, as /proc sees it right after
+# the scrape (the process is idle now, so the two readings barely differ).
+# CPU seconds are compared to 0.1 s: a value truncated to whole seconds
+# would make the CPU panel a staircase.
+if c -f -o "$TMP/metrics-proc.txt" "$BASE/metrics" && [[ -r /proc/$SYNQC_PID/stat ]]; then
+  if python3 - "$TMP/metrics-proc.txt" "$SYNQC_PID" "$(getconf CLK_TCK)" "$(getconf PAGESIZE)" >"$TMP/out" 2>&1 <<'PY'; then
+import os, sys
+metrics, pid, hz, page = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+m = {}
+for line in open(metrics):
+    if line.startswith("process_"):
+        name, value = line.split()[:2]
+        m[name] = float(value)
+stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+cpu = (int(stat[11]) + int(stat[12])) / hz          # utime + stime
+start = int(stat[19]) / hz                          # starttime, ticks after boot
+rss = int(stat[21]) * page
+btime = next(float(l.split()[1]) for l in open("/proc/stat") if l.startswith("btime "))
+fds = len(os.listdir(f"/proc/{pid}/fd"))
+checks = [
+    ("process_cpu_seconds_total", cpu, 0.1),
+    ("process_start_time_seconds", btime + start, 1.0),
+    ("process_resident_memory_bytes", rss, 0.25 * rss),
+    ("process_open_fds", fds, 5),
+]
+bad = 0
+for name, want, tol in checks:
+    got = m.get(name)
+    ok = got is not None and abs(got - want) <= tol
+    bad += not ok
+    print(f"{name}: metric {got}, /proc {want:.2f} (tolerance {tol:g}){'' if ok else '  <-- differs'}")
+sys.exit(1 if bad else 0)
+PY
+    pass "process_* series match /proc/$SYNQC_PID"
+  else
+    fail "process_* series do not match /proc/$SYNQC_PID"
+  fi
+  sed 's/^/       | /' "$TMP/out"
+else
+  fail "process_* series: could not read /metrics or /proc/$SYNQC_PID/stat"
 fi
 
 # --- every dashboard and alert expression --------------------------------------

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole synqc test suite on a fresh Debian machine: installs what the
+# tests need (real peers: promtool and Prometheus, Chromium, podman, dpkg
+# tooling), then runs the static checks, the unit and integration tests,
+# and the checks by real peers. Exits non-zero if any stage failed; runs
+# every stage regardless, so one report shows everything.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n=== %s\n' "$*"; }
+
+install_tools() {
+  local want=(prometheus chromium podman buildah skopeo umoci runc lintian file curl python3 systemd)
+  local missing=()
+  for p in "${want[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  rustup component add clippy rustfmt >/dev/null 2>&1 || true
+  command -v cargo-deb >/dev/null || cargo install cargo-deb --locked -q
+}
+
+declare -a results=()
+stage() {
+  local name=$1; shift
+  log "$name"
+  local start=$SECONDS
+  if "$@"; then
+    results+=("ok      $name ($((SECONDS - start)) s)")
+  else
+    results+=("FAILED  $name ($((SECONDS - start)) s)")
+  fi
+}
+
+install_tools || { echo "could not install the test tools"; exit 1; }
+
+stage "cargo fmt --check" cargo fmt --all -- --check
+stage "cargo clippy -D warnings" cargo clippy --all-targets --quiet -- -D warnings
+stage "cargo test (unit + integration, real binary)" cargo test --no-fail-fast
+bin=target/debug/synqc
+stage "promtool: rules and alert unit tests" bash tests/prometheus_rules.sh
+stage "real Prometheus scraping synqc: dashboard and alert queries" env SYNQC_BIN="$bin" bash tests/prometheus_e2e.sh
+stage "headless Chromium: console and API docs" env SYNQC_BIN="$bin" bash tests/console.sh
+stage "packaging: static binary, .deb, systemd unit, container" bash tests/packaging.sh
+
+log "summary"
+printf '%s\n' "${results[@]}"
+if printf '%s\n' "${results[@]}" | grep -q '^FAILED'; then
+  exit 1
+fi
