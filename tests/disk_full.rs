@@ -1,0 +1,92 @@
+//! A full disk must not crash the server or lose an accepted run: the data
+//! directory sits on a tiny tmpfs (needs root to mount, as in CI), and
+//! submits continue past the point where it fills up.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Server, TempDir};
+use serde_json::json;
+
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_answers_503_keeps_serving_and_loses_nothing_accepted() {
+    let dir = TempDir::new("full");
+    let mnt = dir.0.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])
+        .arg(&mnt)
+        .status();
+    assert!(
+        mounted.is_ok_and(|s| s.success()),
+        "mounting a tmpfs needs root (tests/run.sh runs as root in CI)"
+    );
+    let _mount = Mount(mnt.clone());
+    let s = Server::start_at(&mnt.join("data"), &["--workers", "1"]);
+    // Large notes make each run cost disk quickly.
+    let notes = "n".repeat(4000);
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for i in 0..3000u64 {
+        let r = s.post(
+            "/runs",
+            &json!({"preset": "hello_quantum_sim", "seed": i, "notes": notes}),
+        );
+        match r.status {
+            202 => accepted.push(r.json()["id"].as_str().unwrap().to_string()),
+            503 => {
+                assert_eq!(common::code(&r), "INTERNAL_ERROR", "{}", r.body);
+                assert!(
+                    !r.body.contains(mnt.to_str().unwrap()),
+                    "a path leaked to the client: {}",
+                    r.body
+                );
+                refused += 1;
+                if refused >= 5 {
+                    break;
+                }
+            }
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    assert!(
+        refused > 0,
+        "the disk never filled ({} runs accepted)",
+        accepted.len()
+    );
+    assert!(!accepted.is_empty());
+    // Still answering, and every accepted run is readable.
+    assert_eq!(s.get("/health/live").status, 200);
+    for id in &accepted {
+        let r = s.get(&format!("/runs/{id}"));
+        assert_eq!(r.status, 200, "accepted run {id} lost: {}", r.body);
+    }
+    // The operator makes room (the tmpfs grows) and restarts after a hard
+    // kill: every accepted run is there and runs to the end.
+    s.kill9();
+    let grown = Command::new("mount")
+        .args(["-o", "remount,size=256m"])
+        .arg(&mnt)
+        .status();
+    assert!(grown.is_ok_and(|s| s.success()));
+    let s = Server::start_at(&mnt.join("data"), &["--workers", "2"]);
+    for id in &accepted {
+        let done = s.wait_final(id, Duration::from_secs(120));
+        assert_eq!(done["status"], "succeeded", "run {id} after restart: {done}");
+    }
+    assert_eq!(
+        s.health()["queue"]["total"].as_u64(),
+        Some(accepted.len() as u64),
+        "a refused submit was stored"
+    );
+}
