@@ -70,16 +70,21 @@ trap 'exit 130' INT TERM
 
 c() { curl -sS --noproxy '*' --max-time 30 "$@"; }
 
+clean_env=()
+while IFS= read -r var; do clean_env+=(-u "$var"); done < <(compgen -e | grep '^SYNQC_' || true)
+: >"$TMP/synqc.toml"
+
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
 
 start_synqc() {
   local deadline=$((SECONDS + START_TIMEOUT))
-  # Retention would prune the runs we are measuring with: lift it above the
-  # fill. API keys from the caller's environment would make /health 401;
-  # SYNQC_BIN is ours, not a synqc setting.
-  env -u SYNQC_BIN -u SYNQC_API_KEY -u SYNQC_API_KEYS_FILE SYNQC_RETENTION_RUNS=$((LARGE * 2)) \
-    "$SYNQC_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" >>"$TMP/synqc.log" 2>&1 &
+  # Isolated from the host's settings (an installed /etc/synqc/synqc.toml,
+  # SYNQC_* variables such as an API key); retention would prune the runs
+  # we measure with, so it is lifted above the fill.
+  env "${clean_env[@]}" SYNQC_RETENTION_RUNS=$((LARGE * 2)) \
+    "$SYNQC_BIN" serve --config "$TMP/synqc.toml" --listen "127.0.0.1:$PORT" \
+    --data-dir "$DATA" >>"$TMP/synqc.log" 2>&1 &
   SYNQC_PID=$!
   while ((SECONDS < deadline)); do
     kill -0 "$SYNQC_PID" 2>/dev/null || { echo "bench-scrape: synqc exited during start-up" >&2; exit 1; }
@@ -93,7 +98,7 @@ start_synqc() {
 fill() {
   local n=$1 t0=$SECONDS
   echo "bench-scrape: synqc bench fill --runs $n (server stopped)"
-  if ! timeout "$FILL_TIMEOUT" env -u SYNQC_BIN "$SYNQC_BIN" bench fill --data-dir "$DATA" --runs "$n" >>"$TMP/fill.log" 2>&1; then
+  if ! timeout "$FILL_TIMEOUT" env "${clean_env[@]}" "$SYNQC_BIN" bench fill --data-dir "$DATA" --runs "$n" >>"$TMP/fill.log" 2>&1; then
     tail -n 20 "$TMP/fill.log" >&2
     echo "bench-scrape: synqc bench fill --runs $n failed" >&2
     exit 1

@@ -507,6 +507,24 @@ async function step(what, fn) {
     await page.click(`tr[data-run-id="${id}"] button`);
     await page.waitForSelector('[data-testid="run-detail"] [data-testid="counts-chart"]', { timeout: 10000 });
     await page.screenshot({ path: shotDir + '/console-clicked-1280x800.png' });
+    await step('55 more runs: the table shows 50 and "Load more" fetches the rest via next_cursor', async () => {
+      const ids = await page.evaluate(async () => Promise.all(Array.from({ length: 55 }, (_, i) =>
+        fetch('/runs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ preset: 'hello_quantum_sim', shot_budget: 64, seed: i }) }).then((r) => r.json()).then((d) => d.id))));
+      if (ids.filter(Boolean).length !== 55) throw new Error('submits failed');
+      await page.click('#runs-refresh');
+      await page.waitForFunction(() => document.querySelectorAll('#runs-body tr').length === 50, null, { timeout: 10000 });
+      await page.click('#runs-more');
+      await page.waitForFunction(() => document.querySelectorAll('#runs-body tr').length >= 58, null, { timeout: 10000 });
+      return await page.isHidden('#runs-more');
+    });
+    await step('status filter shows only matching runs', async () => {
+      await page.waitForFunction(() => !document.querySelector('#runs-body tr[data-status="queued"], #runs-body tr[data-status="running"]'), null, { timeout: 60000 });
+      await page.selectOption('#flt-status', 'cancelled');
+      await page.waitForSelector('#runs-empty:has-text("No runs match")', { timeout: 5000 });
+      await page.selectOption('#flt-status', 'succeeded');
+      await page.waitForFunction(() => document.querySelectorAll('#runs-body tr').length >= 50, null, { timeout: 5000 });
+      return await page.evaluate(() => [...document.querySelectorAll('#runs-body tr')].every((r) => r.dataset.status === 'succeeded'));
+    });
     await step('narrow width (390 px): no horizontal overflow', async () => {
       await page.setViewportSize({ width: 390, height: 844 });
       await page.waitForTimeout(300);

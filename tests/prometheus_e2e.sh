@@ -142,10 +142,16 @@ BASE=http://$INSTANCE
 PROM=http://127.0.0.1:$PPORT
 
 # --- synqc -------------------------------------------------------------------
-# API keys from the caller's environment would turn every request into a
-# 401; SYNQC_BIN is ours, not a synqc setting (synqc warns about it).
-env -u SYNQC_BIN -u SYNQC_API_KEY -u SYNQC_API_KEYS_FILE \
-  "$SYNQC_BIN" serve --listen "$INSTANCE" --metrics-listen "127.0.0.1:$MPORT" \
+# Isolate synqc from the host's settings: an installed
+# /etc/synqc/synqc.toml or SYNQC_* variables (an API key would turn every
+# request into a 401) are replaced by an empty config file and no SYNQC_*
+# environment (SYNQC_BIN is ours, not a synqc setting).
+clean_env=()
+while IFS= read -r var; do clean_env+=(-u "$var"); done < <(compgen -e | grep '^SYNQC_' || true)
+: >"$TMP/synqc.toml"
+env "${clean_env[@]}" \
+  "$SYNQC_BIN" serve --config "$TMP/synqc.toml" \
+  --listen "$INSTANCE" --metrics-listen "127.0.0.1:$MPORT" \
   --data-dir "$TMP/data" >"$TMP/synqc.log" 2>&1 &
 SYNQC_PID=$!
 if wait_until 60 "$SYNQC_PID" c -f "$BASE/health/ready"; then

@@ -441,12 +441,12 @@ impl Store {
             if queue.remove(&queue_key(run.mode.priority(), &run.id))?.is_none() {
                 return Ok(false);
             }
+            // The stored copy knows the budget window the shots went to.
+            let stored = decode_in_tx(runs, &run.id)?;
             runs.remove(&run.id.0)?;
-            let current = sessions
-                .get(run.session_id.as_bytes())?
-                .and_then(|v| SessionRecord::decode(&v));
-            if let Some(r) = budget.refund(current, run.shots, run.budget_window_ms, now) {
-                sessions.insert(run.session_id.as_bytes(), &r.encode())?;
+            let current = sessions.get(stored.session_id.as_bytes())?.and_then(|v| SessionRecord::decode(&v));
+            if let Some(r) = budget.refund(current, stored.shots, stored.budget_window_ms, now) {
+                sessions.insert(stored.session_id.as_bytes(), &r.encode())?;
             }
             Ok(true)
         });
@@ -455,8 +455,7 @@ impl Store {
                 self.counts.sub(RunStatus::Queued, 1);
                 Ok(())
             }
-            Ok(false) => Ok(()),
-            Err(TransactionError::Abort(())) => Ok(()),
+            Ok(false) | Err(TransactionError::Abort(_)) => Ok(()),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
     }
@@ -486,18 +485,33 @@ impl Store {
         match serde_json::from_slice(value) {
             Ok(r) => Some(r),
             Err(e) => {
-                log::error!(
-                    "quarantining undecodable run record {}: {e}",
-                    crate::budget::hex(key)
-                );
+                log::error!("quarantining undecodable run record {}: {e}", crate::budget::hex(key));
                 let qkey = [b"runs\0".as_slice(), key].concat();
-                let moved = (&self.runs, &self.quarantine).transaction(|(runs, quarantine)| {
-                    runs.remove(key)?;
-                    quarantine.insert(qkey.as_slice(), value)?;
-                    Ok::<_, Abortable<()>>(())
-                });
-                if moved.is_ok() {
+                // Its queue entry or lease goes too, or the run would count
+                // as queued (or running) forever with nothing to execute.
+                let moved = (&self.runs, &self.queue, &self.leases, &self.quarantine).transaction(
+                    |(runs, queue, leases, quarantine)| {
+                        if runs.remove(key)?.is_none() {
+                            return Ok(None);
+                        }
+                        quarantine.insert(qkey.as_slice(), value)?;
+                        let mut queued = false;
+                        for priority in [0u8, 1u8] {
+                            let qk = [&[priority][..], key].concat();
+                            queued |= queue.remove(qk)?.is_some();
+                        }
+                        let running = leases.remove(key)?.is_some();
+                        Ok::<_, Abortable<()>>(Some((queued, running)))
+                    },
+                );
+                if let Ok(Some((queued, running))) = moved {
                     self.counts.quarantined.fetch_add(1, Ordering::Relaxed);
+                    if queued {
+                        self.counts.sub(RunStatus::Queued, 1);
+                    }
+                    if running {
+                        self.counts.sub(RunStatus::Running, 1);
+                    }
                 }
                 None
             }
@@ -553,7 +567,12 @@ impl Store {
                 if queue.remove(&key)?.is_none() {
                     return abort(Abort::Gone);
                 }
-                let mut rec = decode_in_tx(runs, &id)?;
+                // A missing record is as unusable as an undecodable one:
+                // either way the entry must leave the queue (below).
+                let mut rec = match decode_in_tx(runs, &id) {
+                    Err(Abortable::Abort(Abort::Gone)) => return abort(Abort::Undecodable),
+                    other => other?,
+                };
                 rec.status = RunStatus::Running;
                 rec.started_at = Some(now_ms as f64 / 1000.0);
                 rec.attempts += 1;
@@ -570,12 +589,17 @@ impl Store {
                 // Cancelled between the scan and the claim: try the next.
                 Err(TransactionError::Abort(Abort::Gone)) => continue,
                 Err(TransactionError::Abort(_)) => {
-                    // The record is unreadable: take it out of the queue and
-                    // move it aside rather than retrying it forever.
-                    self.queue.remove(&key)?;
-                    self.counts.sub(RunStatus::Queued, 1);
-                    if let Some(v) = self.runs.get(id.0)? {
-                        self.decode_or_quarantine(&id.0, &v);
+                    // The record is unreadable: move it aside (with its
+                    // queue entry) rather than retrying it forever.
+                    match self.runs.get(id.0)? {
+                        Some(v) => {
+                            self.decode_or_quarantine(&id.0, &v);
+                        }
+                        None => {
+                            if self.queue.remove(&key)?.is_some() {
+                                self.counts.sub(RunStatus::Queued, 1);
+                            }
+                        }
                     }
                 }
                 Err(TransactionError::Storage(e)) => return Err(e.into()),
