@@ -112,11 +112,19 @@ ts_args=()
 # kind of host needs if one is ever added.
 runtime_args=()
 command -v runc >/dev/null && runtime_args=(--runtime runc)
+old_image_id=$(buildah images -q "$IMAGE_NAME" 2>/dev/null | head -n 1)
 buildah bud --quiet --format docker --layers=false \
     "${runtime_args[@]}" --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 \
     "${ts_args[@]}" \
     --build-arg VERSION="$VERSION" --build-arg CREATED="$created" \
     -f packaging/container/Containerfile -t "$IMAGE_NAME" "$ctx" >/dev/null
+
+# The previous build under the same tag is now untagged: drop it unless a
+# container still uses it.
+new_image_id=$(buildah images -q "$IMAGE_NAME" 2>/dev/null | head -n 1)
+if [ -n "$old_image_id" ] && [ "$old_image_id" != "$new_image_id" ]; then
+    buildah rmi "$old_image_id" >/dev/null 2>&1 || true
+fi
 
 image_tar=$DIST_DIR/synqc-image.tar
 rm -f "$image_tar"

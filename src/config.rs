@@ -83,9 +83,20 @@ impl Default for Config {
             data_dir: PathBuf::from("./synqc-data"),
             api_key: None,
             api_keys_file: None,
-            public_paths: ["/health", "/health/live", "/health/ready", "/metrics"]
-                .map(String::from)
-                .to_vec(),
+            // The console and API reference pages hold no data (what they show
+            // is fetched with the key), and a browser cannot send a header
+            // when it opens a page.
+            public_paths: [
+                "/health",
+                "/health/live",
+                "/health/ready",
+                "/metrics",
+                "/",
+                "/docs",
+                "/openapi.json",
+            ]
+            .map(String::from)
+            .to_vec(),
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             job_timeout_seconds: 90,
             lease_seconds: 30,

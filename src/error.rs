@@ -31,8 +31,10 @@ pub enum ApiError {
     Invalid(Vec<FieldError>),
     /// 422 INVALID_REQUEST for a body that is not JSON at all.
     MalformedJson(String),
-    /// 404 INVALID_REQUEST: no run (or route) by that name.
+    /// 404 INVALID_REQUEST: no run by that id, or no such result or asset.
     NotFound(String),
+    /// 404 (405 for a wrong method) INVALID_REQUEST: no such route.
+    UnknownRoute(String),
     /// 400 INVALID_TARGET.
     UnknownTarget(String),
     /// 403 PROVIDER_SIM_DISABLED.
@@ -76,7 +78,7 @@ impl ApiError {
             ApiError::Invalid(_) | ApiError::MalformedJson(_) | ApiError::BudgetGuardrail { .. } => {
                 StatusCode::UnprocessableEntity
             }
-            ApiError::NotFound(_) => StatusCode::NotFound,
+            ApiError::NotFound(_) | ApiError::UnknownRoute(_) => StatusCode::NotFound,
             ApiError::UnknownTarget(_) => StatusCode::BadRequest,
             ApiError::ProviderSimDisabled(_) => StatusCode::Forbidden,
             ApiError::AuthRequired => StatusCode::Unauthorized,
@@ -103,6 +105,7 @@ impl ApiError {
             ApiError::Invalid(_)
             | ApiError::MalformedJson(_)
             | ApiError::NotFound(_)
+            | ApiError::UnknownRoute(_)
             | ApiError::TooLarge(_)
             | ApiError::UnsupportedMediaType => "INVALID_REQUEST",
             ApiError::UnknownTarget(_) => "INVALID_TARGET",
@@ -126,7 +129,7 @@ impl ApiError {
                 format!("Invalid request: {}", locs.join(", "))
             }
             ApiError::MalformedJson(why) => format!("Request body is not valid JSON: {why}"),
-            ApiError::NotFound(what) => what.clone(),
+            ApiError::NotFound(what) | ApiError::UnknownRoute(what) => what.clone(),
             ApiError::UnknownTarget(t) => format!("Unknown hardware_target '{t}'"),
             ApiError::ProviderSimDisabled(t) => {
                 format!("Target '{t}' runs only as a provider simulation, which is disabled")
@@ -159,6 +162,7 @@ impl ApiError {
             ApiError::Invalid(_) => "Fix the listed fields and resend.",
             ApiError::MalformedJson(_) => "Send a JSON object body.",
             ApiError::NotFound(_) => "Check the id; GET /runs lists known runs.",
+            ApiError::UnknownRoute(_) => "See /docs for the routes this appliance serves.",
             ApiError::UnknownTarget(_) => "Pick a hardware target from /hardware/targets.",
             ApiError::ProviderSimDisabled(_) => {
                 "Use sim_local, or set allow_provider_simulation = true in the config."

@@ -240,23 +240,6 @@ fn describe_all() {
         "synqc_target_up",
         "Per hardware target: 1 usable, 0 disabled, 2 not configured."
     );
-    describe_gauge!(
-        "process_resident_memory_bytes",
-        Unit::Bytes,
-        "Resident memory size in bytes."
-    );
-    describe_counter!(
-        "process_cpu_seconds_total",
-        Unit::Seconds,
-        "Total user and system CPU time spent in seconds."
-    );
-    describe_gauge!("process_open_fds", "Number of open file descriptors.");
-    describe_gauge!("process_max_fds", "Maximum number of open file descriptors.");
-    describe_gauge!(
-        "process_start_time_seconds",
-        Unit::Seconds,
-        "Start time of the process since unix epoch in seconds."
-    );
 }
 
 /// Creates every labelled series with its zero value, so panels and alerts
@@ -302,8 +285,20 @@ fn zero_series() {
     let _ = metrics::histogram!("synqc_store_flush_duration_seconds");
 }
 
+/// The whole exposition: the registry, then the process_* series.
+pub fn render(state: &State) -> String {
+    refresh(state);
+    let mut text = state.metrics.render();
+    if let Some(p) = Process::read() {
+        text.push_str(&p.exposition());
+    } else {
+        metrics::counter!("synqc_metrics_collection_errors_total").increment(1);
+    }
+    text
+}
+
 /// Sets the gauges from the in-memory counts: O(1) in the number of runs.
-pub fn refresh(state: &State) {
+fn refresh(state: &State) {
     let store = &state.store;
     let up = if store.probe().is_ok() { 1.0 } else { 0.0 };
     metrics::gauge!("synqc_store_up", "backend" => "sled").set(up);
@@ -323,7 +318,7 @@ pub fn refresh(state: &State) {
     let (ready, future) = store.ready_and_future(now);
     metrics::gauge!("synqc_queue_ready_depth").set(ready as f64);
     metrics::gauge!("synqc_queue_future_depth").set(future as f64);
-    let oldest = store.oldest_queued_ms().ok().flatten();
+    let oldest = store.oldest_queued_ms();
     metrics::gauge!("synqc_queue_oldest_queued_age_seconds").set(
         oldest
             .map(|t| now.saturating_sub(t) as f64 / 1000.0)
@@ -348,13 +343,6 @@ pub fn refresh(state: &State) {
             0.0
         });
     }
-    if let Some(p) = Process::read() {
-        metrics::gauge!("process_resident_memory_bytes").set(p.rss_bytes as f64);
-        metrics::counter!("process_cpu_seconds_total").absolute(p.cpu_seconds as u64);
-        metrics::gauge!("process_open_fds").set(p.open_fds as f64);
-        metrics::gauge!("process_max_fds").set(p.max_fds as f64);
-        metrics::gauge!("process_start_time_seconds").set(p.start_time_s);
-    }
 }
 
 /// This process as /proc describes it.
@@ -372,6 +360,48 @@ const TICKS_PER_S: f64 = 100.0;
 const PAGE_BYTES: u64 = 4096;
 
 impl Process {
+    /// The standard process_* series in text format. Written here rather
+    /// than through the registry because `metrics` counters are integers
+    /// and CPU seconds are not.
+    pub fn exposition(&self) -> String {
+        let series = [
+            (
+                "process_resident_memory_bytes",
+                "gauge",
+                "Resident memory size in bytes.",
+                self.rss_bytes as f64,
+            ),
+            (
+                "process_cpu_seconds_total",
+                "counter",
+                "Total user and system CPU time spent in seconds.",
+                self.cpu_seconds,
+            ),
+            (
+                "process_open_fds",
+                "gauge",
+                "Number of open file descriptors.",
+                self.open_fds as f64,
+            ),
+            (
+                "process_max_fds",
+                "gauge",
+                "Maximum number of open file descriptors.",
+                self.max_fds as f64,
+            ),
+            (
+                "process_start_time_seconds",
+                "gauge",
+                "Start time of the process since unix epoch in seconds.",
+                self.start_time_s,
+            ),
+        ];
+        series
+            .iter()
+            .map(|(name, kind, help, v)| format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"))
+            .collect()
+    }
+
     pub fn read() -> Option<Process> {
         let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
         // Fields after the parenthesised command name, which may hold spaces.

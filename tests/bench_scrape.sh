@@ -15,7 +15,8 @@
 #        BENCH_MAX_RATIO (2), BENCH_TMPDIR (where the store goes: a million
 #        runs need several GB), BENCH_START_TIMEOUT (s, 900),
 #        BENCH_FILL_TIMEOUT (s, 7200), KEEP_TMP=1.
-# Use a release build: a debug build measures the debug allocator.
+# Prefer a release build, and an otherwise idle host: other jobs on shared
+# cores add noise of the same order as the effect being measured.
 
 # SC2317: shellcheck 0.9 cannot see calls made from traps or through
 # wait_until "$@", and reports those function bodies as unreachable.

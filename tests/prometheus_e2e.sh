@@ -6,10 +6,12 @@
 # Grafana dashboard and every alert expression through the Prometheus HTTP
 # API (tests/dashboard_queries.py query). Every one must evaluate without
 # error, and the queue-depth, run-outcome, HTTP-rate and fidelity panels must
-# return data. On the way it also checks the /metrics contract at start-up
-# and after the load (families, types, labels), `promtool check metrics`,
-# the second metrics listener, and that the appliance serves the shipped
-# asset files unchanged.
+# return data, and every series selector they use must match series of the
+# appliance (a renamed metric would leave a panel or alert silently dead).
+# On the way it also checks the /metrics contract at start-up and after the
+# load (families, types, HELP, labels), `promtool check metrics`, the second
+# metrics listener (same registry), process_* against /proc, and that the
+# appliance serves the shipped asset files unchanged.
 #
 # Usage: SYNQC_BIN=target/debug/synqc tests/prometheus_e2e.sh
 # Env:   PROMETHEUS, PROMTOOL (binaries), E2E_RUNS (default 100),
@@ -57,18 +59,25 @@ stop() {
   wait "$pid" 2>/dev/null || true
 }
 
+# The logs are the only trace of why a process misbehaved: shown once, on
+# failure, before the closing line (so that line stays the last one).
+LOGS_SHOWN=0
+show_logs() {
+  local log
+  [[ $LOGS_SHOWN == 0 ]] || return 0
+  LOGS_SHOWN=1
+  for log in "$TMP/synqc.log" "$TMP/prometheus.log"; do
+    [[ -s $log ]] || continue
+    echo "--- last lines of $(basename "$log")"
+    tail -n 25 "$log"
+  done
+}
+
 cleanup() {
   local rc=$?
   stop "$PROM_PID"
   stop "$SYNQC_PID"
-  if [[ $rc -ne 0 ]]; then
-    # The logs are the only trace of why a process misbehaved.
-    for log in "$TMP/synqc.log" "$TMP/prometheus.log"; do
-      [[ -s $log ]] || continue
-      echo "--- last lines of $(basename "$log")"
-      tail -n 25 "$log"
-    done
-  fi
+  [[ $rc -eq 0 ]] || show_logs
   if [[ ${KEEP_TMP:-0} == 1 ]]; then
     echo "prometheus-e2e: kept $TMP"
   else
@@ -84,6 +93,7 @@ failed=0
 pass() { passed=$((passed + 1)); echo "ok     $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL   $*"; }
 finish() {
+  [[ $failed -eq 0 ]] || show_logs
   echo "prometheus-e2e: $passed passed, $failed failed"
   [[ $failed -eq 0 ]] || exit 1
   exit 0
@@ -141,6 +151,58 @@ INSTANCE=127.0.0.1:$PORT
 BASE=http://$INSTANCE
 PROM=http://127.0.0.1:$PPORT
 
+# proc_sample MOMENT: scrape process_* and read /proc/PID right after, to
+# check the series describe this very process. Taken at several moments
+# (start-up, after the load, ...): CPU seconds are compared to 0.1 s, and a
+# value truncated to whole seconds (a staircase CPU panel) cannot stay
+# within 0.1 s of the real one at every reading.
+proc_samples=0
+proc_bad=0
+: >"$TMP/proc.log"
+proc_sample() {
+  local moment=$1
+  proc_samples=$((proc_samples + 1))
+  # /proc is read immediately after the scrape so the readings barely differ.
+  if ! c -f -o "$TMP/proc-metrics.txt" "$BASE/metrics" \
+    || ! cp "/proc/$SYNQC_PID/stat" "$TMP/proc-stat.txt" 2>/dev/null \
+    || ! ls "/proc/$SYNQC_PID/fd" >"$TMP/proc-fds.txt" 2>/dev/null; then
+    proc_bad=$((proc_bad + 1))
+    echo "$moment: could not scrape /metrics or read /proc/$SYNQC_PID" >>"$TMP/proc.log"
+    return 0
+  fi
+  if ! python3 - "$moment" "$TMP" "$(getconf CLK_TCK)" "$(getconf PAGESIZE)" >>"$TMP/proc.log" 2>&1 <<'PY'; then
+import sys
+moment, tmp, hz, page = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+m = {}
+for line in open(f"{tmp}/proc-metrics.txt"):
+    if line.startswith("process_"):
+        name, value = line.split()[:2]
+        m[name] = float(value)
+stat = open(f"{tmp}/proc-stat.txt").read().rsplit(")", 1)[1].split()
+cpu = (int(stat[11]) + int(stat[12])) / hz   # utime + stime
+start = int(stat[19]) / hz                   # starttime, ticks after boot
+rss = int(stat[21]) * page
+btime = next(float(l.split()[1]) for l in open("/proc/stat") if l.startswith("btime "))
+fds = sum(1 for _ in open(f"{tmp}/proc-fds.txt"))
+checks = [
+    ("process_cpu_seconds_total", cpu, 0.1),
+    ("process_start_time_seconds", btime + start, 1.0),
+    ("process_resident_memory_bytes", rss, 0.25 * rss),
+    ("process_open_fds", fds, 5),
+]
+out, bad = [], 0
+for name, want, tol in checks:
+    got = m.get(name)
+    ok = got is not None and abs(got - want) <= tol
+    bad += not ok
+    out.append(f"{name} {got} vs {want:.2f}{'' if ok else ' <-- differs'}")
+print(f"{moment}: " + "; ".join(out))
+sys.exit(1 if bad else 0)
+PY
+    proc_bad=$((proc_bad + 1))
+  fi
+}
+
 # --- synqc -------------------------------------------------------------------
 # Isolate synqc from the host's settings: an installed
 # /etc/synqc/synqc.toml or SYNQC_* variables (an API key would turn every
@@ -159,6 +221,7 @@ if wait_until 60 "$SYNQC_PID" c -f "$BASE/health/ready"; then
 else
   abort "synqc serve did not answer GET /health/ready within 60 s"
 fi
+proc_sample "start-up"
 
 # Before any load: every series must already exist (zero values).
 if c -f -o "$TMP/metrics-start.txt" "$BASE/metrics"; then
@@ -248,6 +311,7 @@ if [[ $accepted -eq $RUNS ]]; then
 else
   fail "POST /runs hello_quantum_sim: only $accepted/$RUNS answered 202 with an id"
 fi
+proc_sample "after the submits"
 
 bad=0
 for body in '{"preset":"nope"}' '{"preset":"nope"}' '{"preset":"hello_quantum_sim","shot_budget":0}' '{"preset":'; do
@@ -281,6 +345,7 @@ if wait_until 120 "$SYNQC_PID" drained; then
 else
   fail "queue did not drain within 120 s"
 fi
+proc_sample "queue drained"
 
 # Wait until Prometheus has seen the drained state and has enough history
 # for rate() (several scrapes after the load).
@@ -319,47 +384,14 @@ else
   fail "metrics_listen: synqc_runs_submitted_total sums differ (api '$api_sum', metrics listener '$mlisten_sum', accepted $accepted)"
 fi
 
-# process_* must describe this very process, as /proc sees it right after
-# the scrape (the process is idle now, so the two readings barely differ).
-# CPU seconds are compared to 0.1 s: a value truncated to whole seconds
-# would make the CPU panel a staircase.
-if c -f -o "$TMP/metrics-proc.txt" "$BASE/metrics" && [[ -r /proc/$SYNQC_PID/stat ]]; then
-  if python3 - "$TMP/metrics-proc.txt" "$SYNQC_PID" "$(getconf CLK_TCK)" "$(getconf PAGESIZE)" >"$TMP/out" 2>&1 <<'PY'; then
-import os, sys
-metrics, pid, hz, page = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-m = {}
-for line in open(metrics):
-    if line.startswith("process_"):
-        name, value = line.split()[:2]
-        m[name] = float(value)
-stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-cpu = (int(stat[11]) + int(stat[12])) / hz          # utime + stime
-start = int(stat[19]) / hz                          # starttime, ticks after boot
-rss = int(stat[21]) * page
-btime = next(float(l.split()[1]) for l in open("/proc/stat") if l.startswith("btime "))
-fds = len(os.listdir(f"/proc/{pid}/fd"))
-checks = [
-    ("process_cpu_seconds_total", cpu, 0.1),
-    ("process_start_time_seconds", btime + start, 1.0),
-    ("process_resident_memory_bytes", rss, 0.25 * rss),
-    ("process_open_fds", fds, 5),
-]
-bad = 0
-for name, want, tol in checks:
-    got = m.get(name)
-    ok = got is not None and abs(got - want) <= tol
-    bad += not ok
-    print(f"{name}: metric {got}, /proc {want:.2f} (tolerance {tol:g}){'' if ok else '  <-- differs'}")
-sys.exit(1 if bad else 0)
-PY
-    pass "process_* series match /proc/$SYNQC_PID"
-  else
-    fail "process_* series do not match /proc/$SYNQC_PID"
-  fi
-  sed 's/^/       | /' "$TMP/out"
+proc_sample "before the queries"
+# process_* checked against the readings taken at several moments.
+if [[ $proc_samples -gt 0 && $proc_bad -eq 0 ]]; then
+  pass "process_* series match /proc/$SYNQC_PID ($proc_samples readings)"
 else
-  fail "process_* series: could not read /metrics or /proc/$SYNQC_PID/stat"
+  fail "process_* series differ from /proc/$SYNQC_PID in $proc_bad of $proc_samples readings"
 fi
+sed 's/^/       | /' "$TMP/proc.log"
 
 # --- every dashboard and alert expression --------------------------------------
 echo "--- dashboard and alert expressions through $PROM/api/v1/query"

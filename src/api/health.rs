@@ -21,7 +21,7 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
     let counts = &state.store.counts;
     let leases = state.store.leases().unwrap_or_default();
     let expired = leases.iter().filter(|(_, l)| l.expires_ms <= now).count();
-    let oldest = state.store.oldest_queued_ms().ok().flatten();
+    let oldest = state.store.oldest_queued_ms();
     let quarantined = counts.quarantined.load(Ordering::Relaxed);
     let status = if store_ok && quarantined == 0 {
         "ok"
@@ -106,10 +106,8 @@ pub async fn ready(req: Request<State>) -> Result<Response, ApiError> {
 }
 
 pub async fn metrics(req: Request<State>) -> Result<Response, ApiError> {
-    let state = req.state();
-    crate::telemetry::refresh(state);
     let mut res = Response::new(StatusCode::Ok);
-    res.set_body(state.metrics.render());
+    res.set_body(crate::telemetry::render(req.state()));
     res.set_content_type("text/plain; version=0.0.4; charset=utf-8");
     Ok(res)
 }

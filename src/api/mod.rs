@@ -60,6 +60,10 @@ pub fn app(state: State) -> tide::Server<State> {
         .get(endpoint("/docs", |_| crate::assets::serve("docs.html")));
     app.at("/")
         .get(endpoint("/", |_| crate::assets::serve("console/index.html")));
+    app.at("/assets")
+        .get(endpoint("/assets/*path", |_| crate::assets::serve("")));
+    app.at("/assets/")
+        .get(endpoint("/assets/*path", |_| crate::assets::serve("")));
     app.at("/assets/*path")
         .get(endpoint("/assets/*path", |req: Request<State>| {
             let path = req.param("path").unwrap_or("").to_string();
@@ -231,7 +235,7 @@ impl Middleware<State> for Outer {
                 } else {
                     "No such route"
                 };
-                res = ApiError::NotFound(what.into()).into_response();
+                res = ApiError::UnknownRoute(what.into()).into_response();
                 res.set_status(status);
                 "unmatched"
             }

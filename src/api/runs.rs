@@ -350,7 +350,7 @@ pub fn submission_json(rec: &RunRecord) -> Value {
 fn status_json(state: &State, rec: &RunRecord, with_result: bool) -> Result<Value, ApiError> {
     let mut v = submission_json(rec);
     let position = if rec.status == RunStatus::Queued {
-        state.store.queue_position(rec)?
+        state.store.queue_position(rec)
     } else {
         None
     };

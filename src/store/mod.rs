@@ -5,6 +5,7 @@
 //! transactions commit, so nothing on a hot path ever scans the store.
 
 mod flush;
+mod queue_index;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -165,10 +166,8 @@ pub struct Store {
     /// Last id's (ms, sequence), so ids from one process are strictly
     /// increasing even within a millisecond.
     last_id: Mutex<(u64, u16)>,
-    /// Queue entries with a retry backoff (id -> not before, ms). Retries
-    /// are rare, so this stays small; it makes the ready/future split O(1)
-    /// in the number of stored runs.
-    delayed: Mutex<std::collections::HashMap<RunId, u64>>,
+    /// The queue's order in memory (positions, oldest, backoffs).
+    index: Mutex<queue_index::QueueIndex>,
 }
 
 const META_SCHEMA: &[u8] = b"schema_version";
@@ -279,19 +278,15 @@ impl Store {
             counts: Counts::default(),
             budget,
             last_id: Mutex::new((0, 0)),
-            delayed: Mutex::new(std::collections::HashMap::new()),
+            index: Mutex::new(queue_index::QueueIndex::default()),
             db,
         };
         let mut queued = 0;
         for item in store.queue.iter() {
             let (k, v) = item?;
             queued += 1;
-            if let (Some(id), t @ 1..) = (k.get(1..).and_then(run_id_of), u64_of(&v)) {
-                store
-                    .delayed
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(id, t);
+            if let Some(id) = k.get(1..).and_then(run_id_of) {
+                store.index().insert(k[0], id, u64_of(&v));
             }
         }
         store.counts.add(RunStatus::Queued, queued);
@@ -317,6 +312,10 @@ impl Store {
         store.counts.sessions.store(live as u64, Ordering::Relaxed);
         store.db.flush()?;
         Ok(store)
+    }
+
+    fn index(&self) -> std::sync::MutexGuard<'_, queue_index::QueueIndex> {
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn path(&self) -> &Path {
@@ -412,6 +411,7 @@ impl Store {
         match outcome {
             Ok((created, expired)) => {
                 self.counts.add(RunStatus::Queued, 1);
+                self.index().insert(run.mode.priority(), run.id, 0);
                 self.session_window_changed(created, expired);
                 Ok(Submitted::Accepted {
                     session_created: created,
@@ -444,7 +444,9 @@ impl Store {
             // The stored copy knows the budget window the shots went to.
             let stored = decode_in_tx(runs, &run.id)?;
             runs.remove(&run.id.0)?;
-            let current = sessions.get(stored.session_id.as_bytes())?.and_then(|v| SessionRecord::decode(&v));
+            let current = sessions
+                .get(stored.session_id.as_bytes())?
+                .and_then(|v| SessionRecord::decode(&v));
             if let Some(r) = budget.refund(current, stored.shots, stored.budget_window_ms, now) {
                 sessions.insert(stored.session_id.as_bytes(), &r.encode())?;
             }
@@ -453,6 +455,7 @@ impl Store {
         match done {
             Ok(true) => {
                 self.counts.sub(RunStatus::Queued, 1);
+                self.index().remove(run.mode.priority(), &run.id);
                 Ok(())
             }
             Ok(false) | Err(TransactionError::Abort(_)) => Ok(()),
@@ -485,7 +488,10 @@ impl Store {
         match serde_json::from_slice(value) {
             Ok(r) => Some(r),
             Err(e) => {
-                log::error!("quarantining undecodable run record {}: {e}", crate::budget::hex(key));
+                log::error!(
+                    "quarantining undecodable run record {}: {e}",
+                    crate::budget::hex(key)
+                );
                 let qkey = [b"runs\0".as_slice(), key].concat();
                 // Its queue entry or lease goes too, or the run would count
                 // as queued (or running) forever with nothing to execute.
@@ -508,6 +514,11 @@ impl Store {
                     self.counts.quarantined.fetch_add(1, Ordering::Relaxed);
                     if queued {
                         self.counts.sub(RunStatus::Queued, 1);
+                        if let Some(id) = run_id_of(key) {
+                            let mut index = self.index();
+                            index.remove(0, &id);
+                            index.remove(1, &id);
+                        }
                     }
                     if running {
                         self.counts.sub(RunStatus::Running, 1);
@@ -519,12 +530,8 @@ impl Store {
     }
 
     /// 0-based position among queued runs in dispatch order.
-    pub fn queue_position(&self, run: &RunRecord) -> Result<Option<u64>> {
-        let key = queue_key(run.mode.priority(), &run.id);
-        if !self.queue.contains_key(key)? {
-            return Ok(None);
-        }
-        Ok(Some(self.queue.range(..key.as_slice()).count() as u64))
+    pub fn queue_position(&self, run: &RunRecord) -> Option<u64> {
+        self.index().position(run.mode.priority(), &run.id)
     }
 
     /// Newest first, filtered, one page plus whether there is more.
@@ -583,7 +590,7 @@ impl Store {
             match claimed {
                 Ok(rec) => {
                     self.counts.moved(RunStatus::Queued, RunStatus::Running);
-                    self.delayed.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                    self.index().remove(key[0], &id);
                     return Ok(Some(rec));
                 }
                 // Cancelled between the scan and the claim: try the next.
@@ -598,6 +605,7 @@ impl Store {
                         None => {
                             if self.queue.remove(&key)?.is_some() {
                                 self.counts.sub(RunStatus::Queued, 1);
+                                self.index().remove(key[0], &id);
                             }
                         }
                     }
@@ -692,17 +700,12 @@ impl Store {
             }
             runs.insert(&id.0, encode_run(&rec))?;
             queue.insert(&queue_key(rec.mode.priority(), id), &not_before_ms.to_be_bytes())?;
-            Ok(())
+            Ok(rec.mode.priority())
         });
         match done {
-            Ok(()) => {
+            Ok(priority) => {
                 self.counts.moved(RunStatus::Running, RunStatus::Queued);
-                if not_before_ms > 0 {
-                    self.delayed
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(*id, not_before_ms);
-                }
+                self.index().insert(priority, *id, not_before_ms);
                 Ok(true)
             }
             Err(TransactionError::Abort(Abort::LeaseLost)) => Ok(false),
@@ -741,7 +744,7 @@ impl Store {
         match done {
             Ok(rec) => {
                 self.counts.moved(RunStatus::Queued, RunStatus::Cancelled);
-                self.delayed.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+                self.index().remove(rec.mode.priority(), id);
                 Ok(CancelOutcome::Cancelled(Box::new(rec)))
             }
             Err(TransactionError::Abort(Abort::Gone | Abort::Undecodable)) => Ok(CancelOutcome::NotFound),
@@ -754,24 +757,12 @@ impl Store {
 
     /// Queued runs due now and queued runs waiting for a retry backoff.
     pub fn ready_and_future(&self, now_ms: u64) -> (u64, u64) {
-        let delayed = self.delayed.lock().unwrap_or_else(|p| p.into_inner());
-        let future = delayed.values().filter(|t| **t > now_ms).count() as u64;
-        let queued = self.counts.get(RunStatus::Queued);
-        (queued.saturating_sub(future), future)
+        self.index().ready_and_future(now_ms)
     }
 
-    /// The oldest queued run's submit time (ms): the first entry of each
-    /// priority, since entries sort by id and ids by time.
-    pub fn oldest_queued_ms(&self) -> Result<Option<u64>> {
-        let mut oldest = None;
-        for priority in [0u8, 1u8] {
-            if let Some((k, _)) = self.queue.scan_prefix([priority]).next().transpose()? {
-                if let Some(id) = k.get(1..).and_then(run_id_of) {
-                    oldest = Some(oldest.map_or(id.unix_ms(), |o: u64| o.min(id.unix_ms())));
-                }
-            }
-        }
-        Ok(oldest)
+    /// The oldest queued run's submit time (ms).
+    pub fn oldest_queued_ms(&self) -> Option<u64> {
+        self.index().oldest_ms()
     }
 
     /// Deletes the oldest finished runs beyond `keep`. Returns how many.

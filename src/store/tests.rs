@@ -758,15 +758,10 @@ impl Harness {
         let queue = model.queue();
         for (pos, id) in queue.iter().enumerate() {
             let rec = store.get(id).expect("get").expect("queued run stored");
-            prop_assert_eq!(
-                store.queue_position(&rec).expect("queue_position"),
-                Some(pos as u64),
-                "position of {}",
-                id
-            );
+            prop_assert_eq!(store.queue_position(&rec), Some(pos as u64), "position of {}", id);
         }
         prop_assert_eq!(
-            store.oldest_queued_ms().expect("oldest"),
+            store.oldest_queued_ms(),
             queue.iter().map(|id| id.unix_ms()).min(),
             "oldest_queued_ms"
         );
@@ -1027,7 +1022,7 @@ fn undecodable_record_found_by_claim_is_quarantined() {
         "the dead queue entry is not counted"
     );
     assert_eq!(store.ready_and_future(crate::now_ms()), (0, 0));
-    assert_eq!(store.oldest_queued_ms().expect("oldest"), None);
+    assert_eq!(store.oldest_queued_ms(), None);
     assert!(store.leases().expect("leases").is_empty());
     drop(store);
     let store = open_store(dir.path(), budget()).expect("reopen");
@@ -1093,7 +1088,7 @@ fn quarantined_queued_run_leaves_no_queue_entry() {
         "queued count after quarantine"
     );
     assert_eq!(store.ready_and_future(crate::now_ms()), (0, 0));
-    assert_eq!(store.oldest_queued_ms().expect("oldest"), None);
+    assert_eq!(store.oldest_queued_ms(), None);
     drop(store);
     let store = open_store(dir.path(), budget()).expect("reopen");
     assert_eq!(
