@@ -18,6 +18,15 @@ use crate::State;
 
 static HANDLE: OnceCell<PrometheusHandle> = OnceCell::new();
 
+/// When the registry was installed (Unix seconds): the process start time
+/// where /proc/stat cannot be read.
+static REGISTRY_INSTALLED_S: once_cell::sync::Lazy<f64> = once_cell::sync::Lazy::new(|| {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+});
+
 const TARGET_IDS: [&str; 6] = [
     "sim_local",
     "aws_braket",
@@ -76,6 +85,7 @@ pub const ROUTES: [&str; 20] = [
 pub fn registry() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
+            once_cell::sync::Lazy::force(&REGISTRY_INSTALLED_S);
             let http_buckets = [
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ];
@@ -410,13 +420,14 @@ impl Process {
         let cpu_seconds = (field(14)? + field(15)?) as f64 / TICKS_PER_S;
         let start_ticks = field(22)?;
         let rss_bytes = field(24)? * PAGE_BYTES;
-        let boot = std::fs::read_to_string("/proc/stat")
-            .ok()?
-            .lines()
-            .find_map(|l| {
+        // /proc/stat is hidden under systemd's ProcSubset=pid; then the
+        // moment the registry was installed stands in for the start time.
+        let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|text| {
+            text.lines().find_map(|l| {
                 l.strip_prefix("btime ")
                     .and_then(|v| v.trim().parse::<f64>().ok())
-            })?;
+            })
+        });
         let open_fds = std::fs::read_dir("/proc/self/fd")
             .map(|d| d.count() as u64)
             .unwrap_or(0);
@@ -431,7 +442,7 @@ impl Process {
             cpu_seconds,
             open_fds,
             max_fds,
-            start_time_s: boot + start_ticks as f64 / TICKS_PER_S,
+            start_time_s: boot.map_or(*REGISTRY_INSTALLED_S, |b| b + start_ticks as f64 / TICKS_PER_S),
         })
     }
 }

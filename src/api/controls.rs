@@ -12,7 +12,7 @@ use crate::State;
 pub async fn get(req: Request<State>) -> Result<Response, ApiError> {
     Ok(json_response(
         StatusCode::Ok,
-        &req.state().store.control_profile()?,
+        &req.state().store.control_profile(),
     ))
 }
 
@@ -25,8 +25,8 @@ pub async fn set(mut req: Request<State>) -> Result<Response, ApiError> {
         )]));
     };
     let state = req.state();
-    let mut merged = serde_json::to_value(state.store.control_profile()?)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut merged =
+        serde_json::to_value(state.store.control_profile()).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut bad = Vec::new();
     for (k, v) in fields {
         let expected_number = matches!(

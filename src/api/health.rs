@@ -43,7 +43,7 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
         "default_shot_budget": cfg.default_shot_budget,
         "presets": Preset::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
         "visible_target_count": state.targets.visible_count(),
-        "control_profile": state.store.control_profile().ok(),
+        "control_profile": state.store.control_profile(),
         "store": {
             "backend": "sled",
             "ok": store_ok,

@@ -149,7 +149,7 @@ fn effective_controls(
     state: &State,
     overrides: Option<&Map<String, Value>>,
 ) -> Result<ControlProfile, ApiError> {
-    let active = state.store.control_profile()?;
+    let active = state.store.control_profile();
     let Some(over) = overrides else { return Ok(active) };
     let mut merged = serde_json::to_value(&active).map_err(|e| ApiError::Internal(e.to_string()))?;
     for (k, v) in over {

@@ -168,6 +168,8 @@ pub struct Store {
     last_id: Mutex<(u64, u16)>,
     /// The queue's order in memory (positions, oldest, backoffs).
     index: Mutex<queue_index::QueueIndex>,
+    /// The active control profile, read by every submit; written through.
+    profile: std::sync::RwLock<ControlProfile>,
 }
 
 const META_SCHEMA: &[u8] = b"schema_version";
@@ -265,6 +267,10 @@ impl Store {
                 meta.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
             }
         }
+        let profile = meta
+            .get(META_PROFILE)?
+            .and_then(|v| serde_json::from_slice(&v).ok())
+            .unwrap_or_default();
         let store = Store {
             runs: db.open_tree("runs")?,
             queue: db.open_tree("queue")?,
@@ -279,6 +285,7 @@ impl Store {
             budget,
             last_id: Mutex::new((0, 0)),
             index: Mutex::new(queue_index::QueueIndex::default()),
+            profile: std::sync::RwLock::new(profile),
             db,
         };
         let mut queued = 0;
@@ -643,6 +650,17 @@ impl Store {
     /// lease check, the finished counter and any refund. None when the
     /// lease is no longer this token's (the run was taken back).
     pub fn finish(&self, id: &RunId, token: u64, fin: Finish, now_ms: u64) -> Result<Option<RunRecord>> {
+        // Only the lease holder changes a running run's record, so it can be
+        // read and encoded before the transaction: the (large) result is
+        // serialized outside sled's global transaction lock.
+        let Some(mut rec) = self.get(id)? else {
+            return Ok(None);
+        };
+        rec.status = fin.status;
+        rec.finished_at = Some(now_ms as f64 / 1000.0);
+        rec.result = fin.result;
+        rec.error = fin.error;
+        let encoded = encode_run(&rec);
         let budget = self.budget;
         let done = (&self.runs, &self.leases, &self.meta, &self.sessions).transaction(
             |(runs, leases, meta, sessions)| {
@@ -651,13 +669,8 @@ impl Store {
                     _ => return abort(Abort::LeaseLost),
                 }
                 leases.remove(&id.0)?;
-                let mut rec = decode_in_tx(runs, id)?;
-                rec.status = fin.status;
-                rec.finished_at = Some(now_ms as f64 / 1000.0);
-                rec.result = fin.result.clone();
-                rec.error = fin.error.clone();
-                runs.insert(&id.0, encode_run(&rec))?;
-                bump(meta, &finished_key(fin.status), 1)?;
+                runs.insert(&id.0, encoded.as_slice())?;
+                bump(meta, &finished_key(rec.status), 1)?;
                 if fin.refund {
                     let current = sessions
                         .get(rec.session_id.as_bytes())?
@@ -666,18 +679,15 @@ impl Store {
                         sessions.insert(rec.session_id.as_bytes(), &r.encode())?;
                     }
                 }
-                Ok(rec)
+                Ok(())
             },
         );
         match done {
-            Ok(rec) => {
-                self.counts.moved(RunStatus::Running, fin.status);
+            Ok(()) => {
+                self.counts.moved(RunStatus::Running, rec.status);
                 Ok(Some(rec))
             }
-            Err(TransactionError::Abort(Abort::LeaseLost)) => Ok(None),
-            Err(TransactionError::Abort(_)) => {
-                Err(StoreError::Io(format!("run {id} record unreadable at finish")))
-            }
+            Err(TransactionError::Abort(_)) => Ok(None),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
     }
@@ -845,17 +855,14 @@ impl Store {
             .and_then(|v| SessionRecord::decode(&v)))
     }
 
-    pub fn control_profile(&self) -> Result<ControlProfile> {
-        Ok(self
-            .meta
-            .get(META_PROFILE)?
-            .and_then(|v| serde_json::from_slice(&v).ok())
-            .unwrap_or_default())
+    pub fn control_profile(&self) -> ControlProfile {
+        self.profile.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn set_control_profile(&self, p: &ControlProfile) -> Result<()> {
         self.meta
             .insert(META_PROFILE, serde_json::to_vec(p).unwrap_or_default())?;
+        *self.profile.write().unwrap_or_else(|e| e.into_inner()) = p.clone();
         Ok(())
     }
 

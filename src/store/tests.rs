@@ -1162,10 +1162,7 @@ fn run_ids_are_strictly_increasing() {
 fn control_profile_round_trips_across_reopen() {
     let dir = TempDir::new("profile");
     let store = open_store(dir.path(), budget()).expect("open");
-    assert_eq!(
-        store.control_profile().expect("profile"),
-        ControlProfile::default()
-    );
+    assert_eq!(store.control_profile(), ControlProfile::default());
     let p = ControlProfile {
         drive_bias: 0.97,
         notes: Some("tuned".into()),
@@ -1174,7 +1171,7 @@ fn control_profile_round_trips_across_reopen() {
     store.set_control_profile(&p).expect("set");
     drop(store);
     let store = open_store(dir.path(), budget()).expect("reopen");
-    assert_eq!(store.control_profile().expect("profile"), p);
+    assert_eq!(store.control_profile(), p);
 }
 
 #[test]
