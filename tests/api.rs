@@ -614,3 +614,48 @@ fn embedded_console_docs_and_assets_are_served() {
         .contains("SynqcDown"));
     assert_eq!(s.get("/assets/nope").status, 404);
 }
+
+#[test]
+fn head_cors_preflight_rate_limits_and_request_ids() {
+    let s = Server::start(&[
+        "--cors-allow-origins",
+        "http://lab.local",
+        "--rate-limit-per-minute",
+        "5",
+    ]);
+    let head = s.send("HEAD", "/health", None, &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    let pre = s.send("OPTIONS", "/runs", None, &[("Origin", "http://lab.local")]);
+    assert_eq!(pre.status, 204);
+    assert_eq!(
+        pre.header("Access-Control-Allow-Origin"),
+        Some("http://lab.local")
+    );
+    assert_eq!(
+        s.send("OPTIONS", "/runs", None, &[("Origin", "http://evil.example")])
+            .status,
+        403
+    );
+    let echoed = s.send("GET", "/health/live", None, &[("X-Request-Id", "trace-42")]);
+    assert_eq!(echoed.header("X-Request-Id"), Some("trace-42"));
+    // Five requests a minute per session; health stays exempt.
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| {
+            s.send("GET", "/hardware/targets", None, &[("X-Session-Id", "rl")])
+                .status
+        })
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429]);
+    let limited = s.send("GET", "/hardware/targets", None, &[("X-Session-Id", "rl")]);
+    assert_eq!(code(&limited), "RATE_LIMITED");
+    assert!(limited
+        .header("Retry-After")
+        .is_some_and(|v| v.parse::<u64>().is_ok_and(|s| (1..=60).contains(&s))));
+    assert_eq!(
+        s.send("GET", "/hardware/targets", None, &[("X-Session-Id", "other")])
+            .status,
+        200
+    );
+    assert_eq!(s.get("/health").status, 200);
+}

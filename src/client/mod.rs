@@ -85,10 +85,14 @@ impl Client {
             let mut res = async_h1::connect(stream, req)
                 .await
                 .map_err(|e| format!("{method} {url}: {e}"))?;
-            let text = res
-                .body_string()
-                .await
-                .map_err(|e| format!("{method} {url}: reading body: {e}"))?;
+            // A HEAD answer announces a length but carries no body.
+            let text = if method == Method::Head {
+                String::new()
+            } else {
+                res.body_string()
+                    .await
+                    .map_err(|e| format!("{method} {url}: reading body: {e}"))?
+            };
             let headers = res
                 .iter()
                 .map(|(k, v)| (k.as_str().to_string(), v.last().as_str().to_string()))
