@@ -427,8 +427,11 @@ if [ "${SYSTEMD_BOOT_TEST:-1}" = 1 ]; then
         # A build host's policy-rc.d (exit 101) forbids starting services;
         # a lab workstation has none. Removed in the container's overlay only.
         sd rm -f /usr/sbin/policy-rc.d
+        # The checkout may live under /tmp, which is a fresh tmpfs in the
+        # container: hand the package over explicitly.
+        podman cp "$DEB" "$SD:/root/synqc.deb"
         check "systemd: dpkg -i enables and starts synqc.service" bash -c "
-            timeout 120 podman exec '$SD' dpkg -i '$DEB' &&
+            timeout 120 podman exec '$SD' dpkg -i /root/synqc.deb &&
             timeout 20 podman exec '$SD' systemctl is-enabled synqc.service &&
             timeout 20 podman exec '$SD' systemctl is-active synqc.service"
         up=0
