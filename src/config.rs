@@ -332,7 +332,6 @@ impl Config {
             }
         }
         for (name, v) in [
-            ("workers", self.workers as u64),
             ("job_timeout_seconds", self.job_timeout_seconds),
             ("lease_seconds", self.lease_seconds),
             ("max_attempts", u64::from(self.max_attempts)),

@@ -68,6 +68,9 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         );
     }
     state.spawn_workers(&ex);
+    if state.config.workers == 0 {
+        log::warn!("workers = 0: runs are accepted and queued, none is executed");
+    }
     state.lifecycle.set_ready();
     log::info!(
         "synqc {} ready on http://{api_addr} in {} ms (data {}, {} workers, {} runs stored)",
