@@ -35,6 +35,7 @@ pub struct Config {
     pub allow_provider_simulation: bool,
     pub retention_runs: u64,
     pub max_request_bytes: u64,
+    pub min_free_disk_bytes: u64,
     pub rate_limit_per_minute: u64,
     pub cors_allow_origins: Vec<String>,
     pub shutdown_grace_seconds: u64,
@@ -109,6 +110,7 @@ impl Default for Config {
             allow_provider_simulation: false,
             retention_runs: 100_000,
             max_request_bytes: 1_048_576,
+            min_free_disk_bytes: 64 * 1024 * 1024,
             rate_limit_per_minute: 0,
             cors_allow_origins: Vec::new(),
             shutdown_grace_seconds: 10,
@@ -217,6 +219,11 @@ pub const KEYS: &[(&str, Kind, &str)] = &[
         "max_request_bytes",
         Kind::Int,
         "request bodies above this get 413",
+    ),
+    (
+        "min_free_disk_bytes",
+        Kind::Int,
+        "new runs get 503 while the data dir's disk has less free space",
     ),
     (
         "rate_limit_per_minute",

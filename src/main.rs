@@ -18,6 +18,8 @@ usage:
   synqc status [--url URL] [--api-key K] RUN_ID
   synqc loadtest [--url URL] [--api-key K] [--runs N] [--concurrency C] [--preset P]
                  [--timeout-seconds S] [--no-strict]
+  synqc backup [--url URL] [--api-key K] --out FILE   consistent export, safe while serving
+  synqc restore --in FILE --data-dir DIR          into a new data dir (server stopped)
   synqc config check [--config FILE] [--KEY VALUE ...]
   synqc config keys                               list every setting
   synqc bench sim                                 simulator throughput per preset
@@ -35,6 +37,8 @@ fn main() -> ExitCode {
         Some("submit") => submit(&args[1..]),
         Some("status") => status(&args[1..]),
         Some("loadtest") => synqc::client::loadtest::run(&args[1..]),
+        Some("backup") => backup(&args[1..]),
+        Some("restore") => restore(&args[1..]),
         Some("config") => config_cmd(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("version" | "--version" | "-V") => {
@@ -216,6 +220,49 @@ fn status(args: &[String]) -> Result<(), String> {
     } else {
         Err(format!("HTTP {}", reply.status))
     }
+}
+
+fn backup(args: &[String]) -> Result<(), String> {
+    let (mut flags, _) = parse_flags(args)?;
+    let mut client = client_from(&mut flags)?;
+    let out = take(&mut flags, "out").ok_or("--out FILE is required")?;
+    no_leftovers(&flags)?;
+    client.timeout = std::time::Duration::from_secs(3600);
+    let bytes = client.download("/admin/backup", std::path::Path::new(&out))?;
+    // The server ends a complete backup with an end marker; check it here
+    // so a cut stream is reported now, not at restore time.
+    let tail = {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(&out).map_err(|e| format!("{out}: {e}"))?;
+        f.seek(SeekFrom::Start(bytes.saturating_sub(64 * 1024)))
+            .map_err(|e| format!("{out}: {e}"))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).map_err(|e| format!("{out}: {e}"))?;
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    let last = tail.lines().last().unwrap_or("");
+    if !last.starts_with("{\"end\"") {
+        return Err(format!(
+            "{out}: the backup stream was cut short ({bytes} bytes); try again"
+        ));
+    }
+    println!("backup written to {out} ({bytes} bytes): {last}");
+    Ok(())
+}
+
+fn restore(args: &[String]) -> Result<(), String> {
+    let (mut flags, _) = parse_flags(args)?;
+    let input = take(&mut flags, "in").ok_or("--in FILE is required")?;
+    let dir = take(&mut flags, "data-dir").ok_or("--data-dir DIR is required")?;
+    no_leftovers(&flags)?;
+    let file = std::fs::File::open(&input).map_err(|e| format!("{input}: {e}"))?;
+    let done = synqc::store::restore(std::path::Path::new(&dir), &mut std::io::BufReader::new(file))
+        .map_err(|e| e.to_string())?;
+    println!(
+        "restored {} runs ({} back in the queue) and {} budget sessions into {dir}",
+        done.runs, done.requeued, done.sessions
+    );
+    Ok(())
 }
 
 fn config_cmd(args: &[String]) -> Result<(), String> {

@@ -76,7 +76,7 @@ pub const ROUTES: [&str; 20] = [
     "/openapi.json",
     "/docs",
     "/assets/*path",
-    "/console/*path",
+    "/admin/backup",
     "unmatched",
     "OPTIONS",
 ];

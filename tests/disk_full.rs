@@ -1,6 +1,6 @@
-//! A full disk must not crash the server or lose an accepted run: the data
-//! directory sits on a tiny tmpfs (needs root to mount, as in CI), and
-//! submits continue past the point where it fills up.
+//! A filling disk must not crash the server or lose an accepted run: the
+//! data directory sits on a tiny tmpfs (needs root to mount, as in CI), and
+//! submits continue until the free-space reserve refuses them.
 
 mod common;
 
@@ -19,7 +19,7 @@ impl Drop for Mount {
 }
 
 #[test]
-fn a_full_disk_answers_503_keeps_serving_and_loses_nothing_accepted() {
+fn a_filling_disk_answers_503_keeps_serving_and_loses_nothing_accepted() {
     let dir = TempDir::new("full");
     let mnt = dir.0.join("mnt");
     std::fs::create_dir_all(&mnt).unwrap();
@@ -32,7 +32,11 @@ fn a_full_disk_answers_503_keeps_serving_and_loses_nothing_accepted() {
         "mounting a tmpfs needs root (tests/run.sh runs as root in CI)"
     );
     let _mount = Mount(mnt.clone());
-    let s = Server::start_at(&mnt.join("data"), &["--workers", "1"]);
+    let reserve = "2097152";
+    let s = Server::start_at(
+        &mnt.join("data"),
+        &["--workers", "1", "--min-free-disk-bytes", reserve],
+    );
     // Large notes make each run cost disk quickly.
     let notes = "n".repeat(4000);
     let mut accepted = Vec::new();
@@ -65,8 +69,12 @@ fn a_full_disk_answers_503_keeps_serving_and_loses_nothing_accepted() {
         accepted.len()
     );
     assert!(!accepted.is_empty());
-    // Still answering, and every accepted run is readable.
+    // Still answering, saying why, and every accepted run is readable and
+    // executes (the reserve leaves room for results).
     assert_eq!(s.get("/health/live").status, 200);
+    let store = &s.health()["store"];
+    assert_eq!(store["low_space"], true, "{store}");
+    assert_eq!(store["writable"], true, "{store}");
     for id in &accepted {
         let r = s.get(&format!("/runs/{id}"));
         assert_eq!(r.status, 200, "accepted run {id} lost: {}", r.body);

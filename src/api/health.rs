@@ -17,6 +17,7 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
     let state = req.state();
     let cfg = &state.config;
     let store_ok = state.store.probe().is_ok();
+    let free = state.store.free_bytes();
     let now = crate::now_ms();
     let counts = &state.store.counts;
     let leases = state.store.leases().unwrap_or_default();
@@ -50,6 +51,9 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
             "path": state.store.path().display().to_string(),
             "size_bytes": state.store.size_on_disk().ok(),
             "quarantined_records": quarantined,
+            "writable": state.store.is_writable(),
+            "free_bytes": free,
+            "low_space": free.is_some_and(|f| f < cfg.min_free_disk_bytes),
         },
         "budget_tracker": {
             "backend": "sled",

@@ -2,6 +2,7 @@
 //! route shares (authentication, rate limits, request ids, CORS, metrics,
 //! JSON bodies and the error envelope).
 
+mod admin;
 mod controls;
 mod events;
 mod experiments;
@@ -53,6 +54,8 @@ pub fn app(state: State) -> tide::Server<State> {
         .get(endpoint("/health/ready", health::ready));
     app.at("/metrics").get(endpoint("/metrics", health::metrics));
     app.at("/events").get(endpoint("/events", events::stream));
+    app.at("/admin/backup")
+        .get(endpoint("/admin/backup", admin::backup));
     app.at("/openapi.json").get(endpoint("/openapi.json", |_| {
         crate::assets::serve("openapi.json")
     }));

@@ -240,6 +240,14 @@ pub async fn accept(
             retry_after_s: 5,
         });
     }
+    // Refuse before the disk is full, not at it: sled 0.34 can hang in a
+    // flush after a write fails for lack of space.
+    if let Some(free) = state.store.free_bytes().filter(|f| *f < cfg.min_free_disk_bytes) {
+        return Err(ApiError::StoreUnavailable(format!(
+            "disk space low: {free} bytes free on the data directory's file system, min_free_disk_bytes is {}",
+            cfg.min_free_disk_bytes
+        )));
+    }
     let session_id = session_of(req);
     let idem = match req
         .header("Idempotency-Key")

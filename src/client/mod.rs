@@ -110,6 +110,47 @@ impl Client {
         .await
     }
 
+    /// Streams a GET answer into `out` (written as `out.partial`, renamed
+    /// when complete). Returns the bytes written.
+    pub fn download(&self, path: &str, out: &std::path::Path) -> Result<u64, String> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| format!("bad path {path}: {e}"))?;
+        let host = url.host_str().ok_or("URL without host")?.to_string();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let partial = out.with_extension("partial");
+        smol::block_on(async {
+            let stream = TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| format!("connect {host}:{port}: {e}"))?;
+            let mut req = Request::new(Method::Get, url.clone());
+            if let Some(key) = &self.api_key {
+                req.insert_header("X-Api-Key", key.as_str());
+            }
+            let mut res = async_h1::connect(stream, req)
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            if u16::from(res.status()) != 200 {
+                let text = res.body_string().await.unwrap_or_default();
+                return Err(format!("GET {url}: HTTP {}: {text}", res.status()));
+            }
+            let file = std::fs::File::create(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+            let mut sink = smol::Unblock::new(file);
+            let n = smol::io::copy(&mut res, &mut sink)
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            smol::io::AsyncWriteExt::flush(&mut sink)
+                .await
+                .map_err(|e| format!("{}: {e}", partial.display()))?;
+            let file = sink.into_inner().await;
+            file.sync_all()
+                .map_err(|e| format!("{}: {e}", partial.display()))?;
+            std::fs::rename(&partial, out).map_err(|e| format!("{}: {e}", out.display()))?;
+            Ok(n)
+        })
+    }
+
     pub fn get(&self, path: &str) -> Result<Reply, String> {
         smol::block_on(self.send(Method::Get, path, None, &[]))
     }

@@ -4,7 +4,9 @@
 //! write made before a request was queued is covered by the flush that
 //! answers it.
 
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
 
@@ -15,20 +17,28 @@ type Reply = Sender<Result<(), StoreError>>;
 /// How long a flush waits for company when submits arrive concurrently.
 const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
 
+/// A flush that has not finished after this long is taken as a failed
+/// store: sled 0.34 can wait forever in flush after a write error (disk
+/// full), and a submit must get its 503 rather than hang.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Clone)]
 pub struct Flusher {
     requests: Sender<Reply>,
+    /// Set on the first failed or hung flush; the store then refuses writes.
+    failed: Arc<AtomicBool>,
 }
 
 impl Flusher {
-    pub fn start(db: sled::Db) -> Flusher {
+    pub fn start(db: sled::Db, failed: Arc<AtomicBool>) -> Flusher {
         let (tx, rx) = async_channel::unbounded::<Reply>();
+        let loop_failed = failed.clone();
         std::thread::Builder::new()
             .name("synqc-flush".into())
-            .spawn(move || flush_loop(db, rx))
+            .spawn(move || flush_loop(db, rx, loop_failed))
             .map(|_| ())
             .unwrap_or_else(|e| log::error!("cannot start the flush thread: {e}"));
-        Flusher { requests: tx }
+        Flusher { requests: tx, failed }
     }
 
     /// Resolves once everything written before the call is on disk.
@@ -38,9 +48,23 @@ impl Flusher {
             .send(tx)
             .await
             .map_err(|_| StoreError::Io("flush thread stopped".into()))?;
-        rx.recv()
-            .await
-            .map_err(|_| StoreError::Io("flush thread stopped".into()))?
+        let answer = smol::future::or(async { Some(rx.recv().await) }, async {
+            smol::Timer::after(FLUSH_TIMEOUT).await;
+            None
+        })
+        .await;
+        match answer {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(_)) => Err(StoreError::Io("flush thread stopped".into())),
+            None => {
+                if !self.failed.swap(true, Ordering::SeqCst) {
+                    log::error!(
+                        "store flush did not finish in {FLUSH_TIMEOUT:?}; the store is now read-only"
+                    );
+                }
+                Err(StoreError::Io("flush timed out".into()))
+            }
+        }
     }
 
     /// The same, from a blocking thread.
@@ -49,7 +73,7 @@ impl Flusher {
     }
 }
 
-fn flush_loop(db: sled::Db, requests: Receiver<Reply>) {
+fn flush_loop(db: sled::Db, requests: Receiver<Reply>, failed: Arc<AtomicBool>) {
     let mut concurrent = false;
     while let Ok(first) = requests.recv_blocking() {
         // Under concurrent load, wait a moment so more writers join this
@@ -68,7 +92,11 @@ fn flush_loop(db: sled::Db, requests: Receiver<Reply>) {
         let outcome = db.flush().map(|_| ()).map_err(|e| StoreError::Io(e.to_string()));
         metrics::histogram!("synqc_store_flush_duration_seconds").record(started.elapsed().as_secs_f64());
         if let Err(e) = &outcome {
-            log::error!("store flush failed for {} waiting writes: {e}", batch.len());
+            failed.store(true, Ordering::SeqCst);
+            log::error!(
+                "store flush failed for {} waiting writes: {e}; the store is now read-only",
+                batch.len()
+            );
         }
         for reply in batch {
             // A waiter that gave up (client gone) is not an error.

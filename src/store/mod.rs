@@ -4,6 +4,7 @@
 //! sled transaction, and the per-state counts are updated as those
 //! transactions commit, so nothing on a hot path ever scans the store.
 
+mod backup;
 mod flush;
 mod queue_index;
 
@@ -17,6 +18,7 @@ use sled::Transactional;
 use crate::budget::{Budget, Reservation, SessionRecord};
 use crate::controls::ControlProfile;
 use crate::queue::run::{RunError, RunId, RunRecord, RunStatus};
+pub use backup::{restore, Restored};
 pub use flush::Flusher;
 
 /// Version of the on-disk layout. Bump with a migration in [`Store::open`].
@@ -168,6 +170,9 @@ pub struct Store {
     last_id: Mutex<(u64, u16)>,
     /// The queue's order in memory (positions, oldest, backoffs).
     index: Mutex<queue_index::QueueIndex>,
+    /// Set when a flush failed or hung: writes are refused from then on,
+    /// without touching sled, until a restart (see flush.rs).
+    write_failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The active control profile, read by every submit; written through.
     profile: std::sync::RwLock<ControlProfile>,
 }
@@ -267,6 +272,7 @@ impl Store {
                 meta.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
             }
         }
+        let write_failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let profile = meta
             .get(META_PROFILE)?
             .and_then(|v| serde_json::from_slice(&v).ok())
@@ -280,7 +286,8 @@ impl Store {
             quarantine: db.open_tree("quarantine")?,
             meta,
             path: path.to_path_buf(),
-            flusher: Flusher::start(db.clone()),
+            flusher: Flusher::start(db.clone(), write_failed.clone()),
+            write_failed,
             counts: Counts::default(),
             budget,
             last_id: Mutex::new((0, 0)),
@@ -321,6 +328,29 @@ impl Store {
         Ok(store)
     }
 
+    /// Refuses writes once a flush failed or hung: sled may then block any
+    /// write forever, and a request must get its error instead.
+    fn writable(&self) -> Result<()> {
+        if self.write_failed.load(Ordering::SeqCst) {
+            return Err(StoreError::Io(
+                "the store is read-only after a failed flush; restart synqc once the disk has room".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// False once writes are refused (see [`Store::writable`]).
+    pub fn is_writable(&self) -> bool {
+        !self.write_failed.load(Ordering::SeqCst)
+    }
+
+    /// Free bytes on the data directory's file system.
+    pub fn free_bytes(&self) -> Option<u64> {
+        rustix::fs::statvfs(&self.path)
+            .ok()
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+    }
+
     fn index(&self) -> std::sync::MutexGuard<'_, queue_index::QueueIndex> {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -339,6 +369,7 @@ impl Store {
 
     /// A read and a write, for /health and synqc_store_up.
     pub fn probe(&self) -> Result<()> {
+        self.writable()?;
         self.meta.insert(META_PROBE, &crate::now_ms().to_be_bytes())?;
         self.meta.get(META_PROBE)?;
         Ok(())
@@ -364,6 +395,7 @@ impl Store {
     /// and the idempotency key, all or nothing. Not yet durable: the caller
     /// awaits [`Flusher::flush`] before answering 202.
     pub fn submit(&self, run: &RunRecord, idem: Option<&IdempotencyKey>, now_ms: u64) -> Result<Submitted> {
+        self.writable()?;
         let budget = self.budget;
         let outcome = (&self.runs, &self.queue, &self.sessions, &self.idempotency).transaction(
             |(runs, queue, sessions, idempotency)| {
@@ -442,6 +474,7 @@ impl Store {
     /// Takes back an accepted-but-not-durable submit after its flush failed,
     /// so a client that saw an error never finds the run executing later.
     pub fn unsubmit(&self, run: &RunRecord) -> Result<()> {
+        self.writable()?;
         let budget = self.budget;
         let now = crate::now_ms();
         let done = (&self.runs, &self.queue, &self.sessions).transaction(|(runs, queue, sessions)| {
@@ -569,6 +602,7 @@ impl Store {
     /// Claims the oldest ready run of the highest priority: removes its
     /// queue entry, marks it running and records a lease, in one transaction.
     pub fn claim_next(&self, now_ms: u64, lease: Lease) -> Result<Option<RunRecord>> {
+        self.writable()?;
         for item in self.queue.iter() {
             let (key, not_before) = item?;
             if u64_of(&not_before) > now_ms {
@@ -625,6 +659,7 @@ impl Store {
 
     /// Extends a lease; false when the lease is no longer this token's.
     pub fn renew(&self, id: &RunId, token: u64, expires_ms: u64) -> Result<bool> {
+        self.writable()?;
         let current = self.leases.get(id.0)?.map(|v| decode_lease(&v));
         if current.map(|l| l.token) != Some(token) {
             return Ok(false);
@@ -650,6 +685,7 @@ impl Store {
     /// lease check, the finished counter and any refund. None when the
     /// lease is no longer this token's (the run was taken back).
     pub fn finish(&self, id: &RunId, token: u64, fin: Finish, now_ms: u64) -> Result<Option<RunRecord>> {
+        self.writable()?;
         // Only the lease holder changes a running run's record, so it can be
         // read and encoded before the transaction: the (large) result is
         // serialized outside sled's global transaction lock.
@@ -696,6 +732,7 @@ impl Store {
     /// transient error, or given back at shutdown). `crashed` counts a
     /// worker death against the run. False when the lease is not `token`'s.
     pub fn requeue(&self, id: &RunId, token: u64, not_before_ms: u64, crashed: bool) -> Result<bool> {
+        self.writable()?;
         let done = (&self.runs, &self.queue, &self.leases).transaction(|(runs, queue, leases)| {
             match leases.get(id.0)? {
                 Some(l) if decode_lease(&l).token == token => {}
@@ -729,6 +766,7 @@ impl Store {
     /// Cancels a queued run at once (shots refunded); reports the state of
     /// any other.
     pub fn cancel_queued(&self, id: &RunId, error: RunError, now_ms: u64) -> Result<CancelOutcome> {
+        self.writable()?;
         let budget = self.budget;
         let done = (&self.runs, &self.queue, &self.meta, &self.sessions).transaction(
             |(runs, queue, meta, sessions)| {
@@ -777,6 +815,7 @@ impl Store {
 
     /// Deletes the oldest finished runs beyond `keep`. Returns how many.
     pub fn prune_finished(&self, keep: u64) -> Result<u64> {
+        self.writable()?;
         let finished =
             |c: &Counts| c.get(RunStatus::Succeeded) + c.get(RunStatus::Failed) + c.get(RunStatus::Cancelled);
         let mut excess = finished(&self.counts).saturating_sub(keep);
@@ -814,6 +853,7 @@ impl Store {
     /// Drops expired budget sessions and stale idempotency keys. Returns
     /// the number of sessions that expired.
     pub fn expire_sessions(&self, now_ms: u64) -> Result<u64> {
+        self.writable()?;
         let mut expired = 0;
         for item in self.sessions.iter() {
             let (k, v) = item?;
@@ -860,6 +900,7 @@ impl Store {
     }
 
     pub fn set_control_profile(&self, p: &ControlProfile) -> Result<()> {
+        self.writable()?;
         self.meta
             .insert(META_PROFILE, serde_json::to_vec(p).unwrap_or_default())?;
         *self.profile.write().unwrap_or_else(|e| e.into_inner()) = p.clone();
@@ -870,6 +911,7 @@ impl Store {
     /// a durable enqueue (write, then the shared group-commit flush), a
     /// claim (remove) and a result write, on a scratch key of the meta tree.
     pub fn loop_probe(&self) -> Result<()> {
+        self.writable()?;
         let key = [b"loop/".as_slice(), &rand::random::<u64>().to_be_bytes()].concat();
         self.meta.insert(&key, &crate::now_ms().to_be_bytes())?;
         self.flusher.flush_blocking()?;
