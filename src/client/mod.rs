@@ -53,6 +53,25 @@ impl Client {
         })
     }
 
+    /// A connection to the appliance and a request for `path`, with the key.
+    async fn open(&self, method: Method, path: &str) -> Result<(TcpStream, Request), String> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| format!("bad path {path}: {e}"))?;
+        let host = url.host_str().ok_or("URL without host")?.to_string();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let stream = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| format!("connect {host}:{port}: {e}"))?;
+        stream.set_nodelay(true).ok();
+        let mut req = Request::new(method, url);
+        if let Some(key) = &self.api_key {
+            req.insert_header("X-Api-Key", key.as_str());
+        }
+        Ok((stream, req))
+    }
+
     pub async fn send(
         &self,
         method: Method,
@@ -60,21 +79,9 @@ impl Client {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Result<Reply, String> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|e| format!("bad path {path}: {e}"))?;
-        let host = url.host_str().ok_or("URL without host")?.to_string();
-        let port = url.port_or_known_default().unwrap_or(80);
         let call = async {
-            let stream = TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| format!("connect {host}:{port}: {e}"))?;
-            stream.set_nodelay(true).ok();
-            let mut req = Request::new(method, url.clone());
-            if let Some(key) = &self.api_key {
-                req.insert_header("X-Api-Key", key.as_str());
-            }
+            let (stream, mut req) = self.open(method, path).await?;
+            let url = req.url().clone();
             for (k, v) in headers {
                 req.insert_header(*k, *v);
             }
@@ -105,7 +112,7 @@ impl Client {
         };
         smol::future::or(call, async {
             smol::Timer::after(self.timeout).await;
-            Err(format!("{method} {url}: no answer within {:?}", self.timeout))
+            Err(format!("{method} {path}: no answer within {:?}", self.timeout))
         })
         .await
     }
@@ -113,21 +120,10 @@ impl Client {
     /// Streams a GET answer into `out` (written as `out.partial`, renamed
     /// when complete). Returns the bytes written.
     pub fn download(&self, path: &str, out: &std::path::Path) -> Result<u64, String> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|e| format!("bad path {path}: {e}"))?;
-        let host = url.host_str().ok_or("URL without host")?.to_string();
-        let port = url.port_or_known_default().unwrap_or(80);
         let partial = out.with_extension("partial");
         smol::block_on(async {
-            let stream = TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| format!("connect {host}:{port}: {e}"))?;
-            let mut req = Request::new(Method::Get, url.clone());
-            if let Some(key) = &self.api_key {
-                req.insert_header("X-Api-Key", key.as_str());
-            }
+            let (stream, req) = self.open(Method::Get, path).await?;
+            let url = req.url().clone();
             let mut res = async_h1::connect(stream, req)
                 .await
                 .map_err(|e| format!("GET {url}: {e}"))?;

@@ -12,7 +12,9 @@ use super::engine::{hadamard, phase, u_dagger, u_mul, Model, Op, Register, C, U2
 use super::estimators::{
     binomial, fit_exp_decay, fit_rb, multinomial, rng_for, spread, ExpFit, RbFit, BOOTSTRAP_RESAMPLES,
 };
-use super::presets::{assemble, check, count_map, dist_map, kpi, trace, Parts};
+use super::presets::{
+    assemble, backaction_kpi, check, count_map, dist_map, kpi, latency_model_kpi, trace, Parts,
+};
 use super::{SimError, SimOutcome, SimRequest};
 
 /// Delay points per decay curve (T1, Ramsey, echo).
@@ -414,15 +416,8 @@ pub(super) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<S
                     "us",
                     spread(r_t2e),
                 ),
-                kpi(
-                    "backaction",
-                    0.0,
-                    "backaction_trace_v1",
-                    "sim_only",
-                    "ratio",
-                    None,
-                ),
-                kpi("latency_us", latency_us, "latency_model_v1", "model", "us", None),
+                backaction_kpi(0.0),
+                latency_model_kpi(latency_us),
             ],
             measurement: json!({
                 "model": "projective_z_with_readout_confusion",

@@ -69,6 +69,36 @@ pub(super) fn kpi(
     }
 }
 
+/// state_fidelity (fidelity_state_v1): needs the simulator's state, so it
+/// has no sampling uncertainty.
+pub(super) fn state_fidelity_kpi(value: f64) -> KpiDetail {
+    kpi(
+        "state_fidelity",
+        value,
+        "fidelity_state_v1",
+        "sim_only",
+        "ratio",
+        None,
+    )
+}
+
+/// backaction (backaction_trace_v1) of the probe; 0 where none acts.
+pub(super) fn backaction_kpi(value: f64) -> KpiDetail {
+    kpi(
+        "backaction",
+        value,
+        "backaction_trace_v1",
+        "sim_only",
+        "ratio",
+        None,
+    )
+}
+
+/// latency_us (latency_model_v1): the modeled plant time of one shot.
+pub(super) fn latency_model_kpi(value: f64) -> KpiDetail {
+    kpi("latency_us", value, "latency_model_v1", "model", "us", None)
+}
+
 pub(super) fn trace(steps: &[(&str, &str, &str, f64)]) -> Vec<TraceStep> {
     let n = steps.len() as f64;
     steps
@@ -265,23 +295,9 @@ pub(super) fn hello(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<Si
             expected: dist_map(&sim.ideal, 2),
             details: vec![
                 kpi("fidelity", fid, "fidelity_dist_v1", "estimate", "ratio", fs),
-                kpi(
-                    "state_fidelity",
-                    sim.state_fidelity,
-                    "fidelity_state_v1",
-                    "sim_only",
-                    "ratio",
-                    None,
-                ),
-                kpi(
-                    "backaction",
-                    0.0,
-                    "backaction_trace_v1",
-                    "sim_only",
-                    "ratio",
-                    None,
-                ),
-                kpi("latency_us", latency_us, "latency_model_v1", "model", "us", None),
+                state_fidelity_kpi(sim.state_fidelity),
+                backaction_kpi(0.0),
+                latency_model_kpi(latency_us),
             ],
             measurement: projective_measurement(2),
             sim_only: vec!["SIM_ONLY_STATE_FIDELITY"],
@@ -414,23 +430,9 @@ pub(super) fn backend_compare(
                     "ratio",
                     spread(rd),
                 ),
-                kpi(
-                    "state_fidelity",
-                    runs[0].1.state_fidelity,
-                    "fidelity_state_v1",
-                    "sim_only",
-                    "ratio",
-                    None,
-                ),
-                kpi(
-                    "backaction",
-                    0.0,
-                    "backaction_trace_v1",
-                    "sim_only",
-                    "ratio",
-                    None,
-                ),
-                kpi("latency_us", latency_us, "latency_model_v1", "model", "us", None),
+                state_fidelity_kpi(runs[0].1.state_fidelity),
+                backaction_kpi(0.0),
+                latency_model_kpi(latency_us),
             ],
             measurement: projective_measurement(2),
             sim_only: vec!["SIM_ONLY_STATE_FIDELITY"],
@@ -566,23 +568,9 @@ pub(super) fn dpd(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<SimO
             expected: dist_map(&q, 1),
             details: vec![
                 kpi("fidelity", fid, "fidelity_dist_v1", "estimate", "ratio", fs),
-                kpi(
-                    "state_fidelity",
-                    st.state_fidelity,
-                    "fidelity_state_v1",
-                    "sim_only",
-                    "ratio",
-                    None,
-                ),
-                kpi(
-                    "backaction",
-                    st.backaction,
-                    "backaction_trace_v1",
-                    "sim_only",
-                    "ratio",
-                    None,
-                ),
-                kpi("latency_us", latency_us, "latency_model_v1", "model", "us", None),
+                state_fidelity_kpi(st.state_fidelity),
+                backaction_kpi(st.backaction),
+                latency_model_kpi(latency_us),
             ],
             measurement: json!({
                 "model": "weak_z_probe_then_projective_z",
@@ -729,23 +717,9 @@ pub(super) fn grover(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<S
                     "ratio",
                     ss,
                 ),
-                kpi(
-                    "state_fidelity",
-                    sim.state_fidelity,
-                    "fidelity_state_v1",
-                    "sim_only",
-                    "ratio",
-                    None,
-                ),
-                kpi(
-                    "backaction",
-                    0.0,
-                    "backaction_trace_v1",
-                    "sim_only",
-                    "ratio",
-                    None,
-                ),
-                kpi("latency_us", latency_us, "latency_model_v1", "model", "us", None),
+                state_fidelity_kpi(sim.state_fidelity),
+                backaction_kpi(0.0),
+                latency_model_kpi(latency_us),
             ],
             measurement: projective_measurement(3),
             sim_only: vec!["SIM_ONLY_STATE_FIDELITY"],
@@ -822,22 +796,8 @@ pub(super) fn latency(
                     "us",
                     None,
                 ),
-                kpi(
-                    "state_fidelity",
-                    sim.state_fidelity,
-                    "fidelity_state_v1",
-                    "sim_only",
-                    "ratio",
-                    None,
-                ),
-                kpi(
-                    "backaction",
-                    0.0,
-                    "backaction_trace_v1",
-                    "sim_only",
-                    "ratio",
-                    None,
-                ),
+                state_fidelity_kpi(sim.state_fidelity),
+                backaction_kpi(0.0),
             ],
             measurement: projective_measurement(1),
             sim_only: vec!["SIM_ONLY_STATE_FIDELITY"],
