@@ -262,7 +262,7 @@ impl Store {
     /// finished ones from persisted counters, so start-up does not depend
     /// on how many runs are stored.
     pub fn open(path: &Path, budget: Budget) -> Result<Store> {
-        let db = sled::Config::new().path(path).snapshot_after_ops(100_000).open()?;
+        let db = sled::Config::new().path(path).open()?;
         let meta = db.open_tree("meta")?;
         match meta.get(META_SCHEMA)?.map(|v| u64_of(&v)) {
             Some(v) if v > SCHEMA_VERSION => return Err(StoreError::TooNew { found: v }),
