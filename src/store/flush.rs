@@ -25,17 +25,16 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Flusher {
     requests: Sender<Reply>,
-    /// Set on the first failed or hung flush; the store then refuses writes.
+    /// Set when a flush hangs; the store then refuses writes.
     failed: Arc<AtomicBool>,
 }
 
 impl Flusher {
     pub fn start(db: sled::Db, failed: Arc<AtomicBool>) -> Flusher {
         let (tx, rx) = async_channel::unbounded::<Reply>();
-        let loop_failed = failed.clone();
         std::thread::Builder::new()
             .name("synqc-flush".into())
-            .spawn(move || flush_loop(db, rx, loop_failed))
+            .spawn(move || flush_loop(db, rx))
             .map(|_| ())
             .unwrap_or_else(|e| log::error!("cannot start the flush thread: {e}"));
         Flusher { requests: tx, failed }
@@ -73,7 +72,7 @@ impl Flusher {
     }
 }
 
-fn flush_loop(db: sled::Db, requests: Receiver<Reply>, failed: Arc<AtomicBool>) {
+fn flush_loop(db: sled::Db, requests: Receiver<Reply>) {
     let mut concurrent = false;
     while let Ok(first) = requests.recv_blocking() {
         // Under concurrent load, wait a moment so more writers join this
@@ -92,11 +91,9 @@ fn flush_loop(db: sled::Db, requests: Receiver<Reply>, failed: Arc<AtomicBool>) 
         let outcome = db.flush().map(|_| ()).map_err(|e| StoreError::Io(e.to_string()));
         metrics::histogram!("synqc_store_flush_duration_seconds").record(started.elapsed().as_secs_f64());
         if let Err(e) = &outcome {
-            failed.store(true, Ordering::SeqCst);
-            log::error!(
-                "store flush failed for {} waiting writes: {e}; the store is now read-only",
-                batch.len()
-            );
+            // A flush error answers its waiters (their submits are taken
+            // back); only a flush that hangs makes the store read-only.
+            log::error!("store flush failed for {} waiting writes: {e}", batch.len());
         }
         for reply in batch {
             // A waiter that gave up (client gone) is not an error.

@@ -170,7 +170,7 @@ pub struct Store {
     last_id: Mutex<(u64, u16)>,
     /// The queue's order in memory (positions, oldest, backoffs).
     index: Mutex<queue_index::QueueIndex>,
-    /// Set when a flush failed or hung: writes are refused from then on,
+    /// Set when a flush hung: writes are refused from then on,
     /// without touching sled, until a restart (see flush.rs).
     write_failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The active control profile, read by every submit; written through.
@@ -328,12 +328,12 @@ impl Store {
         Ok(store)
     }
 
-    /// Refuses writes once a flush failed or hung: sled may then block any
+    /// Refuses writes once a flush hung: sled may then block any
     /// write forever, and a request must get its error instead.
     fn writable(&self) -> Result<()> {
         if self.write_failed.load(Ordering::SeqCst) {
             return Err(StoreError::Io(
-                "the store is read-only after a failed flush; restart synqc once the disk has room".into(),
+                "the store is read-only after a flush hung; restart synqc once the disk has room".into(),
             ));
         }
         Ok(())
