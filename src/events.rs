@@ -49,7 +49,4 @@ impl Events {
         });
     }
 
-    pub fn subscriber_count(&self) -> usize {
-        self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
 }
