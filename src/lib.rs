@@ -99,7 +99,7 @@ impl Lifecycle {
 /// Everything a request or a worker needs, built once.
 pub struct AppState {
     pub config: Config,
-    pub store: Store,
+    pub store: Arc<Store>,
     pub targets: Targets,
     pub engine: Engine,
     pub events: Events,

@@ -53,7 +53,7 @@ pub async fn set(mut req: Request<State>) -> Result<Response, ApiError> {
         return Err(ApiError::Invalid(bad));
     }
     state.store.set_control_profile(&profile)?;
-    state.store.flusher().flush().await?;
+    state.store.flush().await?;
     log::info!("control profile updated: {profile:?}");
     Ok(json_response(StatusCode::Ok, &profile))
 }

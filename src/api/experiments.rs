@@ -94,7 +94,7 @@ pub async fn recent(req: Request<State>) -> Result<Response, ApiError> {
 
 /// A result summary: what a list of recent experiments shows.
 fn summary(rec: &RunRecord) -> Option<Value> {
-    let r = rec.result.as_ref()?;
+    let r = rec.result.as_ref()?.to_value();
     Some(json!({
         "id": rec.id,
         "preset": rec.preset,

@@ -7,7 +7,7 @@ use tide::{Request, Response, StatusCode};
 use super::{json_body, json_response, session_of};
 use crate::controls::{ControlProfile, MAX_NOTES_CHARS};
 use crate::error::{ApiError, FieldError};
-use crate::queue::run::{Mode, RunError, RunId, RunRecord, RunStatus};
+use crate::queue::run::{Mode, ResultDoc, RunError, RunId, RunRecord, RunStatus};
 use crate::sim::{self, Preset};
 use crate::store::{CancelOutcome, IdempotencyKey, ListFilter, Submitted};
 use crate::targets::Refusal;
@@ -297,7 +297,8 @@ pub async fn accept(
         result: None,
     };
     before_commit(&id);
-    match state.store.submit(&record, idem.as_ref(), now)? {
+    // Answered once on disk; a failed flush took the run back already.
+    match state.store.submit(&record, idem.as_ref(), now).await? {
         Submitted::Accepted { .. } => {}
         Submitted::Existing(original) => return Ok(Accepted::Repeat(*original)),
         Submitted::KeyConflict => {
@@ -317,13 +318,6 @@ pub async fn accept(
                 resets_in_s,
             });
         }
-    }
-    if let Err(e) = state.store.flusher().flush().await {
-        // Not durable: take it back so the client's error is the truth.
-        if let Err(e2) = state.store.unsubmit(&record) {
-            log::error!("run {id}: flush failed and the submit could not be taken back: {e2}");
-        }
-        return Err(e.into());
     }
     metrics::counter!(
         "synqc_runs_submitted_total",
@@ -354,8 +348,9 @@ pub fn submission_json(rec: &RunRecord) -> Value {
     })
 }
 
-/// RunStatus: the submission plus what GET /runs/{id} adds.
-fn status_json(state: &State, rec: &RunRecord, with_result: bool) -> Result<Value, ApiError> {
+/// RunStatus: the submission plus what GET /runs/{id} adds, but for the
+/// result (see [`WithResult`]).
+fn status_json(state: &State, rec: &RunRecord) -> Value {
     let mut v = submission_json(rec);
     let position = if rec.status == RunStatus::Queued {
         state.store.queue_position(rec)
@@ -369,10 +364,36 @@ fn status_json(state: &State, rec: &RunRecord, with_result: bool) -> Result<Valu
     v["hardware_target"] = json!(rec.hardware_target);
     v["shot_budget"] = json!(rec.shot_budget);
     v["seed"] = json!(rec.seed);
-    if with_result {
-        v["result"] = rec.result.clone().unwrap_or(Value::Null);
+    v
+}
+
+/// A RunStatus document with its `result` (null until the run succeeded)
+/// written after the other fields straight from the stored text.
+struct WithResult<'a> {
+    status: Value,
+    result: Option<&'a ResultDoc>,
+}
+
+impl serde::Serialize for WithResult<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let fields = self.status.as_object();
+        let mut map = s.serialize_map(Some(fields.map_or(0, |f| f.len()) + 1))?;
+        for (k, v) in fields.into_iter().flatten() {
+            map.serialize_entry(k, v)?;
+        }
+        map.serialize_entry("result", &self.result)?;
+        map.end()
     }
-    Ok(v)
+}
+
+/// The full RunStatus of a run, result included.
+fn status_response(state: &State, status: StatusCode, rec: &RunRecord) -> Response {
+    let doc = WithResult {
+        status: status_json(state, rec),
+        result: rec.result.as_ref(),
+    };
+    json_response(status, &doc)
 }
 
 pub async fn submit(mut req: Request<State>) -> Result<Response, ApiError> {
@@ -405,10 +426,7 @@ pub fn find_run(req: &Request<State>) -> Result<RunRecord, ApiError> {
 
 pub async fn get(req: Request<State>) -> Result<Response, ApiError> {
     let rec = find_run(&req)?;
-    Ok(json_response(
-        StatusCode::Ok,
-        &status_json(req.state(), &rec, true)?,
-    ))
+    Ok(status_response(req.state(), StatusCode::Ok, &rec))
 }
 
 pub async fn list(req: Request<State>) -> Result<Response, ApiError> {
@@ -453,11 +471,10 @@ pub async fn list(req: Request<State>) -> Result<Response, ApiError> {
     } else {
         None
     };
-    let items: Result<Vec<Value>, ApiError> =
-        runs.iter().map(|r| status_json(req.state(), r, false)).collect();
+    let items: Vec<Value> = runs.iter().map(|r| status_json(req.state(), r)).collect();
     Ok(json_response(
         StatusCode::Ok,
-        &json!({ "runs": items?, "next_cursor": next_cursor }),
+        &json!({ "runs": items, "next_cursor": next_cursor }),
     ))
 }
 
@@ -470,10 +487,10 @@ pub async fn cancel(req: Request<State>) -> Result<Response, ApiError> {
         detail: json!({}),
         action_hint: "Submit it again if it is still needed.".into(),
     };
-    match state.store.cancel_queued(&rec.id, error, now_ms())? {
+    match state.store.cancel_queued(&rec.id, error, now_ms()).await? {
         CancelOutcome::Cancelled(done) => {
             crate::queue::on_finished(state, &done);
-            Ok(json_response(StatusCode::Ok, &status_json(state, &done, true)?))
+            Ok(status_response(state, StatusCode::Ok, &done))
         }
         CancelOutcome::Running => {
             if !state.engine.cancel_running(&rec.id) {
@@ -481,10 +498,7 @@ pub async fn cancel(req: Request<State>) -> Result<Response, ApiError> {
                 // the run as running; report the state as it is.
                 log::warn!("cancel of {}: running but no local worker holds it", rec.id);
             }
-            Ok(json_response(
-                StatusCode::Accepted,
-                &status_json(state, &rec, false)?,
-            ))
+            Ok(json_response(StatusCode::Accepted, &status_json(state, &rec)))
         }
         CancelOutcome::AlreadyFinished(s) => Err(ApiError::Conflict(format!(
             "Run {} is already {}",

@@ -167,6 +167,7 @@ pub async fn worker_loop(state: State) {
                         expires_ms: now + lease_ms,
                     },
                 )
+                .await
                 .map(|r| (r, started.elapsed()))
         };
         match claimed {
@@ -261,7 +262,9 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
                 .set(out.kpis.fidelity);
             Finish {
                 status: RunStatus::Succeeded,
-                result: Some(result_json(&rec, out, claim_time, exec_time)),
+                result: Some(run::ResultDoc::new(&result_json(
+                    &rec, out, claim_time, exec_time,
+                ))),
                 error: None,
                 refund: false,
             }
@@ -276,7 +279,7 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
             // Exponential backoff with jitter: 1 s, 2 s, 4 s ... (+0..50%).
             let base = 1000u64 << rec.attempts.saturating_sub(1).min(6);
             let jitter = rand::random::<u64>() % (base / 2 + 1);
-            match state.store.requeue(&id, token, now + base + jitter, false) {
+            match state.store.requeue(&id, token, now + base + jitter, false).await {
                 Ok(true) => {
                     metrics::counter!("synqc_runs_retried_total").increment(1);
                     log::warn!(
@@ -301,7 +304,7 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
             }
         }
     };
-    match state.store.finish(&id, token, fin, now) {
+    match state.store.finish(&rec, token, fin, now).await {
         Ok(Some(done)) => on_finished(state, &done),
         Ok(None) => log::warn!("run {id}: lease was taken back before it finished; result discarded"),
         Err(e) => log::error!("run {id}: cannot store its outcome ({e}); it will be recovered and rerun"),
@@ -515,10 +518,10 @@ pub fn recover_leases(state: &State, at_startup: bool) -> Result<u64, StoreError
                 error: Some(err),
                 refund: true,
             };
-            if let Some(done) = state.store.finish(&id, lease.token, fin, now)? {
+            if let Some(done) = smol::block_on(state.store.finish(&rec, lease.token, fin, now))? {
                 on_finished(state, &done);
             }
-        } else if state.store.requeue(&id, lease.token, 0, true)? {
+        } else if smol::block_on(state.store.requeue(&id, lease.token, 0, true))? {
             recovered += 1;
             log::warn!(
                 "run {id}: recovered from an expired lease (crash {})",
@@ -538,7 +541,7 @@ pub fn recover_leases(state: &State, at_startup: bool) -> Result<u64, StoreError
 pub fn give_back_leases(state: &State) -> Result<u64, StoreError> {
     let mut given = 0;
     for (id, lease) in state.store.leases()? {
-        if state.store.requeue(&id, lease.token, 0, false)? {
+        if smol::block_on(state.store.requeue(&id, lease.token, 0, false))? {
             given += 1;
         }
     }

@@ -48,6 +48,16 @@ impl QueueIndex {
         Some((ahead + at) as u64)
     }
 
+    /// The first run in dispatch order that is due at `now_ms` and not in
+    /// `skip`, with its priority.
+    pub fn next_ready(&self, now_ms: u64, skip: &[RunId]) -> Option<(u8, RunId)> {
+        self.lanes.iter().zip(0u8..).find_map(|(lane, priority)| {
+            lane.iter()
+                .find(|id| !skip.contains(id) && self.delayed.get(id).is_none_or(|t| *t <= now_ms))
+                .map(|id| (priority, *id))
+        })
+    }
+
     /// Submit time (ms) of the oldest queued run.
     pub fn oldest_ms(&self) -> Option<u64> {
         self.lanes
@@ -101,5 +111,23 @@ mod tests {
         assert_eq!(q.ready_and_future(500), (2, 0));
         q.remove(1, &id(1));
         assert_eq!(q.ready_and_future(100), (1, 0));
+    }
+
+    #[test]
+    fn next_ready_takes_calibrate_first_and_skips_backoffs_and_taken_ones() {
+        let mut q = QueueIndex::default();
+        q.insert(1, id(1), 500);
+        q.insert(1, id(2), 0);
+        q.insert(1, id(3), 0);
+        q.insert(0, id(4), 0);
+        assert_eq!(q.next_ready(100, &[]), Some((0, id(4))));
+        assert_eq!(q.next_ready(100, &[id(4)]), Some((1, id(2))));
+        assert_eq!(q.next_ready(100, &[id(4), id(2)]), Some((1, id(3))));
+        assert_eq!(q.next_ready(100, &[id(4), id(2), id(3)]), None);
+        assert_eq!(
+            q.next_ready(500, &[id(4)]),
+            Some((1, id(1))),
+            "due once its backoff ends"
+        );
     }
 }

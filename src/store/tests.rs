@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
+use smol::block_on;
 
 use super::*;
 use crate::budget::Budget;
 use crate::controls::ControlProfile;
-use crate::queue::run::{Mode, RunError, RunId, RunRecord, RunStatus};
+use crate::queue::run::{Mode, ResultDoc, RunError, RunId, RunRecord, RunStatus};
 use crate::sim::Preset;
 
 // ---------------------------------------------------------------- helpers
@@ -65,9 +66,9 @@ fn budget() -> Budget {
 }
 
 /// Opens the store, waiting (bounded) for the file lock of a store that was
-/// just dropped: its group-commit thread holds a `sled::Db` handle until it
-/// notices its channel closed, so the lock outlives the `Store` by a moment.
-fn open_store(path: &Path, budget: Budget) -> Result<Store> {
+/// just dropped: a writer thread in the middle of a batch holds the store
+/// until the batch is answered, so the lock can outlive the last handle.
+fn open_store(path: &Path, budget: Budget) -> Result<Arc<Store>> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match Store::open(path, budget) {
@@ -91,6 +92,13 @@ fn open_sled(path: &Path) -> sled::Db {
             Err(e) => panic!("sled open: {e}"),
         }
     }
+}
+
+/// What the writer does when a submit's flush fails.
+fn unsubmit(store: &Store, run: &RunRecord) {
+    store
+        .apply(&[Command::Unsubmit { run: run.clone() }])
+        .expect("unsubmit");
 }
 
 const SESSIONS: [&str; 3] = ["s0", "s1", "s2"];
@@ -340,7 +348,7 @@ impl Model {
 
 struct Harness {
     // Field order is drop order: the store closes before its directory goes.
-    store: Option<Store>,
+    store: Option<Arc<Store>>,
     dir: TempDir,
     model: Model,
     now: u64,
@@ -385,7 +393,7 @@ impl Harness {
                     token,
                     expires_ms: self.now + 60_000,
                 };
-                let got = self.store().claim_next(self.now, lease).expect("claim_next");
+                let got = block_on(self.store().claim_next(self.now, lease)).expect("claim_next");
                 prop_assert_eq!(
                     got.as_ref().map(|r| r.id),
                     expected,
@@ -415,11 +423,17 @@ impl Harness {
                 let token = self.model.runs[&id].token.expect("running run has a token");
                 let fin = Finish {
                     status: *status,
-                    result: (*status == RunStatus::Succeeded).then(|| serde_json::json!({"kpis": {"ok": 1}})),
+                    result: (*status == RunStatus::Succeeded)
+                        .then(|| ResultDoc::new(&serde_json::json!({"kpis": {"ok": 1}}))),
                     error: (*status != RunStatus::Succeeded).then(|| run_error("run_failed")),
                     refund: *refund,
                 };
-                let got = self.store().finish(&id, token, fin, self.now).expect("finish");
+                let run = self
+                    .store()
+                    .get(&id)
+                    .expect("get")
+                    .expect("running run is stored");
+                let got = block_on(self.store().finish(&run, token, fin, self.now)).expect("finish");
                 let rec = got.ok_or_else(|| TestCaseError::fail(format!("finish of {id} lost its lease")))?;
                 prop_assert_eq!(rec.status, *status);
                 prop_assert_eq!(rec.finished_at, Some(self.now as f64 / 1000.0));
@@ -437,7 +451,7 @@ impl Harness {
                     None => (RunId::new(1, 0, 7), 1),
                 };
                 if *requeue {
-                    let ok = self.store().requeue(&id, token, 0, true).expect("requeue");
+                    let ok = block_on(self.store().requeue(&id, token, 0, true)).expect("requeue");
                     prop_assert!(!ok, "requeue with a foreign token succeeded");
                 } else {
                     let fin = Finish {
@@ -446,7 +460,11 @@ impl Harness {
                         error: None,
                         refund: true,
                     };
-                    let got = self.store().finish(&id, token, fin, self.now).expect("finish");
+                    let run = match self.store().get(&id).expect("get") {
+                        Some(run) => run,
+                        None => record(id, Mode::Explore, 1, "s0", 0),
+                    };
+                    let got = block_on(self.store().finish(&run, token, fin, self.now)).expect("finish");
                     prop_assert!(got.is_none(), "finish with a foreign token succeeded");
                 }
             }
@@ -462,10 +480,7 @@ impl Harness {
                 let id = running[which % running.len()];
                 let token = self.model.runs[&id].token.expect("token");
                 let not_before = if *delay == 0 { 0 } else { self.now + delay };
-                let ok = self
-                    .store()
-                    .requeue(&id, token, not_before, *crashed)
-                    .expect("requeue");
+                let ok = block_on(self.store().requeue(&id, token, not_before, *crashed)).expect("requeue");
                 prop_assert!(ok, "requeue of {} with its own token refused", id);
                 let m = self.model.runs.get_mut(&id).expect("model run");
                 m.status = RunStatus::Queued;
@@ -478,9 +493,7 @@ impl Harness {
                     Some(id) => *id,
                     None => RunId::new(1, 0, 9),
                 };
-                let got = self
-                    .store()
-                    .cancel_queued(&id, run_error("cancelled"), self.now)
+                let got = block_on(self.store().cancel_queued(&id, run_error("cancelled"), self.now))
                     .expect("cancel");
                 match (self.model.runs.get(&id).map(|r| r.status), got) {
                     (None, CancelOutcome::NotFound) => {}
@@ -519,7 +532,7 @@ impl Harness {
                 // The stored record carries the budget window the shots went
                 // to (see `unsubmit_refunds_the_window_of_the_callers_record`).
                 let stored = self.store().get(&id).expect("get").expect("queued run is stored");
-                self.store().unsubmit(&stored).expect("unsubmit");
+                unsubmit(self.store(), &stored);
                 self.model.refund(&id);
                 self.model.runs.remove(&id);
             }
@@ -551,10 +564,7 @@ impl Harness {
         }
         self.last_id = Some(id);
         let rec = record(id, req.mode, req.shots, req.session_name(), req.body);
-        let got = self
-            .store()
-            .submit(&rec, req.idem().as_ref(), self.now)
-            .expect("submit");
+        let got = block_on(self.store().submit(&rec, req.idem().as_ref(), self.now)).expect("submit");
         let expected = self.model.submit(id, req, self.now);
         match (&expected, got) {
             (
@@ -866,7 +876,7 @@ fn group_commit_answers_every_concurrent_caller_and_writes_survive() {
         max_per_session: u64::MAX,
         ttl_ms: TTL_MS,
     };
-    let store = Arc::new(open_store(dir.path(), roomy).expect("open"));
+    let store = open_store(dir.path(), roomy).expect("open");
     let now = crate::now_ms();
     let written: Vec<RunId> = smol::block_on(async {
         let tasks: Vec<smol::Task<RunId>> = (0..200)
@@ -875,9 +885,8 @@ fn group_commit_answers_every_concurrent_caller_and_writes_survive() {
                 smol::spawn(async move {
                     let id = store.new_run_id();
                     let rec = record(id, Mode::Explore, 10, SESSIONS[i % 3], (i % 4) as u8);
-                    let got = store.submit(&rec, None, now).expect("submit");
+                    let got = store.submit(&rec, None, now).await.expect("submit");
                     assert!(matches!(got, Submitted::Accepted { .. }), "{got:?}");
-                    store.flusher().flush().await.expect("flush");
                     id
                 })
             })
@@ -892,11 +901,11 @@ fn group_commit_answers_every_concurrent_caller_and_writes_survive() {
     let threads: Vec<_> = (0..8)
         .map(|_| {
             let store = Arc::clone(&store);
-            std::thread::spawn(move || store.flusher().flush_blocking())
+            std::thread::spawn(move || block_on(store.flush()))
         })
         .collect();
     for t in threads {
-        t.join().expect("flush thread").expect("flush_blocking");
+        t.join().expect("flush thread").expect("flush");
     }
     assert_eq!(
         written.iter().collect::<BTreeSet<_>>().len(),
@@ -992,7 +1001,7 @@ fn assert_quarantined_and_gone(store: &Store, id: &RunId) {
         expires_ms: u64::MAX,
     };
     assert_eq!(
-        store.claim_next(crate::now_ms(), lease).expect("claim_next"),
+        block_on(store.claim_next(crate::now_ms(), lease)).expect("claim_next"),
         None
     );
     assert_eq!(
@@ -1012,7 +1021,7 @@ fn undecodable_record_found_by_claim_is_quarantined() {
         expires_ms: u64::MAX,
     };
     assert_eq!(
-        store.claim_next(crate::now_ms(), lease).expect("claim_next"),
+        block_on(store.claim_next(crate::now_ms(), lease)).expect("claim_next"),
         None
     );
     assert_quarantined_and_gone(&store, &id);
@@ -1079,7 +1088,7 @@ fn quarantined_queued_run_leaves_no_queue_entry() {
         expires_ms: u64::MAX,
     };
     assert_eq!(
-        store.claim_next(crate::now_ms(), lease).expect("claim_next"),
+        block_on(store.claim_next(crate::now_ms(), lease)).expect("claim_next"),
         None
     );
     assert_eq!(
@@ -1192,7 +1201,7 @@ fn sessions_and_keys_expire_after_the_ttl() {
     };
     let rec = record(store.new_run_id(), req.mode, req.shots, "s0", req.body);
     assert!(matches!(
-        store.submit(&rec, req.idem().as_ref(), now),
+        block_on(store.submit(&rec, req.idem().as_ref(), now)),
         Ok(Submitted::Accepted { .. })
     ));
     assert_eq!(store.counts.sessions.load(Ordering::Relaxed), 1);
@@ -1203,7 +1212,7 @@ fn sessions_and_keys_expire_after_the_ttl() {
     // A new window: the full budget again.
     let rec2 = record(store.new_run_id(), Mode::Prod, MAX_SHOTS, "s0", 3);
     assert!(matches!(
-        store.submit(&rec2, None, now + 60_001),
+        block_on(store.submit(&rec2, None, now + 60_001)),
         Ok(Submitted::Accepted {
             session_created: true,
             ..
@@ -1216,7 +1225,7 @@ fn sessions_and_keys_expire_after_the_ttl() {
     let other = Req { body: 2, ..req };
     let rec3 = record(store.new_run_id(), other.mode, other.shots, "s0", other.body);
     assert!(matches!(
-        store.submit(&rec3, other.idem().as_ref(), later),
+        block_on(store.submit(&rec3, other.idem().as_ref(), later)),
         Ok(Submitted::Accepted { .. })
     ));
 }
@@ -1231,11 +1240,11 @@ fn unsubmit_refunds_the_window_of_the_callers_record() {
     let rec = record(store.new_run_id(), Mode::Explore, 400, "s0", 0);
     let now = crate::now_ms();
     assert!(matches!(
-        store.submit(&rec, None, now),
+        block_on(store.submit(&rec, None, now)),
         Ok(Submitted::Accepted { .. })
     ));
     assert_eq!(store.session("s0").expect("session").map(|s| s.used), Some(400));
-    store.unsubmit(&rec).expect("unsubmit");
+    unsubmit(&store, &rec);
     assert_eq!(store.get(&rec.id).expect("get"), None);
     assert_eq!(store.counts.get(RunStatus::Queued), 0);
     assert_eq!(

@@ -4,6 +4,8 @@
 //! requests/s), the optional metrics listener, and a clean shutdown on
 //! SIGTERM/SIGINT.
 
+mod conn;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -128,7 +130,7 @@ async fn accept_loop(listener: TcpListener, app: tide::Server<State>, ex: Arc<Ex
                 }
                 let app = app.clone();
                 ex.spawn(async move {
-                    let served = async_h1::accept(stream, |req| {
+                    let served = async_h1::accept(conn::Conn::new(stream), |req| {
                         let app = app.clone();
                         async move { app.respond(req).await }
                     })

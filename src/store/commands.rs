@@ -1,0 +1,521 @@
+//! Every change of a run's state, as a command. [`Store::apply`] applies a
+//! batch of them in one sled transaction; each command's outcome is
+//! decided inside it, by reading what the commands before it in the same
+//! batch wrote, so a batch means exactly what the same commands one by one
+//! would mean. A command that is refused (budget exhausted, lease lost,
+//! run not queued) decides so before it writes anything, so it never
+//! aborts the batch: only a storage error does.
+//!
+//! In-memory state (counts, the queue index, session metrics) moves only
+//! after the transaction commits, by the effects the commands recorded.
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::Transactional;
+
+use super::{
+    bump, decode_lease, encode_lease, encode_run, finished_key, queue_key, run_id_of, u64_of, CancelOutcome,
+    IdempotencyKey, Lease, Result, Store, StoreError, Submitted, IDEMPOTENCY_TTL_MS,
+};
+use crate::budget::{Reservation, SessionRecord};
+use crate::queue::run::{RunError, RunId, RunRecord, RunStatus};
+
+pub(super) enum Command {
+    /// Accept a run: record, queue entry, budget reservation, idempotency key.
+    Submit {
+        run: RunRecord,
+        idem: Option<IdempotencyKey>,
+        now_ms: u64,
+    },
+    /// Take back a submit whose flush failed, refunding its shots.
+    Unsubmit { run: RunRecord },
+    /// Claim the oldest ready run of the highest priority with a lease.
+    Claim { now_ms: u64, lease: Lease },
+    /// End a running run with its final record (encoded by the caller,
+    /// outside the writer), if `token` still holds its lease.
+    Finish {
+        id: RunId,
+        status: RunStatus,
+        encoded: Vec<u8>,
+        token: u64,
+        /// Shots to give back to the run's budget window.
+        refund: Option<Refund>,
+        now_ms: u64,
+    },
+    /// Put a running run back in the queue, if `token` holds its lease.
+    Requeue {
+        id: RunId,
+        token: u64,
+        not_before_ms: u64,
+        crashed: bool,
+    },
+    /// Cancel a queued run (shots refunded); report any other state.
+    Cancel { id: RunId, error: RunError, now_ms: u64 },
+    /// Move an undecodable run record aside, with its queue entry or lease.
+    Quarantine { key: Vec<u8>, value: Vec<u8> },
+    /// Nothing to apply; answered once everything before it is on disk.
+    Flush,
+}
+
+impl Command {
+    /// Answered only once on disk. A claim, finish or requeue lost in a
+    /// crash is repaired by lease recovery (the run executes again, with
+    /// the same seed), so those are answered at commit and ride on the
+    /// next flush (sled also flushes on its own every 500 ms).
+    pub(super) fn durable(&self) -> bool {
+        matches!(
+            self,
+            Command::Submit { .. } | Command::Cancel { .. } | Command::Flush
+        )
+    }
+}
+
+/// Shots going back to the budget window they were reserved in.
+pub(super) struct Refund {
+    pub session_id: String,
+    pub shots: u64,
+    pub window_ms: u64,
+}
+
+impl Refund {
+    pub(super) fn of(run: &RunRecord) -> Refund {
+        Refund {
+            session_id: run.session_id.clone(),
+            shots: run.shots,
+            window_ms: run.budget_window_ms,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) enum Outcome {
+    Submitted(Submitted),
+    Claimed(Option<Box<RunRecord>>),
+    /// False when the lease was no longer the caller's.
+    Finished(bool),
+    Requeued(bool),
+    Cancelled(CancelOutcome),
+    /// Unsubmit, quarantine and flush answer nothing more.
+    Done,
+}
+
+/// What moves in memory once the transaction commits.
+enum Effect {
+    Moved {
+        from: Option<RunStatus>,
+        to: Option<RunStatus>,
+    },
+    Enqueued {
+        priority: u8,
+        id: RunId,
+        not_before_ms: u64,
+    },
+    Dequeued {
+        priority: u8,
+        id: RunId,
+    },
+    Session {
+        created: bool,
+        expired: bool,
+    },
+    Quarantined,
+}
+
+/// Only storage errors abort a batch.
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<()>>;
+
+/// The transaction's view of the trees a command may touch.
+struct Tx<'a> {
+    runs: &'a TransactionalTree,
+    queue: &'a TransactionalTree,
+    leases: &'a TransactionalTree,
+    sessions: &'a TransactionalTree,
+    idempotency: &'a TransactionalTree,
+    meta: &'a TransactionalTree,
+    quarantine: &'a TransactionalTree,
+}
+
+/// A stored run as the transaction sees it.
+enum Found {
+    Run(Box<RunRecord>),
+    Missing,
+    Undecodable(Vec<u8>),
+}
+
+impl Tx<'_> {
+    fn run(&self, id: &RunId) -> TxResult<Found> {
+        Ok(match self.runs.get(id.0)? {
+            None => Found::Missing,
+            Some(v) => match serde_json::from_slice(&v) {
+                Ok(r) => Found::Run(Box::new(r)),
+                Err(_) => Found::Undecodable(v.to_vec()),
+            },
+        })
+    }
+
+    fn lease_is(&self, id: &RunId, token: u64) -> TxResult<bool> {
+        Ok(self
+            .leases
+            .get(id.0)?
+            .is_some_and(|l| decode_lease(&l).token == token))
+    }
+
+    fn refund(&self, store: &Store, refund: &Refund, now_ms: u64) -> TxResult<()> {
+        let session = refund.session_id.as_bytes();
+        let current = self
+            .sessions
+            .get(session)?
+            .and_then(|v| SessionRecord::decode(&v));
+        if let Some(r) = store
+            .budget
+            .refund(current, refund.shots, refund.window_ms, now_ms)
+        {
+            self.sessions.insert(session, &r.encode())?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Applies `commands` in one transaction, then moves the in-memory
+    /// state. Not flushed: the writer flushes for durable commands.
+    pub(super) fn apply(&self, commands: &[Command]) -> Result<Vec<Outcome>> {
+        self.writable()?;
+        // The writer thread is the only caller in production; the lock
+        // keeps a quarantine from a reader (and tests) in the same order.
+        let _serial = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let trees = (
+            &self.runs,
+            &self.queue,
+            &self.leases,
+            &self.sessions,
+            &self.idempotency,
+            &self.meta,
+            &self.quarantine,
+        );
+        let committed =
+            trees.transaction(|(runs, queue, leases, sessions, idempotency, meta, quarantine)| {
+                let tx = Tx {
+                    runs,
+                    queue,
+                    leases,
+                    sessions,
+                    idempotency,
+                    meta,
+                    quarantine,
+                };
+                // Fresh on every attempt: sled may run this closure again.
+                let mut effects = Vec::new();
+                let mut claimed = Vec::new();
+                let outcomes = commands
+                    .iter()
+                    .map(|c| self.apply_one(&tx, c, &mut effects, &mut claimed))
+                    .collect::<TxResult<Vec<_>>>()?;
+                Ok((outcomes, effects))
+            });
+        let (outcomes, effects) = match committed {
+            Ok(done) => done,
+            Err(TransactionError::Storage(e)) => return Err(e.into()),
+            Err(TransactionError::Abort(())) => return Err(StoreError::Io("write batch aborted".into())),
+        };
+        let mut index = self.index();
+        for effect in effects {
+            match effect {
+                Effect::Moved { from, to } => {
+                    if let Some(s) = from {
+                        self.counts.sub(s, 1);
+                    }
+                    if let Some(s) = to {
+                        self.counts.add(s, 1);
+                    }
+                }
+                Effect::Enqueued {
+                    priority,
+                    id,
+                    not_before_ms,
+                } => index.insert(priority, id, not_before_ms),
+                Effect::Dequeued { priority, id } => index.remove(priority, &id),
+                Effect::Session { created, expired } => self.session_window_changed(created, expired),
+                Effect::Quarantined => {
+                    self.counts
+                        .quarantined
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
+    fn apply_one(
+        &self,
+        tx: &Tx,
+        command: &Command,
+        effects: &mut Vec<Effect>,
+        claimed: &mut Vec<RunId>,
+    ) -> TxResult<Outcome> {
+        Ok(match command {
+            Command::Submit { run, idem, now_ms } => {
+                Outcome::Submitted(self.submit_in(tx, run, idem.as_ref(), *now_ms, effects)?)
+            }
+            Command::Unsubmit { run } => {
+                let key = queue_key(run.mode.priority(), &run.id);
+                // The stored copy knows the budget window the shots went to.
+                if let (Found::Run(stored), Some(_)) = (tx.run(&run.id)?, tx.queue.get(key)?) {
+                    tx.queue.remove(&key)?;
+                    tx.runs.remove(&run.id.0)?;
+                    tx.refund(self, &Refund::of(&stored), crate::now_ms())?;
+                    effects.push(Effect::Moved {
+                        from: Some(RunStatus::Queued),
+                        to: None,
+                    });
+                    effects.push(Effect::Dequeued {
+                        priority: run.mode.priority(),
+                        id: run.id,
+                    });
+                }
+                Outcome::Done
+            }
+            Command::Claim { now_ms, lease } => {
+                Outcome::Claimed(self.claim_in(tx, *now_ms, *lease, effects, claimed)?)
+            }
+            Command::Finish {
+                id,
+                status,
+                encoded,
+                token,
+                refund,
+                now_ms,
+            } => {
+                if !tx.lease_is(id, *token)? {
+                    return Ok(Outcome::Finished(false));
+                }
+                tx.leases.remove(&id.0)?;
+                tx.runs.insert(&id.0, encoded.as_slice())?;
+                bump(tx.meta, &finished_key(*status), 1)?;
+                if let Some(refund) = refund {
+                    tx.refund(self, refund, *now_ms)?;
+                }
+                effects.push(Effect::Moved {
+                    from: Some(RunStatus::Running),
+                    to: Some(*status),
+                });
+                Outcome::Finished(true)
+            }
+            Command::Requeue {
+                id,
+                token,
+                not_before_ms,
+                crashed,
+            } => {
+                let Found::Run(mut rec) = tx.run(id)? else {
+                    return Ok(Outcome::Requeued(false));
+                };
+                if !tx.lease_is(id, *token)? {
+                    return Ok(Outcome::Requeued(false));
+                }
+                tx.leases.remove(&id.0)?;
+                rec.status = RunStatus::Queued;
+                rec.started_at = None;
+                if *crashed {
+                    rec.crashes += 1;
+                }
+                let priority = rec.mode.priority();
+                tx.runs.insert(&id.0, encode_run(&rec))?;
+                tx.queue
+                    .insert(&queue_key(priority, id), &not_before_ms.to_be_bytes())?;
+                effects.push(Effect::Moved {
+                    from: Some(RunStatus::Running),
+                    to: Some(RunStatus::Queued),
+                });
+                effects.push(Effect::Enqueued {
+                    priority,
+                    id: *id,
+                    not_before_ms: *not_before_ms,
+                });
+                Outcome::Requeued(true)
+            }
+            Command::Cancel { id, error, now_ms } => {
+                let Found::Run(mut rec) = tx.run(id)? else {
+                    return Ok(Outcome::Cancelled(CancelOutcome::NotFound));
+                };
+                match rec.status {
+                    RunStatus::Queued => {}
+                    RunStatus::Running => return Ok(Outcome::Cancelled(CancelOutcome::Running)),
+                    s => return Ok(Outcome::Cancelled(CancelOutcome::AlreadyFinished(s))),
+                }
+                let priority = rec.mode.priority();
+                tx.queue.remove(&queue_key(priority, id))?;
+                rec.status = RunStatus::Cancelled;
+                rec.finished_at = Some(*now_ms as f64 / 1000.0);
+                rec.error = Some(error.clone());
+                tx.runs.insert(&id.0, encode_run(&rec))?;
+                bump(tx.meta, &finished_key(RunStatus::Cancelled), 1)?;
+                tx.refund(self, &Refund::of(&rec), *now_ms)?;
+                effects.push(Effect::Moved {
+                    from: Some(RunStatus::Queued),
+                    to: Some(RunStatus::Cancelled),
+                });
+                effects.push(Effect::Dequeued { priority, id: *id });
+                Outcome::Cancelled(CancelOutcome::Cancelled(rec))
+            }
+            Command::Quarantine { key, value } => {
+                quarantine_in(tx, key, value, effects)?;
+                Outcome::Done
+            }
+            Command::Flush => Outcome::Done,
+        })
+    }
+
+    fn submit_in(
+        &self,
+        tx: &Tx,
+        run: &RunRecord,
+        idem: Option<&IdempotencyKey>,
+        now_ms: u64,
+        effects: &mut Vec<Effect>,
+    ) -> TxResult<Submitted> {
+        let idem_key = idem.map(|k| [k.scope.as_bytes(), b"\0", k.key.as_bytes()].concat());
+        if let (Some(k), Some(ik)) = (idem, &idem_key) {
+            if let Some(v) = tx.idempotency.get(ik)? {
+                let fresh = now_ms < u64_of(v.get(48..).unwrap_or(&[])).saturating_add(IDEMPOTENCY_TTL_MS);
+                if fresh && v.len() == 56 {
+                    if v[..32] != k.body_digest {
+                        return Ok(Submitted::KeyConflict);
+                    }
+                    let original = RunId(v[32..48].try_into().unwrap_or([0; 16]));
+                    if let Found::Run(rec) = tx.run(&original)? {
+                        return Ok(Submitted::Existing(rec));
+                    }
+                    // The original was pruned: accept as new.
+                }
+            }
+        }
+        let current = tx
+            .sessions
+            .get(run.session_id.as_bytes())?
+            .and_then(|v| SessionRecord::decode(&v));
+        let (record, created, expired) = match self.budget.reserve(current, run.shots, now_ms) {
+            Reservation::Exhausted {
+                remaining,
+                resets_in_s,
+            } => {
+                return Ok(Submitted::BudgetExhausted {
+                    remaining,
+                    resets_in_s,
+                })
+            }
+            Reservation::Granted {
+                record,
+                created,
+                expired,
+            } => (record, created, expired),
+        };
+        let mut stored = run.clone();
+        stored.budget_window_ms = record.window_start_ms;
+        tx.sessions.insert(run.session_id.as_bytes(), &record.encode())?;
+        tx.runs.insert(&run.id.0, encode_run(&stored))?;
+        let priority = run.mode.priority();
+        tx.queue
+            .insert(&queue_key(priority, &run.id), &0u64.to_be_bytes())?;
+        if let (Some(k), Some(ik)) = (idem, idem_key) {
+            let v = [&k.body_digest[..], &run.id.0[..], &now_ms.to_be_bytes()[..]].concat();
+            tx.idempotency.insert(ik, v)?;
+        }
+        effects.push(Effect::Moved {
+            from: None,
+            to: Some(RunStatus::Queued),
+        });
+        effects.push(Effect::Enqueued {
+            priority,
+            id: run.id,
+            not_before_ms: 0,
+        });
+        effects.push(Effect::Session { created, expired });
+        Ok(Submitted::Accepted {
+            session_created: created,
+            session_expired: expired,
+        })
+    }
+
+    /// Picks candidates in dispatch order from the queue index (which
+    /// matches the committed queue); `claimed` keeps one batch from
+    /// handing out a run twice. A candidate the batch already dequeued or
+    /// whose record is unusable is skipped (the unusable one quarantined).
+    fn claim_in(
+        &self,
+        tx: &Tx,
+        now_ms: u64,
+        lease: Lease,
+        effects: &mut Vec<Effect>,
+        claimed: &mut Vec<RunId>,
+    ) -> TxResult<Option<Box<RunRecord>>> {
+        loop {
+            let Some((priority, id)) = self.index().next_ready(now_ms, claimed) else {
+                return Ok(None);
+            };
+            claimed.push(id);
+            let key = queue_key(priority, &id);
+            if tx.queue.get(key)?.is_none() {
+                continue; // cancelled earlier in this batch
+            }
+            let mut rec = match tx.run(&id)? {
+                Found::Run(rec) => rec,
+                Found::Missing => {
+                    tx.queue.remove(&key)?;
+                    effects.push(Effect::Moved {
+                        from: Some(RunStatus::Queued),
+                        to: None,
+                    });
+                    effects.push(Effect::Dequeued { priority, id });
+                    continue;
+                }
+                Found::Undecodable(value) => {
+                    quarantine_in(tx, &id.0, &value, effects)?;
+                    continue;
+                }
+            };
+            tx.queue.remove(&key)?;
+            rec.status = RunStatus::Running;
+            rec.started_at = Some(now_ms as f64 / 1000.0);
+            rec.attempts += 1;
+            tx.runs.insert(&id.0, encode_run(&rec))?;
+            tx.leases.insert(&id.0, &encode_lease(lease))?;
+            effects.push(Effect::Moved {
+                from: Some(RunStatus::Queued),
+                to: Some(RunStatus::Running),
+            });
+            effects.push(Effect::Dequeued { priority, id });
+            return Ok(Some(rec));
+        }
+    }
+}
+
+/// Moves a run record aside with its queue entry or lease, so the run is
+/// not counted as queued (or running) forever with nothing to execute.
+fn quarantine_in(tx: &Tx, key: &[u8], value: &[u8], effects: &mut Vec<Effect>) -> TxResult<()> {
+    if tx.runs.remove(key)?.is_none() {
+        return Ok(());
+    }
+    log::error!("quarantining undecodable run record {}", crate::budget::hex(key));
+    tx.quarantine
+        .insert([b"runs\0".as_slice(), key].concat(), value)?;
+    effects.push(Effect::Quarantined);
+    let id = run_id_of(key);
+    for priority in [0u8, 1u8] {
+        if tx.queue.remove([&[priority][..], key].concat())?.is_some() {
+            effects.push(Effect::Moved {
+                from: Some(RunStatus::Queued),
+                to: None,
+            });
+            if let Some(id) = id {
+                effects.push(Effect::Dequeued { priority, id });
+            }
+        }
+    }
+    if tx.leases.remove(key)?.is_some() {
+        effects.push(Effect::Moved {
+            from: Some(RunStatus::Running),
+            to: None,
+        });
+    }
+    Ok(())
+}

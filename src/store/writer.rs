@@ -1,0 +1,166 @@
+//! The single writer. Every change of a run's state goes through one
+//! thread that takes all commands waiting for it, applies them in one sled
+//! transaction, answers those that need not wait for the disk, flushes
+//! once if any of them must be durable (submits, cancels), and answers
+//! those.
+//!
+//! Why one thread: sled's transactions share one global lock, so writers
+//! on many threads mostly wait for each other and wake each other up (a
+//! third of the CPU went to futex calls under load). One transaction and
+//! one flush for a whole batch costs about the same as for one command, so
+//! the batch, not the command, is the unit of cost: at 32 concurrent
+//! submits a batch carries up to 32 of them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use async_channel::{Receiver, Sender};
+
+use super::{Command, Outcome, Store, StoreError};
+
+/// A command and where its answer goes.
+struct Job {
+    command: Command,
+    reply: Sender<Result<Outcome, StoreError>>,
+}
+
+/// Most commands in one transaction: bounds the time a transaction holds
+/// sled's lock and the size of its write set.
+const MAX_BATCH: usize = 512;
+
+/// How long a batch waits for company when commands arrive concurrently.
+const LINGER: Duration = Duration::from_micros(300);
+
+/// A batch not answered after this long is taken as a failed store: sled
+/// 0.34 can wait forever in flush after a write error (disk full), and a
+/// submit must get its 503 rather than hang.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(super) struct Writer {
+    jobs: Sender<Job>,
+    /// Set when a batch hangs; the store then refuses writes.
+    failed: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// Starts the writer thread. It holds the store weakly, so dropping
+    /// the store closes the channel and ends the thread.
+    pub(super) fn start(store: Weak<Store>, failed: Arc<AtomicBool>) -> Writer {
+        let (jobs, rx) = async_channel::unbounded();
+        std::thread::Builder::new()
+            .name("synqc-writer".into())
+            .spawn(move || writer_loop(store, rx))
+            .map(|_| ())
+            .unwrap_or_else(|e| log::error!("cannot start the store writer thread: {e}"));
+        Writer { jobs, failed }
+    }
+
+    /// Applies one command (with whatever else is waiting) and answers once
+    /// it is committed, or once it is on disk if it is durable.
+    pub(super) async fn call(&self, command: Command) -> Result<Outcome, StoreError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.jobs
+            .send(Job { command, reply })
+            .await
+            .map_err(|_| StoreError::Io("the store writer stopped".into()))?;
+        let answer = smol::future::or(async { Some(answer.recv().await) }, async {
+            smol::Timer::after(ANSWER_TIMEOUT).await;
+            None
+        })
+        .await;
+        match answer {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(_)) => Err(StoreError::Io("the store writer stopped".into())),
+            None => {
+                if !self.failed.swap(true, Ordering::SeqCst) {
+                    log::error!(
+                        "a store write did not finish in {ANSWER_TIMEOUT:?}; the store is now read-only"
+                    );
+                }
+                Err(StoreError::Io("store write timed out".into()))
+            }
+        }
+    }
+}
+
+fn writer_loop(store: Weak<Store>, jobs: Receiver<Job>) {
+    let mut concurrent = false;
+    while let Ok(first) = jobs.recv_blocking() {
+        // Under concurrent load, wait a moment so that more commands join
+        // this batch and its flush (sled's flush costs the same for one
+        // submit as for fifty). A lone client is served at once.
+        if concurrent {
+            std::thread::sleep(LINGER);
+        }
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        concurrent = batch.len() > 1;
+        let Some(store) = store.upgrade() else { break };
+        run_batch(&store, batch);
+    }
+}
+
+fn run_batch(store: &Store, batch: Vec<Job>) {
+    let (commands, replies): (Vec<Command>, Vec<_>) = batch.into_iter().map(|j| (j.command, j.reply)).unzip();
+    let outcomes = match store.apply(&commands) {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.try_send(Err(e.clone()));
+            }
+            return;
+        }
+    };
+    // What need not wait for the disk is answered at once.
+    let mut waiting = Vec::new();
+    for ((command, outcome), reply) in commands.into_iter().zip(outcomes).zip(replies) {
+        if command.durable() {
+            waiting.push((command, outcome, reply));
+        } else {
+            // A caller that gave up (client gone) is not an error.
+            let _ = reply.try_send(Ok(outcome));
+        }
+    }
+    if waiting.is_empty() {
+        return;
+    }
+    let started = Instant::now();
+    let flushed = store.flush_now();
+    metrics::histogram!("synqc_store_flush_duration_seconds").record(started.elapsed().as_secs_f64());
+    match flushed {
+        Ok(()) => {
+            for (_, outcome, reply) in waiting {
+                let _ = reply.try_send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            log::error!("store flush failed for {} waiting writes: {e}", waiting.len());
+            // Not durable: take the accepted submits back, so a client that
+            // saw an error never finds its run executing later.
+            let undo: Vec<Command> = waiting
+                .iter()
+                .filter_map(|(command, outcome, _)| match (command, outcome) {
+                    (Command::Submit { run, .. }, Outcome::Submitted(super::Submitted::Accepted { .. })) => {
+                        Some(Command::Unsubmit { run: run.clone() })
+                    }
+                    _ => None,
+                })
+                .collect();
+            if let Err(e2) = store.apply(&undo) {
+                log::error!(
+                    "{} submits could not be taken back after the failed flush: {e2}",
+                    undo.len()
+                );
+            }
+            for (_, _, reply) in waiting {
+                let _ = reply.try_send(Err(e.clone()));
+            }
+        }
+    }
+}
