@@ -49,7 +49,6 @@ pub struct Engine {
     /// Failed runs by error code since start-up (the health document's
     /// failure_codes; the metric of the same meaning is a counter).
     failures: Mutex<std::collections::BTreeMap<String, u64>>,
-    claim_lock: smol::lock::Mutex<()>,
 }
 
 impl Engine {
@@ -66,7 +65,6 @@ impl Engine {
             // across restarts; the clock gives that without persisting.
             next_token: AtomicU64::new(now_ms() << 16),
             failures: Mutex::new(std::collections::BTreeMap::new()),
-            claim_lock: smol::lock::Mutex::new(()),
         }
     }
 
@@ -149,41 +147,52 @@ pub fn on_finished(state: &State, rec: &RunRecord) {
 }
 
 /// One worker: claim, execute, repeat; idle until woken or a tick passes
-/// (the tick picks up retries whose backoff ended).
+/// (the tick picks up retries whose backoff ended). A run's outcome is
+/// stored while the worker already claims and executes the next one, so
+/// the two store round trips of a run overlap instead of adding up.
 pub async fn worker_loop(state: State) {
+    let mut executed: Option<Executed> = None;
     while !state.lifecycle.is_draining() {
-        let lease_ms = state.config.lease_seconds * 1000;
-        let token = state.engine.next_token.fetch_add(1, Ordering::Relaxed);
-        let claimed = {
-            let _guard = state.engine.claim_lock.lock().await;
-            let started = Instant::now();
-            let now = now_ms();
-            state
-                .store
-                .claim_next(
-                    now,
-                    Lease {
-                        token,
-                        expires_ms: now + lease_ms,
-                    },
-                )
-                .await
-                .map(|r| (r, started.elapsed()))
+        let previous = executed.take();
+        let store_previous = async {
+            if let Some(done) = previous {
+                store_outcome(&state, done).await;
+            }
         };
-        match claimed {
-            Ok((Some(rec), claim_time)) => execute(&state, rec, token, claim_time).await,
-            Ok((None, _)) => {
-                let wake = state.engine.wake_rx.recv();
-                smol::future::or(async { wake.await.ok() }, async {
-                    Timer::after(Duration::from_millis(500)).await;
-                    None
-                })
-                .await;
-            }
-            Err(e) => {
-                log::error!("claim failed: {e}; retrying in 1 s");
-                Timer::after(Duration::from_secs(1)).await;
-            }
+        let ((), next) = smol::future::zip(store_previous, claim_and_execute(&state)).await;
+        executed = next;
+    }
+    if let Some(done) = executed {
+        store_outcome(&state, done).await;
+    }
+}
+
+/// Claims a run and executes it; None when there was nothing to run (after
+/// waiting for work), or the run needs no outcome stored by this worker.
+async fn claim_and_execute(state: &State) -> Option<Executed> {
+    let lease_ms = state.config.lease_seconds * 1000;
+    let token = state.engine.next_token.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let now = now_ms();
+    let lease = Lease {
+        token,
+        expires_ms: now + lease_ms,
+    };
+    match state.store.claim_next(now, lease).await {
+        Ok(Some(rec)) => execute(state, rec, token, started.elapsed()).await,
+        Ok(None) => {
+            let wake = state.engine.wake_rx.recv();
+            smol::future::or(async { wake.await.ok() }, async {
+                Timer::after(Duration::from_millis(500)).await;
+                None
+            })
+            .await;
+            None
+        }
+        Err(e) => {
+            log::error!("claim failed: {e}; retrying in 1 s");
+            Timer::after(Duration::from_secs(1)).await;
+            None
         }
     }
 }
@@ -205,7 +214,23 @@ fn is_transient(code: &str) -> bool {
     )
 }
 
-async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration) {
+/// A run that has ended on this worker, with its outcome still to store.
+struct Executed {
+    rec: RunRecord,
+    token: u64,
+    fin: Finish,
+    /// What the result document of a succeeded run is made of.
+    succeeded: Option<Succeeded>,
+    now: u64,
+}
+
+struct Succeeded {
+    out: SimOutcome,
+    claim_time: Duration,
+    exec_time: Duration,
+}
+
+async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration) -> Option<Executed> {
     let id = rec.id;
     let started = Instant::now();
     state.events.publish(&rec);
@@ -254,17 +279,24 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
     let exec_time = started.elapsed();
 
     let now = now_ms();
+    // The result document is built while the worker already runs the next
+    // run (see worker_loop): it is the largest piece of work after the
+    // simulation itself.
+    let mut succeeded = None;
     let fin = match outcome {
         Ok(out) => {
             metrics::counter!("synqc_shots_executed_total", "hardware_target" => rec.hardware_target.clone())
                 .increment(out.shots.executed);
             metrics::gauge!("synqc_run_fidelity", "preset" => rec.preset.as_str(), "hardware_target" => rec.hardware_target.clone())
                 .set(out.kpis.fidelity);
+            succeeded = Some(Succeeded {
+                out,
+                claim_time,
+                exec_time,
+            });
             Finish {
                 status: RunStatus::Succeeded,
-                result: Some(run::ResultDoc::new(&result_json(
-                    &rec, out, claim_time, exec_time,
-                ))),
+                result: None,
                 error: None,
                 refund: false,
             }
@@ -291,7 +323,7 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
                 Ok(false) => {}
                 Err(e) => log::error!("run {id}: requeue after {} failed: {e}", err.code),
             }
-            return;
+            return None;
         }
         Err(err) => {
             // Shots are refunded only when nothing was sampled.
@@ -304,6 +336,32 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
             }
         }
     };
+    Some(Executed {
+        rec,
+        token,
+        fin,
+        succeeded,
+        now,
+    })
+}
+
+async fn store_outcome(state: &State, done: Executed) {
+    let Executed {
+        rec,
+        token,
+        mut fin,
+        succeeded,
+        now,
+    } = done;
+    if let Some(s) = succeeded {
+        fin.result = Some(run::ResultDoc::new(&result_json(
+            &rec,
+            s.out,
+            s.claim_time,
+            s.exec_time,
+        )));
+    }
+    let id = rec.id;
     match state.store.finish(&rec, token, fin, now).await {
         Ok(Some(done)) => on_finished(state, &done),
         Ok(None) => log::warn!("run {id}: lease was taken back before it finished; result discarded"),

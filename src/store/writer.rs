@@ -29,7 +29,8 @@ struct Job {
 /// sled's lock and the size of its write set.
 const MAX_BATCH: usize = 512;
 
-/// How long a batch waits for company when commands arrive concurrently.
+/// How long a batch waits for company when durable commands arrive
+/// concurrently.
 const LINGER: Duration = Duration::from_micros(300);
 
 /// A batch not answered after this long is taken as a failed store: sled
@@ -85,12 +86,13 @@ impl Writer {
 }
 
 fn writer_loop(store: Weak<Store>, jobs: Receiver<Job>) {
-    let mut concurrent = false;
+    let mut flushing_concurrently = false;
     while let Ok(first) = jobs.recv_blocking() {
-        // Under concurrent load, wait a moment so that more commands join
+        // Under concurrent submits, wait a moment so that more of them join
         // this batch and its flush (sled's flush costs the same for one
-        // submit as for fifty). A lone client is served at once.
-        if concurrent {
+        // submit as for fifty). A lone client, and batches that need no
+        // flush (claims, finishes), are served at once.
+        if flushing_concurrently {
             std::thread::sleep(LINGER);
         }
         let mut batch = vec![first];
@@ -100,7 +102,7 @@ fn writer_loop(store: Weak<Store>, jobs: Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        concurrent = batch.len() > 1;
+        flushing_concurrently = batch.len() > 1 && batch.iter().any(|j| j.command.durable());
         let Some(store) = store.upgrade() else { break };
         run_batch(&store, batch);
     }
