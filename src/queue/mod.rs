@@ -362,7 +362,7 @@ async fn store_outcome(state: &State, done: Executed) {
         )));
     }
     let id = rec.id;
-    match state.store.finish(&rec, token, fin, now).await {
+    match state.store.finish(rec, token, fin, now).await {
         Ok(Some(done)) => on_finished(state, &done),
         Ok(None) => log::warn!("run {id}: lease was taken back before it finished; result discarded"),
         Err(e) => log::error!("run {id}: cannot store its outcome ({e}); it will be recovered and rerun"),
@@ -576,7 +576,7 @@ pub fn recover_leases(state: &State, at_startup: bool) -> Result<u64, StoreError
                 error: Some(err),
                 refund: true,
             };
-            if let Some(done) = smol::block_on(state.store.finish(&rec, lease.token, fin, now))? {
+            if let Some(done) = smol::block_on(state.store.finish(rec, lease.token, fin, now))? {
                 on_finished(state, &done);
             }
         } else if smol::block_on(state.store.requeue(&id, lease.token, 0, true))? {

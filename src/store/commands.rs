@@ -117,7 +117,9 @@ enum Effect {
         created: bool,
         expired: bool,
     },
-    Quarantined,
+    Quarantined {
+        key: Vec<u8>,
+    },
 }
 
 /// Only storage errors abort a batch.
@@ -235,7 +237,10 @@ impl Store {
                 } => index.insert(priority, id, not_before_ms),
                 Effect::Dequeued { priority, id } => index.remove(priority, &id),
                 Effect::Session { created, expired } => self.session_window_changed(created, expired),
-                Effect::Quarantined => {
+                Effect::Quarantined { key } => {
+                    // Logged here, not in the transaction, which sled may run
+                    // more than once.
+                    log::error!("quarantined undecodable run record {}", crate::budget::hex(&key));
                     self.counts
                         .quarantined
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -495,18 +500,17 @@ fn quarantine_in(tx: &Tx, key: &[u8], value: &[u8], effects: &mut Vec<Effect>) -
     if tx.runs.remove(key)?.is_none() {
         return Ok(());
     }
-    log::error!("quarantining undecodable run record {}", crate::budget::hex(key));
     tx.quarantine
         .insert([b"runs\0".as_slice(), key].concat(), value)?;
-    effects.push(Effect::Quarantined);
-    let id = run_id_of(key);
-    for priority in [0u8, 1u8] {
-        if tx.queue.remove([&[priority][..], key].concat())?.is_some() {
-            effects.push(Effect::Moved {
-                from: Some(RunStatus::Queued),
-                to: None,
-            });
-            if let Some(id) = id {
+    effects.push(Effect::Quarantined { key: key.to_vec() });
+    // Queue keys are made of a run id; a key that is none has no entry.
+    if let Some(id) = run_id_of(key) {
+        for priority in [0u8, 1u8] {
+            if tx.queue.remove(&queue_key(priority, &id))?.is_some() {
+                effects.push(Effect::Moved {
+                    from: Some(RunStatus::Queued),
+                    to: None,
+                });
                 effects.push(Effect::Dequeued { priority, id });
             }
         }

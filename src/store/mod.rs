@@ -172,7 +172,7 @@ pub struct Store {
     /// The queue's order in memory (positions, oldest, backoffs).
     index: Mutex<queue_index::QueueIndex>,
     /// Set when a flush hung: writes are refused from then on,
-    /// without touching sled, until a restart (see flush.rs).
+    /// without touching sled, until a restart (see writer.rs).
     write_failed: Arc<AtomicBool>,
     /// The last free-space reading and when it was taken.
     free_space: Mutex<Option<(std::time::Instant, u64)>>,
@@ -424,12 +424,11 @@ impl Store {
     /// lease is no longer this token's (the run was taken back).
     pub async fn finish(
         &self,
-        run: &RunRecord,
+        mut rec: RunRecord,
         token: u64,
         fin: Finish,
         now_ms: u64,
     ) -> Result<Option<RunRecord>> {
-        let mut rec = run.clone();
         rec.status = fin.status;
         rec.finished_at = Some(now_ms as f64 / 1000.0);
         rec.result = fin.result;

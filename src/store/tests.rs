@@ -433,7 +433,7 @@ impl Harness {
                     .get(&id)
                     .expect("get")
                     .expect("running run is stored");
-                let got = block_on(self.store().finish(&run, token, fin, self.now)).expect("finish");
+                let got = block_on(self.store().finish(run, token, fin, self.now)).expect("finish");
                 let rec = got.ok_or_else(|| TestCaseError::fail(format!("finish of {id} lost its lease")))?;
                 prop_assert_eq!(rec.status, *status);
                 prop_assert_eq!(rec.finished_at, Some(self.now as f64 / 1000.0));
@@ -464,7 +464,7 @@ impl Harness {
                         Some(run) => run,
                         None => record(id, Mode::Explore, 1, "s0", 0),
                     };
-                    let got = block_on(self.store().finish(&run, token, fin, self.now)).expect("finish");
+                    let got = block_on(self.store().finish(run, token, fin, self.now)).expect("finish");
                     prop_assert!(got.is_none(), "finish with a foreign token succeeded");
                 }
             }
