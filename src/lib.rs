@@ -20,6 +20,8 @@ pub mod sim;
 pub mod store;
 pub mod targets;
 pub mod telemetry;
+#[cfg(test)]
+mod testutil;
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -146,53 +146,158 @@ pub fn on_finished(state: &State, rec: &RunRecord) {
     state.engine.notify_finished(&rec.id);
 }
 
+/// Most runs a worker claims at once. Every sled transaction seals an I/O
+/// buffer and wakes sled's I/O threads whatever it carries, so with quick
+/// presets a claim and an outcome per run cost more than the simulation;
+/// in batches, two workers keep up with thousands of runs per second.
+const MAX_CLAIM: usize = 8;
+
+/// Runs are claimed in batches only while each takes less than this: the
+/// rest of a batch waits its turn marked running, so that wait must stay
+/// short (at most MAX_CLAIM times this).
+const QUICK: Duration = Duration::from_millis(5);
+
 /// One worker: claim, execute, repeat; idle until woken or a tick passes
-/// (the tick picks up retries whose backoff ended). A run's outcome is
-/// stored while the worker already claims and executes the next one, so
-/// the two store round trips of a run overlap instead of adding up.
+/// (the tick picks up retries whose backoff ended). The outcomes of one
+/// batch are stored while the worker already claims and executes the
+/// next, so the store round trips overlap instead of adding up.
 pub async fn worker_loop(state: State) {
-    let mut executed: Option<Executed> = None;
+    let mut executed = Vec::new();
+    let mut batch = 1;
     while !state.lifecycle.is_draining() {
-        let previous = executed.take();
-        let store_previous = async {
-            if let Some(done) = previous {
-                store_outcome(&state, done).await;
-            }
-        };
-        let ((), next) = smol::future::zip(store_previous, claim_and_execute(&state)).await;
+        let previous = std::mem::take(&mut executed);
+        let ((), (next, slowest)) =
+            smol::future::zip(store_outcomes(&state, previous), claim_and_execute(&state, batch)).await;
         executed = next;
+        // Grow the batch while runs are quick; one at a time otherwise.
+        batch = match slowest {
+            Some(t) if t < QUICK => (batch * 2).min(MAX_CLAIM),
+            Some(_) => 1,
+            None => batch,
+        };
     }
-    if let Some(done) = executed {
-        store_outcome(&state, done).await;
-    }
+    store_outcomes(&state, executed).await;
 }
 
-/// Claims a run and executes it; None when there was nothing to run (after
-/// waiting for work), or the run needs no outcome stored by this worker.
-async fn claim_and_execute(state: &State) -> Option<Executed> {
-    let lease_ms = state.config.lease_seconds * 1000;
-    let token = state.engine.next_token.fetch_add(1, Ordering::Relaxed);
-    let started = Instant::now();
-    let now = now_ms();
-    let lease = Lease {
-        token,
-        expires_ms: now + lease_ms,
-    };
-    match state.store.claim_next(now, lease).await {
-        Ok(Some(rec)) => execute(state, rec, token, started.elapsed()).await,
-        Ok(None) => {
+/// Claims up to `batch` runs (never more than this worker's share of the
+/// ready ones) and executes them in turn. Returns the executions whose
+/// outcome is still to store and the longest execution time, None when
+/// there was nothing to run (after waiting for work).
+async fn claim_and_execute(state: &State, batch: usize) -> (Vec<Executed>, Option<Duration>) {
+    match claim(state, batch).await {
+        Ok(claimed) if !claimed.is_empty() => {
+            let (executed, slowest) = execute_batch(state, claimed).await;
+            (executed, Some(slowest))
+        }
+        Ok(_) => {
             let wake = state.engine.wake_rx.recv();
             smol::future::or(async { wake.await.ok() }, async {
                 Timer::after(Duration::from_millis(500)).await;
                 None
             })
             .await;
-            None
+            (Vec::new(), None)
         }
         Err(e) => {
             log::error!("claim failed: {e}; retrying in 1 s");
             Timer::after(Duration::from_secs(1)).await;
-            None
+            (Vec::new(), None)
+        }
+    }
+}
+
+/// Runs claimed together, each with its lease and its control, which is
+/// registered in the engine at once: a cancel must reach a run that is
+/// still waiting for its turn in the batch.
+struct Claimed {
+    runs: Vec<(RunRecord, Lease, Arc<RunControl>)>,
+    at: Instant,
+    took: Duration,
+}
+
+impl Claimed {
+    fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+}
+
+async fn claim(state: &State, batch: usize) -> Result<Claimed, StoreError> {
+    let lease_ms = state.config.lease_seconds * 1000;
+    let at = Instant::now();
+    let now = now_ms();
+    let share = state
+        .store
+        .ready_and_future(now)
+        .0
+        .div_ceil(state.config.workers.max(1) as u64);
+    let leases: Vec<Lease> = (0..batch.min(share as usize).max(1))
+        .map(|_| Lease {
+            token: state.engine.next_token.fetch_add(1, Ordering::Relaxed),
+            expires_ms: now + lease_ms,
+        })
+        .collect();
+    let claimed = state.store.claim(now, &leases).await?;
+    let mut running = state.engine.running.lock().unwrap_or_else(|p| p.into_inner());
+    let runs = claimed
+        .into_iter()
+        .map(|(rec, lease)| {
+            let control = Arc::new(RunControl::default());
+            running.insert(rec.id, control.clone());
+            (rec, lease, control)
+        })
+        .collect();
+    Ok(Claimed {
+        runs,
+        at,
+        took: at.elapsed(),
+    })
+}
+
+/// Executes claimed runs in turn; returns those whose outcome is still to
+/// store and the longest execution time.
+async fn execute_batch(state: &State, claimed: Claimed) -> (Vec<Executed>, Duration) {
+    let mut executed = Vec::with_capacity(claimed.runs.len());
+    let mut slowest = Duration::ZERO;
+    for (rec, lease, control) in claimed.runs {
+        let id = rec.id;
+        if !still_ours(state, &id, lease.token, claimed.at).await {
+            state
+                .engine
+                .running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            continue;
+        }
+        let began = Instant::now();
+        if let Some(done) = execute(state, rec, lease.token, claimed.took, control).await {
+            executed.push(done);
+        }
+        slowest = slowest.max(began.elapsed());
+    }
+    (executed, slowest)
+}
+
+/// Whether a run claimed at `claimed_at` should still execute here: not
+/// once the appliance drains (it goes back to the queue), and not once
+/// its lease is lost. A lease is renewed when a third of it has passed
+/// while the run waited for its turn.
+async fn still_ours(state: &State, id: &RunId, token: u64, claimed_at: Instant) -> bool {
+    if state.lifecycle.is_draining() {
+        if let Err(e) = state.store.requeue(id, token, 0, false).await {
+            log::error!("run {id}: cannot give it back at shutdown ({e}); it will be recovered");
+        }
+        return false;
+    }
+    let lease_ms = state.config.lease_seconds * 1000;
+    if claimed_at.elapsed() < Duration::from_millis(lease_ms / 3) {
+        return true;
+    }
+    match state.store.renew(id, token, now_ms() + lease_ms) {
+        Ok(renewed) => renewed,
+        Err(e) => {
+            log::error!("run {id}: lease renewal failed: {e}");
+            false
         }
     }
 }
@@ -230,7 +335,14 @@ struct Succeeded {
     exec_time: Duration,
 }
 
-async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration) -> Option<Executed> {
+/// Executes a claimed run whose control is registered in the engine.
+async fn execute(
+    state: &State,
+    rec: RunRecord,
+    token: u64,
+    claim_time: Duration,
+    control: Arc<RunControl>,
+) -> Option<Executed> {
     let id = rec.id;
     let started = Instant::now();
     state.events.publish(&rec);
@@ -238,13 +350,6 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
         metrics::histogram!("synqc_run_queue_wait_seconds", "preset" => rec.preset.as_str())
             .record(created.max(0.0));
     }
-    let control = Arc::new(RunControl::default());
-    state
-        .engine
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id, control.clone());
 
     let outcome = match sim_request(state, &rec) {
         Err(e) => Err(e),
@@ -345,27 +450,39 @@ async fn execute(state: &State, rec: RunRecord, token: u64, claim_time: Duration
     })
 }
 
-async fn store_outcome(state: &State, done: Executed) {
-    let Executed {
-        rec,
-        token,
-        mut fin,
-        succeeded,
-        now,
-    } = done;
-    if let Some(s) = succeeded {
-        fin.result = Some(run::ResultDoc::new(&result_json(
-            &rec,
-            s.out,
-            s.claim_time,
-            s.exec_time,
-        )));
+/// Stores the outcomes of a batch in one transaction, then announces them.
+async fn store_outcomes(state: &State, batch: Vec<Executed>) {
+    if batch.is_empty() {
+        return;
     }
-    let id = rec.id;
-    match state.store.finish(rec, token, fin, now).await {
-        Ok(Some(done)) => on_finished(state, &done),
-        Ok(None) => log::warn!("run {id}: lease was taken back before it finished; result discarded"),
-        Err(e) => log::error!("run {id}: cannot store its outcome ({e}); it will be recovered and rerun"),
+    let runs = batch
+        .into_iter()
+        .map(|done| {
+            let Executed {
+                rec,
+                token,
+                mut fin,
+                succeeded,
+                now,
+            } = done;
+            if let Some(s) = succeeded {
+                fin.result = Some(run::ResultDoc::new(&result_json(
+                    &rec,
+                    s.out,
+                    s.claim_time,
+                    s.exec_time,
+                )));
+            }
+            (rec, token, fin, now)
+        })
+        .collect::<Vec<_>>();
+    let ids: Vec<RunId> = runs.iter().map(|(rec, ..)| rec.id).collect();
+    for (id, stored) in ids.into_iter().zip(state.store.finish_all(runs).await) {
+        match stored {
+            Ok(Some(done)) => on_finished(state, &done),
+            Ok(None) => log::warn!("run {id}: lease was taken back before it finished; result discarded"),
+            Err(e) => log::error!("run {id}: cannot store its outcome ({e}); it will be recovered and rerun"),
+        }
     }
 }
 
@@ -626,5 +743,100 @@ pub async fn maintenance_loop(state: State) {
         if state.store.ready_and_future(now_ms()).0 > 0 {
             state.engine.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::testutil::TempDir;
+    use smol::block_on;
+    use tide::http::{Method, Request, Response, Url};
+
+    fn state(dir: &TempDir, workers: usize) -> State {
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            workers,
+            ..Config::default()
+        };
+        State::open(config).expect("open state")
+    }
+
+    /// Submits a run through the real API, in process.
+    fn submit(state: &State, body: &str) -> RunId {
+        let app = crate::api::app(state.clone());
+        let mut req = Request::new(Method::Post, Url::parse("http://synqc/runs").expect("url"));
+        req.insert_header("Content-Type", "application/json");
+        req.set_body(body);
+        let mut res: Response = block_on(app.respond(req)).expect("respond");
+        assert_eq!(res.status(), 202, "submit {body}");
+        let doc: Value = block_on(res.body_json()).expect("json");
+        doc["id"].as_str().and_then(RunId::parse).expect("run id")
+    }
+
+    fn status(state: &State, id: &RunId) -> RunRecord {
+        state.store.get(id).expect("get").expect("stored")
+    }
+
+    #[test]
+    fn a_run_cancelled_while_waiting_in_its_batch_is_not_executed() {
+        let dir = TempDir::new("queue-cancel");
+        let state = state(&dir, 1);
+        let ids: Vec<RunId> = (0..3)
+            .map(|_| submit(&state, r#"{"preset":"hello_quantum_sim"}"#))
+            .collect();
+        let claimed = block_on(claim(&state, 3)).expect("claim");
+        assert_eq!(claimed.runs.len(), 3, "one worker may take all three");
+        assert!(
+            state.engine.cancel_running(&ids[2]),
+            "a waiting run is cancellable"
+        );
+        let (executed, _) = block_on(execute_batch(&state, claimed));
+        block_on(store_outcomes(&state, executed));
+        assert_eq!(status(&state, &ids[0]).status, RunStatus::Succeeded);
+        assert_eq!(status(&state, &ids[1]).status, RunStatus::Succeeded);
+        let cancelled = status(&state, &ids[2]);
+        assert_eq!(cancelled.status, RunStatus::Cancelled);
+        assert_eq!(cancelled.error.map(|e| e.code).as_deref(), Some("CANCELLED"));
+        assert!(cancelled.result.is_none(), "nothing was sampled");
+        assert_eq!(state.engine.running_here(), 0);
+        assert!(state.store.leases().expect("leases").is_empty());
+    }
+
+    #[test]
+    fn a_draining_worker_gives_back_the_rest_of_its_batch() {
+        let dir = TempDir::new("queue-drain");
+        let state = state(&dir, 1);
+        let ids: Vec<RunId> = (0..2)
+            .map(|_| submit(&state, r#"{"preset":"hello_quantum_sim"}"#))
+            .collect();
+        let claimed = block_on(claim(&state, 2)).expect("claim");
+        assert_eq!(state.store.counts.get(RunStatus::Running), 2);
+        state.lifecycle.set_draining();
+        let (executed, _) = block_on(execute_batch(&state, claimed));
+        assert!(executed.is_empty());
+        for id in &ids {
+            let rec = status(&state, id);
+            assert_eq!(rec.status, RunStatus::Queued, "given back, not run");
+            assert_eq!(rec.crashes, 0, "a shutdown is not a crash");
+        }
+        assert_eq!(state.store.counts.get(RunStatus::Queued), 2);
+        assert!(state.store.leases().expect("leases").is_empty());
+        assert_eq!(state.engine.running_here(), 0);
+    }
+
+    #[test]
+    fn a_worker_claims_no_more_than_its_share_of_the_ready_runs() {
+        let dir = TempDir::new("queue-share");
+        let state = state(&dir, 2);
+        for _ in 0..3 {
+            submit(&state, r#"{"preset":"hello_quantum_sim"}"#);
+        }
+        let first = block_on(claim(&state, MAX_CLAIM)).expect("claim");
+        assert_eq!(first.runs.len(), 2, "ceil(3 ready / 2 workers)");
+        let second = block_on(claim(&state, MAX_CLAIM)).expect("claim");
+        assert_eq!(second.runs.len(), 1, "the rest");
+        assert!(block_on(claim(&state, MAX_CLAIM)).expect("claim").is_empty());
     }
 }

@@ -413,10 +413,30 @@ impl Store {
     /// Claims the oldest ready run of the highest priority: removes its
     /// queue entry, marks it running and records a lease.
     pub async fn claim_next(&self, now_ms: u64, lease: Lease) -> Result<Option<RunRecord>> {
-        match self.call(Command::Claim { now_ms, lease }).await? {
-            Outcome::Claimed(r) => Ok(r.map(|r| *r)),
-            other => Err(unexpected(other)),
+        Ok(self.claim(now_ms, &[lease]).await?.pop().map(|(rec, _)| rec))
+    }
+
+    /// Claims up to one run per lease, in dispatch order, normally in one
+    /// transaction; fewer when fewer are ready. Each run comes with its
+    /// lease (another client's submit may land between two claims, so a
+    /// lease that found nothing can precede one that found a run). On an
+    /// error, runs claimed by commands that did commit come back through
+    /// lease recovery.
+    pub async fn claim(&self, now_ms: u64, leases: &[Lease]) -> Result<Vec<(RunRecord, Lease)>> {
+        self.writable()?;
+        let commands = leases
+            .iter()
+            .map(|&lease| Command::Claim { now_ms, lease })
+            .collect();
+        let mut claimed = Vec::with_capacity(leases.len());
+        for (answer, lease) in self.writer.call_many(commands).await.into_iter().zip(leases) {
+            match answer? {
+                Outcome::Claimed(Some(r)) => claimed.push((*r, *lease)),
+                Outcome::Claimed(None) => {}
+                other => return Err(unexpected(other)),
+            }
         }
+        Ok(claimed)
     }
 
     /// Ends a running run (as it was claimed): result and state with the
@@ -424,30 +444,56 @@ impl Store {
     /// lease is no longer this token's (the run was taken back).
     pub async fn finish(
         &self,
-        mut rec: RunRecord,
+        rec: RunRecord,
         token: u64,
         fin: Finish,
         now_ms: u64,
     ) -> Result<Option<RunRecord>> {
-        rec.status = fin.status;
-        rec.finished_at = Some(now_ms as f64 / 1000.0);
-        rec.result = fin.result;
-        rec.error = fin.error;
-        // Encoded here, not on the writer thread: the result is the
-        // largest thing the store writes.
-        let command = Command::Finish {
-            id: rec.id,
-            status: rec.status,
-            encoded: encode_run(&rec),
-            token,
-            refund: fin.refund.then(|| Refund::of(&rec)),
-            now_ms,
-        };
-        match self.call(command).await? {
-            Outcome::Finished(true) => Ok(Some(rec)),
-            Outcome::Finished(false) => Ok(None),
-            other => Err(unexpected(other)),
+        self.finish_all(vec![(rec, token, fin, now_ms)])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Io("the store writer gave no answer".into())))
+    }
+
+    /// [`Store::finish`] for several runs, normally in one transaction;
+    /// one answer per run, in order.
+    pub async fn finish_all(
+        &self,
+        runs: Vec<(RunRecord, u64, Finish, u64)>,
+    ) -> Vec<Result<Option<RunRecord>>> {
+        if let Err(e) = self.writable() {
+            return runs.iter().map(|_| Err(e.clone())).collect();
         }
+        let (commands, records): (Vec<Command>, Vec<RunRecord>) = runs
+            .into_iter()
+            .map(|(mut rec, token, fin, now_ms)| {
+                rec.status = fin.status;
+                rec.finished_at = Some(now_ms as f64 / 1000.0);
+                rec.result = fin.result;
+                rec.error = fin.error;
+                // Encoded here, not on the writer thread: the result is
+                // the largest thing the store writes.
+                let command = Command::Finish {
+                    id: rec.id,
+                    status: rec.status,
+                    encoded: encode_run(&rec),
+                    token,
+                    refund: fin.refund.then(|| Refund::of(&rec)),
+                    now_ms,
+                };
+                (command, rec)
+            })
+            .unzip();
+        let answers = self.writer.call_many(commands).await;
+        answers
+            .into_iter()
+            .zip(records)
+            .map(|(answer, rec)| match answer? {
+                Outcome::Finished(true) => Ok(Some(rec)),
+                Outcome::Finished(false) => Ok(None),
+                other => Err(unexpected(other)),
+            })
+            .collect()
     }
 
     /// Puts a running run back in the queue (lease expired, retry after a

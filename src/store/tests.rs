@@ -4,7 +4,7 @@
 //! schema refusal and id ordering.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,41 +18,9 @@ use crate::budget::Budget;
 use crate::controls::ControlProfile;
 use crate::queue::run::{Mode, ResultDoc, RunError, RunId, RunRecord, RunStatus};
 use crate::sim::Preset;
+use crate::testutil::TempDir;
 
 // ---------------------------------------------------------------- helpers
-
-/// A directory under the system temp dir, removed when dropped (also when a
-/// test panics, since panics unwind).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "synqc-store-{tag}-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        // A just-dropped store's flush thread may still hold the files for
-        // a moment; retry briefly rather than leave the directory behind.
-        for _ in 0..50 {
-            if std::fs::remove_dir_all(&self.0).is_ok() || !self.0.exists() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
 
 /// Small per-session budget, a TTL no test outlives: sessions never expire.
 const MAX_SHOTS: u64 = 1000;
@@ -182,7 +150,10 @@ enum Op {
     Repeat {
         which: usize,
     },
-    Claim,
+    /// A worker's claim of up to n runs at once.
+    Claim {
+        n: usize,
+    },
     Finish {
         which: usize,
         status: RunStatus,
@@ -385,28 +356,34 @@ impl Harness {
                     self.submit(&req)?;
                 }
             }
-            Op::Claim => {
-                let token = self.model.next_token + 1;
-                self.model.next_token = token;
-                let expected = self.model.next_claim(self.now);
-                let lease = Lease {
-                    token,
-                    expires_ms: self.now + 60_000,
-                };
-                let got = block_on(self.store().claim_next(self.now, lease)).expect("claim_next");
-                prop_assert_eq!(
-                    got.as_ref().map(|r| r.id),
-                    expected,
-                    "claim_next picked the wrong run"
-                );
-                if let (Some(rec), Some(id)) = (got, expected) {
+            Op::Claim { n } => {
+                let leases: Vec<Lease> = (0..*n)
+                    .map(|_| {
+                        self.model.next_token += 1;
+                        Lease {
+                            token: self.model.next_token,
+                            expires_ms: self.now + 60_000,
+                        }
+                    })
+                    .collect();
+                let got = block_on(self.store().claim(self.now, &leases)).expect("claim");
+                let mut expected = Vec::new();
+                for lease in &leases {
+                    let Some(id) = self.model.next_claim(self.now) else {
+                        break;
+                    };
                     let m = self.model.runs.get_mut(&id).expect("model run");
                     m.status = RunStatus::Running;
-                    m.token = Some(token);
+                    m.token = Some(lease.token);
                     m.not_before = 0;
                     m.attempts += 1;
+                    expected.push((id, lease.token));
+                }
+                let got_ids: Vec<(RunId, u64)> = got.iter().map(|(r, l)| (r.id, l.token)).collect();
+                prop_assert_eq!(got_ids, expected, "claim picked the wrong runs or leases");
+                for (rec, _) in &got {
                     prop_assert_eq!(rec.status, RunStatus::Running);
-                    prop_assert_eq!(rec.attempts, m.attempts);
+                    prop_assert_eq!(rec.attempts, self.model.runs[&rec.id].attempts);
                     prop_assert_eq!(rec.started_at, Some(self.now as f64 / 1000.0));
                 }
             }
@@ -836,7 +813,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => req.prop_map(Op::Submit),
         2 => any::<usize>().prop_map(|which| Op::Repeat { which }),
-        5 => Just(Op::Claim),
+        5 => (1usize..4).prop_map(|n| Op::Claim { n }),
         4 => (any::<usize>(), finished_status(), any::<bool>())
             .prop_map(|(which, status, refund)| Op::Finish { which, status, refund }),
         1 => (any::<usize>(), any::<bool>()).prop_map(|(which, requeue)| Op::Stale { which, requeue }),

@@ -60,13 +60,42 @@ impl Writer {
     /// Applies one command (with whatever else is waiting) and answers once
     /// it is committed, or once it is on disk if it is durable.
     pub(super) async fn call(&self, command: Command) -> Result<Outcome, StoreError> {
-        let (reply, answer) = async_channel::bounded(1);
-        self.jobs
-            .send(Job { command, reply })
+        self.call_many(vec![command])
             .await
-            .map_err(|_| StoreError::Io("the store writer stopped".into()))?;
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Io("the store writer gave no answer".into())))
+    }
+
+    /// Applies several commands, in order, normally in one transaction:
+    /// they reach the channel together, before the writer can wake up
+    /// and take the first alone. One answer per command.
+    pub(super) async fn call_many(&self, commands: Vec<Command>) -> Vec<Result<Outcome, StoreError>> {
+        let mut answers = Vec::with_capacity(commands.len());
+        for command in commands {
+            let (reply, answer) = async_channel::bounded(1);
+            // Unbounded: try_send fails only once the writer has stopped.
+            let sent = self.jobs.try_send(Job { command, reply }).is_ok();
+            answers.push(sent.then_some(answer));
+        }
+        // One deadline for all: the batch is answered together or not at all.
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        let mut out = Vec::with_capacity(answers.len());
+        for answer in answers {
+            out.push(match answer {
+                Some(answer) => self.wait(answer, deadline).await,
+                None => Err(StoreError::Io("the store writer stopped".into())),
+            });
+        }
+        out
+    }
+
+    async fn wait(
+        &self,
+        answer: Receiver<Result<Outcome, StoreError>>,
+        deadline: Instant,
+    ) -> Result<Outcome, StoreError> {
         let answer = smol::future::or(async { Some(answer.recv().await) }, async {
-            smol::Timer::after(ANSWER_TIMEOUT).await;
+            smol::Timer::at(deadline).await;
             None
         })
         .await;
