@@ -61,10 +61,18 @@ echo "== durable submits, 32 connections, 10 s, while the workers execute them"
 wrk -t2 -c32 -d10s --latency -s "$tmp/submit.lua" "http://127.0.0.1:$P/runs" | grep -E 'Requests/sec|50%|99%'
 stop
 
-echo "== start to ready with 1,000,000 runs stored"
+echo "== start to ready with 1,000,000 runs stored (retention raised so none is pruned)"
+# sled 0.34 writes its recovery snapshot only when a store is opened, so
+# the first start after the fill replays the whole 1 GB log (the worst
+# case: as if all 1M runs had been written since the last start); the
+# restart after it opens from a fresh snapshot.
 "$BIN" bench fill --data-dir "$tmp/big" --runs 1000000
-start "$tmp/big"
-echo "start to ready: ${READY_MS} ms"
+for attempt in "first start, replaying the log" "restart, fresh snapshot" "restart, fresh snapshot"; do
+  start "$tmp/big" --retention-runs 2000000
+  echo "start to ready ($attempt): ${READY_MS} ms"
+  stop
+done
+start "$tmp/big" --retention-runs 2000000
 curl -s "http://127.0.0.1:$P/health" | python3 -c 'import json,sys; q=json.load(sys.stdin)["queue"]; print("runs stored:", q["total"])'
 stop
 

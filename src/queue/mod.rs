@@ -338,13 +338,16 @@ struct Succeeded {
 /// Executes a claimed run whose control is registered in the engine.
 async fn execute(
     state: &State,
-    rec: RunRecord,
+    mut rec: RunRecord,
     token: u64,
     claim_time: Duration,
     control: Arc<RunControl>,
 ) -> Option<Executed> {
     let id = rec.id;
     let started = Instant::now();
+    // The claim stored the claim time; a run that waited its turn in a
+    // batch starts now, and its queue wait runs until now.
+    rec.started_at = Some(now_ms() as f64 / 1000.0);
     state.events.publish(&rec);
     if let Some(created) = rec.started_at.map(|s| s - rec.created_at) {
         metrics::histogram!("synqc_run_queue_wait_seconds", "preset" => rec.preset.as_str())
@@ -802,6 +805,40 @@ mod tests {
         assert!(cancelled.result.is_none(), "nothing was sampled");
         assert_eq!(state.engine.running_here(), 0);
         assert!(state.store.leases().expect("leases").is_empty());
+    }
+
+    #[test]
+    fn a_run_that_waited_in_its_batch_starts_when_it_executes() {
+        let dir = TempDir::new("queue-started");
+        let state = state(&dir, 1);
+        let ids: Vec<RunId> = (0..2)
+            .map(|_| submit(&state, r#"{"preset":"hello_quantum_sim"}"#))
+            .collect();
+        let claimed = block_on(claim(&state, 2)).expect("claim");
+        let claimed_at = status(&state, &ids[1]).started_at.expect("claim time");
+        std::thread::sleep(Duration::from_millis(30));
+        let executing_from = now_ms() as f64 / 1000.0;
+        let (executed, _) = block_on(execute_batch(&state, claimed));
+        block_on(store_outcomes(&state, executed));
+        for id in &ids {
+            let rec = status(&state, id);
+            let started = rec.started_at.expect("started");
+            assert!(
+                started >= executing_from,
+                "started {started} before {executing_from}"
+            );
+            assert!(started > claimed_at);
+            let result = rec.result.expect("result").to_value();
+            let wait_us = result["kpi_details"]
+                .as_array()
+                .and_then(|kpis| kpis.iter().find(|k| k["name"] == "queue_wait_us"))
+                .and_then(|k| k["value"].as_f64())
+                .expect("queue_wait_us");
+            assert!(
+                wait_us >= (started - rec.created_at) * 1e6 - 1.0,
+                "queue wait {wait_us} us ends at the start of execution"
+            );
+        }
     }
 
     #[test]
