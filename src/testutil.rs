@@ -1,4 +1,5 @@
-//! Helpers shared by the unit tests of several modules.
+//! Helpers shared by the unit tests of several modules, and by the
+//! integration tests (tests/common includes this file).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -347,7 +347,7 @@ fn idempotency_keys_return_the_original_run() {
 #[test]
 fn api_keys_guard_everything_but_health_and_metrics() {
     let dir = common::TempDir::new("keys");
-    let keys = dir.0.join("keys");
+    let keys = dir.path().join("keys");
     std::fs::write(&keys, "# lab keys\nkey-one\nkey-two\n").unwrap();
     let s = Server::start(&["--api-keys-file", keys.to_str().unwrap()]);
     let r = s.post("/runs", &hello());

@@ -34,7 +34,7 @@ fn healthcheck_follows_readiness() {
 #[test]
 fn config_check_prints_effective_settings_and_refuses_unknown_keys() {
     let dir = TempDir::new("cfgcheck");
-    let good = dir.0.join("good.toml");
+    let good = dir.path().join("good.toml");
     std::fs::write(
         &good,
         "workers = 3\napi_key = \"s3cret\"\n[noise.sim_local]\nt1_us = 100.0\n",
@@ -44,7 +44,7 @@ fn config_check_prints_effective_settings_and_refuses_unknown_keys() {
     assert!(ok, "{text}");
     assert!(text.contains("workers = 3"), "{text}");
     assert!(!text.contains("s3cret"), "the key was printed: {text}");
-    let bad = dir.0.join("bad.toml");
+    let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "wokers = 3\n").unwrap();
     let (ok, text) = synqc(&["config", "check", "--config", bad.to_str().unwrap()]);
     assert!(!ok);
@@ -139,10 +139,10 @@ fn backup_while_serving_and_restore_into_a_new_store() {
     let late: Vec<String> = (0..5)
         .map(|i| s.submit(serde_json::json!({"preset": "health", "seed": 100 + i})))
         .collect();
-    let file = dir.0.join("synqc.jsonl");
+    let file = dir.path().join("synqc.jsonl");
     let (ok, text) = synqc(&["backup", "--url", &url, "--out", file.to_str().unwrap()]);
     assert!(ok, "{text}");
-    let restored = dir.0.join("restored");
+    let restored = dir.path().join("restored");
     let (ok, text) = synqc(&[
         "restore",
         "--in",
@@ -181,9 +181,9 @@ fn backup_while_serving_and_restore_into_a_new_store() {
     assert_eq!(r.health()["queue"]["succeeded"], 17);
     // A cut file is refused and leaves nothing behind.
     let text = std::fs::read_to_string(&file).unwrap();
-    let cut = dir.0.join("cut.jsonl");
+    let cut = dir.path().join("cut.jsonl");
     std::fs::write(&cut, &text[..text.len() / 2]).unwrap();
-    let target = dir.0.join("from-cut");
+    let target = dir.path().join("from-cut");
     let (ok, out) = synqc(&[
         "restore",
         "--in",

@@ -21,7 +21,7 @@ impl Drop for Mount {
 #[test]
 fn a_filling_disk_answers_503_keeps_serving_and_loses_nothing_accepted() {
     let dir = TempDir::new("full");
-    let mnt = dir.0.join("mnt");
+    let mnt = dir.path().join("mnt");
     std::fs::create_dir_all(&mnt).unwrap();
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])

@@ -10,7 +10,7 @@ use serde_json::json;
 #[test]
 fn sigterm_drains_exits_zero_and_a_restart_keeps_every_run() {
     let dir = TempDir::new("restart");
-    let data = dir.0.join("data");
+    let data = dir.path().join("data");
     let s = Server::start_at(&data, &[]);
     let ids: Vec<String> = (0..30)
         .map(|i| s.submit(json!({"preset": "hello_quantum_sim", "seed": i})))
@@ -31,7 +31,7 @@ fn sigterm_drains_exits_zero_and_a_restart_keeps_every_run() {
 #[test]
 fn kill_9_under_load_loses_nothing_accepted() {
     let dir = TempDir::new("crash");
-    let data = dir.0.join("data");
+    let data = dir.path().join("data");
     let s = Server::start_at(&data, &["--workers", "2"]);
     // 200 runs with a mix of presets, some of them slow enough to be
     // running when the process dies.

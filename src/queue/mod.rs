@@ -76,8 +76,7 @@ impl Engine {
     /// Asks a running run to stop at the simulator's next step. False when
     /// it is not running in this process.
     pub fn cancel_running(&self, id: &RunId) -> bool {
-        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        match running.get(id) {
+        match self.running().get(id) {
             Some(c) => {
                 let _ = c
                     .stop
@@ -93,7 +92,16 @@ impl Engine {
     }
 
     pub fn running_here(&self) -> usize {
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.running().len()
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Arc<RunControl>>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops a run's control once it no longer executes here.
+    fn release(&self, id: &RunId) {
+        self.running().remove(id);
     }
 
     /// A receiver that yields (or closes) once `id` reaches a final state.
@@ -237,7 +245,7 @@ async fn claim(state: &State, batch: usize) -> Result<Claimed, StoreError> {
         })
         .collect();
     let claimed = state.store.claim(now, &leases).await?;
-    let mut running = state.engine.running.lock().unwrap_or_else(|p| p.into_inner());
+    let mut running = state.engine.running();
     let runs = claimed
         .into_iter()
         .map(|(rec, lease)| {
@@ -261,12 +269,7 @@ async fn execute_batch(state: &State, claimed: Claimed) -> (Vec<Executed>, Durat
     for (rec, lease, control) in claimed.runs {
         let id = rec.id;
         if !still_ours(state, &id, lease.token, claimed.at).await {
-            state
-                .engine
-                .running
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
+            state.engine.release(&id);
             continue;
         }
         let began = Instant::now();
@@ -378,12 +381,7 @@ async fn execute(
             .map_err(|e| classify(&control, e))
         }
     };
-    state
-        .engine
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&id);
+    state.engine.release(&id);
     let exec_time = started.elapsed();
 
     let now = now_ms();
@@ -778,6 +776,13 @@ mod tests {
         doc["id"].as_str().and_then(RunId::parse).expect("run id")
     }
 
+    /// Submits `n` hello_quantum_sim runs.
+    fn hellos(state: &State, n: usize) -> Vec<RunId> {
+        (0..n)
+            .map(|_| submit(state, r#"{"preset":"hello_quantum_sim"}"#))
+            .collect()
+    }
+
     fn status(state: &State, id: &RunId) -> RunRecord {
         state.store.get(id).expect("get").expect("stored")
     }
@@ -786,9 +791,7 @@ mod tests {
     fn a_run_cancelled_while_waiting_in_its_batch_is_not_executed() {
         let dir = TempDir::new("queue-cancel");
         let state = state(&dir, 1);
-        let ids: Vec<RunId> = (0..3)
-            .map(|_| submit(&state, r#"{"preset":"hello_quantum_sim"}"#))
-            .collect();
+        let ids = hellos(&state, 3);
         let claimed = block_on(claim(&state, 3)).expect("claim");
         assert_eq!(claimed.runs.len(), 3, "one worker may take all three");
         assert!(
@@ -811,9 +814,7 @@ mod tests {
     fn a_run_that_waited_in_its_batch_starts_when_it_executes() {
         let dir = TempDir::new("queue-started");
         let state = state(&dir, 1);
-        let ids: Vec<RunId> = (0..2)
-            .map(|_| submit(&state, r#"{"preset":"hello_quantum_sim"}"#))
-            .collect();
+        let ids = hellos(&state, 2);
         let claimed = block_on(claim(&state, 2)).expect("claim");
         let claimed_at = status(&state, &ids[1]).started_at.expect("claim time");
         std::thread::sleep(Duration::from_millis(30));
@@ -845,9 +846,7 @@ mod tests {
     fn a_draining_worker_gives_back_the_rest_of_its_batch() {
         let dir = TempDir::new("queue-drain");
         let state = state(&dir, 1);
-        let ids: Vec<RunId> = (0..2)
-            .map(|_| submit(&state, r#"{"preset":"hello_quantum_sim"}"#))
-            .collect();
+        let ids = hellos(&state, 2);
         let claimed = block_on(claim(&state, 2)).expect("claim");
         assert_eq!(state.store.counts.get(RunStatus::Running), 2);
         state.lifecycle.set_draining();
@@ -867,9 +866,7 @@ mod tests {
     fn a_worker_claims_no_more_than_its_share_of_the_ready_runs() {
         let dir = TempDir::new("queue-share");
         let state = state(&dir, 2);
-        for _ in 0..3 {
-            submit(&state, r#"{"preset":"hello_quantum_sim"}"#);
-        }
+        hellos(&state, 3);
         let first = block_on(claim(&state, MAX_CLAIM)).expect("claim");
         assert_eq!(first.runs.len(), 2, "ceil(3 ready / 2 workers)");
         let second = block_on(claim(&state, MAX_CLAIM)).expect("claim");

@@ -11,26 +11,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 pub use synqc::client::{Client, Reply};
 
-/// A scratch directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "synqc-it-{tag}-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+// The unit tests' scratch directory, the same file, so both kinds of test
+// clean up the same way.
+#[path = "../../src/testutil.rs"]
+mod testutil;
+pub use testutil::TempDir;
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -57,7 +42,7 @@ impl Server {
     /// Starts synqc with extra flags (e.g. ["--workers", "1"]).
     pub fn start(extra: &[&str]) -> Server {
         let dir = TempDir::new("srv");
-        let data = dir.0.join("data");
+        let data = dir.path().join("data");
         let mut s = Server::start_at(&data, extra);
         s._dir = Some(dir);
         s
