@@ -350,12 +350,11 @@ async fn execute(
     let started = Instant::now();
     // The claim stored the claim time; a run that waited its turn in a
     // batch starts now, and its queue wait runs until now.
-    rec.started_at = Some(now_ms() as f64 / 1000.0);
+    let start = now_ms() as f64 / 1000.0;
+    rec.started_at = Some(start);
     state.events.publish(&rec);
-    if let Some(created) = rec.started_at.map(|s| s - rec.created_at) {
-        metrics::histogram!("synqc_run_queue_wait_seconds", "preset" => rec.preset.as_str())
-            .record(created.max(0.0));
-    }
+    metrics::histogram!("synqc_run_queue_wait_seconds", "preset" => rec.preset.as_str())
+        .record((start - rec.created_at).max(0.0));
 
     let outcome = match sim_request(state, &rec) {
         Err(e) => Err(e),

@@ -410,18 +410,14 @@ impl Store {
         }
     }
 
-    /// Claims the oldest ready run of the highest priority: removes its
-    /// queue entry, marks it running and records a lease.
-    pub async fn claim_next(&self, now_ms: u64, lease: Lease) -> Result<Option<RunRecord>> {
-        Ok(self.claim(now_ms, &[lease]).await?.pop().map(|(rec, _)| rec))
-    }
-
-    /// Claims up to one run per lease, in dispatch order, normally in one
-    /// transaction; fewer when fewer are ready. Each run comes with its
-    /// lease (another client's submit may land between two claims, so a
-    /// lease that found nothing can precede one that found a run). On an
-    /// error, runs claimed by commands that did commit come back through
-    /// lease recovery.
+    /// Claims up to one run per lease, in dispatch order (the oldest ready
+    /// run of the highest priority first), normally in one transaction;
+    /// fewer when fewer are ready. Each claim removes the run's queue
+    /// entry, marks it running and records its lease. Each run comes with
+    /// its lease (another client's submit may land between two claims, so
+    /// a lease that found nothing can precede one that found a run). On
+    /// an error, runs claimed by commands that did commit come back
+    /// through lease recovery.
     pub async fn claim(&self, now_ms: u64, leases: &[Lease]) -> Result<Vec<(RunRecord, Lease)>> {
         self.writable()?;
         let commands = leases

@@ -977,10 +977,9 @@ fn assert_quarantined_and_gone(store: &Store, id: &RunId) {
         token: 9,
         expires_ms: u64::MAX,
     };
-    assert_eq!(
-        block_on(store.claim_next(crate::now_ms(), lease)).expect("claim_next"),
-        None
-    );
+    assert!(block_on(store.claim(crate::now_ms(), &[lease]))
+        .expect("claim")
+        .is_empty());
     assert_eq!(
         store.counts.quarantined.load(Ordering::Relaxed),
         1,
@@ -997,10 +996,9 @@ fn undecodable_record_found_by_claim_is_quarantined() {
         token: 1,
         expires_ms: u64::MAX,
     };
-    assert_eq!(
-        block_on(store.claim_next(crate::now_ms(), lease)).expect("claim_next"),
-        None
-    );
+    assert!(block_on(store.claim(crate::now_ms(), &[lease]))
+        .expect("claim")
+        .is_empty());
     assert_quarantined_and_gone(&store, &id);
     assert_eq!(
         store.counts.get(RunStatus::Queued),
@@ -1052,7 +1050,7 @@ fn undecodable_record_found_by_list_is_quarantined() {
 
 /// A queued run whose record get()/list() quarantined must leave the queue
 /// too: otherwise it is counted queued (and ready) forever, also after a
-/// restart, and oldest_queued_ms keeps reporting it, though claim_next can
+/// restart, and oldest_queued_ms keeps reporting it, though a claim can
 /// never take it.
 #[test]
 fn quarantined_queued_run_leaves_no_queue_entry() {
@@ -1064,10 +1062,9 @@ fn quarantined_queued_run_leaves_no_queue_entry() {
         token: 1,
         expires_ms: u64::MAX,
     };
-    assert_eq!(
-        block_on(store.claim_next(crate::now_ms(), lease)).expect("claim_next"),
-        None
-    );
+    assert!(block_on(store.claim(crate::now_ms(), &[lease]))
+        .expect("claim")
+        .is_empty());
     assert_eq!(
         store.counts.get(RunStatus::Queued),
         0,
