@@ -37,11 +37,7 @@ fn kill_9_under_load_loses_nothing_accepted() {
     // running when the process dies.
     let mut ids = Vec::new();
     for i in 0..200u64 {
-        let preset = if i % 10 == 0 {
-            "health"
-        } else {
-            "hello_quantum_sim"
-        };
+        let preset = if i % 4 == 0 { "health" } else { "hello_quantum_sim" };
         ids.push(s.submit(json!({"preset": preset, "seed": i})));
     }
     let before = s.health();
@@ -101,4 +97,61 @@ fn draining_refuses_new_runs_with_retry_after() {
     }
     let status = s.terminate();
     assert!(status.success());
+}
+
+/// Every run listed once, newest first, through every page of GET /runs.
+fn all_listed(s: &Server) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..100 {
+        let page = s.get(&format!("/runs?limit=500&cursor={cursor}")).json();
+        for run in page["runs"].as_array().expect("runs") {
+            ids.push(run["id"].as_str().expect("id").to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => return ids,
+        }
+    }
+    panic!("more than 100 pages")
+}
+
+#[test]
+fn kill_9_while_runs_move_to_the_archive_keeps_counts_exact() {
+    const KEEP: usize = 150;
+    let dir = TempDir::new("archive-crash");
+    let data = dir.path().join("data");
+    let args = ["--retention-runs", "150", "--max-shots-per-session", "100000000"];
+    let mut accepted = Vec::new();
+    let mut s = Server::start_at(&data, &args);
+    // Each round finishes runs and kills the process at a different point
+    // of the 2 s maintenance pass that archives and prunes them.
+    for (round, pause_ms) in [0u64, 700, 1400, 2100].into_iter().enumerate() {
+        for i in 0..250u64 {
+            accepted.push(s.submit(json!({"preset": "hello_quantum_sim", "seed": i})));
+        }
+        let last = accepted.last().expect("one").clone();
+        s.wait_final(&last, Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(pause_ms));
+        s.kill9();
+        s = Server::start_at(&data, &args);
+        // Once a maintenance pass ran, exactly the newest KEEP finished
+        // runs remain, each listed once and counted once.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let q = s.health()["queue"].clone();
+            if q["queued"] == 0 && q["running"] == 0 && q["succeeded"] == KEEP as u64 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: never pruned to {KEEP}: {q}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let listed = all_listed(&s);
+        let newest: Vec<String> = accepted.iter().rev().take(KEEP).cloned().collect();
+        assert_eq!(listed, newest, "round {round}: the newest {KEEP}, each once");
+        assert_eq!(s.health()["store"]["archive"], "open");
+    }
 }

@@ -25,6 +25,7 @@ pub async fn run_sync(mut req: Request<State>) -> Result<Response, ApiError> {
             rec
         }
     };
+    state.store.archive_opened().await;
     let finished = state.store.get(&rec.id)?.is_some_and(|r| r.status.is_finished());
     if let (Some(w), false) = (watch, finished) {
         // Long enough for every attempt to time out, and then some.
@@ -110,7 +111,7 @@ fn summary(rec: &RunRecord) -> Option<Value> {
 }
 
 pub async fn get(req: Request<State>) -> Result<Response, ApiError> {
-    let rec = find_run(&req)?;
+    let rec = find_run(&req).await?;
     match &rec.result {
         Some(result) if rec.status == RunStatus::Succeeded => Ok(json_response(StatusCode::Ok, result)),
         _ => Err(ApiError::NotFound(format!(

@@ -24,7 +24,8 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
     let expired = leases.iter().filter(|(_, l)| l.expires_ms <= now).count();
     let oldest = state.store.oldest_queued_ms();
     let quarantined = counts.quarantined.load(Ordering::Relaxed);
-    let status = if store_ok && quarantined == 0 {
+    let archive = state.store.archive_state();
+    let status = if store_ok && quarantined == 0 && archive != "failed" {
         "ok"
     } else {
         "degraded"
@@ -51,6 +52,7 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
             "path": state.store.path().display().to_string(),
             "size_bytes": state.store.size_on_disk().ok(),
             "quarantined_records": quarantined,
+            "archive": archive,
             "writable": state.store.is_writable(),
             "free_bytes": free,
             "low_space": free.is_some_and(|f| f < cfg.min_free_disk_bytes),

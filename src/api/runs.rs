@@ -412,7 +412,7 @@ pub async fn submit(mut req: Request<State>) -> Result<Response, ApiError> {
 }
 
 /// The run named by the `:id` path parameter, or 404.
-pub fn find_run(req: &Request<State>) -> Result<RunRecord, ApiError> {
+pub async fn find_run(req: &Request<State>) -> Result<RunRecord, ApiError> {
     let raw = req.param("id").unwrap_or("");
     let missing = || {
         ApiError::NotFound(format!(
@@ -421,11 +421,12 @@ pub fn find_run(req: &Request<State>) -> Result<RunRecord, ApiError> {
         ))
     };
     let id = RunId::parse(raw).ok_or_else(missing)?;
+    req.state().store.archive_opened().await;
     req.state().store.get(&id)?.ok_or_else(missing)
 }
 
 pub async fn get(req: Request<State>) -> Result<Response, ApiError> {
-    let rec = find_run(&req)?;
+    let rec = find_run(&req).await?;
     Ok(status_response(req.state(), StatusCode::Ok, &rec))
 }
 
@@ -479,7 +480,7 @@ pub async fn list(req: Request<State>) -> Result<Response, ApiError> {
 }
 
 pub async fn cancel(req: Request<State>) -> Result<Response, ApiError> {
-    let rec = find_run(&req)?;
+    let rec = find_run(&req).await?;
     let state = req.state();
     let error = RunError {
         code: "CANCELLED".into(),

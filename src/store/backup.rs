@@ -49,8 +49,9 @@ impl Store {
             }
         }
         let mut runs = 0;
-        for item in self.runs.iter() {
-            let (_, v) = item?;
+        // Both databases, newest first, each run once.
+        for item in self.newest_first(&[0xff; 17])? {
+            let (_, v, _) = item?;
             // Stored bytes are the record's JSON: copied as they are.
             let record: Value = match serde_json::from_slice(&v) {
                 Ok(r) => r,
@@ -153,10 +154,11 @@ fn restore_into(dir: &Path, input: &mut dyn BufRead) -> Result<Restored> {
                     .queue
                     .insert(queue_key(rec.mode.priority(), &rec.id), &0u64.to_be_bytes())?;
                 done.requeued += 1;
+                store.runs.insert(rec.id.0, encode_run(&rec))?;
             } else {
                 finished[rec.status as usize] += 1;
+                store.archive_records(&[(rec.id, encode_run(&rec))])?;
             }
-            store.runs.insert(rec.id.0, encode_run(&rec))?;
             done.runs += 1;
         } else if let Some(end) = v.get("end") {
             if end["runs"].as_u64() != Some(done.runs) {

@@ -25,6 +25,9 @@ pub(super) enum Command {
         run: RunRecord,
         idem: Option<IdempotencyKey>,
         now_ms: u64,
+        /// The key's original run is in neither database (pruned): the
+        /// key no longer stands for it.
+        original_gone: bool,
     },
     /// Take back a submit whose flush failed, refunding its shots.
     Unsubmit { run: RunRecord },
@@ -89,6 +92,10 @@ impl Refund {
 #[derive(Debug)]
 pub(super) enum Outcome {
     Submitted(Submitted),
+    /// The idempotency key's original run left the main store: the caller
+    /// looks in the archive (which a transaction must not read: sled's
+    /// lock is global, and a read inside a transaction never gets it).
+    OriginalArchived(RunId),
     Claimed(Option<Box<RunRecord>>),
     /// False when the lease was no longer the caller's.
     Finished(bool),
@@ -134,6 +141,7 @@ struct Tx<'a> {
     idempotency: &'a TransactionalTree,
     meta: &'a TransactionalTree,
     quarantine: &'a TransactionalTree,
+    to_archive: &'a TransactionalTree,
 }
 
 /// A stored run as the transaction sees it.
@@ -193,9 +201,10 @@ impl Store {
             &self.idempotency,
             &self.meta,
             &self.quarantine,
+            &self.to_archive,
         );
-        let committed =
-            trees.transaction(|(runs, queue, leases, sessions, idempotency, meta, quarantine)| {
+        let committed = trees.transaction(
+            |(runs, queue, leases, sessions, idempotency, meta, quarantine, to_archive)| {
                 let tx = Tx {
                     runs,
                     queue,
@@ -204,6 +213,7 @@ impl Store {
                     idempotency,
                     meta,
                     quarantine,
+                    to_archive,
                 };
                 // Fresh on every attempt: sled may run this closure again.
                 let mut effects = Vec::new();
@@ -213,7 +223,8 @@ impl Store {
                     .map(|c| self.apply_one(&tx, c, &mut effects, &mut claimed))
                     .collect::<TxResult<Vec<_>>>()?;
                 Ok((outcomes, effects))
-            });
+            },
+        );
         let (outcomes, effects) = match committed {
             Ok(done) => done,
             Err(TransactionError::Storage(e)) => return Err(e.into()),
@@ -258,9 +269,15 @@ impl Store {
         claimed: &mut Vec<RunId>,
     ) -> TxResult<Outcome> {
         Ok(match command {
-            Command::Submit { run, idem, now_ms } => {
-                Outcome::Submitted(self.submit_in(tx, run, idem.as_ref(), *now_ms, effects)?)
-            }
+            Command::Submit {
+                run,
+                idem,
+                now_ms,
+                original_gone,
+            } => match self.submit_in(tx, run, idem.as_ref(), *now_ms, *original_gone, effects)? {
+                Ok(submitted) => Outcome::Submitted(submitted),
+                Err(original) => Outcome::OriginalArchived(original),
+            },
             Command::Unsubmit { run } => {
                 let key = queue_key(run.mode.priority(), &run.id);
                 // The stored copy knows the budget window the shots went to.
@@ -295,6 +312,7 @@ impl Store {
                 }
                 tx.leases.remove(&id.0)?;
                 tx.runs.insert(&id.0, encoded.as_slice())?;
+                tx.to_archive.insert(&id.0, &[])?;
                 bump(tx.meta, &finished_key(*status), 1)?;
                 if let Some(refund) = refund {
                     tx.refund(self, refund, *now_ms)?;
@@ -353,6 +371,7 @@ impl Store {
                 rec.finished_at = Some(*now_ms as f64 / 1000.0);
                 rec.error = Some(error.clone());
                 tx.runs.insert(&id.0, encode_run(&rec))?;
+                tx.to_archive.insert(&id.0, &[])?;
                 bump(tx.meta, &finished_key(RunStatus::Cancelled), 1)?;
                 tx.refund(self, &Refund::of(&rec), *now_ms)?;
                 effects.push(Effect::Moved {
@@ -370,25 +389,31 @@ impl Store {
         })
     }
 
+    /// What a submit does, or (Err) the id of the key's original run
+    /// when only the archive can tell whether it still exists.
     fn submit_in(
         &self,
         tx: &Tx,
         run: &RunRecord,
         idem: Option<&IdempotencyKey>,
         now_ms: u64,
+        original_gone: bool,
         effects: &mut Vec<Effect>,
-    ) -> TxResult<Submitted> {
+    ) -> TxResult<std::result::Result<Submitted, RunId>> {
         let idem_key = idem.map(|k| [k.scope.as_bytes(), b"\0", k.key.as_bytes()].concat());
         if let (Some(k), Some(ik)) = (idem, &idem_key) {
             if let Some(v) = tx.idempotency.get(ik)? {
                 let fresh = now_ms < u64_of(v.get(48..).unwrap_or(&[])).saturating_add(IDEMPOTENCY_TTL_MS);
                 if fresh && v.len() == 56 {
                     if v[..32] != k.body_digest {
-                        return Ok(Submitted::KeyConflict);
+                        return Ok(Ok(Submitted::KeyConflict));
                     }
                     let original = RunId(v[32..48].try_into().unwrap_or([0; 16]));
                     if let Found::Run(rec) = tx.run(&original)? {
-                        return Ok(Submitted::Existing(rec));
+                        return Ok(Ok(Submitted::Existing(rec)));
+                    }
+                    if !original_gone {
+                        return Ok(Err(original));
                     }
                     // The original was pruned: accept as new.
                 }
@@ -403,10 +428,10 @@ impl Store {
                 remaining,
                 resets_in_s,
             } => {
-                return Ok(Submitted::BudgetExhausted {
+                return Ok(Ok(Submitted::BudgetExhausted {
                     remaining,
                     resets_in_s,
-                })
+                }))
             }
             Reservation::Granted {
                 record,
@@ -435,10 +460,10 @@ impl Store {
             not_before_ms: 0,
         });
         effects.push(Effect::Session { created, expired });
-        Ok(Submitted::Accepted {
+        Ok(Ok(Submitted::Accepted {
             session_created: created,
             session_expired: expired,
-        })
+        }))
     }
 
     /// Picks candidates in dispatch order from the queue index (which
@@ -500,6 +525,7 @@ fn quarantine_in(tx: &Tx, key: &[u8], value: &[u8], effects: &mut Vec<Effect>) -
     if tx.runs.remove(key)?.is_none() {
         return Ok(());
     }
+    tx.to_archive.remove(key)?;
     tx.quarantine
         .insert([b"runs\0".as_slice(), key].concat(), value)?;
     effects.push(Effect::Quarantined { key: key.to_vec() });

@@ -1,11 +1,13 @@
 //! The durable store: runs, the queue, leases, budget sessions, idempotency
-//! keys and settings, each in its own sled tree. Encoding is private to this
-//! module; callers see typed records. Every state change of a run is a
+//! keys and settings, each in its own sled tree, and the archive of
+//! finished runs in a second sled database (archive.rs). Encoding is
+//! private to this module; callers see typed records. Every state change of a run is a
 //! command applied by the single writer (writer.rs), in one sled
 //! transaction with the others waiting, and the per-state counts are
 //! updated as those transactions commit, so nothing on a hot path ever
 //! scans the store.
 
+mod archive;
 mod backup;
 mod commands;
 mod queue_index;
@@ -13,10 +15,9 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
-use sled::transaction::{ConflictableTransactionError as Abortable, TransactionError, TransactionalTree};
-use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError as Abortable, TransactionalTree};
 
 use crate::budget::{Budget, SessionRecord};
 use crate::controls::ControlProfile;
@@ -25,7 +26,8 @@ pub use backup::{restore, Restored};
 use commands::{Command, Outcome, Refund};
 
 /// Version of the on-disk layout. Bump with a migration in [`Store::open`].
-pub const SCHEMA_VERSION: u64 = 1;
+/// 2: finished runs move to the archive database.
+pub const SCHEMA_VERSION: u64 = 2;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum StoreError {
@@ -160,6 +162,11 @@ pub struct Store {
     idempotency: sled::Tree,
     meta: sled::Tree,
     quarantine: sled::Tree,
+    /// Finished runs still in `runs`, waiting to move to the archive.
+    to_archive: sled::Tree,
+    archive: archive::Slot,
+    /// Taken to move runs to the archive; listings hold it shared.
+    moving: RwLock<()>,
     path: PathBuf,
     writer: writer::Writer,
     /// Orders [`Store::apply`] calls (see commands.rs).
@@ -226,6 +233,21 @@ fn run_id_of(key: &[u8]) -> Option<RunId> {
     key.try_into().ok().map(RunId)
 }
 
+/// Migration from schema 1, where finished runs stayed in `runs`: marks
+/// them all, so the maintenance loop moves them to the archive.
+fn mark_finished_for_archive(runs: &sled::Tree, to_archive: &sled::Tree) -> Result<()> {
+    let mut batch = sled::Batch::default();
+    for item in runs.iter() {
+        let (k, v) = item?;
+        let finished = serde_json::from_slice::<RunRecord>(&v).is_ok_and(|r| r.status.is_finished());
+        if finished {
+            batch.insert(k, &[]);
+        }
+    }
+    to_archive.apply_batch(batch)?;
+    Ok(())
+}
+
 fn bump<E>(tree: &TransactionalTree, key: &[u8], delta: i64) -> std::result::Result<(), Abortable<E>> {
     let current = tree.get(key)?.map(|v| u64_of(&v)).unwrap_or(0);
     let next = if delta >= 0 {
@@ -245,13 +267,9 @@ impl Store {
     pub fn open(path: &Path, budget: Budget) -> Result<Arc<Store>> {
         let db = sled::Config::new().path(path).open()?;
         let meta = db.open_tree("meta")?;
-        match meta.get(META_SCHEMA)?.map(|v| u64_of(&v)) {
-            Some(v) if v > SCHEMA_VERSION => return Err(StoreError::TooNew { found: v }),
-            Some(v) if v == SCHEMA_VERSION => {}
-            // A new store, or (future) an older layout to migrate here.
-            _ => {
-                meta.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
-            }
+        let schema = meta.get(META_SCHEMA)?.map(|v| u64_of(&v));
+        if let Some(v) = schema.filter(|v| *v > SCHEMA_VERSION) {
+            return Err(StoreError::TooNew { found: v });
         }
         let write_failed = Arc::new(AtomicBool::new(false));
         let profile = meta
@@ -264,7 +282,15 @@ impl Store {
             db.open_tree("leases")?,
         );
         let (sessions, idempotency) = (db.open_tree("sessions")?, db.open_tree("idempotency")?);
-        let quarantine = db.open_tree("quarantine")?;
+        let (quarantine, to_archive) = (db.open_tree("quarantine")?, db.open_tree("to_archive")?);
+        if schema == Some(1) {
+            mark_finished_for_archive(&runs, &to_archive)?;
+        }
+        if schema != Some(SCHEMA_VERSION) {
+            meta.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
+        }
+        let archive = archive::Slot::default();
+        archive::open_in_background(path.join("archive"), archive.clone());
         let store = Arc::new_cyclic(|weak| Store {
             writer: writer::Writer::start(weak.clone(), write_failed.clone()),
             write_lock: Mutex::new(()),
@@ -274,6 +300,9 @@ impl Store {
             sessions,
             idempotency,
             quarantine,
+            to_archive,
+            archive,
+            moving: RwLock::new(()),
             meta,
             path: path.to_path_buf(),
             write_failed,
@@ -362,8 +391,9 @@ impl Store {
         &self.path
     }
 
+    /// Both databases (the archive once it is open).
     pub fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.db.size_on_disk()?)
+        Ok(self.db.size_on_disk()? + self.archive_size_on_disk()?)
     }
 
     /// A read and a write, for /health and synqc_store_up.
@@ -399,13 +429,27 @@ impl Store {
         idem: Option<&IdempotencyKey>,
         now_ms: u64,
     ) -> Result<Submitted> {
-        let command = Command::Submit {
+        let submit = |original_gone| Command::Submit {
             run: run.clone(),
             idem: idem.cloned(),
             now_ms,
+            original_gone,
         };
-        match self.call(command).await? {
+        match self.call(submit(false)).await? {
             Outcome::Submitted(s) => Ok(s),
+            // A repeat of a run that finished and moved to the archive,
+            // where it is final; if it is not there either, it was pruned
+            // and the key no longer stands for it.
+            Outcome::OriginalArchived(original) => {
+                self.archive_opened().await;
+                if let Some(rec) = self.get_archived(&original.0)? {
+                    return Ok(Submitted::Existing(Box::new(rec)));
+                }
+                match self.call(submit(true)).await? {
+                    Outcome::Submitted(s) => Ok(s),
+                    other => Err(unexpected(other)),
+                }
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -519,6 +563,14 @@ impl Store {
             })
             .await?
         {
+            // Not in the main store: it may be finished and archived.
+            Outcome::Cancelled(CancelOutcome::NotFound) => {
+                self.archive_opened().await;
+                Ok(match self.get_archived(&id.0)? {
+                    Some(rec) => CancelOutcome::AlreadyFinished(rec.status),
+                    None => CancelOutcome::NotFound,
+                })
+            }
             Outcome::Cancelled(c) => Ok(c),
             other => Err(unexpected(other)),
         }
@@ -546,9 +598,12 @@ impl Store {
         }
     }
 
+    /// A run from the main store, or else from the archive: blocks while
+    /// the archive opens, so async callers await [`Store::archive_opened`]
+    /// first. Main first: a run moves to the archive before it leaves.
     pub fn get(&self, id: &RunId) -> Result<Option<RunRecord>> {
         match self.runs.get(id.0)? {
-            None => Ok(None),
+            None => self.get_archived(&id.0),
             Some(v) => Ok(self.decode_or_quarantine(&id.0, &v)),
         }
     }
@@ -581,9 +636,14 @@ impl Store {
     pub fn list(&self, f: &ListFilter) -> Result<(Vec<RunRecord>, bool)> {
         let upper = f.before.map(|id| id.0.to_vec()).unwrap_or_else(|| vec![0xff; 17]);
         let mut out = Vec::with_capacity(f.limit.min(512));
-        for item in self.runs.range(..upper).rev() {
-            let (k, v) = item?;
-            let Some(rec) = self.decode_or_quarantine(&k, &v) else {
+        for item in self.newest_first(&upper)? {
+            let (k, v, archived) = item?;
+            let decoded = if archived {
+                self.decode_archived(&k, &v)
+            } else {
+                self.decode_or_quarantine(&k, &v)
+            };
+            let Some(rec) = decoded else {
                 continue;
             };
             if f.status.is_some_and(|s| s != rec.status)
@@ -634,43 +694,6 @@ impl Store {
     /// The oldest queued run's submit time (ms).
     pub fn oldest_queued_ms(&self) -> Option<u64> {
         self.index().oldest_ms()
-    }
-
-    /// Deletes the oldest finished runs beyond `keep`. Returns how many.
-    pub fn prune_finished(&self, keep: u64) -> Result<u64> {
-        self.writable()?;
-        let finished =
-            |c: &Counts| c.get(RunStatus::Succeeded) + c.get(RunStatus::Failed) + c.get(RunStatus::Cancelled);
-        let mut excess = finished(&self.counts).saturating_sub(keep);
-        let mut pruned = 0;
-        let mut iter = self.runs.iter();
-        while excess > 0 {
-            let Some(item) = iter.next() else { break };
-            let (k, v) = item?;
-            let Some(rec) = self.decode_or_quarantine(&k, &v) else {
-                continue;
-            };
-            if !rec.status.is_finished() {
-                continue;
-            }
-            let removed = (&self.runs, &self.meta).transaction(|(runs, meta)| {
-                if runs.remove(&k)?.is_none() {
-                    return Ok(false);
-                }
-                bump(meta, &finished_key(rec.status), -1)?;
-                Ok::<_, Abortable<()>>(true)
-            });
-            match removed {
-                Ok(true) => {
-                    self.counts.sub(rec.status, 1);
-                    pruned += 1;
-                    excess -= 1;
-                }
-                Ok(false) | Err(TransactionError::Abort(_)) => {}
-                Err(TransactionError::Storage(e)) => return Err(e.into()),
-            }
-        }
-        Ok(pruned)
     }
 
     /// Drops expired budget sessions and stale idempotency keys. Returns
@@ -744,10 +767,11 @@ impl Store {
         Ok(())
     }
 
-    /// Blocks until everything written so far is on disk.
+    /// Blocks until everything written so far is on disk, in both
+    /// databases.
     pub fn flush_now(&self) -> Result<()> {
         self.db.flush()?;
-        Ok(())
+        self.flush_archive()
     }
 }
 
@@ -793,15 +817,15 @@ pub fn fill(path: &Path, runs: u64) -> Result<()> {
             &serde_json::json!({"kpis": {"fidelity": 0.97}}),
         )),
     };
-    let mut batch = sled::Batch::default();
+    let mut batch = Vec::with_capacity(10_000);
     for i in 0..runs {
         let rec = template(store.new_run_id());
-        batch.insert(&rec.id.0, encode_run(&rec));
+        batch.push((rec.id, encode_run(&rec)));
         if i % 10_000 == 9_999 {
-            store.runs.apply_batch(std::mem::take(&mut batch))?;
+            store.archive_records(&std::mem::take(&mut batch))?;
         }
     }
-    store.runs.apply_batch(batch)?;
+    store.archive_records(&batch)?;
     let key = finished_key(RunStatus::Succeeded);
     let had = store.meta.get(&key)?.map(|v| u64_of(&v)).unwrap_or(0);
     store.meta.insert(key, &(had + runs).to_be_bytes())?;

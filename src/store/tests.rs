@@ -13,6 +13,7 @@ use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use smol::block_on;
 
+use super::archive::{encode_intent, PRUNE_INTENT};
 use super::*;
 use crate::budget::Budget;
 use crate::controls::ControlProfile;
@@ -175,6 +176,8 @@ enum Op {
     Unsubmit {
         which: usize,
     },
+    /// Moves finished runs to the archive (the model does not change).
+    Archive,
     Prune {
         keep: u64,
     },
@@ -522,11 +525,16 @@ impl Harness {
                     .map(|(id, _)| *id)
                     .collect();
                 let excess = (finished.len() as u64).saturating_sub(*keep) as usize;
+                // As the maintenance loop does: archive, then prune.
+                self.store().archive_finished().expect("archive");
                 let pruned = self.store().prune_finished(*keep).expect("prune");
                 prop_assert_eq!(pruned, excess as u64, "prune_finished({}) count", keep);
                 for id in &finished[..excess] {
                     self.model.runs.remove(id);
                 }
+            }
+            Op::Archive => {
+                self.store().archive_finished().expect("archive");
             }
             Op::Advance { ms } => self.now += ms,
             Op::Reopen => self.reopen()?,
@@ -821,6 +829,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(which, crashed, delay)| Op::Requeue { which, crashed, delay }),
         2 => any::<usize>().prop_map(|which| Op::CancelQueued { which }),
         1 => any::<usize>().prop_map(|which| Op::Unsubmit { which }),
+        2 => Just(Op::Archive),
         1 => (0u64..4).prop_map(|keep| Op::Prune { keep }),
         1 => prop::sample::select(vec![10u64, 50, 200]).prop_map(|ms| Op::Advance { ms }),
         1 => Just(Op::Reopen),
@@ -1226,4 +1235,181 @@ fn unsubmit_refunds_the_window_of_the_callers_record() {
         Some(0),
         "shots refunded"
     );
+}
+
+// ---------------------------------------------------------------- archive
+
+/// Submits, claims and finishes `n` runs; returns their ids.
+fn finished_runs(store: &Store, n: usize) -> Vec<RunId> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let rec = record(store.new_run_id(), Mode::Explore, 1, "s0", i as u8);
+        let idem = IdempotencyKey {
+            scope: "s0".into(),
+            key: format!("key-{i}"),
+            body_digest: [i as u8; 32],
+        };
+        let got = block_on(store.submit(&rec, Some(&idem), crate::now_ms())).expect("submit");
+        assert!(matches!(got, Submitted::Accepted { .. }), "{got:?}");
+        ids.push(rec.id);
+    }
+    let lease = |token| Lease {
+        token,
+        expires_ms: u64::MAX,
+    };
+    let leases: Vec<Lease> = (0..n as u64).map(lease).collect();
+    let claimed = block_on(store.claim(crate::now_ms(), &leases)).expect("claim");
+    let finishes = claimed
+        .into_iter()
+        .map(|(rec, l)| {
+            let fin = Finish {
+                status: RunStatus::Succeeded,
+                result: None,
+                error: None,
+                refund: false,
+            };
+            (rec, l.token, fin, crate::now_ms())
+        })
+        .collect();
+    for done in block_on(store.finish_all(finishes)) {
+        assert!(done.expect("finish").is_some(), "lease held");
+    }
+    ids
+}
+
+fn listed(store: &Store) -> Vec<RunId> {
+    let (runs, more) = store
+        .list(&ListFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .expect("list");
+    assert!(!more);
+    ids(&runs)
+}
+
+fn in_main(store: &Store, id: &RunId) -> bool {
+    store.runs.contains_key(id.0).expect("contains")
+}
+
+#[test]
+fn finished_runs_move_to_the_archive_and_read_the_same() {
+    let dir = TempDir::new("archive-move");
+    let store = open_store(dir.path(), budget()).expect("open");
+    let ids = finished_runs(&store, 3);
+    let before: Vec<RunRecord> = ids
+        .iter()
+        .map(|id| store.get(id).expect("get").expect("run"))
+        .collect();
+    assert_eq!(store.archive_finished().expect("archive"), 3);
+    assert_eq!(store.archive_finished().expect("archive"), 0, "moved once");
+    for (id, rec) in ids.iter().zip(&before) {
+        assert!(!in_main(&store, id), "left the main store");
+        assert_eq!(store.get(id).expect("get").as_ref(), Some(rec));
+    }
+    assert_eq!(listed(&store), ids.iter().rev().copied().collect::<Vec<_>>());
+    // A client's retry of an archived run gets the original, not a new run.
+    let idem = IdempotencyKey {
+        scope: "s0".into(),
+        key: "key-1".into(),
+        body_digest: [1; 32],
+    };
+    let retry = record(store.new_run_id(), Mode::Explore, 1, "s0", 1);
+    match block_on(store.submit(&retry, Some(&idem), crate::now_ms())).expect("submit") {
+        Submitted::Existing(rec) => assert_eq!(rec.id, ids[1]),
+        other => panic!("a retry of an archived run answered {other:?}"),
+    }
+    // Cancelling it reports its end state.
+    let cancel =
+        block_on(store.cancel_queued(&ids[0], run_error("CANCELLED"), crate::now_ms())).expect("cancel");
+    assert!(
+        matches!(cancel, CancelOutcome::AlreadyFinished(RunStatus::Succeeded)),
+        "{cancel:?}"
+    );
+    assert_eq!(store.counts.get(RunStatus::Succeeded), 3);
+    drop(store);
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert_eq!(store.counts.get(RunStatus::Succeeded), 3, "counts survive");
+    assert_eq!(listed(&store).len(), 3, "archive survives");
+}
+
+#[test]
+fn a_move_cut_short_by_a_crash_is_finished_by_the_next_pass() {
+    let dir = TempDir::new("archive-cut");
+    let store = open_store(dir.path(), budget()).expect("open");
+    let ids = finished_runs(&store, 2);
+    // The copy reached the archive; the removal from the main store did not.
+    let copies: Vec<(RunId, Vec<u8>)> = ids
+        .iter()
+        .map(|id| (*id, store.runs.get(id.0).expect("get").expect("run").to_vec()))
+        .collect();
+    store.archive_records(&copies).expect("copy");
+    store.flush_now().expect("flush");
+    drop(store);
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert_eq!(listed(&store), vec![ids[1], ids[0]], "each run once");
+    // A prune before the move is finished leaves the runs alone.
+    assert_eq!(store.prune_finished(0).expect("prune"), 0);
+    assert_eq!(store.archive_finished().expect("archive"), 2);
+    assert!(ids.iter().all(|id| !in_main(&store, id)));
+    assert_eq!(listed(&store), vec![ids[1], ids[0]]);
+    assert_eq!(store.prune_finished(1).expect("prune"), 1);
+    assert_eq!(listed(&store), vec![ids[1]], "the oldest went");
+    assert_eq!(store.counts.get(RunStatus::Succeeded), 1);
+}
+
+#[test]
+fn a_prune_cut_short_by_a_crash_is_counted_once() {
+    let dir = TempDir::new("archive-prune");
+    let store = open_store(dir.path(), budget()).expect("open");
+    let ids = finished_runs(&store, 3);
+    store.archive_finished().expect("archive");
+    // The archive removed the oldest run and wrote its intent; the crash
+    // came before the main store's counts moved.
+    let archive = store.archive().expect("archive");
+    archive.runs.remove(ids[0].0).expect("remove");
+    archive
+        .meta
+        .insert(
+            PRUNE_INTENT,
+            encode_intent(1, &{
+                let mut c = [0u64; 5];
+                c[RunStatus::Succeeded as usize] = 1;
+                c
+            }),
+        )
+        .expect("intent");
+    store.flush_now().expect("flush");
+    drop(store);
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert_eq!(store.counts.get(RunStatus::Succeeded), 3, "not applied yet");
+    assert_eq!(store.prune_finished(10).expect("prune"), 0, "nothing beyond keep");
+    assert_eq!(store.counts.get(RunStatus::Succeeded), 2, "the intent applied");
+    drop(store);
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert_eq!(store.counts.get(RunStatus::Succeeded), 2, "persisted");
+    store.prune_finished(10).expect("prune");
+    assert_eq!(store.counts.get(RunStatus::Succeeded), 2, "applied once");
+    assert_eq!(listed(&store), vec![ids[2], ids[1]]);
+}
+
+#[test]
+fn a_schema_1_store_moves_its_finished_runs_to_the_archive() {
+    let dir = TempDir::new("archive-migrate");
+    let store = open_store(dir.path(), budget()).expect("open");
+    let ids = finished_runs(&store, 2);
+    // Schema 1 had no marks and no archive.
+    store.to_archive.clear().expect("clear");
+    store
+        .meta
+        .insert(META_SCHEMA, &1u64.to_be_bytes())
+        .expect("schema");
+    store.flush_now().expect("flush");
+    drop(store);
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert_eq!(store.archive_finished().expect("archive"), 2);
+    assert!(ids.iter().all(|id| !in_main(&store, id)));
+    assert_eq!(listed(&store), vec![ids[1], ids[0]]);
+    let schema = store.meta.get(META_SCHEMA).expect("get").map(|v| u64_of(&v));
+    assert_eq!(schema, Some(SCHEMA_VERSION));
 }

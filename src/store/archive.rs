@@ -1,0 +1,409 @@
+//! The archive: finished runs, in a second sled database under
+//! `<data_dir>/archive`.
+//!
+//! Why a second database: sled 0.34 reads its whole page table when it
+//! opens (about 1.2 µs per page, and a page holds 12 runs on average), so
+//! a million finished runs in the main store cost over 100 ms at every
+//! start, before the first submit can be accepted. The main store keeps
+//! what the hot paths need (queued and running runs, recent results,
+//! sessions, counters) and opens in a few milliseconds; the archive opens
+//! on its own thread after that, and only the reads that miss the main
+//! store wait for it.
+//!
+//! How a run moves: a finish (or cancel) marks the run in the main store's
+//! `to_archive` tree in the same transaction. The maintenance loop then
+//! copies marked runs into the archive, flushes the archive, and removes
+//! them from the main store. A crash between the two leaves a run in both,
+//! with its mark, and the next pass finishes the move; readers prefer the
+//! main store and listings skip the second copy. Finished records never
+//! change, so either copy is the run.
+//!
+//! How a prune stays exact: the finished counters live in the main store,
+//! the pruned records in the archive, and no transaction spans both. A
+//! prune therefore writes an intent (a sequence number and the counts it
+//! removes) into the archive in the same transaction as the removal, then
+//! applies the counts to the main store under that sequence number, then
+//! drops the intent; an intent found later is applied once by its number.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use sled::transaction::{ConflictableTransactionError as Abortable, TransactionError};
+use sled::{IVec, Transactional};
+
+use super::{bump, finished_key, u64_of, Result, Store, StoreError};
+use crate::queue::run::{RunRecord, RunStatus};
+
+/// Runs moved, or pruned, per transaction.
+const BATCH: usize = 512;
+
+/// Batches moved per maintenance pass: 32,768 runs, about nine seconds of
+/// the fastest drain, so the main store never grows while work arrives.
+const MAX_BATCHES: usize = 64;
+
+/// The archive's key for a prune's intent.
+pub(super) const PRUNE_INTENT: &[u8] = b"prune_intent";
+/// The main store's key for the last prune whose counts were applied.
+const PRUNE_APPLIED: &[u8] = b"prune_applied";
+
+pub(super) struct Archive {
+    db: sled::Db,
+    pub(super) runs: sled::Tree,
+    pub(super) meta: sled::Tree,
+}
+
+/// The archive as the store holds it: empty until its thread opened it.
+pub(super) type Slot = Arc<OnceLock<std::result::Result<Archive, StoreError>>>;
+
+/// Opens the archive at `path` on its own thread and fills `slot`.
+pub(super) fn open_in_background(path: std::path::PathBuf, slot: Slot) {
+    let fill = slot.clone();
+    let spawned = std::thread::Builder::new()
+        .name("synqc-archive".into())
+        .spawn(move || {
+            let opened = open(&path);
+            if let Err(e) = &opened {
+                log::error!(
+                    "cannot open the archive of finished runs at {}: {e}",
+                    path.display()
+                );
+            }
+            let _ = fill.set(opened);
+        });
+    if let Err(e) = spawned {
+        let _ = slot.set(Err(StoreError::Io(format!(
+            "cannot start the archive thread: {e}"
+        ))));
+    }
+}
+
+/// Waits (bounded) for the file lock of an archive that a store dropped a
+/// moment ago still holds: its writer thread can outlive the last handle.
+fn open(path: &std::path::Path) -> std::result::Result<Archive, StoreError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let started = Instant::now();
+    let db = loop {
+        match sled::Config::new().path(path).open() {
+            Err(e) if e.to_string().contains("lock") && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => break other?,
+        }
+    };
+    let archive = Archive {
+        runs: db.open_tree("runs")?,
+        meta: db.open_tree("meta")?,
+        db,
+    };
+    log::info!(
+        "archive of finished runs open in {} ms",
+        started.elapsed().as_millis()
+    );
+    Ok(archive)
+}
+
+/// The one field a prune needs from a record.
+#[derive(Deserialize)]
+struct StatusOnly {
+    status: RunStatus,
+}
+
+/// Newest first over the main store's runs and the archive's, a run in
+/// both (a move cut short) once. Items are (key, value, archived).
+pub(super) struct NewestFirst<'a> {
+    live: std::iter::Peekable<std::iter::Rev<sled::Iter>>,
+    archived: std::iter::Peekable<std::iter::Rev<sled::Iter>>,
+    /// Holds off archive moves while the caller iterates, so no run is
+    /// seen in neither store.
+    _moving: std::sync::RwLockReadGuard<'a, ()>,
+}
+
+impl Iterator for NewestFirst<'_> {
+    type Item = Result<(IVec, IVec, bool)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // An error on either side is reported before anything else.
+        let (take_live, duplicate) = match (self.live.peek(), self.archived.peek()) {
+            (None, None) => return None,
+            (Some(Err(_)), _) | (Some(Ok(_)), None) => (true, false),
+            (None, Some(_)) | (_, Some(Err(_))) => (false, false),
+            (Some(Ok((l, _))), Some(Ok((a, _)))) => (l >= a, l == a),
+        };
+        if duplicate {
+            self.archived.next();
+        }
+        let (side, archived) = if take_live {
+            (&mut self.live, false)
+        } else {
+            (&mut self.archived, true)
+        };
+        side.next()
+            .map(|item| item.map(|(k, v)| (k, v, archived)).map_err(StoreError::from))
+    }
+}
+
+impl Store {
+    /// The archive, once open (blocking until then).
+    pub(super) fn archive(&self) -> Result<&Archive> {
+        self.archive.wait().as_ref().map_err(Clone::clone)
+    }
+
+    /// Resolves once the archive is open (or failed to open), without
+    /// holding an executor thread. Async callers of [`Store::get`] and
+    /// friends await this first: right after a start they would block.
+    pub async fn archive_opened(&self) {
+        if self.archive.get().is_none() {
+            let slot = self.archive.clone();
+            smol::unblock(move || {
+                slot.wait();
+            })
+            .await;
+        }
+    }
+
+    /// "opening", "open" or "failed" (the error is logged), for /health.
+    pub fn archive_state(&self) -> &'static str {
+        match self.archive.get() {
+            None => "opening",
+            Some(Ok(_)) => "open",
+            Some(Err(_)) => "failed",
+        }
+    }
+
+    /// A run the archive holds, if any. An undecodable record is moved to
+    /// the quarantine tree, like one in the main store.
+    pub(super) fn get_archived(&self, key: &[u8]) -> Result<Option<RunRecord>> {
+        let archive = self.archive()?;
+        match archive.runs.get(key)? {
+            None => Ok(None),
+            Some(v) => Ok(self.decode_archived(key, &v)),
+        }
+    }
+
+    pub(super) fn decode_archived(&self, key: &[u8], value: &[u8]) -> Option<RunRecord> {
+        match serde_json::from_slice(value) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                log::error!(
+                    "archived run record {} cannot be decoded: {e}",
+                    crate::budget::hex(key)
+                );
+                if let Err(e) = self.quarantine_archived(key, value) {
+                    log::error!("cannot quarantine it: {e}");
+                }
+                None
+            }
+        }
+    }
+
+    /// Copies the record into the quarantine tree, durably, before it
+    /// leaves the archive: it is never in neither.
+    fn quarantine_archived(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.writable()?;
+        let archive = self.archive()?;
+        self.quarantine
+            .insert([b"archive\0".as_slice(), key].concat(), value)?;
+        self.db.flush()?;
+        if archive
+            .runs
+            .compare_and_swap(key, Some(value), None as Option<&[u8]>)?
+            .is_ok()
+        {
+            self.counts
+                .quarantined
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Both stores' runs newest first, below `upper`.
+    pub(super) fn newest_first(&self, upper: &[u8]) -> Result<NewestFirst<'_>> {
+        let archive = self.archive()?;
+        let moving = self.moving.read().unwrap_or_else(|p| p.into_inner());
+        Ok(NewestFirst {
+            live: self.runs.range(..upper.to_vec()).rev().peekable(),
+            archived: archive.runs.range(..upper.to_vec()).rev().peekable(),
+            _moving: moving,
+        })
+    }
+
+    /// Moves marked finished runs from the main store to the archive.
+    /// Returns how many moved.
+    pub fn archive_finished(&self) -> Result<u64> {
+        self.writable()?;
+        let archive = self.archive()?;
+        let mut moved = 0;
+        for _ in 0..MAX_BATCHES {
+            let mut batch = Vec::with_capacity(BATCH);
+            for item in self.to_archive.iter().keys().take(BATCH) {
+                let key = item?;
+                let value = self.runs.get(&key)?;
+                batch.push((key, value));
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let _moving = self.moving.write().unwrap_or_else(|p| p.into_inner());
+            let mut copy = sled::Batch::default();
+            for (key, value) in &batch {
+                if let Some(v) = value {
+                    copy.insert(key, v);
+                }
+            }
+            archive.runs.apply_batch(copy)?;
+            archive.db.flush()?;
+            // Removed only where unchanged: a finished record is final,
+            // but a quarantine may have taken it meanwhile.
+            let removed = (&self.runs, &self.to_archive).transaction(|(runs, to_archive)| {
+                let mut n = 0u64;
+                for (key, value) in &batch {
+                    if value.is_some() && runs.get(key)? == *value {
+                        runs.remove(key)?;
+                        n += 1;
+                    }
+                    to_archive.remove(key)?;
+                }
+                Ok::<_, Abortable<()>>(n)
+            });
+            match removed {
+                Ok(n) => moved += n,
+                Err(TransactionError::Storage(e)) => return Err(e.into()),
+                Err(TransactionError::Abort(())) => {}
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Deletes the oldest archived runs beyond `keep` finished runs.
+    /// Returns how many.
+    pub fn prune_finished(&self, keep: u64) -> Result<u64> {
+        self.writable()?;
+        let archive = self.archive()?;
+        self.apply_prune_intent(archive)?;
+        let finished = [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled]
+            .iter()
+            .map(|s| self.counts.get(*s))
+            .sum::<u64>();
+        let mut excess = finished.saturating_sub(keep);
+        let mut pruned = 0;
+        while excess > 0 {
+            let mut keys = Vec::new();
+            let mut counts = [0u64; 5];
+            for item in archive.runs.iter().take(BATCH.min(excess as usize)) {
+                let (k, v) = item?;
+                if self.to_archive.contains_key(&k)? {
+                    // A move cut short: the main store's copy goes first.
+                    break;
+                }
+                match serde_json::from_slice::<StatusOnly>(&v) {
+                    Ok(r) => counts[r.status as usize] += 1,
+                    Err(_) => {
+                        // Quarantined instead: it is not counted as finished.
+                        self.decode_archived(&k, &v);
+                        continue;
+                    }
+                }
+                keys.push(k);
+            }
+            if keys.is_empty() {
+                break;
+            }
+            let seq = self.meta.get(PRUNE_APPLIED)?.map(|v| u64_of(&v)).unwrap_or(0) + 1;
+            let intent = encode_intent(seq, &counts);
+            let written = (&archive.runs, &archive.meta).transaction(|(runs, meta)| {
+                for k in &keys {
+                    runs.remove(k)?;
+                }
+                meta.insert(PRUNE_INTENT, intent.as_slice())?;
+                Ok::<_, Abortable<()>>(())
+            });
+            match written {
+                Ok(()) => {}
+                Err(TransactionError::Storage(e)) => return Err(e.into()),
+                Err(TransactionError::Abort(())) => break,
+            }
+            archive.db.flush()?;
+            self.apply_prune_intent(archive)?;
+            let n = keys.len() as u64;
+            pruned += n;
+            excess = excess.saturating_sub(n);
+        }
+        Ok(pruned)
+    }
+
+    /// Applies a prune's counts to the main store once, by its sequence
+    /// number, then drops the intent.
+    fn apply_prune_intent(&self, archive: &Archive) -> Result<()> {
+        let Some(intent) = archive.meta.get(PRUNE_INTENT)? else {
+            return Ok(());
+        };
+        let (seq, counts) = decode_intent(&intent);
+        let applied = self.meta.transaction(|meta| {
+            if meta.get(PRUNE_APPLIED)?.map(|v| u64_of(&v)).unwrap_or(0) >= seq {
+                return Ok(false);
+            }
+            for s in [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled] {
+                bump(meta, &finished_key(s), -(counts[s as usize] as i64))?;
+            }
+            meta.insert(PRUNE_APPLIED, &seq.to_be_bytes())?;
+            Ok::<_, Abortable<()>>(true)
+        });
+        match applied {
+            Ok(true) => {
+                for s in [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled] {
+                    self.counts.sub(s, counts[s as usize]);
+                }
+            }
+            Ok(false) | Err(TransactionError::Abort(())) => {}
+            Err(TransactionError::Storage(e)) => return Err(e.into()),
+        }
+        // The intent goes only once the counts are on disk.
+        self.db.flush()?;
+        archive
+            .meta
+            .compare_and_swap(PRUNE_INTENT, Some(intent), None as Option<&[u8]>)?
+            .ok();
+        Ok(())
+    }
+
+    /// Stores finished runs straight in the archive (restore, bench fill).
+    pub(super) fn archive_records(&self, records: &[(crate::queue::run::RunId, Vec<u8>)]) -> Result<()> {
+        let archive = self.archive()?;
+        let mut batch = sled::Batch::default();
+        for (id, value) in records {
+            batch.insert(&id.0, value.as_slice());
+        }
+        archive.runs.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// The archive's size, 0 until it is open: /health and /metrics
+    /// must not wait for it.
+    pub(super) fn archive_size_on_disk(&self) -> Result<u64> {
+        match self.archive.get() {
+            Some(Ok(archive)) => Ok(archive.db.size_on_disk()?),
+            _ => Ok(0),
+        }
+    }
+
+    /// Flushes the archive if it is open (nothing was written otherwise).
+    pub(super) fn flush_archive(&self) -> Result<()> {
+        if let Some(Ok(archive)) = self.archive.get() {
+            archive.db.flush()?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn encode_intent(seq: u64, counts: &[u64; 5]) -> Vec<u8> {
+    std::iter::once(seq)
+        .chain(counts.iter().copied())
+        .flat_map(u64::to_be_bytes)
+        .collect()
+}
+
+fn decode_intent(bytes: &[u8]) -> (u64, [u64; 5]) {
+    let word = |i: usize| u64_of(bytes.get(i * 8..).unwrap_or(&[]));
+    (word(0), [word(1), word(2), word(3), word(4), word(5)])
+}
