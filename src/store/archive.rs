@@ -81,8 +81,8 @@ pub(super) fn open_in_background(path: std::path::PathBuf, slot: Slot) {
 /// Waits (bounded) for the file lock of an archive that a store dropped a
 /// moment ago still holds: its writer thread can outlive the last handle.
 fn open(path: &std::path::Path) -> std::result::Result<Archive, StoreError> {
-    let deadline = Instant::now() + Duration::from_secs(10);
     let started = Instant::now();
+    let deadline = started + Duration::from_secs(10);
     let db = loop {
         match sled::Config::new().path(path).open() {
             Err(e) if e.to_string().contains("lock") && Instant::now() < deadline => {
@@ -103,10 +103,10 @@ fn open(path: &std::path::Path) -> std::result::Result<Archive, StoreError> {
     Ok(archive)
 }
 
-/// The one field a prune needs from a record.
+/// The one field a prune or the schema-1 migration needs from a record.
 #[derive(Deserialize)]
-struct StatusOnly {
-    status: RunStatus,
+pub(super) struct StatusOnly {
+    pub(super) status: RunStatus,
 }
 
 /// Newest first over the main store's runs and the archive's, a run in

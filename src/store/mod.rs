@@ -239,7 +239,8 @@ fn mark_finished_for_archive(runs: &sled::Tree, to_archive: &sled::Tree) -> Resu
     let mut batch = sled::Batch::default();
     for item in runs.iter() {
         let (k, v) = item?;
-        let finished = serde_json::from_slice::<RunRecord>(&v).is_ok_and(|r| r.status.is_finished());
+        let finished =
+            serde_json::from_slice::<archive::StatusOnly>(&v).is_ok_and(|r| r.status.is_finished());
         if finished {
             batch.insert(k, &[]);
         }
