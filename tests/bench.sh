@@ -27,7 +27,11 @@ start() { # data_dir [extra args]
   done
   READY_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
-stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+stop() { # SIGTERM; STOP_MS is how long the clean stop took
+  local t0; t0=$(date +%s%N)
+  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+  STOP_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+}
 
 cat > "$tmp/submit.lua" <<'LUA'
 wrk.method = "POST"
@@ -60,6 +64,7 @@ wrk -t2 -c32 -d10s --latency "http://127.0.0.1:$P/runs/$id" | grep -E 'Requests/
 echo "== durable submits, 32 connections, 10 s, while the workers execute them"
 wrk -t2 -c32 -d10s --latency -s "$tmp/submit.lua" "http://127.0.0.1:$P/runs" | grep -E 'Requests/sec|50%|99%'
 stop
+echo "clean stop after that session (drain, flush, sled snapshot): ${STOP_MS} ms"
 
 echo "== start to ready after the drain above (real records, moved to the archive as they finished)"
 start "$tmp/intake"

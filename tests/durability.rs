@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::io::{Read, Write};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{hello, Server, TempDir};
@@ -15,9 +17,28 @@ fn sigterm_drains_exits_zero_and_a_restart_keeps_every_run() {
     let ids: Vec<String> = (0..30)
         .map(|i| s.submit(json!({"preset": "hello_quantum_sim", "seed": i})))
         .collect();
+    // A keep-alive client still connected must not keep the stop from
+    // closing the store.
+    let mut idle = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    idle.write_all(b"GET /health/live HTTP/1.1\r\nHost: synqc\r\n\r\n")
+        .expect("request");
+    let mut head = [0u8; 12];
+    idle.read_exact(&mut head).expect("response");
+    assert_eq!(&head, b"HTTP/1.1 200");
     let status = s.terminate();
     assert!(status.success(), "SIGTERM exit: {status:?}");
+    drop(idle);
+    // The stop wrote sled's recovery snapshot, so the next start has no
+    // log to replay. sled writes a snapshot at open only after replaying
+    // some, so the file must be the one the stop left.
+    let snapshot = snapshot_files(&data);
+    assert_eq!(snapshot.len(), 1, "the stop wrote no snapshot: {snapshot:?}");
     let s = Server::start_at(&data, &[]);
+    assert_eq!(
+        snapshot_files(&data),
+        snapshot,
+        "the start replayed log the stop left"
+    );
     for id in &ids {
         let done = s.wait_final(id, Duration::from_secs(60));
         assert_eq!(done["status"], "succeeded", "{id}: {done}");
@@ -26,6 +47,15 @@ fn sigterm_drains_exits_zero_and_a_restart_keeps_every_run() {
     assert_eq!(h["queue"]["total"], 30);
     assert_eq!(h["queue"]["succeeded"], 30);
     assert_eq!(h["queue"]["running"], 0);
+}
+
+/// The main store's sled snapshot files (sled keeps only the newest).
+fn snapshot_files(data: &Path) -> Vec<String> {
+    std::fs::read_dir(data)
+        .expect("data dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("snap."))
+        .collect()
 }
 
 #[test]
@@ -66,6 +96,34 @@ fn kill_9_under_load_loses_nothing_accepted() {
 }
 
 #[test]
+fn kill_9_during_a_clean_stop_loses_nothing_accepted() {
+    // A clean stop flushes, then reopens the store to write sled's
+    // snapshot. A SIGKILL at a few points of that (the container runtime's
+    // stop timeout, say) must leave every accepted run.
+    let dir = TempDir::new("stopkill");
+    let data = dir.path().join("data");
+    let mut ids = Vec::new();
+    let args = ["--workers", "0", "--max-shots-per-session", "100000000"];
+    for delay_ms in [0, 5, 20, 60] {
+        let s = Server::start_at(&data, &args);
+        for i in 0..150u64 {
+            ids.push(s.submit(json!({"preset": "hello_quantum_sim", "seed": i})));
+        }
+        s.sigterm();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        s.kill9();
+    }
+    let s = Server::start_at(&data, &args);
+    for id in &ids {
+        let run = s.get(&format!("/runs/{id}")).json();
+        assert_eq!(run["status"], "queued", "{id}: {run}");
+    }
+    let h = s.health();
+    assert_eq!(h["queue"]["total"], 600, "{}", h["queue"]);
+    assert_eq!(h["queue"]["queued"], 600);
+}
+
+#[test]
 fn draining_refuses_new_runs_with_retry_after() {
     // A slow run keeps the server draining long enough to be observed.
     let s = Server::start(&[
@@ -82,9 +140,7 @@ fn draining_refuses_new_runs_with_retry_after() {
     while s.get(&format!("/runs/{id}")).json()["status"] == "queued" && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &s.child.id().to_string()])
-        .status();
+    s.sigterm();
     std::thread::sleep(Duration::from_millis(50));
     if let Ok(r) = s.client.post("/runs", &hello()) {
         // Either refused while draining, or the listener already closed.

@@ -7,7 +7,7 @@
 mod conn;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -51,19 +51,33 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         .map(|n| n.get())
         .unwrap_or(2)
         .max(2);
+    let mut executors = Vec::with_capacity(threads);
     for i in 0..threads {
         let ex = ex.clone();
         let stop = stop_rx.clone();
-        std::thread::Builder::new()
-            .name(format!("synqc-exec-{i}"))
-            .spawn(move || smol::block_on(ex.run(stop.recv())))
-            .map_err(|e| StartError::Config(format!("cannot start executor threads: {e}")))?;
+        executors.push(
+            std::thread::Builder::new()
+                .name(format!("synqc-exec-{i}"))
+                .spawn(move || smol::block_on(ex.run(stop.recv())))
+                .map_err(|e| StartError::Config(format!("cannot start executor threads: {e}")))?,
+        );
     }
-    ex.spawn(accept_loop(api, crate::api::app(state.clone()), ex.clone()))
-        .detach();
+    // The accept loops hold the executor weakly, so that no task keeps it
+    // alive: dropping it at the stop drops every task and, with them,
+    // every handle to the store (see `close`).
+    ex.spawn(accept_loop(
+        api,
+        crate::api::app(state.clone()),
+        Arc::downgrade(&ex),
+    ))
+    .detach();
     if let Some(m) = metrics {
-        ex.spawn(accept_loop(m, crate::api::metrics_app(state.clone()), ex.clone()))
-            .detach();
+        ex.spawn(accept_loop(
+            m,
+            crate::api::metrics_app(state.clone()),
+            Arc::downgrade(&ex),
+        ))
+        .detach();
         log::info!(
             "metrics listener on http://{}",
             metrics_addr.map(|a| a.to_string()).unwrap_or_default()
@@ -98,7 +112,12 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         }
     });
     drain(&state);
-    let _ = stop_tx.try_send(());
+    stop_tx.close();
+    for thread in executors {
+        let _ = thread.join();
+    }
+    drop(ex);
+    close(state);
     Ok(())
 }
 
@@ -116,18 +135,45 @@ fn drain(state: &State) {
         Err(e) => log::error!("could not give leases back ({e}); they will be recovered at start-up"),
     }
     match state.store.flush_now() {
-        Ok(()) => log::info!("store flushed; exiting"),
+        Ok(()) => log::info!("store flushed"),
         Err(e) => log::error!("final flush failed: {e}"),
     }
 }
 
-async fn accept_loop(listener: TcpListener, app: tide::Server<State>, ex: Arc<Executor<'static>>) {
+/// How long `close` waits for work already handed to the blocking pool (a
+/// maintenance pass, a simulation past the grace period) to let go of the
+/// state.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Closes the store with a fresh sled snapshot once `state` holds the last
+/// handle to it, which moves the replay of this run's log from the next
+/// start to this stop. Skipped (the next start replays the log) when
+/// something still holds the store.
+fn close(state: State) {
+    let store = state.store.clone();
+    drop(state);
+    let began = Instant::now();
+    while Arc::strong_count(&store) > 1 && began.elapsed() < CLOSE_WAIT {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    match crate::store::Store::close_with_snapshot(store) {
+        Ok(()) => log::info!(
+            "store closed with a fresh snapshot in {} ms; exiting",
+            began.elapsed().as_millis()
+        ),
+        Err(e) => log::warn!("store closed without a snapshot ({e}); the next start replays its log"),
+    }
+}
+
+async fn accept_loop(listener: TcpListener, app: tide::Server<State>, ex: Weak<Executor<'static>>) {
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
                 if let Err(e) = stream.set_nodelay(true) {
                     log::debug!("TCP_NODELAY: {e}");
                 }
+                // Gone only once the server is stopping.
+                let Some(ex) = ex.upgrade() else { return };
                 let app = app.clone();
                 ex.spawn(async move {
                     let served = async_h1::accept(conn::Conn::new(stream), |req| {

@@ -26,7 +26,7 @@
 //! drops the intent; an intent found later is applied once by its number.
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Deserialize;
 use sled::transaction::{ConflictableTransactionError as Abortable, TransactionError};
@@ -78,19 +78,10 @@ pub(super) fn open_in_background(path: std::path::PathBuf, slot: Slot) {
     }
 }
 
-/// Waits (bounded) for the file lock of an archive that a store dropped a
-/// moment ago still holds: its writer thread can outlive the last handle.
+/// Opens the archive's database and its trees.
 fn open(path: &std::path::Path) -> std::result::Result<Archive, StoreError> {
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(10);
-    let db = loop {
-        match sled::Config::new().path(path).open() {
-            Err(e) if e.to_string().contains("lock") && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            other => break other?,
-        }
-    };
+    let db = super::open_sled(path)?;
     let archive = Archive {
         runs: db.open_tree("runs")?,
         meta: db.open_tree("meta")?,

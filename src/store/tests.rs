@@ -49,20 +49,6 @@ fn open_store(path: &Path, budget: Budget) -> Result<Arc<Store>> {
     }
 }
 
-/// The same wait for a raw sled handle.
-fn open_sled(path: &Path) -> sled::Db {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match sled::open(path) {
-            Ok(db) => return db,
-            Err(_) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Err(e) => panic!("sled open: {e}"),
-        }
-    }
-}
-
 /// What the writer does when a submit's flush fails.
 fn unsubmit(store: &Store, run: &RunRecord) {
     store
@@ -962,7 +948,7 @@ fn store_with_garbage_run() -> (TempDir, RunId) {
     let dir = TempDir::new("garbage");
     let id = RunId::new(crate::now_ms(), 0, 42);
     {
-        let db = open_sled(dir.path());
+        let db = open_sled(dir.path()).expect("sled open");
         let runs = db.open_tree("runs").expect("runs");
         let queue = db.open_tree("queue").expect("queue");
         runs.insert(id.0, b"\x00not json{".as_slice()).expect("insert");
@@ -1094,7 +1080,7 @@ fn quarantined_queued_run_leaves_no_queue_entry() {
 fn a_newer_schema_is_refused() {
     let dir = TempDir::new("schema");
     {
-        let db = open_sled(dir.path());
+        let db = open_sled(dir.path()).expect("sled open");
         let meta = db.open_tree("meta").expect("meta");
         meta.insert(META_SCHEMA, &(SCHEMA_VERSION + 1).to_be_bytes())
             .expect("insert");
@@ -1106,7 +1092,7 @@ fn a_newer_schema_is_refused() {
         Ok(_) => panic!("a store from a newer synqc was opened"),
     }
     // The refusal changed nothing: the version is still the newer one.
-    let db = open_sled(dir.path());
+    let db = open_sled(dir.path()).expect("sled open");
     let found = db
         .open_tree("meta")
         .expect("meta")
@@ -1120,7 +1106,7 @@ fn a_newer_schema_is_refused() {
 fn a_fresh_store_records_its_schema_version() {
     let dir = TempDir::new("schema-fresh");
     drop(open_store(dir.path(), budget()).expect("open"));
-    let db = open_sled(dir.path());
+    let db = open_sled(dir.path()).expect("sled open");
     let found = db
         .open_tree("meta")
         .expect("meta")

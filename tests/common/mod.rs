@@ -134,11 +134,16 @@ impl Server {
         self.get("/health").json()
     }
 
-    /// SIGTERM and the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    /// Sends SIGTERM and returns at once.
+    pub fn sigterm(&self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+    }
+
+    /// SIGTERM and the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.sigterm();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(st) = self.child.try_wait().expect("wait") {
