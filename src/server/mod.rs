@@ -147,7 +147,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// Closes the store with a fresh sled snapshot once `state` holds the last
 /// handle to it, which moves the replay of this run's log from the next
-/// start to this stop. Skipped (the next start replays the log) when
+/// start to this stop, and compacts a main store that is mostly free (see
+/// store/compact.rs). Skipped (the next start replays the log) when
 /// something still holds the store.
 fn close(state: State) {
     let store = state.store.clone();
@@ -157,11 +158,17 @@ fn close(state: State) {
         std::thread::sleep(Duration::from_millis(10));
     }
     match crate::store::Store::close_with_snapshot(store) {
-        Ok(()) => log::info!(
+        Ok(None) => log::info!(
             "store closed with a fresh snapshot in {} ms; exiting",
             began.elapsed().as_millis()
         ),
-        Err(e) => log::warn!("store closed without a snapshot ({e}); the next start replays its log"),
+        Ok(Some(c)) => log::info!(
+            "store compacted from {} to {} MiB and closed with a fresh snapshot in {} ms; exiting",
+            c.before >> 20,
+            c.after >> 20,
+            began.elapsed().as_millis()
+        ),
+        Err(e) => log::warn!("store not closed cleanly ({e}); the next start recovers"),
     }
 }
 

@@ -10,6 +10,7 @@
 mod archive;
 mod backup;
 mod commands;
+mod compact;
 mod queue_index;
 mod writer;
 
@@ -24,6 +25,7 @@ use crate::controls::ControlProfile;
 use crate::queue::run::{RunError, RunId, RunRecord, RunStatus};
 pub use backup::{restore, Restored};
 use commands::{Command, Outcome, Refund};
+pub use compact::Compacted;
 
 /// Version of the on-disk layout. Bump with a migration in [`Store::open`].
 /// 2: finished runs move to the archive database.
@@ -266,7 +268,7 @@ impl Store {
     /// finished ones from persisted counters, so start-up does not depend
     /// on how many runs are stored.
     pub fn open(path: &Path, budget: Budget) -> Result<Arc<Store>> {
-        let db = sled::Config::new().path(path).open()?;
+        let db = sled::Config::new().path(compact::main_dir(path)?).open()?;
         let meta = db.open_tree("meta")?;
         let schema = meta.get(META_SCHEMA)?.map(|v| u64_of(&v));
         if let Some(v) = schema.filter(|v| *v > SCHEMA_VERSION) {
@@ -779,13 +781,20 @@ impl Store {
     /// more, so that the next start is fast: sled 0.34 writes its recovery
     /// snapshot only when it opens a database, and a start otherwise
     /// replays all the log written since the previous start (most of a
-    /// second after a busy day, see tests/bench.sh). Refused unless
-    /// `store` is the last handle.
-    pub fn close_with_snapshot(store: Arc<Store>) -> Result<()> {
+    /// second after a busy day, see tests/bench.sh). While it is open, a
+    /// main store whose file is mostly free space is compacted (see
+    /// compact.rs). Refused unless `store` is the last handle.
+    pub fn close_with_snapshot(store: Arc<Store>) -> Result<Option<Compacted>> {
         let store = Arc::try_unwrap(store).map_err(|_| StoreError::Io("still in use elsewhere".into()))?;
-        let path = store.path.clone();
+        let data_dir = store.path.clone();
         drop(store);
-        open_sled(&path).map(drop)
+        let db = open_sled(&compact::main_dir(&data_dir)?)?;
+        let compacted = compact::compact_if_sparse(&data_dir, &db, compact::SPARSE)?;
+        drop(db);
+        if compacted.is_some() {
+            compact::main_dir(&data_dir)?;
+        }
+        Ok(compacted)
     }
 }
 

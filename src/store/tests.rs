@@ -1399,3 +1399,124 @@ fn a_schema_1_store_moves_its_finished_runs_to_the_archive() {
     let schema = store.meta.get(META_SCHEMA).expect("get").map(|v| u64_of(&v));
     assert_eq!(schema, Some(SCHEMA_VERSION));
 }
+
+/// Makes the main store's file mostly free space: 8 MiB written to a
+/// scratch tree, then dropped.
+fn churn(store: &Store) {
+    let junk = store.db.open_tree("junk").expect("tree");
+    for i in 0..2048u32 {
+        junk.insert(i.to_be_bytes(), vec![7u8; 4096]).expect("insert");
+    }
+    store.db.flush().expect("flush");
+    assert!(store.db.drop_tree("junk").expect("drop tree"));
+    store.db.flush().expect("flush");
+}
+
+const SMALL: compact::Sparse = compact::Sparse {
+    min_file: 1 << 20,
+    max_live: 1 << 20,
+};
+
+fn root_has_sled_files(dir: &Path) -> bool {
+    dir.join("db").exists() || dir.join("conf").exists()
+}
+
+#[test]
+fn a_sparse_main_store_is_compacted_and_reads_the_same() {
+    let dir = TempDir::new("compact");
+    let store = open_store(dir.path(), budget()).expect("open");
+    let finished = finished_runs(&store, 3);
+    let queued = record(store.new_run_id(), Mode::Calibrate, 1, "s0", 9);
+    block_on(store.submit(&queued, None, crate::now_ms())).expect("submit");
+    churn(&store);
+    let before = (listed(&store), store.counts.get(RunStatus::Succeeded));
+    drop(store);
+
+    let db = open_sled(&compact::main_dir(dir.path()).expect("main")).expect("sled");
+    let c = compact::compact_if_sparse(dir.path(), &db, SMALL)
+        .expect("compact")
+        .expect("sparse enough");
+    assert!(c.after * 2 < c.before, "{c:?}");
+    drop(db);
+    // As after a crash before the old store was removed: the next open
+    // uses the copy and removes the rest.
+    assert!(root_has_sled_files(dir.path()));
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert!(!root_has_sled_files(dir.path()), "the old store is removed");
+    assert!(dir.path().join("main-1").join("db").is_file());
+    assert_eq!((listed(&store), store.counts.get(RunStatus::Succeeded)), before);
+    assert_eq!(store.counts.get(RunStatus::Queued), 1);
+    let claimed = block_on(store.claim(
+        crate::now_ms(),
+        &[Lease {
+            token: 1,
+            expires_ms: u64::MAX,
+        }],
+    ))
+    .expect("claim");
+    assert_eq!(claimed[0].0.id, queued.id, "the queue came along");
+    assert_eq!(store.archive_finished().expect("archive"), 3, "and the marks");
+    assert!(finished.iter().all(|id| !in_main(&store, id)));
+
+    // A second compaction replaces the first copy.
+    churn(&store);
+    drop(store);
+    let db = open_sled(&compact::main_dir(dir.path()).expect("main")).expect("sled");
+    assert!(compact::compact_if_sparse(dir.path(), &db, SMALL)
+        .expect("compact")
+        .is_some());
+    drop(db);
+    assert_eq!(
+        compact::main_dir(dir.path()).expect("main"),
+        dir.path().join("main-2")
+    );
+    assert!(!dir.path().join("main-1").exists());
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert_eq!(listed(&store), before.0);
+}
+
+#[test]
+fn a_main_store_with_much_live_data_is_left_as_it_is() {
+    let dir = TempDir::new("compact-live");
+    let store = open_store(dir.path(), budget()).expect("open");
+    let keep = store.db.open_tree("keep").expect("tree");
+    for i in 0..512u32 {
+        keep.insert(i.to_be_bytes(), vec![7u8; 4096]).expect("insert");
+    }
+    drop(keep);
+    churn(&store);
+    drop(store);
+    let db = open_sled(dir.path()).expect("sled");
+    assert_eq!(
+        compact::compact_if_sparse(dir.path(), &db, SMALL).expect("compact"),
+        None
+    );
+    assert!(!dir.path().join("CURRENT").exists());
+}
+
+#[test]
+fn a_compaction_cut_short_leaves_the_store_it_had() {
+    let dir = TempDir::new("compact-cut");
+    let store = open_store(dir.path(), budget()).expect("open");
+    let ids = finished_runs(&store, 2);
+    drop(store);
+    // A copy that was never switched to, at each step it can stop at.
+    for leftover in ["main-1.tmp", "main-2"] {
+        std::fs::create_dir_all(dir.path().join(leftover).join("blobs")).expect("mkdir");
+        std::fs::write(dir.path().join(leftover).join("db"), b"partial").expect("write");
+    }
+    std::fs::write(dir.path().join("CURRENT.tmp"), b"main-2\n").expect("write");
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert_eq!(listed(&store), vec![ids[1], ids[0]]);
+    for leftover in ["main-1.tmp", "main-2", "CURRENT.tmp"] {
+        assert!(!dir.path().join(leftover).exists(), "{leftover} removed");
+    }
+    drop(store);
+    // CURRENT naming nothing is refused, not replaced by a guess.
+    std::fs::write(dir.path().join("CURRENT"), b"main-7\n").expect("write");
+    match Store::open(dir.path(), budget()) {
+        Err(StoreError::Io(e)) => assert!(e.contains("holds no store"), "{e}"),
+        other => panic!("opened: {:?}", other.map(|_| ())),
+    }
+    assert!(root_has_sled_files(dir.path()), "nothing removed");
+}
