@@ -211,3 +211,55 @@ fn kill_9_while_runs_move_to_the_archive_keeps_counts_exact() {
         assert_eq!(s.health()["store"]["archive"], "open");
     }
 }
+
+#[test]
+fn a_clean_stop_compacts_the_main_store_once_its_runs_moved_to_the_archive() {
+    let dir = TempDir::new("compact");
+    let data = dir.path().join("data");
+    let args = ["--max-shots-per-session", "100000000000"];
+    let s = Server::start_at(&data, &args);
+    // 8,000 results of about 7 KB grow the main store's file past the
+    // 64 MiB from which a stop compacts; the maintenance pass then moves
+    // them to the archive, which leaves that file mostly free.
+    let url = format!("http://127.0.0.1:{}", s.port);
+    let out = std::process::Command::new(common::bin())
+        .args(["loadtest", "--url", &url, "--runs", "8000", "--concurrency", "8"])
+        .output()
+        .expect("loadtest");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let queue = s.health()["queue"].clone();
+    assert_eq!(queue["succeeded"], 8000, "{queue}");
+    let file_before = std::fs::metadata(data.join("db")).expect("db").len();
+    assert!(file_before >= 64 << 20, "main store file {file_before} bytes");
+
+    // The move runs every 2 s; a stop compacts only once it is done.
+    let mut s = Some(s);
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_secs(2));
+        let running = s.take().unwrap_or_else(|| Server::start_at(&data, &args));
+        assert!(running.terminate().success());
+        if data.join("CURRENT").exists() {
+            break;
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(data.join("CURRENT")).expect("compacted"),
+        "main-1\n"
+    );
+    assert!(!data.join("db").exists(), "the old store is removed");
+    let file_after = std::fs::metadata(data.join("main-1").join("db"))
+        .expect("db")
+        .len();
+    assert!(
+        file_after * 10 < file_before,
+        "{file_after} of {file_before} bytes"
+    );
+
+    let s = Server::start_at(&data, &args);
+    assert_eq!(s.health()["queue"], queue, "the same counts");
+    let listed = all_listed(&s);
+    assert_eq!(listed.len(), 8000);
+    let run = s.get(&format!("/runs/{}", listed[4321])).json();
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert!(run["result"]["kpis"].is_object(), "{run}");
+}
