@@ -49,30 +49,38 @@ pub(super) const SPARSE: Sparse = Sparse {
     max_live: 64 << 20,
 };
 
-/// The directory of the main store in `data_dir`, once what an interrupted
-/// compaction left behind is removed: a copy never switched to, or the
-/// store it replaced.
+/// The directory of the main store in `data_dir` (created if missing).
 pub(super) fn main_dir(data_dir: &Path) -> Result<PathBuf> {
     fs::create_dir_all(data_dir).map_err(at(data_dir))?;
-    let current_file = data_dir.join(CURRENT);
-    let current = match fs::read_to_string(&current_file) {
-        Ok(name) => Some(name.trim().to_string()),
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => return Err(at(&current_file)(e)),
-    };
-    let main = match &current {
+    Ok(match current(data_dir)? {
         None => data_dir.to_path_buf(),
-        Some(name) => {
-            let dir = data_dir.join(name);
-            if generation(name).is_none() || name.ends_with(".tmp") || !dir.join("db").is_file() {
-                return Err(StoreError::Io(format!(
-                    "{} names {name:?}, which holds no store; refusing to guess",
-                    current_file.display()
-                )));
-            }
-            dir
-        }
+        Some(name) => data_dir.join(name),
+    })
+}
+
+/// The generation `CURRENT` names, if there is one; refused when it names
+/// no store, rather than guessed.
+fn current(data_dir: &Path) -> Result<Option<String>> {
+    let file = data_dir.join(CURRENT);
+    let name = match fs::read_to_string(&file) {
+        Ok(name) => name.trim().to_string(),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(at(&file)(e)),
     };
+    if generation(&name).is_none() || name.ends_with(".tmp") || !data_dir.join(&name).join("db").is_file() {
+        return Err(StoreError::Io(format!(
+            "{} names {name:?}, which holds no store; refusing to guess",
+            file.display()
+        )));
+    }
+    Ok(Some(name))
+}
+
+/// Removes what a compaction left in `data_dir`: a copy never switched to,
+/// or the store it replaced. Called only while the main store is open
+/// here, whose lock keeps a second synqc from using the data dir.
+pub(super) fn remove_leftovers(data_dir: &Path) -> Result<()> {
+    let current = current(data_dir)?;
     for entry in fs::read_dir(data_dir).map_err(at(data_dir))? {
         let entry = entry.map_err(at(data_dir))?;
         let Ok(name) = entry.file_name().into_string() else {
@@ -96,7 +104,7 @@ pub(super) fn main_dir(data_dir: &Path) -> Result<PathBuf> {
             log::info!("removed {} (left by a compaction)", path.display());
         }
     }
-    Ok(main)
+    Ok(())
 }
 
 /// What a compaction did: the main store's file size before and after.
@@ -109,7 +117,7 @@ pub struct Compacted {
 /// Copies the main store `db` (in `data_dir`) into a fresh database and
 /// switches to it, when its file is at least `sparse.min_file` and its
 /// live data at most `sparse.max_live` and a quarter of the file. The
-/// caller drops `db` and calls [`main_dir`], which removes the old store.
+/// next open removes the old store (see [`remove_leftovers`]).
 pub(super) fn compact_if_sparse(data_dir: &Path, db: &sled::Db, sparse: Sparse) -> Result<Option<Compacted>> {
     let before = db.size_on_disk()?;
     if before < sparse.min_file {

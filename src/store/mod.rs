@@ -269,6 +269,7 @@ impl Store {
     /// on how many runs are stored.
     pub fn open(path: &Path, budget: Budget) -> Result<Arc<Store>> {
         let db = sled::Config::new().path(compact::main_dir(path)?).open()?;
+        compact::remove_leftovers(path)?;
         let meta = db.open_tree("meta")?;
         let schema = meta.get(META_SCHEMA)?.map(|v| u64_of(&v));
         if let Some(v) = schema.filter(|v| *v > SCHEMA_VERSION) {
@@ -792,7 +793,10 @@ impl Store {
         let compacted = compact::compact_if_sparse(&data_dir, &db, compact::SPARSE)?;
         drop(db);
         if compacted.is_some() {
-            compact::main_dir(&data_dir)?;
+            // Held while the old store's files go, so that no second synqc
+            // can start on this data dir in the meantime.
+            let _fresh = open_sled(&compact::main_dir(&data_dir)?)?;
+            compact::remove_leftovers(&data_dir)?;
         }
         Ok(compacted)
     }

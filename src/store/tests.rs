@@ -1470,8 +1470,8 @@ fn a_sparse_main_store_is_compacted_and_reads_the_same() {
         compact::main_dir(dir.path()).expect("main"),
         dir.path().join("main-2")
     );
-    assert!(!dir.path().join("main-1").exists());
     let store = open_store(dir.path(), budget()).expect("reopen");
+    assert!(!dir.path().join("main-1").exists(), "the first copy is removed");
     assert_eq!(listed(&store), before.0);
 }
 
