@@ -116,8 +116,8 @@ pub struct Compacted {
 
 /// Copies the main store `db` (in `data_dir`) into a fresh database and
 /// switches to it, when its file is at least `sparse.min_file` and its
-/// live data at most `sparse.max_live` and a quarter of the file. The
-/// next open removes the old store (see [`remove_leftovers`]).
+/// live data at most `sparse.max_live` and a quarter of the file.
+/// [`remove_leftovers`] then removes the old store.
 pub(super) fn compact_if_sparse(data_dir: &Path, db: &sled::Db, sparse: Sparse) -> Result<Option<Compacted>> {
     let before = db.size_on_disk()?;
     if before < sparse.min_file {
