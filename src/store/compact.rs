@@ -144,19 +144,13 @@ pub(super) fn compact_if_sparse(data_dir: &Path, db: &sled::Db, sparse: Sparse) 
     {
         let fresh = sled::Config::new().path(&tmp).open()?;
         for name in db.tree_names() {
-            let (from, to) = (db.open_tree(&name)?, fresh.open_tree(&name)?);
+            // One batch per tree: the live data is at most `max_live`.
             let mut batch = sled::Batch::default();
-            let mut in_batch = 0;
-            for item in from.iter() {
+            for item in db.open_tree(&name)?.iter() {
                 let (k, v) = item?;
                 batch.insert(k, v);
-                in_batch += 1;
-                if in_batch == 1024 {
-                    to.apply_batch(std::mem::take(&mut batch))?;
-                    in_batch = 0;
-                }
             }
-            to.apply_batch(batch)?;
+            fresh.open_tree(&name)?.apply_batch(batch)?;
         }
         fresh.flush()?;
     }
