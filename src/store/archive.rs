@@ -32,7 +32,7 @@ use serde::Deserialize;
 use sled::transaction::{ConflictableTransactionError as Abortable, TransactionError};
 use sled::{IVec, Transactional};
 
-use super::{bump, finished_key, u64_of, Result, Store, StoreError};
+use super::{bump, codec, finished_key, u64_of, Result, Store, StoreError};
 use crate::queue::run::{RunRecord, RunStatus};
 
 /// Runs moved, or pruned, per transaction.
@@ -173,7 +173,7 @@ impl Store {
     }
 
     pub(super) fn decode_archived(&self, key: &[u8], value: &[u8]) -> Option<RunRecord> {
-        match serde_json::from_slice(value) {
+        match codec::decode(value) {
             Ok(r) => Some(r),
             Err(e) => {
                 log::error!(
@@ -287,7 +287,7 @@ impl Store {
                     // A move cut short: the main store's copy goes first.
                     break;
                 }
-                match serde_json::from_slice::<StatusOnly>(&v) {
+                match codec::decode::<StatusOnly>(&v) {
                     Ok(r) => counts[r.status as usize] += 1,
                     Err(_) => {
                         // Quarantined instead: it is not counted as finished.
