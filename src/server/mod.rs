@@ -154,10 +154,7 @@ fn close(state: State) {
     let store = state.store.clone();
     drop(state);
     let began = Instant::now();
-    while Arc::strong_count(&store) > 1 && began.elapsed() < CLOSE_WAIT {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    match crate::store::Store::close_with_snapshot(store) {
+    match crate::store::Store::close_with_snapshot(store, CLOSE_WAIT) {
         Ok(None) => log::info!(
             "store closed with a fresh snapshot in {} ms; exiting",
             began.elapsed().as_millis()

@@ -193,6 +193,10 @@ pub struct Store {
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_PROFILE: &[u8] = b"control_profile";
 const META_PROBE: &[u8] = b"probe";
+/// The queue tree's entries, copied into one value by a clean stop (see
+/// [`Store::open`]): each a 17-byte key and an 8-byte value.
+const META_QUEUE_AT_STOP: &[u8] = b"queue_at_stop";
+const QUEUE_ENTRY: usize = 17 + 8;
 
 fn finished_key(s: RunStatus) -> Vec<u8> {
     format!("finished/{}", s.as_str()).into_bytes()
@@ -313,12 +317,32 @@ impl Store {
             free_space: Mutex::new(None),
             db,
         });
+        // The queue index, from the copy a clean stop left: one read,
+        // where walking the queue tree reads page after page (150 ms for
+        // 115,000 queued runs). The copy is taken out before anything can
+        // change the queue, so a later start never reads it stale.
         let mut queued = 0;
-        for item in store.queue.iter() {
-            let (k, v) = item?;
+        let mut add = |k: &[u8], v: &[u8]| {
             queued += 1;
             if let Some(id) = k.get(1..).and_then(run_id_of) {
-                store.index().insert(k[0], id, u64_of(&v));
+                store.index().insert(k[0], id, u64_of(v));
+            }
+        };
+        match store.meta.remove(META_QUEUE_AT_STOP)? {
+            Some(copy) if copy.len() % QUEUE_ENTRY == 0 => {
+                for entry in copy.chunks(QUEUE_ENTRY) {
+                    let (k, v) = entry.split_at(17);
+                    add(k, v);
+                }
+            }
+            copy => {
+                if copy.is_some() {
+                    log::warn!("the queue copy of the last stop is damaged; reading the queue itself");
+                }
+                for item in store.queue.iter() {
+                    let (k, v) = item?;
+                    add(&k, &v);
+                }
             }
         }
         store.counts.add(RunStatus::Queued, queued);
@@ -779,9 +803,25 @@ impl Store {
     /// replays all the log written since the previous start (most of a
     /// second after a busy day, see tests/bench.sh). While it is open, a
     /// main store whose file is mostly free space is compacted (see
-    /// compact.rs). Refused unless `store` is the last handle.
-    pub fn close_with_snapshot(store: Arc<Store>) -> Result<Option<Compacted>> {
+    /// compact.rs). Waits up to `wait` for other handles to go (the writer
+    /// thread holds the store while it answers a batch), and is refused
+    /// unless `store` is then the last one.
+    pub fn close_with_snapshot(store: Arc<Store>, wait: std::time::Duration) -> Result<Option<Compacted>> {
+        let began = std::time::Instant::now();
+        while Arc::strong_count(&store) > 1 && began.elapsed() < wait {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
         let store = Arc::try_unwrap(store).map_err(|_| StoreError::Io("still in use elsewhere".into()))?;
+        // Nothing changes the queue from here on: its copy for the next
+        // start is exact.
+        let mut copy = Vec::with_capacity(store.counts.get(RunStatus::Queued) as usize * QUEUE_ENTRY);
+        for item in store.queue.iter() {
+            let (k, v) = item?;
+            copy.extend_from_slice(&k);
+            copy.extend_from_slice(&v);
+        }
+        store.meta.insert(META_QUEUE_AT_STOP, copy)?;
+        store.db.flush()?;
         let data_dir = store.path.clone();
         drop(store);
         let db = open_sled(&compact::main_dir(&data_dir)?)?;

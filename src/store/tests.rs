@@ -170,7 +170,11 @@ enum Op {
     Advance {
         ms: u64,
     },
-    Reopen,
+    /// A restart: after a clean stop (which leaves the queue's copy for
+    /// the next open), or after a crash.
+    Reopen {
+        clean: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -523,7 +527,7 @@ impl Harness {
                 self.store().archive_finished().expect("archive");
             }
             Op::Advance { ms } => self.now += ms,
-            Op::Reopen => self.reopen()?,
+            Op::Reopen { clean } => self.reopen(*clean)?,
         }
         Ok(())
     }
@@ -575,9 +579,16 @@ impl Harness {
         Ok(())
     }
 
-    /// Drops the store (a clean close) and opens the same directory again.
-    fn reopen(&mut self) -> std::result::Result<(), TestCaseError> {
-        drop(self.store.take());
+    /// Closes the store, cleanly or by dropping it as a crash would, and
+    /// opens the same directory again.
+    fn reopen(&mut self, clean: bool) -> std::result::Result<(), TestCaseError> {
+        let store = self.store.take().expect("store open");
+        if clean {
+            Store::close_with_snapshot(store, Duration::from_secs(5))
+                .map_err(|e| TestCaseError::fail(format!("close: {e}")))?;
+        } else {
+            drop(store);
+        }
         // A restart takes longer than a millisecond; make sure this one does
         // too, so ids from the new process sort after the old ones.
         if let Some(last) = self.last_id {
@@ -818,7 +829,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Archive),
         1 => (0u64..4).prop_map(|keep| Op::Prune { keep }),
         1 => prop::sample::select(vec![10u64, 50, 200]).prop_map(|ms| Op::Advance { ms }),
-        1 => Just(Op::Reopen),
+        2 => any::<bool>().prop_map(|clean| Op::Reopen { clean }),
     ]
 }
 
@@ -833,8 +844,8 @@ proptest! {
             h.apply(op).map_err(|e| TestCaseError::fail(format!("step {step} {op:?}: {e}")))?;
             h.check().map_err(|e| TestCaseError::fail(format!("after step {step} {op:?}: {e}")))?;
         }
-        // Whatever happened, a final close-and-reopen changes nothing.
-        h.reopen()?;
+        // Whatever happened, a final clean stop and start changes nothing.
+        h.reopen(true)?;
         h.check().map_err(|e| TestCaseError::fail(format!("after the final reopen: {e}")))?;
     }
 }
@@ -1513,4 +1524,61 @@ fn a_compaction_cut_short_leaves_the_store_it_had() {
         other => panic!("opened: {:?}", other.map(|_| ())),
     }
     assert!(root_has_sled_files(dir.path()), "nothing removed");
+}
+
+// ------------------------------------------------------- the queue's copy
+
+/// The queue's copy that a clean stop leaves, straight from the database.
+fn queue_copy(dir: &Path) -> Option<Vec<u8>> {
+    let db = open_sled(&compact::main_dir(dir).expect("main dir")).expect("open");
+    let meta = db.open_tree("meta").expect("meta");
+    meta.get(META_QUEUE_AT_STOP).expect("get").map(|v| v.to_vec())
+}
+
+#[test]
+fn the_queue_copy_of_a_clean_stop_is_read_once_and_a_damaged_one_ignored() {
+    let dir = TempDir::new("queuecopy");
+    let store = open_store(dir.path(), budget()).expect("open");
+    let now = crate::now_ms();
+    for (i, mode) in [Mode::Explore, Mode::Calibrate, Mode::Explore]
+        .into_iter()
+        .enumerate()
+    {
+        let rec = record(store.new_run_id(), mode, 1, "s0", i as u8);
+        let got = block_on(store.submit(&rec, None, now)).expect("submit");
+        assert!(matches!(got, Submitted::Accepted { .. }), "{got:?}");
+    }
+    Store::close_with_snapshot(store, Duration::from_secs(5)).expect("close");
+    assert_eq!(queue_copy(dir.path()).map(|c| c.len()), Some(3 * QUEUE_ENTRY));
+
+    // Read at open, and taken out: the claim below changes the queue, and
+    // a crash after it must not bring the claimed run back as queued.
+    let store = open_store(dir.path(), budget()).expect("open");
+    assert_eq!(store.counts.get(RunStatus::Queued), 3);
+    let lease = Lease {
+        token: 1,
+        expires_ms: u64::MAX,
+    };
+    let claimed = block_on(store.claim(crate::now_ms(), &[lease])).expect("claim");
+    assert_eq!(claimed[0].0.mode, Mode::Calibrate, "calibrate runs first");
+    drop(store);
+    assert_eq!(queue_copy(dir.path()), None);
+    let store = open_store(dir.path(), budget()).expect("open after a crash");
+    assert_eq!(store.counts.get(RunStatus::Queued), 2);
+    assert_eq!(store.counts.get(RunStatus::Running), 1);
+
+    // A copy of the wrong length is not trusted: the queue itself is read.
+    Store::close_with_snapshot(store, Duration::from_secs(5)).expect("close");
+    {
+        let db = open_sled(&compact::main_dir(dir.path()).expect("main dir")).expect("open");
+        db.open_tree("meta")
+            .expect("meta")
+            .insert(META_QUEUE_AT_STOP, &[7u8; 30])
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    let store = open_store(dir.path(), budget()).expect("open with a damaged copy");
+    assert_eq!(store.counts.get(RunStatus::Queued), 2);
+    assert_eq!(store.ready_and_future(crate::now_ms()), (2, 0));
+    assert_eq!(store.meta.get(META_QUEUE_AT_STOP).expect("get"), None);
 }
