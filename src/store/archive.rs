@@ -38,9 +38,10 @@ use crate::queue::run::{RunRecord, RunStatus};
 /// Runs moved, or pruned, per transaction.
 const BATCH: usize = 512;
 
-/// Batches moved per maintenance pass: 32,768 runs, about nine seconds of
-/// the fastest drain, so the main store never grows while work arrives.
-const MAX_BATCHES: usize = 64;
+/// Most batches one pass moves: 524,288 runs, over two minutes of the
+/// fastest drain. A pass moves until it has caught up; the cap only ends
+/// a pass on a disk that cannot keep up with the finishes.
+const MAX_BATCHES: usize = 1024;
 
 /// The archive's key for a prune's intent.
 pub(super) const PRUNE_INTENT: &[u8] = b"prune_intent";
@@ -219,8 +220,8 @@ impl Store {
         })
     }
 
-    /// Moves marked finished runs from the main store to the archive.
-    /// Returns how many moved.
+    /// Moves marked finished runs from the main store to the archive,
+    /// until fewer than a batch are left. Returns how many moved.
     pub fn archive_finished(&self) -> Result<u64> {
         self.writable()?;
         let archive = self.archive()?;
@@ -235,6 +236,7 @@ impl Store {
             if batch.is_empty() {
                 break;
             }
+            let caught_up = batch.len() < BATCH;
             let _moving = self.moving.write().unwrap_or_else(|p| p.into_inner());
             let mut copy = sled::Batch::default();
             for (key, value) in &batch {
@@ -261,6 +263,9 @@ impl Store {
                 Ok(n) => moved += n,
                 Err(TransactionError::Storage(e)) => return Err(e.into()),
                 Err(TransactionError::Abort(())) => {}
+            }
+            if caught_up {
+                break;
             }
         }
         Ok(moved)
