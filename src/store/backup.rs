@@ -108,6 +108,10 @@ fn restore_into(dir: &Path, input: &mut dyn BufRead) -> Result<Restored> {
             ttl_ms: u64::MAX,
         },
     )?;
+    // The archive opens on its own thread; wait for it, so that a failed
+    // restore removes the staging directory after that thread created its
+    // files, not before (a test found a directory left behind under load).
+    store.archive()?;
     let bad = |n: usize, why: &str| StoreError::Io(format!("backup line {n}: {why}"));
     let mut done = Restored::default();
     let mut finished = [0u64; 5];
