@@ -32,7 +32,7 @@ use serde::Deserialize;
 use sled::transaction::{ConflictableTransactionError as Abortable, TransactionError};
 use sled::{IVec, Transactional};
 
-use super::{bump, codec, finished_key, u64_of, Result, Store, StoreError};
+use super::{bump, finished_key, u64_of, Result, Store, StoreError};
 use crate::queue::run::{RunRecord, RunStatus};
 
 /// Runs moved, or pruned, per transaction.
@@ -174,7 +174,7 @@ impl Store {
     }
 
     pub(super) fn decode_archived(&self, key: &[u8], value: &[u8]) -> Option<RunRecord> {
-        match codec::decode(value) {
+        match serde_json::from_slice(value) {
             Ok(r) => Some(r),
             Err(e) => {
                 log::error!(
@@ -292,7 +292,7 @@ impl Store {
                     // A move cut short: the main store's copy goes first.
                     break;
                 }
-                match codec::decode::<StatusOnly>(&v) {
+                match serde_json::from_slice::<StatusOnly>(&v) {
                     Ok(r) => counts[r.status as usize] += 1,
                     Err(_) => {
                         // Quarantined instead: it is not counted as finished.

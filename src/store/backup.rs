@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::{codec, finished_key, queue_key, u64_of, Result, Store, StoreError, SCHEMA_VERSION};
+use super::{encode_run, finished_key, queue_key, u64_of, Result, Store, StoreError, SCHEMA_VERSION};
 use crate::budget::{Budget, SessionRecord};
 use crate::queue::run::{RunRecord, RunStatus};
 
@@ -52,7 +52,8 @@ impl Store {
         // Both databases, newest first, each run once.
         for item in self.newest_first(&[0xff; 17])? {
             let (_, v, _) = item?;
-            let record: Value = match codec::decode(&v) {
+            // Stored bytes are the record's JSON: copied as they are.
+            let record: Value = match serde_json::from_slice(&v) {
                 Ok(r) => r,
                 Err(_) => continue, // undecodable: quarantined on its next read
             };
@@ -157,10 +158,10 @@ fn restore_into(dir: &Path, input: &mut dyn BufRead) -> Result<Restored> {
                     .queue
                     .insert(queue_key(rec.mode.priority(), &rec.id), &0u64.to_be_bytes())?;
                 done.requeued += 1;
-                store.runs.insert(rec.id.0, codec::encode(&rec))?;
+                store.runs.insert(rec.id.0, encode_run(&rec))?;
             } else {
                 finished[rec.status as usize] += 1;
-                store.archive_records(&[(rec.id, codec::encode(&rec))])?;
+                store.archive_records(&[(rec.id, encode_run(&rec))])?;
             }
             done.runs += 1;
         } else if let Some(end) = v.get("end") {

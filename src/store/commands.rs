@@ -13,7 +13,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::Transactional;
 
 use super::{
-    bump, codec, decode_lease, encode_lease, finished_key, queue_key, run_id_of, u64_of, CancelOutcome,
+    bump, decode_lease, encode_lease, encode_run, finished_key, queue_key, run_id_of, u64_of, CancelOutcome,
     IdempotencyKey, Lease, Result, Store, StoreError, Submitted, IDEMPOTENCY_TTL_MS,
 };
 use crate::budget::{Reservation, SessionRecord};
@@ -155,7 +155,7 @@ impl Tx<'_> {
     fn run(&self, id: &RunId) -> TxResult<Found> {
         Ok(match self.runs.get(id.0)? {
             None => Found::Missing,
-            Some(v) => match codec::decode(&v) {
+            Some(v) => match serde_json::from_slice(&v) {
                 Ok(r) => Found::Run(Box::new(r)),
                 Err(_) => Found::Undecodable(v.to_vec()),
             },
@@ -342,7 +342,7 @@ impl Store {
                     rec.crashes += 1;
                 }
                 let priority = rec.mode.priority();
-                tx.runs.insert(&id.0, codec::encode(&rec))?;
+                tx.runs.insert(&id.0, encode_run(&rec))?;
                 tx.queue
                     .insert(&queue_key(priority, id), &not_before_ms.to_be_bytes())?;
                 effects.push(Effect::Moved {
@@ -370,7 +370,7 @@ impl Store {
                 rec.status = RunStatus::Cancelled;
                 rec.finished_at = Some(*now_ms as f64 / 1000.0);
                 rec.error = Some(error.clone());
-                tx.runs.insert(&id.0, codec::encode(&rec))?;
+                tx.runs.insert(&id.0, encode_run(&rec))?;
                 tx.to_archive.insert(&id.0, &[])?;
                 bump(tx.meta, &finished_key(RunStatus::Cancelled), 1)?;
                 tx.refund(self, &Refund::of(&rec), *now_ms)?;
@@ -442,7 +442,7 @@ impl Store {
         let mut stored = run.clone();
         stored.budget_window_ms = record.window_start_ms;
         tx.sessions.insert(run.session_id.as_bytes(), &record.encode())?;
-        tx.runs.insert(&run.id.0, codec::encode(&stored))?;
+        tx.runs.insert(&run.id.0, encode_run(&stored))?;
         let priority = run.mode.priority();
         tx.queue
             .insert(&queue_key(priority, &run.id), &0u64.to_be_bytes())?;
@@ -507,7 +507,7 @@ impl Store {
             rec.status = RunStatus::Running;
             rec.started_at = Some(now_ms as f64 / 1000.0);
             rec.attempts += 1;
-            tx.runs.insert(&id.0, codec::encode(&rec))?;
+            tx.runs.insert(&id.0, encode_run(&rec))?;
             tx.leases.insert(&id.0, &encode_lease(lease))?;
             effects.push(Effect::Moved {
                 from: Some(RunStatus::Queued),

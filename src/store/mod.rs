@@ -9,7 +9,6 @@
 
 mod archive;
 mod backup;
-mod codec;
 mod commands;
 mod compact;
 mod queue_index;
@@ -231,6 +230,11 @@ fn decode_lease(b: &[u8]) -> Lease {
     }
 }
 
+fn encode_run(r: &RunRecord) -> Vec<u8> {
+    // Serializing plain data structs cannot fail.
+    serde_json::to_vec(r).unwrap_or_default()
+}
+
 fn run_id_of(key: &[u8]) -> Option<RunId> {
     key.try_into().ok().map(RunId)
 }
@@ -241,7 +245,8 @@ fn mark_finished_for_archive(runs: &sled::Tree, to_archive: &sled::Tree) -> Resu
     let mut batch = sled::Batch::default();
     for item in runs.iter() {
         let (k, v) = item?;
-        let finished = codec::decode::<archive::StatusOnly>(&v).is_ok_and(|r| r.status.is_finished());
+        let finished =
+            serde_json::from_slice::<archive::StatusOnly>(&v).is_ok_and(|r| r.status.is_finished());
         if finished {
             batch.insert(k, &[]);
         }
@@ -539,7 +544,7 @@ impl Store {
                 let command = Command::Finish {
                     id: rec.id,
                     status: rec.status,
-                    encoded: codec::encode(&rec),
+                    encoded: encode_run(&rec),
                     token,
                     refund: fin.refund.then(|| Refund::of(&rec)),
                     now_ms,
@@ -634,7 +639,7 @@ impl Store {
     /// Decodes a run record; one that cannot be decoded is moved to the
     /// quarantine tree and reported, never allowed to crash a request.
     fn decode_or_quarantine(&self, key: &[u8], value: &[u8]) -> Option<RunRecord> {
-        match codec::decode(value) {
+        match serde_json::from_slice(value) {
             Ok(r) => Some(r),
             Err(e) => {
                 log::error!("run record {} cannot be decoded: {e}", crate::budget::hex(key));
@@ -897,7 +902,7 @@ pub fn fill(path: &Path, runs: u64) -> Result<()> {
     let mut batch = Vec::with_capacity(10_000);
     for i in 0..runs {
         let rec = template(store.new_run_id());
-        batch.push((rec.id, codec::encode(&rec)));
+        batch.push((rec.id, encode_run(&rec)));
         if i % 10_000 == 9_999 {
             store.archive_records(&std::mem::take(&mut batch))?;
         }
