@@ -193,16 +193,18 @@ const META_SCHEMA: &[u8] = b"schema_version";
 const META_PROFILE: &[u8] = b"control_profile";
 const META_PROBE: &[u8] = b"probe";
 /// The queue tree's entries, copied into one value by a clean stop (see
-/// [`Store::open`]): each a 17-byte key and an 8-byte value.
+/// [`Store::open`]): each a key and an 8-byte value.
 const META_QUEUE_AT_STOP: &[u8] = b"queue_at_stop";
-const QUEUE_ENTRY: usize = 17 + 8;
+const QUEUE_ENTRY: usize = QUEUE_KEY + 8;
+/// A queue key: the priority byte, then the run id.
+const QUEUE_KEY: usize = 17;
 
 fn finished_key(s: RunStatus) -> Vec<u8> {
     format!("finished/{}", s.as_str()).into_bytes()
 }
 
-fn queue_key(priority: u8, id: &RunId) -> [u8; 17] {
-    let mut k = [0u8; 17];
+fn queue_key(priority: u8, id: &RunId) -> [u8; QUEUE_KEY] {
+    let mut k = [0u8; QUEUE_KEY];
     k[0] = priority;
     k[1..].copy_from_slice(&id.0);
     k
@@ -336,7 +338,7 @@ impl Store {
         match store.meta.remove(META_QUEUE_AT_STOP)? {
             Some(copy) if copy.len() % QUEUE_ENTRY == 0 => {
                 for entry in copy.chunks(QUEUE_ENTRY) {
-                    let (k, v) = entry.split_at(17);
+                    let (k, v) = entry.split_at(QUEUE_KEY);
                     add(k, v);
                 }
             }
