@@ -66,12 +66,13 @@ wrk -t2 -c32 -d10s --latency -s "$tmp/submit.lua" "http://127.0.0.1:$P/runs" | g
 stop
 echo "clean stop after that session (drain, flush, sled snapshot): ${STOP_MS} ms"
 
-echo "== start to ready after the drain above (real records, moved to the archive as they finished)"
+echo "== start to ready after the drain above (results written to the archive as the runs finished)"
 start "$tmp/intake"
 echo "start to ready: ${READY_MS} ms"
-echo "== the same store once the backlog has moved to the archive (30 s), then stopped"
-# The main store's file grew to hold the backlog and sled never shrinks
-# it; this stop finds it mostly free and compacts it.
+echo "== the same store 30 s later, once the runs submitted during the drain have executed, then stopped"
+# The main store's file grew to hold the queued backlog, and sled shrinks
+# it only when the segments at its end are free; this stop finds it
+# mostly free and compacts it, unless sled already did.
 sleep 30
 stop
 echo "clean stop: ${STOP_MS} ms; main store now $(du -sh "$tmp/intake/main-"* 2>/dev/null | cut -f1 || echo "not compacted")"
@@ -80,7 +81,7 @@ echo "start to ready after that stop: ${READY_MS} ms"
 stop
 
 echo "== start to ready with 1,000,000 runs stored (retention raised so none is pruned)"
-# bench fill writes finished runs where the maintenance loop puts them: the
+# bench fill writes finished runs where a finish puts them: the
 # archive database, which opens in the background after ready. "archive
 # open" is when /health first reports it (reads of finished runs wait
 # until then); the first start after the fill also replays the archive's

@@ -44,25 +44,12 @@ fn a_filling_disk_answers_503_keeps_serving_and_loses_nothing_accepted() {
             "100000000000",
         ],
     );
-    // Large notes make each run cost disk quickly; random letters, since
-    // stored records are compressed.
-    let notes = |i: u64| -> String {
-        let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..4000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                char::from(b'a' + (x % 26) as u8)
-            })
-            .collect()
-    };
     let mut accepted = Vec::new();
     let mut refused = 0;
     for i in 0..3000u64 {
         let r = s.post(
             "/runs",
-            &json!({"preset": "hello_quantum_sim", "seed": i, "notes": notes(i)}),
+            &json!({"preset": "hello_quantum_sim", "seed": i, "notes": common::bulky_notes(i)}),
         );
         match r.status {
             202 => accepted.push(r.json()["id"].as_str().unwrap().to_string()),
@@ -100,7 +87,7 @@ fn a_filling_disk_answers_503_keeps_serving_and_loses_nothing_accepted() {
         }
         let r = s.post(
             "/runs",
-            &json!({"preset": "hello_quantum_sim", "seed": 10_000 + i, "notes": notes(10_000 + i)}),
+            &json!({"preset": "hello_quantum_sim", "seed": 10_000 + i, "notes": common::bulky_notes(10_000 + i)}),
         );
         if r.status == 202 {
             accepted.push(r.json()["id"].as_str().unwrap().to_string());

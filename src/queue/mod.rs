@@ -158,33 +158,52 @@ pub fn on_finished(state: &State, rec: &RunRecord) {
 /// buffer and wakes sled's I/O threads whatever it carries, so with quick
 /// presets a claim and an outcome per run cost more than the simulation;
 /// in batches, two workers keep up with thousands of runs per second.
-const MAX_CLAIM: usize = 8;
+const MAX_CLAIM: usize = 32;
 
 /// Runs are claimed in batches only while each takes less than this: the
 /// rest of a batch waits its turn marked running, so that wait must stay
 /// short (at most MAX_CLAIM times this).
 const QUICK: Duration = Duration::from_millis(5);
 
+/// Executed batches a worker may run ahead of its stored outcomes.
+const AHEAD: usize = 4;
+
 /// One worker: claim, execute, repeat; idle until woken or a tick passes
-/// (the tick picks up retries whose backoff ended). The outcomes of one
-/// batch are stored while the worker already claims and executes the
-/// next, so the store round trips overlap instead of adding up.
+/// (the tick picks up retries whose backoff ended). Outcomes are stored
+/// beside the executions, not between them: storing one means a flush of
+/// the archive (see store/archive.rs), and a worker that waited for it
+/// left a third of the CPU idle. Whatever executed while a store was in
+/// flight is stored together next, so a slow disk gets bigger batches,
+/// not a longer wait; at most AHEAD batches wait, so a stuck disk stops
+/// the worker instead of piling up results in memory.
 pub async fn worker_loop(state: State) {
-    let mut executed = Vec::new();
-    let mut batch = 1;
-    while !state.lifecycle.is_draining() {
-        let previous = std::mem::take(&mut executed);
-        let ((), (next, slowest)) =
-            smol::future::zip(store_outcomes(&state, previous), claim_and_execute(&state, batch)).await;
-        executed = next;
-        // Grow the batch while runs are quick; one at a time otherwise.
-        batch = match slowest {
-            Some(t) if t < QUICK => (batch * 2).min(MAX_CLAIM),
-            Some(_) => 1,
-            None => batch,
-        };
-    }
-    store_outcomes(&state, executed).await;
+    let (done, waiting) = async_channel::bounded::<Vec<Executed>>(AHEAD);
+    let store = async {
+        while let Ok(mut outcomes) = waiting.recv().await {
+            while let Ok(more) = waiting.try_recv() {
+                outcomes.extend(more);
+            }
+            store_outcomes(&state, outcomes).await;
+        }
+    };
+    let execute = async {
+        let mut batch = 1;
+        while !state.lifecycle.is_draining() {
+            let (executed, slowest) = claim_and_execute(&state, batch).await;
+            if !executed.is_empty() && done.send(executed).await.is_err() {
+                break;
+            }
+            // Grow the batch while runs are quick; one at a time otherwise.
+            batch = match slowest {
+                Some(t) if t < QUICK => (batch * 2).min(MAX_CLAIM),
+                Some(_) => 1,
+                None => batch,
+            };
+        }
+        // What was executed is still stored; then the loop above ends.
+        done.close();
+    };
+    smol::future::zip(store, execute).await;
 }
 
 /// Claims up to `batch` runs (never more than this worker's share of the
@@ -723,32 +742,17 @@ pub fn give_back_leases(state: &State) -> Result<u64, StoreError> {
     Ok(given)
 }
 
-/// Maintenance passes (2 s apart) that may skip the archive move while
-/// runs are waiting in the queue.
-const ARCHIVE_DEFER_PASSES: u32 = 30;
-
 /// Housekeeping every few seconds: expired leases, the archive,
 /// retention, sessions.
 pub async fn maintenance_loop(state: State) {
-    // Passes that left the archive move for later (see below).
-    let mut deferred = 0;
     while !state.lifecycle.is_draining() {
         Timer::after(Duration::from_secs(2)).await;
-        // Moving runs to the archive rewrites every result once: while
-        // runs wait to execute, that CPU is theirs (a bench run drained at
-        // 2,529 runs/s with the move, 3,709 without), but never for more
-        // than a minute; the pass after that moves all that waited.
-        let busy = state.store.ready_and_future(now_ms()).0 > 0;
-        let archive = !busy || deferred >= ARCHIVE_DEFER_PASSES;
-        deferred = if archive { 0 } else { deferred + 1 };
         let state2 = state.clone();
         let outcome = smol::unblock(move || -> Result<(), StoreError> {
             recover_leases(&state2, false)?;
-            if archive {
-                state2.store.archive_finished()?;
-            }
+            state2.store.archive_finished()?;
             // After the move: a prune leaves runs whose move a crash cut
-            // short to the next pass that archives.
+            // short to the next pass.
             state2.store.prune_finished(state2.config.retention_runs)?;
             state2.store.expire_sessions(now_ms())?;
             Ok(())

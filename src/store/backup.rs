@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::{encode_run, finished_key, queue_key, u64_of, Result, Store, StoreError, SCHEMA_VERSION};
+use super::{codec, finished_key, queue_key, u64_of, Result, Store, StoreError, SCHEMA_VERSION};
 use crate::budget::{Budget, SessionRecord};
 use crate::queue::run::{RunRecord, RunStatus};
 
@@ -52,8 +52,7 @@ impl Store {
         // Both databases, newest first, each run once.
         for item in self.newest_first(&[0xff; 17])? {
             let (_, v, _) = item?;
-            // Stored bytes are the record's JSON: copied as they are.
-            let record: Value = match serde_json::from_slice(&v) {
+            let record: Value = match codec::decode(&v) {
                 Ok(r) => r,
                 Err(_) => continue, // undecodable: quarantined on its next read
             };
@@ -109,10 +108,6 @@ fn restore_into(dir: &Path, input: &mut dyn BufRead) -> Result<Restored> {
             ttl_ms: u64::MAX,
         },
     )?;
-    // The archive opens on its own thread; wait for it, so that a failed
-    // restore removes the staging directory after that thread created its
-    // files, not before (a test found a directory left behind under load).
-    store.archive()?;
     let bad = |n: usize, why: &str| StoreError::Io(format!("backup line {n}: {why}"));
     let mut done = Restored::default();
     let mut finished = [0u64; 5];
@@ -158,10 +153,10 @@ fn restore_into(dir: &Path, input: &mut dyn BufRead) -> Result<Restored> {
                     .queue
                     .insert(queue_key(rec.mode.priority(), &rec.id), &0u64.to_be_bytes())?;
                 done.requeued += 1;
-                store.runs.insert(rec.id.0, encode_run(&rec))?;
+                store.runs.insert(rec.id.0, codec::encode(&rec))?;
             } else {
                 finished[rec.status as usize] += 1;
-                store.archive_records(&[(rec.id, encode_run(&rec))])?;
+                store.archive_records(&[(rec.id, codec::encode(&rec))])?;
             }
             done.runs += 1;
         } else if let Some(end) = v.get("end") {

@@ -13,7 +13,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::Transactional;
 
 use super::{
-    bump, decode_lease, encode_lease, encode_run, finished_key, queue_key, run_id_of, u64_of, CancelOutcome,
+    bump, codec, decode_lease, encode_lease, finished_key, queue_key, run_id_of, u64_of, CancelOutcome,
     IdempotencyKey, Lease, Result, Store, StoreError, Submitted, IDEMPOTENCY_TTL_MS,
 };
 use crate::budget::{Reservation, SessionRecord};
@@ -33,12 +33,11 @@ pub(super) enum Command {
     Unsubmit { run: RunRecord },
     /// Claim the oldest ready run of the highest priority with a lease.
     Claim { now_ms: u64, lease: Lease },
-    /// End a running run with its final record (encoded by the caller,
-    /// outside the writer), if `token` still holds its lease.
+    /// End a running run, if `token` still holds its lease: its record is
+    /// already in the archive (see archive.rs), and a stub replaces it.
     Finish {
         id: RunId,
         status: RunStatus,
-        encoded: Vec<u8>,
         token: u64,
         /// Shots to give back to the run's budget window.
         refund: Option<Refund>,
@@ -147,6 +146,8 @@ struct Tx<'a> {
 /// A stored run as the transaction sees it.
 enum Found {
     Run(Box<RunRecord>),
+    /// Finished, its record in the archive (which a transaction cannot read).
+    Archived(RunStatus),
     Missing,
     Undecodable(Vec<u8>),
 }
@@ -155,9 +156,12 @@ impl Tx<'_> {
     fn run(&self, id: &RunId) -> TxResult<Found> {
         Ok(match self.runs.get(id.0)? {
             None => Found::Missing,
-            Some(v) => match serde_json::from_slice(&v) {
-                Ok(r) => Found::Run(Box::new(r)),
-                Err(_) => Found::Undecodable(v.to_vec()),
+            Some(v) => match codec::stub_status(&v) {
+                Some(status) => Found::Archived(status),
+                None => match codec::decode(&v) {
+                    Ok(r) => Found::Run(Box::new(r)),
+                    Err(_) => Found::Undecodable(v.to_vec()),
+                },
             },
         })
     }
@@ -302,7 +306,6 @@ impl Store {
             Command::Finish {
                 id,
                 status,
-                encoded,
                 token,
                 refund,
                 now_ms,
@@ -311,7 +314,7 @@ impl Store {
                     return Ok(Outcome::Finished(false));
                 }
                 tx.leases.remove(&id.0)?;
-                tx.runs.insert(&id.0, encoded.as_slice())?;
+                tx.runs.insert(&id.0, &codec::stub(*status))?;
                 tx.to_archive.insert(&id.0, &[])?;
                 bump(tx.meta, &finished_key(*status), 1)?;
                 if let Some(refund) = refund {
@@ -342,7 +345,7 @@ impl Store {
                     rec.crashes += 1;
                 }
                 let priority = rec.mode.priority();
-                tx.runs.insert(&id.0, encode_run(&rec))?;
+                tx.runs.insert(&id.0, codec::encode(&rec))?;
                 tx.queue
                     .insert(&queue_key(priority, id), &not_before_ms.to_be_bytes())?;
                 effects.push(Effect::Moved {
@@ -357,8 +360,12 @@ impl Store {
                 Outcome::Requeued(true)
             }
             Command::Cancel { id, error, now_ms } => {
-                let Found::Run(mut rec) = tx.run(id)? else {
-                    return Ok(Outcome::Cancelled(CancelOutcome::NotFound));
+                let mut rec = match tx.run(id)? {
+                    Found::Run(rec) => rec,
+                    Found::Archived(s) => return Ok(Outcome::Cancelled(CancelOutcome::AlreadyFinished(s))),
+                    Found::Missing | Found::Undecodable(_) => {
+                        return Ok(Outcome::Cancelled(CancelOutcome::NotFound))
+                    }
                 };
                 match rec.status {
                     RunStatus::Queued => {}
@@ -370,7 +377,7 @@ impl Store {
                 rec.status = RunStatus::Cancelled;
                 rec.finished_at = Some(*now_ms as f64 / 1000.0);
                 rec.error = Some(error.clone());
-                tx.runs.insert(&id.0, encode_run(&rec))?;
+                tx.runs.insert(&id.0, codec::encode(&rec))?;
                 tx.to_archive.insert(&id.0, &[])?;
                 bump(tx.meta, &finished_key(RunStatus::Cancelled), 1)?;
                 tx.refund(self, &Refund::of(&rec), *now_ms)?;
@@ -442,7 +449,7 @@ impl Store {
         let mut stored = run.clone();
         stored.budget_window_ms = record.window_start_ms;
         tx.sessions.insert(run.session_id.as_bytes(), &record.encode())?;
-        tx.runs.insert(&run.id.0, encode_run(&stored))?;
+        tx.runs.insert(&run.id.0, codec::encode(&stored))?;
         let priority = run.mode.priority();
         tx.queue
             .insert(&queue_key(priority, &run.id), &0u64.to_be_bytes())?;
@@ -489,7 +496,8 @@ impl Store {
             }
             let mut rec = match tx.run(&id)? {
                 Found::Run(rec) => rec,
-                Found::Missing => {
+                // A finished run has no queue entry; one that has is stale.
+                Found::Missing | Found::Archived(_) => {
                     tx.queue.remove(&key)?;
                     effects.push(Effect::Moved {
                         from: Some(RunStatus::Queued),
@@ -507,7 +515,7 @@ impl Store {
             rec.status = RunStatus::Running;
             rec.started_at = Some(now_ms as f64 / 1000.0);
             rec.attempts += 1;
-            tx.runs.insert(&id.0, encode_run(&rec))?;
+            tx.runs.insert(&id.0, codec::encode(&rec))?;
             tx.leases.insert(&id.0, &encode_lease(lease))?;
             effects.push(Effect::Moved {
                 from: Some(RunStatus::Queued),

@@ -9,6 +9,7 @@
 
 mod archive;
 mod backup;
+mod codec;
 mod commands;
 mod compact;
 mod queue_index;
@@ -29,7 +30,10 @@ pub use compact::Compacted;
 
 /// Version of the on-disk layout. Bump with a migration in [`Store::open`].
 /// 2: finished runs move to the archive database.
-pub const SCHEMA_VERSION: u64 = 2;
+/// 3: a finish writes the record straight to the archive and leaves a
+/// one-byte stub in the main store, and records of 1 KiB or more are
+/// LZ4-compressed (an older synqc would quarantine both; see codec.rs).
+pub const SCHEMA_VERSION: u64 = 3;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum StoreError {
@@ -232,11 +236,6 @@ fn decode_lease(b: &[u8]) -> Lease {
     }
 }
 
-fn encode_run(r: &RunRecord) -> Vec<u8> {
-    // Serializing plain data structs cannot fail.
-    serde_json::to_vec(r).unwrap_or_default()
-}
-
 fn run_id_of(key: &[u8]) -> Option<RunId> {
     key.try_into().ok().map(RunId)
 }
@@ -247,8 +246,7 @@ fn mark_finished_for_archive(runs: &sled::Tree, to_archive: &sled::Tree) -> Resu
     let mut batch = sled::Batch::default();
     for item in runs.iter() {
         let (k, v) = item?;
-        let finished =
-            serde_json::from_slice::<archive::StatusOnly>(&v).is_ok_and(|r| r.status.is_finished());
+        let finished = codec::decode::<archive::StatusOnly>(&v).is_ok_and(|r| r.status.is_finished());
         if finished {
             batch.insert(k, &[]);
         }
@@ -526,13 +524,15 @@ impl Store {
     }
 
     /// [`Store::finish`] for several runs, normally in one transaction;
-    /// one answer per run, in order.
+    /// one answer per run, in order. The records go to the archive, on
+    /// disk, before the transaction that ends the runs (see archive.rs).
     pub async fn finish_all(
         &self,
         runs: Vec<(RunRecord, u64, Finish, u64)>,
     ) -> Vec<Result<Option<RunRecord>>> {
+        let failed = |e: StoreError, n: usize| (0..n).map(|_| Err(e.clone())).collect();
         if let Err(e) = self.writable() {
-            return runs.iter().map(|_| Err(e.clone())).collect();
+            return failed(e, runs.len());
         }
         let (commands, records): (Vec<Command>, Vec<RunRecord>) = runs
             .into_iter()
@@ -541,26 +541,41 @@ impl Store {
                 rec.finished_at = Some(now_ms as f64 / 1000.0);
                 rec.result = fin.result;
                 rec.error = fin.error;
-                // Encoded here, not on the writer thread: the result is
-                // the largest thing the store writes.
                 let command = Command::Finish {
                     id: rec.id,
                     status: rec.status,
-                    encoded: encode_run(&rec),
                     token,
                     refund: fin.refund.then(|| Refund::of(&rec)),
                     now_ms,
                 };
                 (command, rec)
             })
-            .unzip();
+            .collect();
+        // Encoded and written here, off the writer thread: the results are
+        // the largest thing the store writes, and submits wait for that
+        // thread. Bounded like the writer's own batches (a full disk can
+        // hang a sled flush).
+        let encoded: Arc<Vec<(RunId, Vec<u8>)>> =
+            Arc::new(records.iter().map(|r| (r.id, codec::encode(r))).collect());
+        let (slot, to_write) = (self.archive.clone(), encoded.clone());
+        let written = self
+            .writer
+            .bounded(smol::unblock(move || archive::write_durably(&slot, &to_write)))
+            .await;
+        if let Err(e) = written {
+            return failed(e, records.len());
+        }
         let answers = self.writer.call_many(commands).await;
         answers
             .into_iter()
             .zip(records)
-            .map(|(answer, rec)| match answer? {
+            .zip(encoded.iter())
+            .map(|((answer, rec), (id, bytes))| match answer? {
                 Outcome::Finished(true) => Ok(Some(rec)),
-                Outcome::Finished(false) => Ok(None),
+                Outcome::Finished(false) => {
+                    self.take_back(id, bytes)?;
+                    Ok(None)
+                }
                 other => Err(unexpected(other)),
             })
             .collect()
@@ -630,18 +645,19 @@ impl Store {
 
     /// A run from the main store, or else from the archive: blocks while
     /// the archive opens, so async callers await [`Store::archive_opened`]
-    /// first. Main first: a run moves to the archive before it leaves.
+    /// first. Main first: a record is in the archive before the main
+    /// store's copy becomes a stub or leaves.
     pub fn get(&self, id: &RunId) -> Result<Option<RunRecord>> {
         match self.runs.get(id.0)? {
-            None => self.get_archived(&id.0),
-            Some(v) => Ok(self.decode_or_quarantine(&id.0, &v)),
+            Some(v) if codec::stub_status(&v).is_none() => Ok(self.decode_or_quarantine(&id.0, &v)),
+            _ => self.get_archived(&id.0),
         }
     }
 
     /// Decodes a run record; one that cannot be decoded is moved to the
     /// quarantine tree and reported, never allowed to crash a request.
     fn decode_or_quarantine(&self, key: &[u8], value: &[u8]) -> Option<RunRecord> {
-        match serde_json::from_slice(value) {
+        match codec::decode(value) {
             Ok(r) => Some(r),
             Err(e) => {
                 log::error!("run record {} cannot be decoded: {e}", crate::budget::hex(key));
@@ -844,6 +860,15 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    /// Waits for the archive's thread to have opened it (milliseconds):
+    /// no thread of a dropped store may still create files in its data
+    /// directory, which a failed restore and the tests then remove.
+    fn drop(&mut self) {
+        self.archive.wait();
+    }
+}
+
 /// Opens the sled database at `path`, waiting (bounded) for the file lock
 /// of a handle dropped a moment ago: sled releases it only when its own
 /// threads (and our writer thread, mid-batch) have let go.
@@ -904,7 +929,7 @@ pub fn fill(path: &Path, runs: u64) -> Result<()> {
     let mut batch = Vec::with_capacity(10_000);
     for i in 0..runs {
         let rec = template(store.new_run_id());
-        batch.push((rec.id, encode_run(&rec)));
+        batch.push((rec.id, codec::encode(&rec)));
         if i % 10_000 == 9_999 {
             store.archive_records(&std::mem::take(&mut batch))?;
         }

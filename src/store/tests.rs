@@ -1243,11 +1243,18 @@ fn finished_runs(store: &Store, n: usize) -> Vec<RunId> {
         assert!(matches!(got, Submitted::Accepted { .. }), "{got:?}");
         ids.push(rec.id);
     }
+    assert_eq!(claim_and_finish(store, n), ids);
+    ids
+}
+
+/// Claims up to `n` queued runs and finishes them as succeeded; returns
+/// their ids in claim order.
+fn claim_and_finish(store: &Store, n: usize) -> Vec<RunId> {
     let lease = |token| Lease {
         token,
         expires_ms: u64::MAX,
     };
-    let leases: Vec<Lease> = (0..n as u64).map(lease).collect();
+    let leases: Vec<Lease> = (100..100 + n as u64).map(lease).collect();
     let claimed = block_on(store.claim(crate::now_ms(), &leases)).expect("claim");
     let finishes = claimed
         .into_iter()
@@ -1261,10 +1268,10 @@ fn finished_runs(store: &Store, n: usize) -> Vec<RunId> {
             (rec, l.token, fin, crate::now_ms())
         })
         .collect();
-    for done in block_on(store.finish_all(finishes)) {
-        assert!(done.expect("finish").is_some(), "lease held");
-    }
-    ids
+    block_on(store.finish_all(finishes))
+        .into_iter()
+        .map(|done| done.expect("finish").expect("lease held").id)
+        .collect()
 }
 
 /// Every run the store lists, newest first (at most 1,000).
@@ -1277,6 +1284,16 @@ fn listed(store: &Store) -> Vec<RunId> {
         .expect("list");
     assert!(!more);
     ids(&runs)
+}
+
+/// Turns finished runs back into what a cancel, or a store of schema 2,
+/// leaves: the whole record in the main store, not yet in the archive.
+fn whole_in_main(store: &Store, ids: &[RunId]) {
+    let archive = store.archive().expect("archive");
+    for id in ids {
+        let record = archive.runs.remove(id.0).expect("remove").expect("archived");
+        store.runs.insert(id.0, record).expect("insert");
+    }
 }
 
 fn in_main(store: &Store, id: &RunId) -> bool {
@@ -1325,10 +1342,92 @@ fn finished_runs_move_to_the_archive_and_read_the_same() {
 }
 
 #[test]
+fn a_finish_writes_the_archive_and_leaves_a_stub_that_the_next_pass_drops() {
+    let dir = TempDir::new("archive-stub");
+    let store = open_store(dir.path(), budget()).expect("open");
+    let ids = finished_runs(&store, 2);
+    let archive = store.archive().expect("archive");
+    for id in &ids {
+        let main = store.runs.get(id.0).expect("get").expect("stub");
+        assert_eq!(codec::stub_status(&main), Some(RunStatus::Succeeded));
+        let archived = archive.runs.get(id.0).expect("get").expect("record");
+        let rec: RunRecord = codec::decode(&archived).expect("decode");
+        assert_eq!(rec.status, RunStatus::Succeeded);
+        assert_eq!(store.get(id).expect("get"), Some(rec), "read through the stub");
+    }
+    assert_eq!(listed(&store), vec![ids[1], ids[0]], "each run once");
+    let cancel =
+        block_on(store.cancel_queued(&ids[0], run_error("CANCELLED"), crate::now_ms())).expect("cancel");
+    assert!(
+        matches!(cancel, CancelOutcome::AlreadyFinished(RunStatus::Succeeded)),
+        "{cancel:?}"
+    );
+    assert_eq!(store.archive_finished().expect("archive"), 2, "the stubs");
+    assert!(ids.iter().all(|id| !in_main(&store, id)));
+    assert_eq!(listed(&store), vec![ids[1], ids[0]]);
+    assert_eq!(store.counts.get(RunStatus::Succeeded), 2);
+}
+
+#[test]
+fn a_finish_cut_short_or_refused_leaves_the_run_to_run_again() {
+    let dir = TempDir::new("archive-cut-finish");
+    let store = open_store(dir.path(), budget()).expect("open");
+    let run = record(store.new_run_id(), Mode::Explore, 1, "s0", 1);
+    block_on(store.submit(&run, None, crate::now_ms())).expect("submit");
+    let lease = Lease {
+        token: 7,
+        expires_ms: u64::MAX,
+    };
+    let (claimed, _) = block_on(store.claim(crate::now_ms(), &[lease]))
+        .expect("claim")
+        .pop()
+        .expect("claimed");
+    let ended = |rec: &RunRecord| {
+        let mut rec = rec.clone();
+        rec.status = RunStatus::Succeeded;
+        rec
+    };
+    // A finish with another token: refused, and its record taken back.
+    let fin = Finish {
+        status: RunStatus::Succeeded,
+        result: None,
+        error: None,
+        refund: false,
+    };
+    let got = block_on(store.finish(claimed.clone(), 8, fin, crate::now_ms())).expect("finish");
+    assert!(got.is_none());
+    assert!(
+        store.get_archived(&run.id.0).expect("get").is_none(),
+        "taken back"
+    );
+    // A crash after the archive write, before the main store's transaction.
+    store
+        .archive_records(&[(run.id, codec::encode(&ended(&claimed)))])
+        .expect("write");
+    store.flush_now().expect("flush");
+    drop(store);
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert_eq!(store.counts.get(RunStatus::Running), 1);
+    assert_eq!(store.counts.get(RunStatus::Succeeded), 0);
+    let rec = store.get(&run.id).expect("get").expect("run");
+    assert_eq!(rec.status, RunStatus::Running, "the main store's record wins");
+    assert_eq!(listed(&store), vec![run.id], "listed once");
+    assert_eq!(store.prune_finished(0).expect("prune"), 0, "not finished yet");
+    assert_eq!(store.counts.get(RunStatus::Succeeded), 0);
+    // Lease recovery puts it back; its next finish replaces the record.
+    assert!(block_on(store.requeue(&run.id, 7, 0, true)).expect("requeue"));
+    assert_eq!(claim_and_finish(&store, 1), vec![run.id]);
+    let rec = store.get(&run.id).expect("get").expect("run");
+    assert_eq!((rec.status, rec.crashes), (RunStatus::Succeeded, 1));
+    assert_eq!(store.counts.get(RunStatus::Succeeded), 1);
+}
+
+#[test]
 fn a_move_cut_short_by_a_crash_is_finished_by_the_next_pass() {
     let dir = TempDir::new("archive-cut");
     let store = open_store(dir.path(), budget()).expect("open");
     let ids = finished_runs(&store, 2);
+    whole_in_main(&store, &ids);
     // The copy reached the archive; the removal from the main store did not.
     let copies: Vec<(RunId, Vec<u8>)> = ids
         .iter()
@@ -1390,6 +1489,7 @@ fn a_schema_1_store_moves_its_finished_runs_to_the_archive() {
     let store = open_store(dir.path(), budget()).expect("open");
     let ids = finished_runs(&store, 2);
     // Schema 1 had no marks and no archive.
+    whole_in_main(&store, &ids);
     store.to_archive.clear().expect("clear");
     store
         .meta

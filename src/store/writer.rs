@@ -94,23 +94,42 @@ impl Writer {
         answer: Receiver<Result<Outcome, StoreError>>,
         deadline: Instant,
     ) -> Result<Outcome, StoreError> {
-        let answer = smol::future::or(async { Some(answer.recv().await) }, async {
+        let answer = self
+            .until(deadline, async {
+                answer
+                    .recv()
+                    .await
+                    .map_err(|_| StoreError::Io("the store writer stopped".into()))
+            })
+            .await;
+        answer.and_then(|outcome| outcome)
+    }
+
+    /// Awaits a write done outside the writer thread, with the writer's
+    /// own bound: one that hangs makes the store read-only too.
+    pub(super) async fn bounded<T>(
+        &self,
+        write: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.until(Instant::now() + ANSWER_TIMEOUT, write).await
+    }
+
+    async fn until<T>(
+        &self,
+        deadline: Instant,
+        write: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let done = smol::future::or(async { Some(write.await) }, async {
             smol::Timer::at(deadline).await;
             None
         })
         .await;
-        match answer {
-            Some(Ok(outcome)) => outcome,
-            Some(Err(_)) => Err(StoreError::Io("the store writer stopped".into())),
-            None => {
-                if !self.failed.swap(true, Ordering::SeqCst) {
-                    log::error!(
-                        "a store write did not finish in {ANSWER_TIMEOUT:?}; the store is now read-only"
-                    );
-                }
-                Err(StoreError::Io("store write timed out".into()))
+        done.unwrap_or_else(|| {
+            if !self.failed.swap(true, Ordering::SeqCst) {
+                log::error!("a store write did not finish in {ANSWER_TIMEOUT:?}; the store is now read-only");
             }
-        }
+            Err(StoreError::Io("store write timed out".into()))
+        })
     }
 }
 
@@ -162,7 +181,9 @@ fn run_batch(store: &Store, batch: Vec<Job>) {
         return;
     }
     let started = Instant::now();
-    let flushed = store.flush_now();
+    // The main database only: what goes to the archive is flushed by
+    // whoever writes it (see archive.rs).
+    let flushed = store.db.flush().map(drop).map_err(StoreError::from);
     metrics::histogram!("synqc_store_flush_duration_seconds").record(started.elapsed().as_secs_f64());
     match flushed {
         Ok(()) => {

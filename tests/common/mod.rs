@@ -172,6 +172,21 @@ pub fn hello() -> Value {
     json!({"preset": "hello_quantum_sim"})
 }
 
+/// 4,000 letters for a run's notes, different for each `seed`: large
+/// runs that fill a disk or a store quickly. Random, since stored records
+/// are compressed.
+pub fn bulky_notes(seed: u64) -> String {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..4000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect()
+}
+
 /// The error code of an envelope.
 pub fn code(r: &Reply) -> String {
     r.json()["detail"]["error_code"]
