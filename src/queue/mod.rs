@@ -7,7 +7,7 @@
 pub mod run;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,9 @@ pub struct Engine {
     running: Mutex<HashMap<RunId, Arc<RunControl>>>,
     waiters: Mutex<HashMap<RunId, Vec<Sender<()>>>>,
     next_token: AtomicU64,
+    /// Runs executed here whose outcomes wait to be stored (see
+    /// worker_loop): they still hold their leases.
+    unstored: AtomicUsize,
     /// Failed runs by error code since start-up (the health document's
     /// failure_codes; the metric of the same meaning is a counter).
     failures: Mutex<std::collections::BTreeMap<String, u64>>,
@@ -64,6 +67,7 @@ impl Engine {
             // Tokens only need to differ between claims of the same run
             // across restarts; the clock gives that without persisting.
             next_token: AtomicU64::new(now_ms() << 16),
+            unstored: AtomicUsize::new(0),
             failures: Mutex::new(std::collections::BTreeMap::new()),
         }
     }
@@ -91,8 +95,10 @@ impl Engine {
         self.failures.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Runs executing here, and executed ones whose outcomes are not yet
+    /// stored: a drain waits for both before it gives leases back.
     pub fn running_here(&self) -> usize {
-        self.running().len()
+        self.running().len() + self.unstored.load(Ordering::Relaxed)
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Arc<RunControl>>> {
@@ -183,15 +189,22 @@ pub async fn worker_loop(state: State) {
             while let Ok(more) = waiting.try_recv() {
                 outcomes.extend(more);
             }
+            let n = outcomes.len();
             store_outcomes(&state, outcomes).await;
+            state.engine.unstored.fetch_sub(n, Ordering::Relaxed);
         }
     };
     let execute = async {
         let mut batch = 1;
         while !state.lifecycle.is_draining() {
             let (executed, slowest) = claim_and_execute(&state, batch).await;
-            if !executed.is_empty() && done.send(executed).await.is_err() {
-                break;
+            if !executed.is_empty() {
+                let n = executed.len();
+                state.engine.unstored.fetch_add(n, Ordering::Relaxed);
+                if done.send(executed).await.is_err() {
+                    state.engine.unstored.fetch_sub(n, Ordering::Relaxed);
+                    break;
+                }
             }
             // Grow the batch while runs are quick; one at a time otherwise.
             batch = match slowest {
