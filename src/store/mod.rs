@@ -327,10 +327,11 @@ impl Store {
         // 115,000 queued runs). The copy is taken out before anything can
         // change the queue, so a later start never reads it stale.
         let mut queued = 0;
+        let mut index = store.index();
         let mut add = |k: &[u8], v: &[u8]| {
             queued += 1;
             if let Some(id) = k.get(1..).and_then(run_id_of) {
-                store.index().insert(k[0], id, u64_of(v));
+                index.insert(k[0], id, u64_of(v));
             }
         };
         match store.meta.remove(META_QUEUE_AT_STOP)? {
@@ -350,6 +351,7 @@ impl Store {
                 }
             }
         }
+        drop(index);
         store.counts.add(RunStatus::Queued, queued);
         store.counts.add(RunStatus::Running, store.leases.len() as u64);
         for s in [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled] {
@@ -555,16 +557,18 @@ impl Store {
         // the largest thing the store writes, and submits wait for that
         // thread. Bounded like the writer's own batches (a full disk can
         // hang a sled flush).
-        let encoded: Arc<Vec<(RunId, Vec<u8>)>> =
-            Arc::new(records.iter().map(|r| (r.id, codec::encode(r))).collect());
-        let (slot, to_write) = (self.archive.clone(), encoded.clone());
+        let encoded: Vec<(RunId, Vec<u8>)> = records.iter().map(|r| (r.id, codec::encode(r))).collect();
+        let slot = self.archive.clone();
         let written = self
             .writer
-            .bounded(smol::unblock(move || archive::write_durably(&slot, &to_write)))
+            .bounded(smol::unblock(move || {
+                archive::write_durably(&slot, &encoded).map(|()| encoded)
+            }))
             .await;
-        if let Err(e) = written {
-            return failed(e, records.len());
-        }
+        let encoded = match written {
+            Ok(encoded) => encoded,
+            Err(e) => return failed(e, records.len()),
+        };
         let answers = self.writer.call_many(commands).await;
         answers
             .into_iter()
