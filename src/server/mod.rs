@@ -182,7 +182,17 @@ async fn accept_loop(listener: TcpListener, app: tide::Server<State>, ex: Weak<E
                 ex.spawn(async move {
                     let served = async_h1::accept(conn::Conn::new(stream), |req| {
                         let app = app.clone();
-                        async move { app.respond(req).await }
+                        async move {
+                            // A keep-alive client that sends its next request
+                            // at once never makes this task wait for I/O, and
+                            // smol has no budget that would make it yield:
+                            // without this, a few busy connections kept both
+                            // executor threads while the others waited
+                            // 100-330 ms. Once per request, connections take
+                            // turns.
+                            smol::future::yield_now().await;
+                            app.respond(req).await
+                        }
                     })
                     .await;
                     if let Err(e) = served {
