@@ -267,8 +267,8 @@ fn a_drained_backlog_leaves_a_small_main_store_after_a_clean_stop() {
     // Once the runs executed (their results went to the archive) and the
     // maintenance pass (every 2 s) dropped what they left in the main
     // store, its file is mostly free. Either sled frees the segments at
-    // its end itself and the file shrinks under the threshold (to 18 MB
-    // of 72 MiB, seen), or a clean stop finds the file sparse and
+    // its end itself and the file shrinks under the threshold (to 17-21
+    // MB of 100 MB, seen), or a clean stop finds the file sparse and
     // compacts it (to under 1 MiB); which one depends on where sled put
     // the last live pages. Each stop waits for two passes.
     let mut s = Some(s);

@@ -187,8 +187,8 @@ async fn accept_loop(listener: TcpListener, app: tide::Server<State>, ex: Weak<E
                             // at once never makes this task wait for I/O, and
                             // smol has no budget that would make it yield:
                             // without this, a few busy connections kept both
-                            // executor threads while the others waited
-                            // 100-330 ms. Once per request, connections take
+                            // executor threads while the others waited up
+                            // to 0.8 s. Once per request, connections take
                             // turns.
                             smol::future::yield_now().await;
                             app.respond(req).await

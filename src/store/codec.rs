@@ -53,11 +53,18 @@ pub(super) fn encode<T: Serialize>(record: &T) -> Vec<u8> {
     if json.len() < COMPRESS_FROM {
         return json;
     }
-    let mut out = Vec::with_capacity(5 + lz4_flex::block::get_maximum_output_size(json.len()));
-    out.push(LZ4);
-    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    out.extend_from_slice(&lz4_flex::block::compress(&json));
-    out
+    // Compressed in place behind the header, not into a vector of its own.
+    let mut out = vec![0; 5 + lz4_flex::block::get_maximum_output_size(json.len())];
+    out[0] = LZ4;
+    out[1..5].copy_from_slice(&(json.len() as u32).to_le_bytes());
+    match lz4_flex::block::compress_into(&json, &mut out[5..]) {
+        Ok(n) => {
+            out.truncate(5 + n);
+            out
+        }
+        // Cannot happen with the maximum output size; stored plain then.
+        Err(_) => json,
+    }
 }
 
 /// Reads stored bytes as a `T` (the whole record, or the fields a caller
