@@ -1,9 +1,17 @@
 //! `synqc loadtest`: submits N runs at concurrency C against a running
 //! appliance, polls them to the end, reads /health and /metrics before and
 //! after, and prints a summary. With --strict (the default) it fails when
-//! runs stay unfinished, the queue does not drain, the store is down or
-//! the metrics are unreachable, so it doubles as a smoke test of a site.
+//! a submit is refused, runs stay unfinished, the queue does not drain,
+//! the store is down or the metrics are unreachable, so it doubles as a
+//! smoke test of a site.
+//!
+//! The load spends a budget session of its own (a fresh `loadtest-<hex>`
+//! unless --session names one), so it never uses up the budget of the
+//! operator's other clients, and its shots per run are sized from the
+//! limits GET /health reports, so the runs fit that session's budget. A
+//! load that cannot fit is refused before anything is submitted.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -11,57 +19,170 @@ use serde_json::{json, Value};
 use tide::http::Method;
 
 use super::Client;
+use crate::sim::{self, Preset};
 
-struct Options {
-    runs: usize,
-    concurrency: usize,
-    preset: String,
-    timeout: Duration,
-    strict: bool,
+/// What to load the appliance with.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub runs: usize,
+    pub concurrency: usize,
+    pub preset: String,
+    /// Shots per run; None sizes them from the server's limits.
+    pub shots: Option<u64>,
+    /// The budget session; None makes a fresh one for this load.
+    pub session: Option<String>,
+    pub timeout: Duration,
+    pub strict: bool,
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let mut client = None;
-    let mut o = Options {
-        runs: 200,
-        concurrency: 16,
-        preset: "hello_quantum_sim".into(),
-        timeout: Duration::from_secs(120),
-        strict: true,
-    };
-    let mut url = "http://127.0.0.1:8001".to_string();
-    let mut key = std::env::var("SYNQC_API_KEY").ok();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--url" => url = value()?,
-            "--api-key" => key = Some(value()?),
-            "--runs" => o.runs = value()?.parse().map_err(|_| "--runs must be a number")?,
-            "--concurrency" => {
-                o.concurrency = value()?
-                    .parse::<usize>()
-                    .map_err(|_| "--concurrency must be a number")?
-                    .max(1)
-            }
-            "--preset" => o.preset = value()?,
-            "--timeout-seconds" => {
-                o.timeout = Duration::from_secs(
-                    value()?
-                        .parse()
-                        .map_err(|_| "--timeout-seconds must be a number")?,
-                )
-            }
-            "--strict" => o.strict = true,
-            "--no-strict" => o.strict = false,
-            other => return Err(format!("unknown loadtest option {other}")),
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            runs: 200,
+            concurrency: 16,
+            preset: "hello_quantum_sim".into(),
+            shots: None,
+            session: None,
+            timeout: Duration::from_secs(120),
+            strict: true,
         }
     }
-    let mut c = Client::new(&url)?;
-    c.api_key = key;
-    client.get_or_insert(c);
-    let client = client.ok_or("no client")?;
-    smol::block_on(drive(&client, &o))
+}
+
+/// Runs the load with `client`'s URL and key, on `o.session` or a fresh
+/// session.
+pub fn run(client: &Client, o: &Options) -> Result<(), String> {
+    let mut client = client.clone();
+    client.session = Some(
+        o.session
+            .clone()
+            .unwrap_or_else(|| format!("loadtest-{:08x}", rand::random::<u32>())),
+    );
+    smol::block_on(drive(&client, o))
+}
+
+/// The server limits a load must fit, as GET /health reports them. A
+/// limit the server does not report is not checked.
+#[derive(Clone, Copy, Debug, Default)]
+struct Limits {
+    per_session: Option<u64>,
+    per_run: Option<u64>,
+    default_budget: Option<u64>,
+}
+
+impl Limits {
+    fn from_health(health: &Value) -> Limits {
+        Limits {
+            per_session: health["max_shots_per_session"].as_u64(),
+            per_run: health["max_shots_per_experiment"].as_u64(),
+            default_budget: health["default_shot_budget"].as_u64(),
+        }
+    }
+}
+
+/// The shot_budget each run asks for: `requested` (--shots), else the
+/// server's default budget lowered until every run fits one session's
+/// budget; never below the preset's minimum. None when the server reports
+/// no default budget (its own default then applies). An Err is the
+/// one-line reason the load cannot fit.
+fn shots_per_run(
+    runs: u64,
+    requested: Option<u64>,
+    preset: Preset,
+    limits: &Limits,
+) -> Result<Option<u64>, String> {
+    let minimum = sim::min_shots(preset);
+    let name = preset.as_str();
+    // Runs outside prod mode are clamped to the per-run cap, and the
+    // session is charged the clamped shots.
+    let charged = |s: u64| limits.per_run.map_or(s, |cap| s.min(cap));
+    match requested {
+        Some(s) if s < minimum => Err(format!(
+            "{name} needs at least {minimum} shots per run, and --shots is {s}; use --shots {minimum} or more"
+        )),
+        Some(s) => match limits.per_session {
+            Some(cap) if runs.saturating_mul(charged(s)) > cap => {
+                let total = runs.saturating_mul(charged(s));
+                let fit = cap / runs;
+                let advice = if fit >= minimum {
+                    format!("use --shots {fit} or fewer, or fewer --runs")
+                } else {
+                    format!("use --runs {} or fewer", cap / minimum)
+                };
+                Err(format!(
+                    "{runs} runs x {} shots = {total} shots exceed the server's max_shots_per_session ({cap}); {advice}",
+                    charged(s)
+                ))
+            }
+            _ => Ok(Some(s)),
+        },
+        None => {
+            let Some(default) = limits.default_budget else {
+                return Ok(None);
+            };
+            let shots = charged(default).max(minimum);
+            match limits.per_session {
+                Some(cap) if runs.saturating_mul(shots) > cap => {
+                    let fit = cap / runs;
+                    if fit < minimum {
+                        return Err(format!(
+                            "{runs} runs of {name} need at least {minimum} shots each ({} in all), more than the server's max_shots_per_session ({cap}); use --runs {} or fewer",
+                            runs.saturating_mul(minimum),
+                            cap / minimum
+                        ));
+                    }
+                    Ok(Some(fit))
+                }
+                _ => Ok(Some(shots)),
+            }
+        }
+    }
+}
+
+/// Refused submits by HTTP status (0: no answer) and error code, each
+/// with its count and its latest answer.
+type Refusals = BTreeMap<(u16, String), (usize, Value)>;
+
+/// One line saying how many submits were refused and why, with what to
+/// do about it; None when none was.
+fn describe_refusals(refusals: &Refusals, runs: usize) -> Option<String> {
+    let total: usize = refusals.values().map(|(n, _)| n).sum();
+    if total == 0 {
+        return None;
+    }
+    let kinds: Vec<String> = refusals
+        .iter()
+        .map(|((status, code), (n, last))| {
+            let count = if refusals.len() > 1 {
+                format!("{n} x ")
+            } else {
+                String::new()
+            };
+            let detail = &last["detail"];
+            let why = match (*status, code.as_str()) {
+                (0, _) => format!("no answer ({})", last.as_str().unwrap_or("")),
+                (429, "BUDGET_EXHAUSTED") => {
+                    let d = &detail["error_detail"];
+                    format!(
+                        "429 BUDGET_EXHAUSTED for session {} ({} shots remaining, resets in {} s); use --shots N or --session NAME",
+                        d["session_id"].as_str().unwrap_or("?"),
+                        d["remaining"],
+                        d["resets_in_s"]
+                    )
+                }
+                (_, "AUTH_REQUIRED") => {
+                    format!("{status} AUTH_REQUIRED; use --api-key KEY or SYNQC_API_KEY")
+                }
+                (_, "") => format!("HTTP {status}"),
+                _ => format!(
+                    "{status} {code} ({})",
+                    detail["error_message"].as_str().unwrap_or("no message")
+                ),
+            };
+            format!("{count}{why}")
+        })
+        .collect();
+    Some(format!("{total} of {runs} submits refused: {}", kinds.join(", ")))
 }
 
 fn queue_counts(health: &Value) -> String {
@@ -81,21 +202,46 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 async fn drive(client: &Client, o: &Options) -> Result<(), String> {
     let mut problems = Vec::new();
-    let before = client.send(Method::Get, "/health", None, &[]).await?;
+    let before = client
+        .send(Method::Get, "/health", None, &[])
+        .await
+        .map_err(|e| format!("loadtest: the appliance does not answer: {e}"))?;
+    let health = before.json();
+    let preset = Preset::parse(&o.preset).ok_or_else(|| {
+        let known: Vec<&str> = Preset::ALL.iter().map(|p| p.as_str()).collect();
+        format!(
+            "loadtest: unknown preset '{}'; use one of {}",
+            o.preset,
+            known.join(", ")
+        )
+    })?;
+    let shots = shots_per_run(o.runs as u64, o.shots, preset, &Limits::from_health(&health))
+        .map_err(|why| format!("loadtest refused to start, nothing was submitted: {why}"))?;
     let metrics_before = client.send(Method::Get, "/metrics", None, &[]).await;
     println!(
         "before: health {} ({}), store ok={}",
         before.status,
-        queue_counts(&before.json()),
-        before.json()["store"]["ok"]
+        queue_counts(&health),
+        health["store"]["ok"]
+    );
+    println!(
+        "loadtest: {} runs of {} at concurrency {}, {} shots each, budget session {}",
+        o.runs,
+        o.preset,
+        o.concurrency,
+        shots.map_or("the server's default".to_string(), |s| s.to_string()),
+        client.session.as_deref().unwrap_or("(the server's choice)")
     );
 
     let started = Instant::now();
     let next = Mutex::new(0usize);
     let ids = Mutex::new(Vec::with_capacity(o.runs));
     let latencies = Mutex::new(Vec::with_capacity(o.runs));
-    let refusals = Mutex::new(std::collections::BTreeMap::<u16, usize>::new());
-    let body = json!({ "preset": o.preset });
+    let refusals = Mutex::new(Refusals::new());
+    let mut body = json!({ "preset": o.preset });
+    if let Some(s) = shots {
+        body["shot_budget"] = json!(s);
+    }
     let submitter = || async {
         loop {
             {
@@ -108,28 +254,25 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
             let t = Instant::now();
             let reply = client.send(Method::Post, "/runs", Some(&body), &[]).await;
             let elapsed = t.elapsed().as_secs_f64() * 1000.0;
-            match reply {
+            let refused = match reply {
                 Ok(r) if r.status == 202 => {
                     latencies.lock().unwrap_or_else(|p| p.into_inner()).push(elapsed);
                     if let Some(id) = r.json()["id"].as_str() {
                         ids.lock().unwrap_or_else(|p| p.into_inner()).push(id.to_string());
                     }
+                    continue;
                 }
                 Ok(r) => {
-                    *refusals
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .entry(r.status)
-                        .or_default() += 1
+                    let answer = r.json();
+                    let code = answer["detail"]["error_code"].as_str().unwrap_or("").to_string();
+                    ((r.status, code), answer)
                 }
-                Err(_) => {
-                    *refusals
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .entry(0)
-                        .or_default() += 1
-                }
-            }
+                Err(e) => ((0, String::new()), Value::String(e)),
+            };
+            let mut all = refusals.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = all.entry(refused.0).or_insert((0, Value::Null));
+            entry.0 += 1;
+            entry.1 = refused.1;
         }
     };
     let ex = smol::LocalExecutor::new();
@@ -142,17 +285,20 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
     .await;
     let submit_s = started.elapsed().as_secs_f64();
     let ids = std::mem::take(&mut *ids.lock().unwrap_or_else(|p| p.into_inner()));
+    let refusals = std::mem::take(&mut *refusals.lock().unwrap_or_else(|p| p.into_inner()));
     let mut lat = std::mem::take(&mut *latencies.lock().unwrap_or_else(|p| p.into_inner()));
     lat.sort_by(f64::total_cmp);
     println!(
-        "submitted {} runs in {:.2} s: {:.0} submits/s, latency p50 {:.2} ms p99 {:.2} ms; refused {:?}",
+        "submitted {} runs in {:.2} s: {:.0} submits/s, latency p50 {:.2} ms p99 {:.2} ms; refused {}",
         ids.len(),
         submit_s,
         ids.len() as f64 / submit_s.max(1e-9),
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
-        refusals.lock().unwrap_or_else(|p| p.into_inner())
+        o.runs - ids.len()
     );
+    // The refusal is the cause of whatever follows, so it is named first.
+    problems.extend(describe_refusals(&refusals, o.runs));
 
     // Poll every accepted run until it is final or the deadline passes.
     let deadline = Instant::now() + o.timeout;
@@ -236,9 +382,6 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
             outcomes["unfinished"], o.timeout
         ));
     }
-    if ids.len() < o.runs {
-        problems.push(format!("{} of {} submits refused", o.runs - ids.len(), o.runs));
-    }
     if h["queue"]["queued"].as_u64().unwrap_or(1) + h["queue"]["running"].as_u64().unwrap_or(1) > 0 {
         problems.push("the queue did not drain".into());
     }
@@ -256,5 +399,111 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
     } else {
         println!("loadtest problems (not strict): {}", problems.join("; "));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The limits of a server with the default configuration.
+    fn defaults() -> Limits {
+        let c = crate::config::Config::default();
+        Limits {
+            per_session: Some(c.max_shots_per_session),
+            per_run: Some(c.max_shots_per_experiment),
+            default_budget: Some(c.default_shot_budget),
+        }
+    }
+
+    #[test]
+    fn a_default_sized_load_fits_the_session_budget() {
+        let l = defaults();
+        let cap = l.per_session.unwrap_or(0);
+        for runs in [1, 200, 500, 2000] {
+            let s = shots_per_run(runs, None, Preset::HelloQuantumSim, &l)
+                .unwrap()
+                .unwrap();
+            assert!(runs * s <= cap, "{runs} x {s}");
+            assert!(s >= sim::min_shots(Preset::HelloQuantumSim));
+            assert!(s <= l.default_budget.unwrap_or(0));
+        }
+        // Few runs keep the server's default budget.
+        assert_eq!(
+            shots_per_run(10, None, Preset::HelloQuantumSim, &l).unwrap(),
+            l.default_budget
+        );
+    }
+
+    #[test]
+    fn a_load_that_cannot_fit_is_refused_with_the_reason() {
+        let l = defaults();
+        let cap = l.per_session.unwrap_or(0);
+        // --shots given: the product is checked, and a size that fits named.
+        let why = shots_per_run(500, Some(2048), Preset::HelloQuantumSim, &l).unwrap_err();
+        assert!(why.contains(&(500 * 2048).to_string()), "{why}");
+        assert!(why.contains(&format!("--shots {}", cap / 500)), "{why}");
+        assert_eq!(
+            shots_per_run(500, Some(cap / 500), Preset::HelloQuantumSim, &l).unwrap(),
+            Some(cap / 500)
+        );
+        // Below the preset's minimum, with or without room in the budget.
+        let min = sim::min_shots(Preset::GroverDemo);
+        let why = shots_per_run(1, Some(min - 1), Preset::GroverDemo, &l).unwrap_err();
+        assert!(why.contains(&format!("--shots {min}")), "{why}");
+        // So many runs that even the minimum does not fit.
+        let runs = cap / min + 1;
+        let why = shots_per_run(runs, None, Preset::GroverDemo, &l).unwrap_err();
+        assert!(why.contains(&format!("--runs {}", cap / min)), "{why}");
+        assert!(shots_per_run(cap / min, None, Preset::GroverDemo, &l).is_ok());
+    }
+
+    #[test]
+    fn the_per_run_cap_is_what_the_session_is_charged() {
+        let l = Limits {
+            per_session: Some(10_000),
+            per_run: Some(1_000),
+            default_budget: Some(2048),
+        };
+        // 10 runs asking 5,000 are clamped to 1,000 each: they fit.
+        assert!(shots_per_run(10, Some(5_000), Preset::HelloQuantumSim, &l).is_ok());
+        assert!(shots_per_run(11, Some(5_000), Preset::HelloQuantumSim, &l).is_err());
+        assert_eq!(
+            shots_per_run(10, None, Preset::HelloQuantumSim, &l).unwrap(),
+            Some(1_000)
+        );
+    }
+
+    #[test]
+    fn a_server_that_reports_no_limits_keeps_its_own_default() {
+        let none = Limits::default();
+        assert_eq!(shots_per_run(500, None, Preset::Health, &none).unwrap(), None);
+        assert_eq!(
+            shots_per_run(500, Some(5_000), Preset::Health, &none).unwrap(),
+            Some(5_000)
+        );
+    }
+
+    #[test]
+    fn refusals_read_as_one_line_with_the_cause() {
+        let mut r = Refusals::new();
+        assert_eq!(describe_refusals(&r, 10), None);
+        let exhausted = json!({"detail": {"error_code": "BUDGET_EXHAUSTED", "error_detail": {
+            "session_id": "loadtest-1", "remaining": 0, "requested": 2048, "resets_in_s": 3600}}});
+        r.insert((429, "BUDGET_EXHAUSTED".into()), (37, exhausted));
+        let line = describe_refusals(&r, 500).unwrap();
+        assert_eq!(
+            line,
+            "37 of 500 submits refused: 429 BUDGET_EXHAUSTED for session loadtest-1 \
+             (0 shots remaining, resets in 3600 s); use --shots N or --session NAME"
+        );
+        r.insert((0, String::new()), (2, json!("connect 127.0.0.1:9: refused")));
+        let line = describe_refusals(&r, 500).unwrap();
+        assert!(
+            line.starts_with("39 of 500 submits refused: 2 x no answer (connect"),
+            "{line}"
+        );
+        assert!(line.contains(", 37 x 429 BUDGET_EXHAUSTED"), "{line}");
+        assert!(!line.contains('\n'));
     }
 }

@@ -32,11 +32,15 @@ impl Reply {
     }
 }
 
-/// Where to send requests, and with which key.
+/// Where to send requests, with which key, on which budget session.
 #[derive(Clone, Debug)]
 pub struct Client {
     pub base: Url,
     pub api_key: Option<String>,
+    /// Sent as X-Session-Id: the budget session that pays for the shots
+    /// (and that the rate limit counts). None leaves the choice to the
+    /// server: the key's session, else `local-session`.
+    pub session: Option<String>,
     pub timeout: Duration,
 }
 
@@ -49,11 +53,13 @@ impl Client {
         Ok(Client {
             base,
             api_key: None,
+            session: None,
             timeout: Duration::from_secs(30),
         })
     }
 
-    /// A connection to the appliance and a request for `path`, with the key.
+    /// A connection to the appliance and a request for `path`, with the key
+    /// and the session.
     async fn open(&self, method: Method, path: &str) -> Result<(TcpStream, Request), String> {
         let url = self
             .base
@@ -68,6 +74,9 @@ impl Client {
         let mut req = Request::new(method, url);
         if let Some(key) = &self.api_key {
             req.insert_header("X-Api-Key", key.as_str());
+        }
+        if let Some(session) = &self.session {
+            req.insert_header("X-Session-Id", session.as_str());
         }
         Ok((stream, req))
     }
