@@ -8,9 +8,17 @@ use std::process::Command;
 use common::{bin, Server, TempDir};
 
 fn synqc(args: &[&str]) -> (bool, String) {
+    synqc_env(&[], args)
+}
+
+/// Runs synqc with `env` set and no SYNQC_API_KEY or SYNQC_SESSION from
+/// the caller's environment; returns success and stdout + stderr.
+fn synqc_env(env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
     let out = Command::new(bin())
         .args(args)
         .env_remove("SYNQC_API_KEY")
+        .env_remove("SYNQC_SESSION")
+        .envs(env.iter().copied())
         .output()
         .expect("run synqc");
     let text = format!(
@@ -19,6 +27,17 @@ fn synqc(args: &[&str]) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// Whether `help` lists `option` on a line of its own with an explanation
+/// beside it.
+fn documents(help: &str, option: &str) -> bool {
+    help.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with(option)
+            && l[option.len()..].starts_with([' ', ','])
+            && l.split("  ").filter(|c| !c.trim().is_empty()).count() >= 2
+    })
 }
 
 #[test]
@@ -193,4 +212,181 @@ fn backup_while_serving_and_restore_into_a_new_store() {
     ]);
     assert!(!ok, "{out}");
     assert!(!target.exists());
+}
+
+#[test]
+fn every_command_answers_help_with_its_options() {
+    let client = ["--url", "--api-key", "--session"];
+    let settings: Vec<String> = synqc::config::KEYS
+        .iter()
+        .map(|(k, _, _)| format!("--{}", k.replace('_', "-")))
+        .collect();
+    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["serve"], [&["--config"][..], &settings].concat()),
+        (vec!["config", "check"], [&["--config"][..], &settings].concat()),
+        (vec!["healthcheck"], client.to_vec()),
+        (
+            vec!["submit"],
+            [
+                &["--preset", "--shots", "--target", "--mode", "--seed", "--notes"][..],
+                &client,
+            ]
+            .concat(),
+        ),
+        (vec!["status"], client.to_vec()),
+        (
+            vec!["loadtest"],
+            [
+                &[
+                    "--runs",
+                    "--concurrency",
+                    "--preset",
+                    "--shots",
+                    "--timeout-seconds",
+                    "--strict",
+                    "--no-strict",
+                ][..],
+                &client,
+            ]
+            .concat(),
+        ),
+        (vec!["backup"], [&["--out"][..], &client].concat()),
+        (vec!["restore"], vec!["--in", "--data-dir"]),
+        (vec!["config", "keys"], vec![]),
+        (vec!["bench", "sim"], vec![]),
+        (vec!["bench", "fill"], vec!["--data-dir", "--runs"]),
+        (vec!["version"], vec![]),
+    ];
+    for (command, options) in &cases {
+        for flag in ["--help", "-h"] {
+            let (ok, text) = synqc(&[&command[..], &[flag]].concat());
+            assert!(ok, "synqc {command:?} {flag}: {text}");
+            assert!(
+                text.contains(&format!("usage: synqc {}", command.join(" "))),
+                "{command:?}: {text}"
+            );
+            for o in options.iter().chain(&["-h"]) {
+                assert!(documents(&text, o), "synqc {command:?} {flag} lacks {o}: {text}");
+            }
+        }
+        let (ok, text) = synqc(&[&["help"][..], command].concat());
+        assert!(ok && options.iter().all(|o| documents(&text, o)), "{text}");
+    }
+    // The settings' help names their environment variables.
+    let (_, text) = synqc(&["serve", "--help"]);
+    assert!(text.contains("[SYNQC_MAX_SHOTS_PER_SESSION, default"), "{text}");
+    // The list of commands, however it is asked for.
+    for args in [&["--help"][..], &["-h"], &["help"], &[]] {
+        let (ok, text) = synqc(args);
+        assert!(ok, "{args:?}: {text}");
+        for (command, _) in &cases {
+            assert!(
+                text.contains(&format!("  {} ", command.join(" "))),
+                "{args:?}: {text}"
+            );
+        }
+    }
+    // Help wins over the rest of the line: nothing is submitted (there is
+    // no server on this port; a submit would fail).
+    let closed = format!("http://127.0.0.1:{}", common::free_port());
+    let (ok, text) = synqc(&["submit", "--url", &closed, "--preset", "health", "-h"]);
+    assert!(ok && documents(&text, "--preset"), "{text}");
+    // An unknown option points at the help.
+    let (ok, text) = synqc(&["loadtest", "--runz", "5"]);
+    assert!(!ok && text.contains("synqc loadtest --help"), "{text}");
+    let (ok, text) = synqc(&["nope", "--help"]);
+    assert!(!ok && text.contains("unknown command 'nope'"), "{text}");
+}
+
+/// The README's load test against a server with the default budgets: it
+/// fits the session cap and spends a session of its own, so the operator's
+/// next submit on the default session is still accepted.
+#[test]
+fn readme_loadtest_fits_a_default_server_and_spares_the_default_session() {
+    let s = Server::start(&["--workers", "2"]);
+    let url = format!("http://127.0.0.1:{}", s.port);
+    let (ok, text) = synqc(&["loadtest", "--url", &url, "--runs", "500", "--concurrency", "32"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("submitted 500 runs") && text.contains("refused 0"),
+        "{text}"
+    );
+    assert!(text.contains("budget session loadtest-"), "{text}");
+    assert!(text.contains("loadtest: ok"), "{text}");
+    let (ok, text) = synqc(&["submit", "--url", &url, "--preset", "hello_quantum_sim"]);
+    assert!(ok, "the default session was spent by the load test: {text}");
+    // A load that cannot fit is refused in one line before any submit.
+    let total = s.health()["queue"]["total"].clone();
+    let (ok, text) = synqc(&["loadtest", "--url", &url, "--runs", "500", "--shots", "2048"]);
+    assert!(!ok, "{text}");
+    assert_eq!(
+        text.trim(),
+        "synqc: loadtest refused to start, nothing was submitted: 500 runs x 2048 shots = \
+         1024000 shots exceed the server's max_shots_per_session (1000000); use --shots 2000 \
+         or fewer, or fewer --runs"
+    );
+    assert_eq!(s.health()["queue"]["total"], total);
+}
+
+#[test]
+fn session_flag_and_environment_choose_the_budget_session() {
+    let s = Server::start(&["--workers", "1", "--max-shots-per-session", "1000"]);
+    let url = format!("http://127.0.0.1:{}", s.port);
+    let submit = |env: &[(&str, &str)], extra: &[&str]| {
+        synqc_env(
+            env,
+            &[
+                &["submit", "--url", &url, "--preset", "hello_quantum_sim"][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    // Session A spends its whole budget...
+    let (ok, text) = submit(&[], &["--session", "A", "--shots", "1000"]);
+    assert!(ok, "{text}");
+    let (ok, text) = submit(&[], &["--session", "A", "--shots", "64"]);
+    assert!(!ok && text.contains("BUDGET_EXHAUSTED"), "{text}");
+    assert!(text.contains(r#""session_id": "A""#), "{text}");
+    // ...as SYNQC_SESSION names it too, unless --session names another...
+    let (ok, text) = submit(&[("SYNQC_SESSION", "A")], &["--shots", "64"]);
+    assert!(!ok && text.contains(r#""session_id": "A""#), "{text}");
+    let (ok, text) = submit(&[("SYNQC_SESSION", "A")], &["--session", "B", "--shots", "64"]);
+    assert!(ok, "{text}");
+    // ...and the default session still has its own budget.
+    let (ok, text) = submit(&[], &["--shots", "64"]);
+    assert!(ok, "{text}");
+    // A load test on the spent session says why in one line.
+    let (ok, text) = synqc(&[
+        "loadtest",
+        "--url",
+        &url,
+        "--session",
+        "A",
+        "--runs",
+        "5",
+        "--shots",
+        "64",
+    ]);
+    assert!(!ok, "{text}");
+    let last = text.trim().lines().last().unwrap_or("");
+    assert!(
+        last.starts_with(
+            "synqc: loadtest failed: 5 of 5 submits refused: 429 BUDGET_EXHAUSTED for session A \
+             (0 shots remaining, resets in "
+        ) && last.ends_with("s); use --shots N or --session NAME"),
+        "{text}"
+    );
+    // Without --session the load takes a session of its own (not
+    // SYNQC_SESSION's) and sizes its runs to the small cap.
+    let (ok, text) = synqc_env(
+        &[("SYNQC_SESSION", "A")],
+        &["loadtest", "--url", &url, "--runs", "10", "--concurrency", "4"],
+    );
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("100 shots each, budget session loadtest-"),
+        "{text}"
+    );
 }
