@@ -21,7 +21,7 @@ struct Command {
     /// What follows the name on the usage line.
     usage: &'static str,
     about: &'static str,
-    /// Options beyond those listed by [`options_of`].
+    /// Its own options; [`options_of`] adds the shared and generated ones.
     options: &'static [(&'static str, &'static str)],
     /// Whether it talks to a running appliance (--url, --api-key, --session).
     client: bool,
@@ -32,15 +32,12 @@ const COMMANDS: &[Command] = &[
         name: "serve",
         usage: "[--config FILE] [--KEY VALUE ...]",
         about: "run the appliance: HTTP API, durable queue, workers",
-        options: &[(
-            "--config FILE",
-            "TOML settings file (default: /etc/synqc/synqc.toml when present)",
-        )],
+        options: &[],
         client: false,
     },
     Command {
         name: "healthcheck",
-        usage: "[--url URL]",
+        usage: "[--url URL] [OPTIONS]",
         about: "exit 0 when GET /health/ready answers 200, else 1 with the reason",
         options: &[],
         client: true,
@@ -103,10 +100,7 @@ const COMMANDS: &[Command] = &[
         name: "config check",
         usage: "[--config FILE] [--KEY VALUE ...]",
         about: "load the settings as serve would and print them (secrets hidden), or the error",
-        options: &[(
-            "--config FILE",
-            "TOML settings file (default: /etc/synqc/synqc.toml when present)",
-        )],
+        options: &[],
         client: false,
     },
     Command {
@@ -174,8 +168,13 @@ const SESSION_OPTION: (&str, &str) = (
      the key's session or local-session)",
 );
 
-const SETTINGS_ORDER: &str = "Settings come from flags > SYNQC_* environment > the config file \
-(/etc/synqc/synqc.toml when present, or --config) > defaults.";
+fn settings_order() -> String {
+    format!(
+        "Settings come from flags > SYNQC_* environment > the config file ({} when present, \
+         or --config) > defaults.",
+        config::DEFAULT_CONFIG_FILE
+    )
+}
 
 /// The options of `cmd`, each with one line of help.
 fn options_of(cmd: &Command) -> Vec<(String, String)> {
@@ -185,7 +184,16 @@ fn options_of(cmd: &Command) -> Vec<(String, String)> {
         .map(|(o, h)| (o.to_string(), h.to_string()))
         .collect();
     match cmd.name {
-        "serve" | "config check" => out.extend(setting_options()),
+        "serve" | "config check" => {
+            out.push((
+                "--config FILE".into(),
+                format!(
+                    "TOML settings file (default: {} when present)",
+                    config::DEFAULT_CONFIG_FILE
+                ),
+            ));
+            out.extend(setting_options());
+        }
         "loadtest" => out.extend(loadtest_options()),
         _ if cmd.client => out.push((SESSION_OPTION.0.into(), SESSION_OPTION.1.into())),
         _ => {}
@@ -305,8 +313,9 @@ fn usage() -> String {
         "synqc: lab appliance for quantum experiment runs\n\n\
          usage: synqc COMMAND [OPTIONS]\n\n\
          commands:\n{}\n\
-         synqc COMMAND --help lists a command's options.\n{SETTINGS_ORDER}",
-        columns(&rows)
+         synqc COMMAND --help lists a command's options.\n{}",
+        columns(&rows),
+        settings_order()
     )
 }
 
@@ -329,7 +338,7 @@ fn help_of(words: &[String]) -> Option<String> {
             text.push_str(&format!("\npresets: {}\n", presets()));
         }
         if matches!(cmd.name, "serve" | "config check") {
-            text.push_str(&format!("\n{SETTINGS_ORDER}\n"));
+            text.push_str(&format!("\n{}\n", settings_order()));
         }
         return Some(text.trim_end().to_string());
     }
@@ -675,7 +684,10 @@ fn config_cmd(args: &[String]) -> Result<(), String> {
             }
             Ok(())
         }
-        _ => Err(help_of(&["config".to_string()]).unwrap_or_default()),
+        _ => Err(format!(
+            "config needs a subcommand\n\n{}",
+            help_of(&["config".to_string()]).unwrap_or_default()
+        )),
     }
 }
 
@@ -692,6 +704,9 @@ fn bench(args: &[String]) -> Result<(), String> {
             no_leftovers(&flags, "bench fill")?;
             synqc::store::fill(std::path::Path::new(&dir), runs).map_err(|e| e.to_string())
         }
-        _ => Err(help_of(&["bench".to_string()]).unwrap_or_default()),
+        _ => Err(format!(
+            "bench needs a subcommand\n\n{}",
+            help_of(&["bench".to_string()]).unwrap_or_default()
+        )),
     }
 }
