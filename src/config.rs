@@ -39,6 +39,9 @@ pub struct Config {
     pub rate_limit_per_minute: u64,
     pub cors_allow_origins: Vec<String>,
     pub shutdown_grace_seconds: u64,
+    pub max_connections: u64,
+    pub header_timeout_seconds: u64,
+    pub idle_timeout_seconds: u64,
     pub log: String,
     pub log_format: String,
     /// Per-target overrides of the built-in noise profiles.
@@ -114,6 +117,9 @@ impl Default for Config {
             rate_limit_per_minute: 0,
             cors_allow_origins: Vec::new(),
             shutdown_grace_seconds: 10,
+            max_connections: 1024,
+            header_timeout_seconds: 10,
+            idle_timeout_seconds: 30,
             log: "info".into(),
             log_format: "text".into(),
             noise: BTreeMap::new(),
@@ -240,6 +246,21 @@ pub const KEYS: &[(&str, Kind, &str)] = &[
         Kind::Int,
         "on SIGTERM, how long running runs may finish",
     ),
+    (
+        "max_connections",
+        Kind::Int,
+        "open HTTP connections at most (lowered to fit the fd limit); idle ones are closed first",
+    ),
+    (
+        "header_timeout_seconds",
+        Kind::Int,
+        "a request's line and headers must arrive within this",
+    ),
+    (
+        "idle_timeout_seconds",
+        Kind::Int,
+        "a keep-alive connection with no request this long is closed",
+    ),
     ("log", Kind::Str, "log level: error, warn, info, debug, trace"),
     ("log_format", Kind::Str, "text or json"),
 ];
@@ -347,6 +368,9 @@ impl Config {
             ("max_shots_per_session", self.max_shots_per_session),
             ("default_shot_budget", self.default_shot_budget),
             ("max_request_bytes", self.max_request_bytes),
+            ("max_connections", self.max_connections),
+            ("header_timeout_seconds", self.header_timeout_seconds),
+            ("idle_timeout_seconds", self.idle_timeout_seconds),
         ] {
             if v == 0 {
                 bad.push(format!("{name}: must be at least 1"));

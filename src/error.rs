@@ -70,6 +70,13 @@ pub enum ApiError {
     /// A run that ended without a result, answered synchronously by the
     /// legacy route: the run's own error, with a status fitting its code.
     RunFailed(RunError),
+    /// INVALID_REQUEST from the connection layer: a request that cannot be
+    /// read as HTTP/1.1 (400, 414, 431, 501, 505), with its own status.
+    Protocol {
+        status: StatusCode,
+        message: String,
+        hint: &'static str,
+    },
 }
 
 impl ApiError {
@@ -88,6 +95,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::Conflict,
             ApiError::Backpressure { .. } | ApiError::StoreUnavailable(_) => StatusCode::ServiceUnavailable,
             ApiError::Internal(_) => StatusCode::InternalServerError,
+            ApiError::Protocol { status, .. } => *status,
             ApiError::RunFailed(e) => match e.code.as_str() {
                 "TIMEOUT" => StatusCode::GatewayTimeout,
                 "CANCELLED" => StatusCode::Conflict,
@@ -107,7 +115,8 @@ impl ApiError {
             | ApiError::NotFound(_)
             | ApiError::UnknownRoute(_)
             | ApiError::TooLarge(_)
-            | ApiError::UnsupportedMediaType => "INVALID_REQUEST",
+            | ApiError::UnsupportedMediaType
+            | ApiError::Protocol { .. } => "INVALID_REQUEST",
             ApiError::UnknownTarget(_) => "INVALID_TARGET",
             ApiError::ProviderSimDisabled(_) => "PROVIDER_SIM_DISABLED",
             ApiError::AuthRequired => "AUTH_REQUIRED",
@@ -153,6 +162,7 @@ impl ApiError {
             }
             ApiError::Internal(_) => "Internal error".to_string(),
             ApiError::RunFailed(e) => e.message.clone(),
+            ApiError::Protocol { message, .. } => message.clone(),
         }
     }
 
@@ -179,6 +189,7 @@ impl ApiError {
             ApiError::Backpressure { .. } => "Retry after the Retry-After delay.",
             ApiError::StoreUnavailable(_) => "Check disk space and the synqc log; retry later.",
             ApiError::Internal(_) => "Retry; if it persists, check the synqc log.",
+            ApiError::Protocol { hint, .. } => hint,
         }
     }
 

@@ -1,10 +1,9 @@
-//! Running the appliance: executor threads, our own accept loop (so every
-//! connection gets TCP_NODELAY: async-h1 writes head and body separately,
-//! and Nagle plus delayed ACK would cap a keep-alive client at ~22
-//! requests/s), the optional metrics listener, and a clean shutdown on
-//! SIGTERM/SIGINT.
+//! Running the appliance: executor threads, the accept loops with their
+//! connection cap, the HTTP/1.1 connection layer (http1.rs), the optional
+//! metrics listener, and a clean shutdown on SIGTERM/SIGINT.
 
-mod conn;
+mod connections;
+mod http1;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
@@ -34,14 +33,21 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         None => None,
     };
     let mut signals = Signals::new([SIGTERM, SIGINT])
-        .map_err(|e| StartError::Config(format!("cannot install signal handlers: {e}")))?;
-    let state = State::open(config)?;
-    let bind = |addr: SocketAddr| {
-        smol::block_on(TcpListener::bind(addr))
-            .map_err(|e| StartError::Config(format!("cannot listen on {addr}: {e}")))
-    };
+        .map_err(|e| StartError::Runtime(format!("cannot install signal handlers: {e}")))?;
+    // Listeners first: a busy port must not leave a new data dir behind.
+    let bind =
+        |addr: SocketAddr| smol::block_on(TcpListener::bind(addr)).map_err(|e| StartError::Bind(addr, e));
     let api = bind(api_addr)?;
     let metrics = metrics_addr.map(bind).transpose()?;
+    let state = State::open(config)?;
+    let cap = fd_cap(&state.config);
+    let limits = Arc::new(http1::Limits {
+        max_body: state.config.max_request_bytes,
+        header_timeout: Duration::from_secs(state.config.header_timeout_seconds),
+        idle_timeout: Duration::from_secs(state.config.idle_timeout_seconds),
+    });
+    // One registry for both listeners: they share the fd limit.
+    let connections = connections::Connections::new(cap);
 
     let ex: Arc<Executor<'static>> = Arc::new(Executor::new());
     // HTTP and the worker tasks are light (simulations run on the blocking
@@ -59,25 +65,22 @@ pub fn serve(config: Config) -> Result<(), StartError> {
             std::thread::Builder::new()
                 .name(format!("synqc-exec-{i}"))
                 .spawn(move || smol::block_on(ex.run(stop.recv())))
-                .map_err(|e| StartError::Config(format!("cannot start executor threads: {e}")))?,
+                .map_err(|e| StartError::Runtime(format!("cannot start executor threads: {e}")))?,
         );
     }
     // The accept loops hold the executor weakly, so that no task keeps it
     // alive: dropping it at the stop drops every task and, with them,
     // every handle to the store (see `close`).
-    ex.spawn(accept_loop(
-        api,
-        crate::api::app(state.clone()),
-        Arc::downgrade(&ex),
-    ))
-    .detach();
-    if let Some(m) = metrics {
-        ex.spawn(accept_loop(
-            m,
-            crate::api::metrics_app(state.clone()),
-            Arc::downgrade(&ex),
-        ))
+    let serving = Serving {
+        ex: Arc::downgrade(&ex),
+        connections: connections.clone(),
+        limits: limits.clone(),
+    };
+    ex.spawn(accept_loop(api, crate::api::app(state.clone()), serving.clone()))
         .detach();
+    if let Some(m) = metrics {
+        ex.spawn(accept_loop(m, crate::api::metrics_app(state.clone()), serving))
+            .detach();
         log::info!(
             "metrics listener on http://{}",
             metrics_addr.map(|a| a.to_string()).unwrap_or_default()
@@ -89,12 +92,13 @@ pub fn serve(config: Config) -> Result<(), StartError> {
     }
     state.lifecycle.set_ready();
     log::info!(
-        "synqc {} ready on http://{api_addr} in {} ms (data {}, {} workers, {} runs stored)",
+        "synqc {} ready on http://{api_addr} in {} ms (data {}, {} workers, {} runs stored, {} connections at most)",
         env!("CARGO_PKG_VERSION"),
         started.elapsed().as_millis(),
         state.config.data_dir.display(),
         state.config.workers,
         state.store.counts.total(),
+        connections.cap(),
     );
 
     let first = signals.forever().next();
@@ -169,41 +173,65 @@ fn close(state: State) {
     }
 }
 
-async fn accept_loop(listener: TcpListener, app: tide::Server<State>, ex: Weak<Executor<'static>>) {
+/// The connection cap: max_connections, lowered to what the fd limit
+/// leaves room for, so that accept never fails for want of a descriptor.
+fn fd_cap(config: &Config) -> usize {
+    let wanted = config.max_connections;
+    match connections::fd_room() {
+        Some(room) if room < wanted => {
+            log::warn!(
+                "max_connections {wanted} lowered to {room} to fit the open-file limit; raise LimitNOFILE (ulimit -n) for more"
+            );
+            room as usize
+        }
+        _ => wanted as usize,
+    }
+}
+
+/// What every accept loop hands its connections.
+#[derive(Clone)]
+struct Serving {
+    /// Held weakly, so that no task keeps the executor alive: dropping it
+    /// at the stop drops every task and, with them, every handle to the
+    /// store (see `close`).
+    ex: Weak<Executor<'static>>,
+    connections: Arc<connections::Connections>,
+    limits: Arc<http1::Limits>,
+}
+
+async fn accept_loop(listener: TcpListener, app: tide::Server<State>, serving: Serving) {
+    let local = listener.local_addr().ok();
     loop {
         match listener.accept().await {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
+                // Heads and bodies go out in one write, but a client
+                // waiting on a small response must not wait for Nagle.
                 if let Err(e) = stream.set_nodelay(true) {
                     log::debug!("TCP_NODELAY: {e}");
                 }
                 // Gone only once the server is stopping.
-                let Some(ex) = ex.upgrade() else { return };
-                let app = app.clone();
+                let Some(ex) = serving.ex.upgrade() else { return };
+                let local = stream.local_addr().ok().or(local);
+                let (app, limits) = (app.clone(), serving.limits.clone());
+                let ticket = serving.connections.admit();
                 ex.spawn(async move {
-                    let served = async_h1::accept(conn::Conn::new(stream), |req| {
-                        let app = app.clone();
-                        async move {
-                            // A keep-alive client that sends its next request
-                            // at once never makes this task wait for I/O, and
-                            // smol has no budget that would make it yield:
-                            // without this, a few busy connections kept both
-                            // executor threads while the others waited up
-                            // to 0.8 s. Once per request, connections take
-                            // turns.
-                            smol::future::yield_now().await;
-                            app.respond(req).await
-                        }
-                    })
-                    .await;
-                    if let Err(e) = served {
-                        log::debug!("connection closed with error: {e}");
-                    }
+                    let (Some(ticket), Some(local)) = (ticket, local) else {
+                        // Every connection is in the middle of a request:
+                        // a newcomer is told to come back, not left waiting.
+                        let busy = crate::error::ApiError::Backpressure {
+                            message: "synqc is serving its maximum number of connections".into(),
+                            retry_after_s: 1,
+                        };
+                        return http1::answer_and_close(stream, busy).await;
+                    };
+                    http1::serve(stream, Some(peer), local, app, &limits, ticket).await;
                 })
                 .detach();
             }
             Err(e) => {
-                // Out of file descriptors, for one: back off instead of
-                // spinning; the server keeps answering the connections it has.
+                // Out of file descriptors despite the cap (another part
+                // of the process holds them): back off instead of spinning;
+                // the server keeps answering the connections it has.
                 log::warn!("accept failed: {e}");
                 Timer::after(Duration::from_millis(100)).await;
             }

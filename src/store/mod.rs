@@ -41,12 +41,19 @@ pub enum StoreError {
     Io(String),
     /// The store was written by a newer synqc.
     TooNew { found: u64 },
+    /// Another process holds the store's lock.
+    InUse,
 }
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreError::Io(e) => write!(f, "store I/O error: {e}"),
+            StoreError::InUse => write!(
+                f,
+                "the data directory is in use by another synqc process; stop that process, \
+                 or give this one its own --data-dir"
+            ),
             StoreError::TooNew { found } => write!(
                 f,
                 "the store has schema version {found}, newer than this synqc supports ({SCHEMA_VERSION}); \
@@ -58,7 +65,11 @@ impl std::fmt::Display for StoreError {
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
-        StoreError::Io(e.to_string())
+        match e {
+            // sled reports a held file lock only in its message (0.34).
+            sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => StoreError::InUse,
+            e => StoreError::Io(e.to_string()),
+        }
     }
 }
 

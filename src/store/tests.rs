@@ -41,7 +41,7 @@ fn open_store(path: &Path, budget: Budget) -> Result<Arc<Store>> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match Store::open(path, budget) {
-            Err(StoreError::Io(e)) if e.contains("lock") && Instant::now() < deadline => {
+            Err(StoreError::InUse) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(2));
             }
             other => return other,

@@ -41,15 +41,24 @@ pub struct Server {
 impl Server {
     /// Starts synqc with extra flags (e.g. ["--workers", "1"]).
     pub fn start(extra: &[&str]) -> Server {
-        let dir = TempDir::new("srv");
-        let data = dir.path().join("data");
-        let mut s = Server::start_at(&data, extra);
-        s._dir = Some(dir);
-        s
+        Server::start_wrapped(&[], extra)
     }
 
     /// Starts synqc on an existing data dir (for restarts).
     pub fn start_at(data: &std::path::Path, extra: &[&str]) -> Server {
+        Server::start_under(&[], data, extra)
+    }
+
+    /// Starts synqc through a wrapper command (e.g. `prlimit --nofile=…`)
+    /// in a new temporary data dir.
+    pub fn start_wrapped(wrapper: &[&str], extra: &[&str]) -> Server {
+        let dir = TempDir::new("srv");
+        let mut s = Server::start_under(wrapper, &dir.path().join("data"), extra);
+        s._dir = Some(dir);
+        s
+    }
+
+    fn start_under(wrapper: &[&str], data: &std::path::Path, extra: &[&str]) -> Server {
         let port = free_port();
         let mut args: Vec<String> = vec![
             "serve".into(),
@@ -59,7 +68,15 @@ impl Server {
             data.display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new(bin())
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
+        let child = command
             .args(&args)
             .env_remove("SYNQC_API_KEY")
             .env("SYNQC_LOG", "warn")
