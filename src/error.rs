@@ -184,7 +184,7 @@ impl ApiError {
                  request body; nothing was submitted."
             ),
             ApiError::AlreadyFinished { run, status } => format!(
-                "Run {run} already finished with status {}; nothing was cancelled or changed.",
+                "Run {run} already finished with status {}; nothing was changed.",
                 status.as_str()
             ),
             ApiError::Backpressure { message, .. } => message.clone(),

@@ -115,7 +115,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// The candidate `given` most likely meant: a difference in case, dashes
 /// for underscores, or a typo or two (at most a third of the name, so a
 /// short unrelated word suggests nothing).
-pub fn closest<'a>(given: &str, candidates: &[&'a str]) -> Option<&'a str> {
+fn closest<'a>(given: &str, candidates: &[&'a str]) -> Option<&'a str> {
     // Longer than any name synqc knows: not a typo of one.
     if given.chars().count() > 64 {
         return None;
