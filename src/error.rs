@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tide::{Response, StatusCode};
 
-use crate::queue::run::RunError;
+use crate::queue::run::{RunError, RunId, RunStatus};
 
 /// One invalid request field, as listed in `error_detail.fields`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -35,10 +35,18 @@ pub enum ApiError {
     NotFound(String),
     /// 404 (405 for a wrong method) INVALID_REQUEST: no such route.
     UnknownRoute(String),
-    /// 400 INVALID_TARGET.
-    UnknownTarget(String),
-    /// 403 PROVIDER_SIM_DISABLED.
-    ProviderSimDisabled(String),
+    /// 400 INVALID_TARGET: the one thing wrong with a request is a target
+    /// id (`field` is hardware_target or compare_with) that does not exist.
+    UnknownTarget {
+        field: &'static str,
+        given: String,
+        did_you_mean: Option<String>,
+        /// Every value the field accepts.
+        valid: Vec<String>,
+    },
+    /// 403 PROVIDER_SIM_DISABLED: `field` names a provider target while
+    /// provider simulation is off.
+    ProviderSimDisabled { field: &'static str, target: String },
     /// 401 AUTH_REQUIRED.
     AuthRequired,
     /// 413 INVALID_REQUEST: body over max_request_bytes.
@@ -56,9 +64,10 @@ pub enum ApiError {
     BudgetGuardrail { message: String, detail: Value },
     /// 429 RATE_LIMITED with Retry-After.
     RateLimited { retry_after_s: u64 },
-    /// 409 CONFLICT: idempotency key reused with another body, or a state
-    /// change that no longer applies (cancel of a finished run).
-    Conflict(String),
+    /// 409 CONFLICT: an Idempotency-Key reused with another body.
+    IdempotencyConflict { key: String },
+    /// 409 CONFLICT: cancel of a run that has already finished.
+    AlreadyFinished { run: RunId, status: RunStatus },
     /// 503 PROVIDER_QUEUE_BACKPRESSURE with Retry-After: max_pending reached,
     /// or the server is draining.
     Backpressure { message: String, retry_after_s: u64 },
@@ -86,13 +95,13 @@ impl ApiError {
                 StatusCode::UnprocessableEntity
             }
             ApiError::NotFound(_) | ApiError::UnknownRoute(_) => StatusCode::NotFound,
-            ApiError::UnknownTarget(_) => StatusCode::BadRequest,
-            ApiError::ProviderSimDisabled(_) => StatusCode::Forbidden,
+            ApiError::UnknownTarget { .. } => StatusCode::BadRequest,
+            ApiError::ProviderSimDisabled { .. } => StatusCode::Forbidden,
             ApiError::AuthRequired => StatusCode::Unauthorized,
             ApiError::TooLarge(_) => StatusCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType => StatusCode::UnsupportedMediaType,
             ApiError::BudgetExhausted { .. } | ApiError::RateLimited { .. } => StatusCode::TooManyRequests,
-            ApiError::Conflict(_) => StatusCode::Conflict,
+            ApiError::IdempotencyConflict { .. } | ApiError::AlreadyFinished { .. } => StatusCode::Conflict,
             ApiError::Backpressure { .. } | ApiError::StoreUnavailable(_) => StatusCode::ServiceUnavailable,
             ApiError::Internal(_) => StatusCode::InternalServerError,
             ApiError::Protocol { status, .. } => *status,
@@ -117,13 +126,13 @@ impl ApiError {
             | ApiError::TooLarge(_)
             | ApiError::UnsupportedMediaType
             | ApiError::Protocol { .. } => "INVALID_REQUEST",
-            ApiError::UnknownTarget(_) => "INVALID_TARGET",
-            ApiError::ProviderSimDisabled(_) => "PROVIDER_SIM_DISABLED",
+            ApiError::UnknownTarget { .. } => "INVALID_TARGET",
+            ApiError::ProviderSimDisabled { .. } => "PROVIDER_SIM_DISABLED",
             ApiError::AuthRequired => "AUTH_REQUIRED",
             ApiError::BudgetExhausted { .. } => "BUDGET_EXHAUSTED",
             ApiError::BudgetGuardrail { .. } => "BUDGET_GUARDRAIL",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
-            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::IdempotencyConflict { .. } | ApiError::AlreadyFinished { .. } => "CONFLICT",
             ApiError::Backpressure { .. } => "PROVIDER_QUEUE_BACKPRESSURE",
             ApiError::StoreUnavailable(_) | ApiError::Internal(_) => "INTERNAL_ERROR",
         }
@@ -134,63 +143,134 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             ApiError::Invalid(fields) => {
-                let locs: Vec<&str> = fields.iter().map(|f| f.loc.as_str()).collect();
-                format!("Invalid request: {}", locs.join(", "))
+                let each: Vec<String> = fields.iter().map(|f| format!("{} ({})", f.loc, f.msg)).collect();
+                format!("Invalid request: {}; nothing was changed.", each.join(", "))
             }
-            ApiError::MalformedJson(why) => format!("Request body is not valid JSON: {why}"),
+            ApiError::MalformedJson(why) => {
+                format!("The request body is not valid JSON ({why}); nothing was changed.")
+            }
             ApiError::NotFound(what) | ApiError::UnknownRoute(what) => what.clone(),
-            ApiError::UnknownTarget(t) => format!("Unknown hardware_target '{t}'"),
-            ApiError::ProviderSimDisabled(t) => {
-                format!("Target '{t}' runs only as a provider simulation, which is disabled")
+            ApiError::UnknownTarget {
+                field,
+                given,
+                did_you_mean,
+                valid,
+            } => {
+                let guess = did_you_mean
+                    .as_ref()
+                    .map(|d| format!(" (did you mean '{d}'?)"))
+                    .unwrap_or_default();
+                format!(
+                    "Unknown {field} '{given}'{guess}; valid values are {}.",
+                    valid.join(", ")
+                )
             }
-            ApiError::AuthRequired => "A valid API key is required".to_string(),
-            ApiError::TooLarge(limit) => format!("Request body exceeds {limit} bytes"),
-            ApiError::UnsupportedMediaType => "Content-Type must be application/json".to_string(),
+            ApiError::ProviderSimDisabled { field, target } => format!(
+                "{field} '{target}' runs only as a simulation of that provider's noise profile, \
+                 and provider simulation is off on this appliance (allow_provider_simulation = false); \
+                 nothing was submitted."
+            ),
+            ApiError::AuthRequired => "A valid API key is required for this route.".to_string(),
+            ApiError::TooLarge(limit) => {
+                format!("The request body exceeds {limit} bytes; nothing was changed.")
+            }
+            ApiError::UnsupportedMediaType => {
+                "The request body must be JSON (Content-Type: application/json); nothing was changed."
+                    .to_string()
+            }
             ApiError::BudgetExhausted {
                 remaining, requested, ..
-            } => {
-                format!("Session shot budget exhausted: {requested} requested, {remaining} remaining")
-            }
+            } => format!(
+                "The session's shot budget is exhausted: {requested} shots requested, \
+                 {remaining} remaining; nothing was submitted."
+            ),
             ApiError::BudgetGuardrail { message, .. } => message.clone(),
             ApiError::RateLimited { retry_after_s } => {
-                format!("Too many requests; retry in {retry_after_s} s")
+                format!("Too many requests from this session; retry in {retry_after_s} s.")
             }
-            ApiError::Conflict(why) => why.clone(),
+            ApiError::IdempotencyConflict { key } => format!(
+                "Idempotency-Key '{key}' was already used in this session with a different \
+                 request body; nothing was submitted."
+            ),
+            ApiError::AlreadyFinished { run, status } => format!(
+                "Run {run} already finished with status {}; nothing was changed.",
+                status.as_str()
+            ),
             ApiError::Backpressure { message, .. } => message.clone(),
             ApiError::StoreUnavailable(_) => {
-                "The run store cannot accept writes right now; nothing was changed".to_string()
+                "The run store cannot accept writes right now; nothing was changed.".to_string()
             }
-            ApiError::Internal(_) => "Internal error".to_string(),
+            ApiError::Internal(_) => "An internal error stopped this request.".to_string(),
             ApiError::RunFailed(e) => e.message.clone(),
             ApiError::Protocol { message, .. } => message.clone(),
         }
     }
 
-    fn action_hint(&self) -> &str {
-        match self {
-            ApiError::RunFailed(e) => &e.action_hint,
-            ApiError::Invalid(_) => "Fix the listed fields and resend.",
-            ApiError::MalformedJson(_) => "Send a JSON object body.",
+    fn action_hint(&self) -> String {
+        let hint = match self {
+            ApiError::RunFailed(e) => e.action_hint.as_str(),
+            ApiError::Invalid(_) => {
+                "Fix the fields listed in error_detail.fields and send the request again."
+            }
+            ApiError::MalformedJson(_) => "Send the body as one well-formed JSON object.",
             ApiError::NotFound(_) => "Check the id; GET /runs lists known runs.",
             ApiError::UnknownRoute(_) => "See /docs for the routes this appliance serves.",
-            ApiError::UnknownTarget(_) => "Pick a hardware target from /hardware/targets.",
-            ApiError::ProviderSimDisabled(_) => {
-                "Use sim_local, or set allow_provider_simulation = true in the config."
+            ApiError::UnknownTarget { field, valid, .. } => {
+                return match *field {
+                    "compare_with" => format!(
+                        "Set compare_with to one of {}, or leave it out to compare with the first \
+                         other available target (else ideal).",
+                        valid.join(", ")
+                    ),
+                    _ => format!(
+                        "Pick a hardware target from /hardware/targets: {}.",
+                        valid.join(", ")
+                    ),
+                }
+            }
+            ApiError::ProviderSimDisabled { field, .. } => {
+                return match *field {
+                    "compare_with" => format!(
+                        "Leave compare_with out (backend_compare then compares with an available \
+                         target, or with ideal, the noise-free twin), set compare_with to ideal, \
+                         or {ENABLE_PROVIDER_SIM}."
+                    ),
+                    _ => format!("Use hardware_target sim_local, or {ENABLE_PROVIDER_SIM}."),
+                }
             }
             ApiError::AuthRequired => "Send X-Api-Key: KEY or Authorization: Bearer KEY.",
-            ApiError::TooLarge(_) => "Send a smaller body (see max_request_bytes).",
-            ApiError::UnsupportedMediaType => "Set Content-Type: application/json.",
+            ApiError::TooLarge(_) => "Send a smaller body, or raise max_request_bytes in the config.",
+            ApiError::UnsupportedMediaType => "Set Content-Type: application/json and send JSON.",
             ApiError::BudgetExhausted { .. } => {
-                "Wait for the session budget to reset, or request fewer shots."
+                "Wait error_detail.resets_in_s seconds for the session budget to reset, or request \
+                 at most error_detail.remaining shots."
             }
             ApiError::BudgetGuardrail { .. } => "Adjust shot_budget to the limits in error_detail.",
             ApiError::RateLimited { .. } => "Slow down and retry after the Retry-After delay.",
-            ApiError::Conflict(_) => "Use a new Idempotency-Key, or check the run's current status.",
+            ApiError::IdempotencyConflict { .. } => {
+                "Send a new request under a new Idempotency-Key, or resend the original body \
+                 unchanged to get the original run back."
+            }
+            ApiError::AlreadyFinished { run, status } => {
+                return match status {
+                    RunStatus::Succeeded => {
+                        format!("Nothing to cancel: read its result with GET /runs/{run}.")
+                    }
+                    RunStatus::Failed => format!(
+                        "Nothing to cancel: GET /runs/{run} says why it failed; submit a new run \
+                         to try again."
+                    ),
+                    _ => "Nothing to cancel: it was already cancelled; submit a new run if it is \
+                          still needed."
+                        .to_string(),
+                }
+            }
             ApiError::Backpressure { .. } => "Retry after the Retry-After delay.",
             ApiError::StoreUnavailable(_) => "Check disk space and the synqc log; retry later.",
             ApiError::Internal(_) => "Retry; if it persists, check the synqc log.",
             ApiError::Protocol { hint, .. } => hint,
-        }
+        };
+        hint.to_string()
     }
 
     fn detail(&self) -> Value {
@@ -209,6 +289,12 @@ impl ApiError {
                 "requested": requested, "resets_in_s": resets_in_s,
             }),
             ApiError::BudgetGuardrail { detail, .. } => detail.clone(),
+            ApiError::UnknownTarget {
+                field, given, valid, ..
+            } => json!({ "field": field, "value": given, "valid": valid }),
+            ApiError::ProviderSimDisabled { field, target } => json!({ "field": field, "target": target }),
+            ApiError::IdempotencyConflict { key } => json!({ "idempotency_key": key }),
+            ApiError::AlreadyFinished { run, status } => json!({ "run_id": run, "status": status }),
             ApiError::RunFailed(e) if e.detail.is_object() => e.detail.clone(),
             ApiError::RateLimited { retry_after_s } | ApiError::Backpressure { retry_after_s, .. } => {
                 json!({ "retry_after_s": retry_after_s })
@@ -257,6 +343,10 @@ impl ApiError {
     }
 }
 
+/// How to turn provider simulation on, in each of the config's spellings.
+const ENABLE_PROVIDER_SIM: &str = "enable provider simulation (allow_provider_simulation = true in the \
+    config file, SYNQC_ALLOW_PROVIDER_SIMULATION=true or --allow-provider-simulation true)";
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         ApiError::StoreUnavailable(e.to_string())
@@ -269,17 +359,63 @@ mod tests {
 
     #[test]
     fn envelope_has_every_field_and_repeats_the_code() {
-        let e = ApiError::UnknownTarget("nope".into());
+        let e = ApiError::UnknownTarget {
+            field: "hardware_target",
+            given: "sim-local".into(),
+            did_you_mean: Some("sim_local".into()),
+            valid: vec!["sim_local".into(), "ibm_quantum".into()],
+        };
         let v = e.envelope();
         let d = &v["detail"];
         assert_eq!(d["code"], "INVALID_TARGET");
         assert_eq!(d["error_code"], "INVALID_TARGET");
         assert_eq!(d["error_detail"]["code"], "INVALID_TARGET");
-        assert_eq!(d["error_message"], "Unknown hardware_target 'nope'");
-        assert!(d["action_hint"]
-            .as_str()
-            .is_some_and(|h| h.contains("/hardware/targets")));
+        assert_eq!(d["error_detail"]["valid"], json!(["sim_local", "ibm_quantum"]));
+        assert_eq!(
+            d["error_message"],
+            "Unknown hardware_target 'sim-local' (did you mean 'sim_local'?); valid values are \
+             sim_local, ibm_quantum."
+        );
+        assert_eq!(
+            d["action_hint"],
+            "Pick a hardware target from /hardware/targets: sim_local, ibm_quantum."
+        );
         assert_eq!(e.status(), StatusCode::BadRequest);
+    }
+
+    #[test]
+    fn each_conflict_has_its_own_hint() {
+        let key = ApiError::IdempotencyConflict { key: "k-1".into() };
+        let run = RunId::new(1_700_000_000_000, 0, 7);
+        let done = ApiError::AlreadyFinished {
+            run,
+            status: RunStatus::Succeeded,
+        };
+        for e in [&key, &done] {
+            assert_eq!((e.status(), e.code()), (StatusCode::Conflict, "CONFLICT"));
+        }
+        assert!(key.action_hint().contains("new Idempotency-Key"));
+        assert!(!done.action_hint().contains("Idempotency"));
+        assert!(done.action_hint().contains(&format!("GET /runs/{run}")));
+        assert!(done.message().contains("succeeded") && done.message().contains("nothing was"));
+        assert_eq!(done.detail()["status"], "succeeded");
+        let failed = ApiError::AlreadyFinished {
+            run,
+            status: RunStatus::Failed,
+        };
+        assert!(failed.action_hint().contains("why it failed"));
+    }
+
+    #[test]
+    fn a_disabled_provider_names_the_field_that_chose_it() {
+        let e = ApiError::ProviderSimDisabled {
+            field: "compare_with",
+            target: "ibm_quantum".into(),
+        };
+        assert!(e.message().starts_with("compare_with 'ibm_quantum'"));
+        assert!(e.action_hint().contains("compare_with"));
+        assert!(e.action_hint().contains("allow_provider_simulation"));
+        assert_eq!(e.status(), StatusCode::Forbidden);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::sim::presets::{ideal_twin, IDEAL_TWIN};
 use crate::sim::{NoiseProfile, Plant};
 
 #[derive(Clone, Debug, Serialize)]
@@ -158,6 +159,31 @@ impl Targets {
         })
     }
 
+    /// backend_compare's second plant: the target `id`, or the noise-free
+    /// twin of `first` when `id` is `ideal`.
+    pub fn compare_plant(&self, id: &str, first: &Plant) -> Result<Plant, Refusal> {
+        if id == IDEAL_TWIN {
+            Ok(ideal_twin(first))
+        } else {
+            self.plant(id)
+        }
+    }
+
+    /// compare_with when a backend_compare request names none (api.md):
+    /// the first available target other than `hardware_target`, in
+    /// /hardware/targets order; None when there is none (then `ideal`).
+    pub fn default_compare(&self, hardware_target: &str) -> Option<&'static str> {
+        self.list
+            .iter()
+            .find(|t| t.available && t.id != hardware_target)
+            .map(|t| t.id)
+    }
+
+    /// Every target id, in /hardware/targets order.
+    pub fn ids(&self) -> Vec<&'static str> {
+        self.list.iter().map(|t| t.id).collect()
+    }
+
     pub fn visible_count(&self) -> usize {
         self.list.iter().filter(|t| t.available).count()
     }
@@ -184,6 +210,34 @@ mod tests {
             Ok("trapped_ion".to_string())
         );
         assert_eq!(open.visible_count(), 6);
+    }
+
+    #[test]
+    fn compare_with_defaults_to_another_available_target_else_the_ideal_twin() {
+        let closed = Targets::new(&Config::default());
+        assert_eq!(closed.default_compare("sim_local"), None);
+        let open = Targets::new(&Config {
+            allow_provider_simulation: true,
+            ..Config::default()
+        });
+        assert_eq!(open.default_compare("sim_local"), Some("aws_braket"));
+        assert_eq!(open.default_compare("aws_braket"), Some("sim_local"));
+        let first = closed.plant("sim_local").expect("sim_local");
+        let twin = closed
+            .compare_plant("ideal", &first)
+            .expect("ideal is always there");
+        assert_eq!((twin.target.as_str(), twin.noise.p2q), ("ideal", 0.0));
+        assert_eq!(twin.noise.gate_2q_ns, first.noise.gate_2q_ns);
+        assert_eq!(
+            closed.compare_plant("ibm_quantum", &first),
+            Err(Refusal::ProviderSimDisabled)
+        );
+        assert_eq!(
+            closed.plant("ideal"),
+            Err(Refusal::Unknown),
+            "not a hardware target"
+        );
+        assert_eq!(closed.ids().len(), 6);
     }
 
     #[test]

@@ -659,3 +659,272 @@ fn head_cors_preflight_rate_limits_and_request_ids() {
     );
     assert_eq!(s.get("/health").status, 200);
 }
+
+/// The `error_detail.fields` locations of a 422.
+fn locs(r: &common::Reply) -> Vec<String> {
+    r.json()["detail"]["error_detail"]["fields"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .map(|f| f["loc"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn unknown_fields_are_named_in_warnings_with_a_did_you_mean() {
+    let dir = common::TempDir::new("warnings");
+    let data = dir.path().join("data");
+    let s = Server::start_at(&data, &["--workers", "1"]);
+    let shots = "Unknown field 'shots' was ignored; did you mean 'shot_budget'?";
+    let r = s.post(
+        "/runs",
+        &json!({"preset": "hello_quantum_sim", "shots": 100, "target": "sim_local"}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let warnings = strings(&r.json()["warnings"]);
+    assert_eq!(
+        warnings,
+        [
+            shots,
+            "Unknown field 'target' was ignored; did you mean 'hardware_target'?"
+        ]
+    );
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let done = s.wait_final(&id, Duration::from_secs(30));
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(
+        strings(&done["warnings"]),
+        warnings,
+        "GET /runs/{{id}} repeats them"
+    );
+    assert_eq!(
+        done["result"]["shots"]["executed"], 2048,
+        "the ignored field changed nothing"
+    );
+    let in_result = strings(&done["result"]["warnings"]);
+    assert_eq!(in_result[..2], warnings[..], "{in_result:?}");
+    // A request without extras has none.
+    let plain = s.post("/runs", &hello());
+    assert_eq!(plain.json()["warnings"], json!([]));
+    // The legacy route carries them in its result.
+    let sync = s.post(
+        "/experiments/run",
+        &json!({"preset": "hello_quantum_sim", "shots": 100}),
+    );
+    assert_eq!(sync.status, 200, "{}", sync.body);
+    assert_eq!(strings(&sync.json()["warnings"]), [shots]);
+    // And they survive a restart with the run.
+    assert!(s.terminate().success());
+    let again = Server::start_at(&data, &["--workers", "1"]);
+    let after = again.get(&format!("/runs/{id}")).json();
+    assert_eq!(strings(&after["warnings"]), warnings, "{after}");
+}
+
+#[test]
+fn backend_compare_works_on_a_default_install_against_the_ideal_twin() {
+    let s = Server::start(&["--workers", "1"]);
+    let r = s.post("/runs", &json!({"preset": "backend_compare", "seed": 4}));
+    assert_eq!(r.status, 202, "{}", r.body);
+    let warnings = strings(&r.json()["warnings"]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
+    assert!(
+        w.contains("compare_with was not set") && w.contains("ideal, the noise-free twin"),
+        "{w}"
+    );
+    assert!(
+        w.contains("set compare_with") && w.contains("allow_provider_simulation"),
+        "{w}"
+    );
+    let done = s.wait_final(r.json()["id"].as_str().unwrap(), Duration::from_secs(60));
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let result = &done["result"];
+    assert_eq!(result["artifacts"]["targets"], json!(["sim_local", "ideal"]));
+    let kpi = |name: &str| {
+        result["kpi_details"]
+            .as_array()
+            .and_then(|k| k.iter().find(|k| k["name"] == name))
+            .and_then(|k| k["value"].as_f64())
+            .unwrap_or(f64::NAN)
+    };
+    let (noisy, ideal) = (kpi("fidelity"), kpi("fidelity_compare"));
+    assert!(
+        ideal > 0.99 && ideal <= 1.0,
+        "sampled from the noise-free twin: {ideal}"
+    );
+    assert!(noisy < ideal, "{noisy} vs {ideal}");
+    assert!((kpi("fidelity_difference") - (noisy - ideal)).abs() < 1e-12);
+    assert_eq!(strings(&result["warnings"])[0], *w);
+    // Asked for by name, ideal needs no warning.
+    let named = s.post(
+        "/runs",
+        &json!({"preset": "backend_compare", "compare_with": "ideal"}),
+    );
+    assert_eq!(named.status, 202, "{}", named.body);
+    assert_eq!(named.json()["warnings"], json!([]));
+    // A provider the user names is refused, and the answer says which field.
+    let r = s.post(
+        "/runs",
+        &json!({"preset": "backend_compare", "compare_with": "ibm_quantum"}),
+    );
+    assert_eq!(
+        (r.status, code(&r).as_str()),
+        (403, "PROVIDER_SIM_DISABLED"),
+        "{}",
+        r.body
+    );
+    let d = &r.json()["detail"];
+    assert!(
+        d["error_message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("compare_with 'ibm_quantum'")),
+        "{d}"
+    );
+    assert!(
+        d["action_hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("compare_with") && h.contains("ideal")),
+        "{d}"
+    );
+    assert_eq!(d["error_detail"]["field"], "compare_with");
+}
+
+#[test]
+fn backend_compare_defaults_to_the_first_other_available_target() {
+    let s = Server::start(&["--workers", "1", "--allow-provider-simulation", "true"]);
+    let r = s.post("/runs", &json!({"preset": "backend_compare", "seed": 4}));
+    assert_eq!(r.status, 202, "{}", r.body);
+    let warnings = strings(&r.json()["warnings"]);
+    assert!(
+        warnings.len() == 1 && warnings[0].contains("compares sim_local with aws_braket"),
+        "{warnings:?}"
+    );
+    let done = s.wait_final(r.json()["id"].as_str().unwrap(), Duration::from_secs(60));
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let result = &done["result"];
+    assert_eq!(result["artifacts"]["targets"], json!(["sim_local", "aws_braket"]));
+    assert!(result["kpi_details"].as_array().is_some_and(|k| k
+        .iter()
+        .any(|k| k["name"] == "fidelity_compare" && k["value"].is_f64())));
+    // On a provider target, the first other one is sim_local.
+    let r = s.post(
+        "/runs",
+        &json!({"preset": "backend_compare", "hardware_target": "aws_braket"}),
+    );
+    assert!(
+        strings(&r.json()["warnings"])
+            .first()
+            .is_some_and(|w| w.contains("compares aws_braket with sim_local")),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn each_conflict_and_filter_error_says_what_to_do() {
+    let s = Server::start(&["--workers", "1"]);
+    let id = s.submit(json!({"preset": "hello_quantum_sim"}));
+    assert_eq!(s.wait_final(&id, Duration::from_secs(30))["status"], "succeeded");
+    let r = s.post(&format!("/runs/{id}/cancel"), &json!({}));
+    assert_eq!((r.status, code(&r).as_str()), (409, "CONFLICT"), "{}", r.body);
+    let d = &r.json()["detail"];
+    let message = d["error_message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("already finished with status succeeded") && message.contains("nothing was"),
+        "{message}"
+    );
+    let hint = d["action_hint"].as_str().unwrap_or("");
+    assert!(!hint.contains("Idempotency-Key"), "{hint}");
+    assert!(hint.contains(&format!("GET /runs/{id}")), "{hint}");
+    assert_eq!(d["error_detail"]["status"], "succeeded");
+    // The idempotency conflict keeps its own hint.
+    let hdr = [("Idempotency-Key", "k-9")];
+    s.send("POST", "/runs", Some(&json!({"preset": "health"})), &hdr);
+    let c = s.send("POST", "/runs", Some(&json!({"preset": "latency"})), &hdr);
+    assert_eq!(c.status, 409, "{}", c.body);
+    assert!(c.json()["detail"]["action_hint"]
+        .as_str()
+        .is_some_and(|h| h.contains("new Idempotency-Key")));
+
+    // List filters name what they accept.
+    let msg_of = |path: &str| {
+        let r = s.get(path);
+        assert_eq!((r.status, code(&r).as_str()), (422, "INVALID_REQUEST"), "{path}");
+        r.json()["detail"]["error_detail"]["fields"][0]["msg"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let preset = msg_of("/runs?preset=nope");
+    for name in [
+        "hello_quantum_sim",
+        "health",
+        "latency",
+        "backend_compare",
+        "dpd_demo",
+        "grover_demo",
+    ] {
+        assert!(preset.contains(name), "{preset}");
+    }
+    assert!(msg_of("/runs?status=done").contains("queued, running, succeeded, failed, cancelled"));
+    assert!(msg_of("/runs?hardware_target=nope").contains("sim_local, aws_braket"));
+    assert!(msg_of("/runs?limit=900").contains("1 to 500"));
+    assert!(msg_of("/runs?cursor=zzz").contains("next_cursor"));
+    assert!(s.get("/runs?hardware_target=sim_local").json()["runs"]
+        .as_array()
+        .is_some_and(|r| !r.is_empty()));
+}
+
+#[test]
+fn an_unknown_target_is_reported_with_the_other_bad_fields() {
+    let s = Server::start(&[]);
+    let r = s.post(
+        "/runs",
+        &json!({"preset": "hello_quantum_sim", "hardware_target": "nope", "shot_budget": 0}),
+    );
+    assert_eq!(
+        (r.status, code(&r).as_str()),
+        (422, "INVALID_REQUEST"),
+        "{}",
+        r.body
+    );
+    assert_eq!(locs(&r), ["hardware_target", "shot_budget"]);
+    let target_msg = r.json()["detail"]["error_detail"]["fields"][0]["msg"].clone();
+    assert!(
+        target_msg
+            .as_str()
+            .is_some_and(|m| m.contains("sim_local, aws_braket, ibm_quantum")),
+        "{target_msg}"
+    );
+    // Alone, it is INVALID_TARGET with the valid ids.
+    let r = s.post(
+        "/runs",
+        &json!({"preset": "hello_quantum_sim", "hardware_target": "nope"}),
+    );
+    assert_eq!(
+        (r.status, code(&r).as_str()),
+        (400, "INVALID_TARGET"),
+        "{}",
+        r.body
+    );
+    let d = &r.json()["detail"];
+    let ids = "sim_local, aws_braket, ibm_quantum, azure_quantum, ionq_cloud, rigetti_forest";
+    assert_eq!(
+        d["error_message"],
+        format!("Unknown hardware_target 'nope'; valid values are {ids}.")
+    );
+    assert_eq!(
+        d["action_hint"],
+        format!("Pick a hardware target from /hardware/targets: {ids}.")
+    );
+    assert_eq!(d["error_detail"]["valid"].as_array().map(Vec::len), Some(6));
+    assert_eq!(s.health()["queue"]["total"], 0, "nothing was stored");
+}

@@ -580,29 +580,36 @@ async fn keep_lease(state: &State, rec: &RunRecord, token: u64, control: &RunCon
 /// The simulator request of a stored run; a target disabled since submit
 /// fails the run (before sampling, so the shots are refunded).
 fn sim_request(state: &State, rec: &RunRecord) -> Result<SimRequest, RunError> {
-    let plant = |id: &str| {
-        state.targets.plant(id).map_err(|r| match r {
-            Refusal::Unknown => run_error(
-                "INVALID_TARGET",
-                format!("Unknown hardware_target '{id}'"),
-                json!({}),
-                "Pick a hardware target from /hardware/targets.",
-            ),
-            Refusal::ProviderSimDisabled => run_error(
-                "PROVIDER_SIM_DISABLED",
-                format!("Provider simulation for '{id}' was disabled after this run was accepted"),
-                json!({}),
-                "Enable allow_provider_simulation, or submit on sim_local.",
-            ),
-        })
+    let refused = |id: &str, r: Refusal| match r {
+        Refusal::Unknown => run_error(
+            "INVALID_TARGET",
+            format!("Unknown hardware_target '{id}'"),
+            json!({}),
+            "Pick a hardware target from /hardware/targets.",
+        ),
+        Refusal::ProviderSimDisabled => run_error(
+            "PROVIDER_SIM_DISABLED",
+            format!("Provider simulation for '{id}' was disabled after this run was accepted"),
+            json!({}),
+            "Enable allow_provider_simulation, or submit on sim_local.",
+        ),
     };
+    let plant = state
+        .targets
+        .plant(&rec.hardware_target)
+        .map_err(|r| refused(&rec.hardware_target, r))?;
     Ok(SimRequest {
         preset: rec.preset,
-        plant: plant(&rec.hardware_target)?,
         compare_with: match (&rec.compare_with, rec.preset) {
-            (Some(c), sim::Preset::BackendCompare) => Some(plant(c)?),
+            (Some(c), sim::Preset::BackendCompare) => Some(
+                state
+                    .targets
+                    .compare_plant(c, &plant)
+                    .map_err(|r| refused(c, r))?,
+            ),
             _ => None,
         },
+        plant,
         shots: rec.shots,
         seed: rec.seed,
         controls: rec.controls.clone(),
@@ -668,7 +675,8 @@ fn result_json(rec: &RunRecord, out: SimOutcome, claim: Duration, exec: Duration
         "kpi_observations": out.kpi_details,
         "kpi_details": out.kpi_details,
         "artifacts": out.artifacts,
-        "warnings": out.warnings,
+        // The submit answer's warnings first: they concern the request.
+        "warnings": rec.warnings.iter().chain(&out.warnings).collect::<Vec<_>>(),
         "workflow_trace": out.workflow_trace,
         "error_code": null,
         "error_message": null,

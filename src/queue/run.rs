@@ -212,6 +212,11 @@ pub struct RunRecord {
     pub crashes: u32,
     pub error: Option<RunError>,
     pub result: Option<ResultDoc>,
+    /// What the submit answer warned about (ignored fields, a defaulted
+    /// compare_with), repeated in the result. Records written before this
+    /// field existed decode with none; runs without warnings store none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A succeeded run's result document, kept as the JSON text it is stored
@@ -285,5 +290,45 @@ mod tests {
         ] {
             assert_eq!(RunId::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn records_without_warnings_decode_and_stay_as_they_were() {
+        let id = RunId::new(1_700_000_000_000, 0, 1);
+        let rec = RunRecord {
+            id,
+            preset: Preset::Health,
+            hardware_target: "sim_local".into(),
+            compare_with: None,
+            mode: Mode::Explore,
+            shot_budget: 2048,
+            shots: 2048,
+            seed: 1,
+            notes: None,
+            marked: None,
+            controls: ControlProfile::default(),
+            session_id: "s".into(),
+            budget_window_ms: 0,
+            status: RunStatus::Queued,
+            created_at: 1.0,
+            started_at: None,
+            finished_at: None,
+            attempts: 0,
+            crashes: 0,
+            error: None,
+            result: None,
+            warnings: Vec::new(),
+        };
+        // A record written before warnings existed has no such key: what
+        // a run without warnings still writes.
+        let old = serde_json::to_value(&rec).unwrap();
+        assert!(old.get("warnings").is_none());
+        assert_eq!(serde_json::from_value::<RunRecord>(old).unwrap(), rec);
+        let warned = RunRecord {
+            warnings: vec!["Unknown field 'shots' was ignored".into()],
+            ..rec
+        };
+        let text = serde_json::to_string(&warned).unwrap();
+        assert_eq!(serde_json::from_str::<RunRecord>(&text).unwrap(), warned);
     }
 }

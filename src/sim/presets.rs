@@ -11,8 +11,8 @@ use super::estimators::{
     pool_off_support, quantile, rng_for, spread, Multinomial, SimRng, Spread,
 };
 use super::{
-    KpiDetail, Kpis, LoopProbe, Plant, Preset, Shots, SimError, SimOutcome, SimRequest, TraceStep,
-    ENGINE_VERSION, KPI_DEFINITIONS_VERSION,
+    KpiDetail, Kpis, LoopProbe, NoiseProfile, Plant, Preset, Shots, SimError, SimOutcome, SimRequest,
+    TraceStep, ENGINE_VERSION, KPI_DEFINITIONS_VERSION,
 };
 use crate::controls::ControlProfile;
 
@@ -130,8 +130,44 @@ pub(super) struct Parts {
     pub trace: Vec<TraceStep>,
 }
 
-pub(super) fn noise_json(plant: &Plant, c: &ControlProfile) -> Value {
+/// compare_with's name for the noise-free twin of the run's own target
+/// (api.md): what backend_compare compares with when no other target is
+/// available, and what a client may ask for by name.
+pub const IDEAL_TWIN: &str = "ideal";
+
+/// The noise-free twin of `plant`: the same kind and gate durations, every
+/// error channel off. Its model is [`Model::ideal`] (see [`model_of`]), so
+/// the twin runs the real simulation with noise disabled.
+pub fn ideal_twin(plant: &Plant) -> Plant {
+    Plant {
+        target: IDEAL_TWIN.to_string(),
+        kind: plant.kind.clone(),
+        noise: NoiseProfile {
+            t1_us: f64::INFINITY,
+            t2_us: f64::INFINITY,
+            p1q: 0.0,
+            p2q: 0.0,
+            readout_p10: 0.0,
+            readout_p01: 0.0,
+            ..plant.noise.clone()
+        },
+    }
+}
+
+/// The model a plant runs under. The ideal twin also drops what the
+/// controls add (residual excitation, the guard-off readout penalty, drive
+/// miscalibration), which a noise profile alone cannot express.
+pub(super) fn model_of(plant: &Plant, c: &ControlProfile) -> Model {
     let m = Model::new(&plant.noise, c);
+    if plant.target == IDEAL_TWIN {
+        m.ideal()
+    } else {
+        m
+    }
+}
+
+pub(super) fn noise_json(plant: &Plant, c: &ControlProfile) -> Value {
+    let m = model_of(plant, c);
     json!({
         "model": "kraus_gad_dephasing_depolarizing_readout_v1",
         "params": {
@@ -166,7 +202,7 @@ pub(super) fn assemble(req: &SimRequest, p: Parts) -> SimOutcome {
     };
     if std::iter::once(&req.plant)
         .chain(second)
-        .any(|p| p.target != "sim_local")
+        .any(|p| p.target != "sim_local" && p.target != IDEAL_TWIN)
     {
         assumptions.push("PROVIDER_NOISE_PROFILE_SIMULATED".to_string());
     }
@@ -355,7 +391,7 @@ pub(super) fn backend_compare(
     let mut runs = Vec::new();
     for (plant, n) in [(&req.plant, n1), (second, n2)] {
         check(cancelled)?;
-        let sim = simulate(2, &bell_ops(), &Model::new(&plant.noise, &req.controls));
+        let sim = simulate(2, &bell_ops(), &model_of(plant, &req.controls));
         let counts = multinomial(&mut rng, n, &sim.dist);
         runs.push((plant, sim, counts));
     }
@@ -832,7 +868,6 @@ pub(super) fn latency(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::noise::NoiseProfile;
 
     fn model() -> Model {
         Model::new(
@@ -891,5 +926,63 @@ mod tests {
         };
         assert_eq!(status(0.95, 0.33, &hot), "warn");
         assert_eq!(status(0.95, 0.31, &hot), "ok");
+    }
+
+    #[test]
+    fn the_ideal_twin_runs_the_same_circuit_with_noise_off() {
+        let plant = Plant {
+            target: "sim_local".into(),
+            kind: "sim".into(),
+            noise: NoiseProfile::builtin("sim_local").expect("builtin"),
+        };
+        // Controls that add errors of their own: the twin drops those too.
+        let controls = ControlProfile {
+            thermal_guard_enabled: false,
+            drive_bias: 1.2,
+            ..Default::default()
+        };
+        let req = SimRequest {
+            preset: Preset::BackendCompare,
+            compare_with: Some(ideal_twin(&plant)),
+            plant,
+            shots: 4000,
+            seed: 3,
+            controls,
+            marked: None,
+        };
+        let o = backend_compare(&req, &|| false).expect("runs");
+        let kpi = |name: &str| {
+            o.kpi_details
+                .iter()
+                .find(|k| k.name == name)
+                .map(|k| k.value)
+                .unwrap_or(f64::NAN)
+        };
+        let (noisy, ideal) = (kpi("fidelity"), kpi("fidelity_compare"));
+        assert!(ideal > 0.99 && ideal <= 1.0, "sampled, so near 1: {ideal}");
+        assert!(noisy < ideal - 0.01, "{noisy} vs {ideal}");
+        let twin = &o.artifacts["per_target"]["ideal"];
+        assert_eq!(twin["shots"].as_u64(), Some(2000));
+        let pure = twin["state_fidelity"].as_f64().unwrap_or(0.0);
+        assert!((pure - 1.0).abs() < 1e-12, "{pure}");
+        assert_eq!(
+            twin["latency_model_us"], o.artifacts["per_target"]["sim_local"]["latency_model_us"],
+            "same gate durations"
+        );
+        let params = &o.artifacts["compare_noise"]["params"];
+        for zero in [
+            "p1q",
+            "p2q",
+            "readout_p10",
+            "readout_p01",
+            "residual_excited_population",
+        ] {
+            assert_eq!(params[zero].as_f64(), Some(0.0), "{zero}: {params}");
+        }
+        assert!(params["t1_us"].is_null(), "no relaxation: {params}");
+        assert_eq!(params["drive_bias"].as_f64(), Some(1.0));
+        assert!(!o
+            .assumptions
+            .contains(&"PROVIDER_NOISE_PROFILE_SIMULATED".to_string()));
     }
 }

@@ -937,6 +937,7 @@ pub fn fill(path: &Path, runs: u64) -> Result<()> {
         attempts: 1,
         crashes: 0,
         error: None,
+        warnings: Vec::new(),
         result: Some(crate::queue::run::ResultDoc::new(
             &serde_json::json!({"kpis": {"fidelity": 0.97}}),
         )),

@@ -83,6 +83,7 @@ fn record(id: RunId, mode: Mode, shots: u64, session: &str, body: u8) -> RunReco
         attempts: 0,
         crashes: 0,
         error: None,
+        warnings: Vec::new(),
         result: None,
     }
 }
