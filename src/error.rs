@@ -312,6 +312,9 @@ impl ApiError {
                 Some(*retry_after_s)
             }
             ApiError::StoreUnavailable(_) => Some(5),
+            // Clients that honour Retry-After come back when the window
+            // has room again, not in a tight loop.
+            ApiError::BudgetExhausted { resets_in_s, .. } => Some((*resets_in_s).max(1)),
             _ => None,
         }
     }

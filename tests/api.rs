@@ -292,6 +292,10 @@ fn session_budget_is_reserved_at_submit_and_refunded_on_cancel() {
     assert_eq!(d["remaining"], 50_000);
     assert_eq!(d["requested"], 200_000);
     assert!(d["resets_in_s"].as_u64().is_some_and(|s| s > 3500));
+    assert_eq!(
+        r.header("Retry-After"),
+        d["resets_in_s"].as_u64().map(|s| s.to_string()).as_deref()
+    );
     // Another session is not affected.
     assert_eq!(
         s.send("POST", "/runs", Some(&big(2048)), &[("X-Session-Id", "team-c")])

@@ -269,13 +269,19 @@ pub fn parse_run_request(
     check_target("hardware_target", &hardware_target, &mut bad);
     let shot_budget = match present("shot_budget") {
         None => None,
-        Some(v) => match v
-            .as_i64()
-            .or_else(|| v.as_u64().map(|u| u.min(i64::MAX as u64) as i64))
-        {
+        // An int64 as the OpenAPI document says: a larger integer is
+        // refused, never saturated into another number.
+        Some(v) => match v.as_i64() {
             Some(n) if n >= 1 => Some(n as u64),
             Some(_) => {
                 bad.push(FieldError::new("shot_budget", "must be >= 1"));
+                None
+            }
+            None if v.is_u64() => {
+                bad.push(FieldError::new(
+                    "shot_budget",
+                    format!("must be at most {} (a 64-bit signed integer)", i64::MAX),
+                ));
                 None
             }
             None => {
@@ -872,6 +878,19 @@ mod tests {
         assert_eq!(
             fields(parse(json!({"preset": "health", "shot_budget": 1.5})).unwrap_err()),
             ["shot_budget"]
+        );
+        // Past int64 is refused, not saturated.
+        for too_big in [json!(9_223_372_036_854_775_808u64), json!(u64::MAX)] {
+            assert_eq!(
+                fields(parse(json!({"preset": "health", "shot_budget": too_big})).unwrap_err()),
+                ["shot_budget"]
+            );
+        }
+        assert_eq!(
+            parse(json!({"preset": "health", "shot_budget": i64::MAX}))
+                .ok()
+                .and_then(|r| r.request.shot_budget),
+            Some(i64::MAX as u64)
         );
         // Control overrides out of range are listed with the rest.
         assert_eq!(
