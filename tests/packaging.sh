@@ -196,13 +196,30 @@ else
     built=$(sed -n 's/^image: *\([^ ]*\) .*/\1/p' "$TMP/build.log")
     check "build store now holds the one image $built" store_holds 1
     # The path every machine that built once takes: the tag exists already.
-    if timeout 600 packaging/build.sh >"$TMP/rebuild.log" 2>&1; then
+    # Without SOURCE_DATE_EPOCH the new image differs from the first one (its
+    # creation time), so there is an old image to drop.
+    first_id=$(timeout 60 podman images -q --no-trunc)
+    if timeout 600 env -u SOURCE_DATE_EPOCH packaging/build.sh >"$TMP/rebuild.log" 2>&1; then
         pass "rebuild: packaging/build.sh over the image of the first build"
     else
         fail "rebuild: packaging/build.sh over the image of the first build"; show "$TMP/rebuild.log" 30
         summary; exit 1
     fi
-    check "rebuild dropped the image it replaced: the store holds one image" store_holds 1
+    replaced_and_dropped() {
+        store_holds 1 || return 1
+        [ "$(timeout 60 podman images -q --no-trunc)" != "$first_id" ] \
+            || { echo "the rebuild kept image $first_id: nothing was replaced"; return 1; }
+    }
+    check "rebuild replaced the image and dropped the old one: the store holds one image" replaced_and_dropped
+    # A tool failing without a word (as buildah did on a missing image) must
+    # still end the build with a line naming the step and the exit status.
+    mkdir -p "$TMP/mute-bin"
+    printf '#!/bin/sh\nexit 125\n' >"$TMP/mute-bin/buildah"
+    chmod +x "$TMP/mute-bin/buildah"
+    check "build.sh names the failed step when a tool fails silently" bash -c "
+        PATH='$TMP/mute-bin':\$PATH DIST_DIR='$TMP/dist-mute' timeout 600 packaging/build.sh >'$TMP/mute.log' 2>&1
+        rc=\$?; tail -n 1 '$TMP/mute.log'
+        [ \$rc -eq 125 ] && tail -n 1 '$TMP/mute.log' | grep -q \"^packaging/build.sh: step 'container image .*' failed (exit 125): \""
 fi
 
 BIN=$DIST/synqc
