@@ -6,10 +6,16 @@
 #   SKIP_BUILD=1 tests/packaging.sh reuse dist/ as it is
 #
 # Runs as root (dpkg, podman); installs what it needs (curl, lintian, podman,
-# python3 ...). Touches only loopback ports and the synqc package; every
-# container, network, volume and process it starts is removed on exit. No
-# image is pulled: the scraper container runs the host's own curl
+# buildah, python3 ...). Touches only loopback ports and the synqc package;
+# every container, network, volume and process it starts is removed on exit.
+# No image is pulled: the scraper container runs the host's own curl
 # (`podman run --rootfs /:O`), which works air-gapped.
+#
+# The build and the image checks each use a private, initially EMPTY
+# container store under a temporary directory (CONTAINERS_STORAGE_CONF,
+# which buildah and podman both honour): the image provably did not exist
+# before the build, an image left in this machine's store by an earlier run
+# changes nothing, and nothing is left in that store afterwards.
 #
 # Last, where systemd can boot inside a container (podman --systemd=always
 # on an overlay of this host's root), the .deb is installed there and the
@@ -62,17 +68,23 @@ cleanup() {
         kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
     done
     if command -v podman >/dev/null; then
-        podman rm -f -t 0 "$CTR" >/dev/null 2>&1
-        podman rm -f -t 0 "synqc-peer-$RUN_ID" >/dev/null 2>&1
-        podman rm -f -t 0 "synqc-systemd-$RUN_ID" >/dev/null 2>&1
-        podman volume rm -f "$VOL" >/dev/null 2>&1
-        podman network rm -f "$NET" >/dev/null 2>&1
+        timeout 60 podman rm -f -t 0 "$CTR" >/dev/null 2>&1
+        timeout 60 podman rm -f -t 0 "synqc-peer-$RUN_ID" >/dev/null 2>&1
+        timeout 60 podman rm -f -t 0 "synqc-systemd-$RUN_ID" >/dev/null 2>&1
+        timeout 60 podman volume rm -f "$VOL" >/dev/null 2>&1
+        timeout 60 podman network rm -f "$NET" >/dev/null 2>&1
     fi
     if [ "$WE_INSTALLED_DEB" -eq 1 ] && dpkg-query -W synqc >/dev/null 2>&1; then
         dpkg -P synqc >/dev/null 2>&1
     fi
     [ "$CREATED_PRIVATE" -eq 1 ] && rmdir /var/lib/private 2>/dev/null
-    rm -rf "$TMP"
+    # A container podman failed to remove may still have mounts in the
+    # private store (its /dev/shm, the `--rootfs /:O` overlay of the host
+    # root): unmount them rather than delete through them.
+    findmnt -rn -o TARGET | grep -F "$TMP/" | sort -r | while read -r mnt; do
+        umount -l "$mnt" 2>/dev/null
+    done
+    rm -rf --one-file-system "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -80,7 +92,7 @@ trap 'exit 130' INT TERM
 # --- Tools ----------------------------------------------------------------------------
 [ "$(id -u)" -eq 0 ] || { echo "tests/packaging.sh must run as root (dpkg, podman)" >&2; exit 2; }
 need=()
-for pair in curl:curl file:file lintian:lintian podman:podman runc:runc \
+for pair in curl:curl file:file lintian:lintian podman:podman buildah:buildah runc:runc \
             python3:python3 setpriv:util-linux systemd-analyze:systemd; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
@@ -103,6 +115,37 @@ runtime = "runc"
 EOF
     export CONTAINERS_CONF=$TMP/containers.conf
 fi
+
+# use_store NAME: point buildah and podman at a new, empty store of their
+# own. vfs needs no mounts of its own, so deleting $TMP removes it whole.
+use_store() {
+    local dir=$TMP/store-$1
+    mkdir -p "$dir"
+    cat >"$dir.conf" <<EOF
+[storage]
+driver = "vfs"
+graphroot = "$dir/graph"
+runroot = "$dir/run"
+EOF
+    export CONTAINERS_STORAGE_CONF=$dir.conf
+    STORE=$dir
+}
+
+# store_holds N: buildah and podman both use $STORE and it holds N images
+# (and no container); lists what it holds otherwise.
+store_holds() {
+    local want=$1 root images bimages
+    root=$(timeout 60 podman info --format '{{.Store.GraphRoot}}') || return 1
+    [ "$root" = "$STORE/graph" ] || { echo "podman uses the store $root, not $STORE/graph"; return 1; }
+    root=$(timeout 60 buildah info --format '{{.store.GraphRoot}}') || return 1
+    [ "$root" = "$STORE/graph" ] || { echo "buildah uses the store $root, not $STORE/graph"; return 1; }
+    images=$(timeout 60 podman images -a --format '{{.ID}} {{.Repository}}:{{.Tag}}') || return 1
+    bimages=$(timeout 60 buildah images -a -q) || return 1
+    printf 'podman images:\n%s\nbuildah images:\n%s\n' "$images" "$bimages"
+    [ "$(printf '%s' "$images" | grep -c .)" -eq "$want" ] \
+        && [ "$(printf '%s' "$bimages" | grep -c .)" -eq "$want" ] \
+        && [ -z "$(timeout 60 podman ps -aq)" ]
+}
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -136,16 +179,47 @@ stop_pid() {
 }
 
 # --- 1. Build -----------------------------------------------------------------------------
+# Bounded: the release build (LTO) takes minutes on a small machine, a
+# rebuild over it seconds.
 if [ "${SKIP_BUILD:-0}" = 1 ]; then
     note "SKIP_BUILD=1: reusing $DIST"
 else
-    if packaging/build.sh >"$TMP/build.log" 2>&1; then
-        pass "build: packaging/build.sh made dist/"
+    use_store build
+    check "build store is empty and used by buildah and podman ($STORE)" store_holds 0
+    if timeout 1800 packaging/build.sh >"$TMP/build.log" 2>&1; then
+        pass "build: packaging/build.sh made dist/ starting from the empty store"
         sed -n '/^artifact/,$p' "$TMP/build.log" | sed 's/^/     /'
     else
-        fail "build: packaging/build.sh"; show "$TMP/build.log" 30
+        fail "build: packaging/build.sh (from an empty container store)"; show "$TMP/build.log" 30
         summary; exit 1
     fi
+    built=$(sed -n 's/^image: *\([^ ]*\) .*/\1/p' "$TMP/build.log")
+    check "build store now holds the one image $built" store_holds 1
+    # The path every machine that built once takes: the tag exists already.
+    # Without SOURCE_DATE_EPOCH the new image differs from the first one (its
+    # creation time), so there is an old image to drop.
+    first_id=$(timeout 60 podman images -q --no-trunc)
+    if timeout 600 env -u SOURCE_DATE_EPOCH packaging/build.sh >"$TMP/rebuild.log" 2>&1; then
+        pass "rebuild: packaging/build.sh over the image of the first build"
+    else
+        fail "rebuild: packaging/build.sh over the image of the first build"; show "$TMP/rebuild.log" 30
+        summary; exit 1
+    fi
+    replaced_and_dropped() {
+        store_holds 1 || return 1
+        [ "$(timeout 60 podman images -q --no-trunc)" != "$first_id" ] \
+            || { echo "the rebuild kept image $first_id: nothing was replaced"; return 1; }
+    }
+    check "rebuild replaced the image and dropped the old one: the store holds one image" replaced_and_dropped
+    # A tool failing without a word (as buildah did on a missing image) must
+    # still end the build with a line naming the step and the exit status.
+    mkdir -p "$TMP/mute-bin"
+    printf '#!/bin/sh\nexit 125\n' >"$TMP/mute-bin/buildah"
+    chmod +x "$TMP/mute-bin/buildah"
+    check "build.sh names the failed step when a tool fails silently" bash -c "
+        PATH='$TMP/mute-bin':\$PATH DIST_DIR='$TMP/dist-mute' timeout 600 packaging/build.sh >'$TMP/mute.log' 2>&1
+        rc=\$?; tail -n 1 '$TMP/mute.log'
+        [ \$rc -eq 125 ] && tail -n 1 '$TMP/mute.log' | grep -q \"^packaging/build.sh: step 'container image .*' failed (exit 125): \""
 fi
 
 BIN=$DIST/synqc
@@ -218,10 +292,15 @@ printf 'data_dir = "%s"\nno_such_key = 1\n' "$TMP/x" >"$TMP/bad.toml"
 check "config check refuses an unknown key" bash -c "! '$BIN' config check --config '$TMP/bad.toml'"
 
 # --- 4. .deb: install without systemd ----------------------------------------------------
-if dpkg-query -W -f='${Status}' synqc 2>/dev/null | grep -q 'installed'; then
-    fail "synqc is already installed on this machine; purge it first (dpkg -P synqc)"
-    summary; exit 1
-fi
+# Any state but absent (installed, or config files left by a removal)
+# would mix an earlier install into this one. dpkg may still know a purged
+# package as "not-installed", which is absent.
+deb_state=$(dpkg-query -W -f='${db:Status-Status}' synqc 2>/dev/null)
+case "$deb_state" in
+    ""|not-installed) ;;
+    *) fail "synqc is $deb_state on this machine; purge it first (dpkg -P synqc)"
+       summary; exit 1 ;;
+esac
 WE_INSTALLED_DEB=1
 if [ -d /run/systemd/system ]; then note "systemd is running: postinst will start the unit"; fi
 check "dpkg -i $(basename "$DEB") (systemd not PID 1)" dpkg -i "$DEB"
@@ -304,7 +383,10 @@ fi
 grep -E '^[EW]:' "$TMP/lintian.log" | sed 's/^/     | /'
 
 # --- 9. Container image -------------------------------------------------------------------------
-image=$(podman load -q -i "$IMAGE_TAR" 2>"$TMP/load.log" | sed -n 's/^Loaded image[^:]*: *//p' | head -n 1)
+# A second empty store: the image must come from the archive alone.
+use_store run
+check "image store is empty before podman load ($STORE)" store_holds 0
+image=$(timeout 120 podman load -q -i "$IMAGE_TAR" 2>"$TMP/load.log" | sed -n 's/^Loaded image[^:]*: *//p' | head -n 1)
 if [ -n "$image" ]; then pass "podman load: $image"; else fail "podman load -i $IMAGE_TAR"; show "$TMP/load.log"; summary; exit 1; fi
 
 check "image holds the binary only (/synqc, /var/lib/synqc owned by 65532)" python3 - "$IMAGE_TAR" <<'PY'
@@ -324,7 +406,7 @@ assert entries["synqc"].uid == 0 and entries["synqc"].mode & 0o022 == 0
 PY
 check "image config: USER 65532:65532, HEALTHCHECK, volume, port, OCI labels" bash -c "
     set -e
-    i() { podman image inspect --format \"\$1\" '$image'; }
+    i() { timeout 60 podman image inspect --format \"\$1\" '$image'; }
     [ \"\$(i '{{.Config.User}}')\" = 65532:65532 ]
     i '{{json .Config.Healthcheck}}' | grep -q healthcheck
     i '{{json .Config.Volumes}}' | grep -q /var/lib/synqc
@@ -334,20 +416,22 @@ check "image config: USER 65532:65532, HEALTHCHECK, volume, port, OCI labels" ba
         [ -n \"\$(i \"{{index .Config.Labels \\\"org.opencontainers.image.\$l\\\"}}\")\" ] || { echo missing label \$l; exit 1; }
     done"
 
-podman network create "$NET" >/dev/null 2>"$TMP/net.log" || { fail "podman network create"; show "$TMP/net.log"; }
-podman volume create "$VOL" >/dev/null 2>"$TMP/vol.log" || { fail "podman volume create"; show "$TMP/vol.log"; }
+timeout 60 podman network create "$NET" >/dev/null 2>"$TMP/net.log" || { fail "podman network create"; show "$TMP/net.log"; }
+timeout 60 podman volume create "$VOL" >/dev/null 2>"$TMP/vol.log" || { fail "podman volume create"; show "$TMP/vol.log"; }
 hport=$(free_port)
 run_synqc() {
     timeout 60 podman run -d --name "$CTR" --network "$NET" \
         -p "127.0.0.1:$hport:8001" -v "$VOL:/var/lib/synqc" "$image" >/dev/null
 }
-if run_synqc 2>"$TMP/run.log" && wait_http "http://127.0.0.1:$hport/health" 30; then
-    pass "container: /health answers through the published port 127.0.0.1:$hport"
+if run_synqc 2>"$TMP/run.log" && wait_http "http://127.0.0.1:$hport/health/live" 30; then
+    pass "container (image from the empty store): /health/live answers 200 on 127.0.0.1:$hport"
 else
-    fail "container: /health through the published port"; show "$TMP/run.log"
-    podman logs "$CTR" >"$TMP/ctr.log" 2>&1; show "$TMP/ctr.log"
+    fail "container (image from the empty store): /health/live on 127.0.0.1:$hport"; show "$TMP/run.log"
+    timeout 30 podman logs "$CTR" >"$TMP/ctr.log" 2>&1; show "$TMP/ctr.log"
 fi
-check "container: runs as uid 65532" bash -c "[ \"\$(podman inspect --format '{{.Config.User}}' $CTR)\" = 65532:65532 ]"
+check "container: /health answers 200 through the published port" \
+    bash -c "[ \"\$(curl -s -o /dev/null -m 5 -w '%{http_code}' http://127.0.0.1:$hport/health)\" = 200 ]"
+check "container: runs as uid 65532" bash -c "[ \"\$(timeout 60 podman inspect --format '{{.Config.User}}' $CTR)\" = 65532:65532 ]"
 check "container: HEALTHCHECK (podman healthcheck run) is healthy" timeout 30 podman healthcheck run "$CTR"
 
 # A second container on the same network, found by container name. No image
@@ -380,14 +464,14 @@ t0=$(date +%s)
 # podman's default 10 s stop timeout: the image's 8 s drain grace fits in it.
 timeout 40 podman stop "$CTR" >"$TMP/stop.log" 2>&1; src=$?
 took=$(( $(date +%s) - t0 ))
-code=$(podman inspect --format '{{.State.ExitCode}}' "$CTR" 2>/dev/null)
+code=$(timeout 60 podman inspect --format '{{.State.ExitCode}}' "$CTR" 2>/dev/null)
 if [ "$src" -eq 0 ] && [ "$code" = 0 ] && ! grep -qi sigkill "$TMP/stop.log"; then
     pass "podman stop: container exit code 0 after ${took}s (no SIGKILL)"
 else
     fail "podman stop: podman status $src, container exit code ${code:-?} after ${took}s"; show "$TMP/stop.log"
 fi
-podman logs --tail 5 "$CTR" >"$TMP/ctr-stop.log" 2>&1
-podman rm -f -t 0 "$CTR" >/dev/null 2>&1
+timeout 60 podman logs --tail 5 "$CTR" >"$TMP/ctr-stop.log" 2>&1
+timeout 60 podman rm -f -t 0 "$CTR" >/dev/null 2>&1
 if run_synqc 2>"$TMP/run2.log" && wait_http "http://127.0.0.1:$hport/health" 30; then
     body=$(curl -s -m 10 -w '\n%{http_code}' "http://127.0.0.1:$hport/runs/$run_id")
     if [ -n "$run_id" ] && [ "$(printf '%s' "$body" | tail -n 1)" = 200 ] && printf '%s' "$body" | grep -q "$run_id"; then
@@ -399,7 +483,7 @@ else
     fail "container restart on the same volume"; show "$TMP/run2.log"
 fi
 timeout 40 podman stop -t 15 "$CTR" >/dev/null 2>&1
-podman rm -f -t 0 "$CTR" >/dev/null 2>&1
+timeout 60 podman rm -f -t 0 "$CTR" >/dev/null 2>&1
 
 # --- 10. The unit under a real systemd (extra) ---------------------------------------------
 # systemd is not PID 1 on CI hosts, so boot one in a throw-away container
@@ -429,7 +513,7 @@ if [ "${SYSTEMD_BOOT_TEST:-1}" = 1 ]; then
         sd rm -f /usr/sbin/policy-rc.d
         # The checkout may live under /tmp, which is a fresh tmpfs in the
         # container: hand the package over explicitly.
-        podman cp "$DEB" "$SD:/root/synqc.deb"
+        timeout 60 podman cp "$DEB" "$SD:/root/synqc.deb"
         check "systemd: dpkg -i enables and starts synqc.service" bash -c "
             timeout 120 podman exec '$SD' dpkg -i /root/synqc.deb &&
             timeout 20 podman exec '$SD' systemctl is-enabled synqc.service &&
@@ -479,7 +563,7 @@ if [ "${SYSTEMD_BOOT_TEST:-1}" = 1 ]; then
             ! timeout 20 podman exec '$SD' test -e /var/lib/private/synqc &&
             ! timeout 20 podman exec '$SD' test -L /var/lib/synqc"
     fi
-    podman rm -f -t 5 "$SD" >/dev/null 2>&1
+    timeout 60 podman rm -f -t 5 "$SD" >/dev/null 2>&1
 fi
 
 summary
