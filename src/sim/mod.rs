@@ -102,6 +102,22 @@ impl Preset {
     pub fn parse(s: &str) -> Option<Preset> {
         Preset::ALL.into_iter().find(|p| p.as_str() == s)
     }
+
+    /// The qubits the preset's circuits act on: 0..qubits() of each target
+    /// it runs on (the result's `qubits_used`).
+    pub fn qubits(self) -> u32 {
+        match self {
+            Preset::Health | Preset::Latency | Preset::DpdDemo => 1,
+            Preset::HelloQuantumSim | Preset::BackendCompare => 2,
+            Preset::GroverDemo => 3,
+        }
+    }
+}
+
+/// How backend_compare splits its shots: the first target gets the odd one.
+pub fn compare_split(shots: u64) -> (u64, u64) {
+    let first = shots.div_ceil(2);
+    (first, shots - first)
 }
 
 /// One target as the simulator sees it: its id and the noise in force.
@@ -228,6 +244,8 @@ pub fn min_shots(preset: Preset) -> u64 {
         Preset::BackendCompare => 64,
         // Eight outcomes.
         Preset::GroverDemo => 64,
+        // The smallest reduced protocol; budgets below the full protocol's
+        // run a reduced one and say so in the result's warnings.
         Preset::Health => health::min_shots(),
         Preset::Latency => presets::LATENCY_MIN_PROBES * presets::LATENCY_SHOTS_PER_PROBE,
     }
