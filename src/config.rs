@@ -633,7 +633,10 @@ mod tests {
             })
         };
         let err = load("http://a,*", "true").unwrap_err();
-        assert!(err.contains("cors_allow_credentials") && err.contains("instead of *"), "{err}");
+        assert!(
+            err.contains("cors_allow_credentials") && err.contains("instead of *"),
+            "{err}"
+        );
         assert!(load("http://a,*", "false").is_ok());
         let c = load("http://a", "true").unwrap().config;
         assert!(c.cors_allow_credentials);

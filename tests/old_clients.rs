@@ -35,7 +35,9 @@ fn quickstart_health_check_runs_with_256_shots() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        warnings.iter().any(|w| w.starts_with("reduced health protocol for a 256-shot budget")),
+        warnings
+            .iter()
+            .any(|w| w.starts_with("reduced health protocol for a 256-shot budget")),
         "{warnings:?}"
     );
     assert_eq!(result["artifacts"]["protocol"]["name"], "reduced");
@@ -50,13 +52,19 @@ fn quickstart_health_check_runs_with_256_shots() {
         assert!(d["ci95"].as_array().is_some_and(|c| c.len() == 2), "{name}");
     }
 
-    let sync = s.post("/experiments/run", &json!({"preset": "health", "shot_budget": 256}));
+    let sync = s.post(
+        "/experiments/run",
+        &json!({"preset": "health", "shot_budget": 256}),
+    );
     assert_eq!(sync.status, 200, "{}", sync.body);
     assert_eq!(sync.json()["kpis"]["shots_used"], 256);
     assert_eq!(sync.json()["artifacts"]["protocol"]["name"], "reduced");
 
     // At the full protocol's budget nothing says "reduced".
-    let full = s.post("/experiments/run", &json!({"preset": "health", "shot_budget": 900}));
+    let full = s.post(
+        "/experiments/run",
+        &json!({"preset": "health", "shot_budget": 900}),
+    );
     assert_eq!(full.status, 200, "{}", full.body);
     assert!(full.json()["artifacts"]["protocol"].is_null());
     // Below the smallest protocol the refusal names the minimum.
@@ -90,7 +98,10 @@ fn cross_origin_console_with_credentials() {
         &[
             ("Origin", CONSOLE),
             ("Access-Control-Request-Method", "POST"),
-            ("Access-Control-Request-Headers", "content-type,x-session-id,x-api-key"),
+            (
+                "Access-Control-Request-Headers",
+                "content-type,x-session-id,x-api-key",
+            ),
         ],
     );
     assert_eq!(pre.status, 204);
@@ -106,7 +117,10 @@ fn cross_origin_console_with_credentials() {
     assert_eq!(health.status, 200);
     assert_eq!(health.header("Access-Control-Allow-Origin"), Some(CONSOLE));
     assert_eq!(health.header("Access-Control-Allow-Credentials"), Some("true"));
-    assert!(has_token(health.header("Access-Control-Expose-Headers"), "X-Request-Id"));
+    assert!(has_token(
+        health.header("Access-Control-Expose-Headers"),
+        "X-Request-Id"
+    ));
     assert!(has_token(health.header("Vary"), "Origin"));
 
     let post = s.send(
@@ -118,7 +132,10 @@ fn cross_origin_console_with_credentials() {
     assert_eq!(post.status, 202, "{}", post.body);
     assert_eq!(post.header("Access-Control-Allow-Origin"), Some(CONSOLE));
     assert_eq!(post.header("Access-Control-Allow-Credentials"), Some("true"));
-    assert!(has_token(post.header("Access-Control-Expose-Headers"), "Location"));
+    assert!(has_token(
+        post.header("Access-Control-Expose-Headers"),
+        "Location"
+    ));
 
     // Another origin gets nothing that would let its script read answers.
     let foreign = s.send("GET", "/health", None, &[("Origin", "http://evil.example")]);
@@ -128,7 +145,10 @@ fn cross_origin_console_with_credentials() {
         "OPTIONS",
         "/runs",
         None,
-        &[("Origin", "http://evil.example"), ("Access-Control-Request-Method", "POST")],
+        &[
+            ("Origin", "http://evil.example"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
     );
     assert_eq!(foreign_pre.status, 403);
     assert_eq!(foreign_pre.header("Access-Control-Allow-Credentials"), None);
@@ -217,12 +237,19 @@ fn qubit_panel_counts_what_ran() {
         let want = [(5, 100 + 100 + 64 + 256 + 51), (4, 100 + 100 + 64 + 51), (1, 64)];
         for (q, (runs, shots)) in want.into_iter().enumerate() {
             let got = qubit(doc, "sim_local", q);
-            assert_eq!((got["qubit"].as_u64(), got["runs"].as_u64(), got["shots"].as_u64()),
-                       (Some(q as u64), Some(runs), Some(shots)), "sim_local qubit {q}: {got}");
+            assert_eq!(
+                (got["qubit"].as_u64(), got["runs"].as_u64(), got["shots"].as_u64()),
+                (Some(q as u64), Some(runs), Some(shots)),
+                "sim_local qubit {q}: {got}"
+            );
         }
         for q in 0..2 {
             let got = qubit(doc, "ibm_quantum", q);
-            assert_eq!((got["runs"].as_u64(), got["shots"].as_u64()), (Some(1), Some(50)), "{got}");
+            assert_eq!(
+                (got["runs"].as_u64(), got["shots"].as_u64()),
+                (Some(1), Some(50)),
+                "{got}"
+            );
         }
         assert_eq!(qubit(doc, "ibm_quantum", 2)["runs"], 0);
         assert!(qubit(doc, "ibm_quantum", 2)["last_used_at"].is_null());
@@ -251,7 +278,8 @@ fn qubit_panel_counts_what_ran() {
 #[test]
 fn recent_items_carry_the_result_summary() {
     let s = Server::start(&["--workers", "1"]);
-    let id = s.submit(json!({"preset": "hello_quantum_sim", "seed": 21, "notes": "panel", "shot_budget": 300}));
+    let id =
+        s.submit(json!({"preset": "hello_quantum_sim", "seed": 21, "notes": "panel", "shot_budget": 300}));
     let done = s.wait_final(&id, Duration::from_secs(30));
     assert_eq!(done["status"], "succeeded", "{done}");
     let full = s.get(&format!("/experiments/{id}")).json();
@@ -321,8 +349,13 @@ fn closing_an_event_stream_logs_no_error() {
     }
     for _ in 0..3 {
         let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        conn.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        write!(conn, "GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").expect("send");
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            conn,
+            "GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .expect("send");
         let mut status = String::new();
         BufReader::new(&conn).read_line(&mut status).expect("status line");
         assert!(status.contains("200"), "{status}");
@@ -365,7 +398,10 @@ fn load_test_flow_still_passes() {
                 let mut ids = Vec::new();
                 for i in 0..5 {
                     let r = client
-                        .post("/runs", &json!({"preset": "hello_quantum_sim", "seed": t * 100 + i}))
+                        .post(
+                            "/runs",
+                            &json!({"preset": "hello_quantum_sim", "seed": t * 100 + i}),
+                        )
                         .expect("submit");
                     assert_eq!(r.status, 202, "{}", r.body);
                     ids.push(r.json()["id"].as_str().expect("id").to_string());

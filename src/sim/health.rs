@@ -99,7 +99,11 @@ pub fn circuit_count() -> u64 {
 }
 
 pub fn min_shots() -> u64 {
-    REDUCED.iter().map(Protocol::min_shots).min().unwrap_or(FULL.min_shots())
+    REDUCED
+        .iter()
+        .map(Protocol::min_shots)
+        .min()
+        .unwrap_or(FULL.min_shots())
 }
 
 /// Whether two unitaries are equal up to a global phase.
@@ -619,9 +623,24 @@ mod tests {
     #[test]
     fn full_protocol_output_is_unchanged() {
         for (target, shots, seed, want) in [
-            ("sim_local", 900, 1, "3679f66e65ff65161a6491043fc44662e2e68b5dfb4638d5fc2f0534543cb0c8"),
-            ("aws_braket", 2048, 99, "9273cf1201420fb7febb47294f01c08f0b6d243d8d04afb11eee33dafc60ca06"),
-            ("rigetti_forest", 5000, 7, "949ecae073cb44952d2c94fd2662650508ac52b39255be4f2316e01797bb4746"),
+            (
+                "sim_local",
+                900,
+                1,
+                "3679f66e65ff65161a6491043fc44662e2e68b5dfb4638d5fc2f0534543cb0c8",
+            ),
+            (
+                "aws_braket",
+                2048,
+                99,
+                "9273cf1201420fb7febb47294f01c08f0b6d243d8d04afb11eee33dafc60ca06",
+            ),
+            (
+                "rigetti_forest",
+                5000,
+                7,
+                "949ecae073cb44952d2c94fd2662650508ac52b39255be4f2316e01797bb4746",
+            ),
         ] {
             let o = health(&request(target, shots, seed), &|| false).expect("runs");
             assert_eq!(digest(&o), want, "{target} {shots} {seed}");
@@ -655,8 +674,14 @@ mod tests {
         let proto = REDUCED[REDUCED.len() - 1];
         assert_eq!(o.artifacts["circuits"], proto.circuits());
         assert_eq!(o.artifacts["protocol"]["name"], "reduced");
-        assert_eq!(o.artifacts["protocol"]["full_protocol_min_shots"], FULL.min_shots());
-        assert_eq!(o.artifacts["t1"]["delays_us"].as_array().map(Vec::len), Some(proto.delay_points));
+        assert_eq!(
+            o.artifacts["protocol"]["full_protocol_min_shots"],
+            FULL.min_shots()
+        );
+        assert_eq!(
+            o.artifacts["t1"]["delays_us"].as_array().map(Vec::len),
+            Some(proto.delay_points)
+        );
         let per_curve: u64 = ["t1", "ramsey", "echo"]
             .iter()
             .flat_map(|c| o.artifacts[c]["shots"].as_array().cloned().unwrap_or_default())
@@ -665,7 +690,9 @@ mod tests {
         let rb: u64 = o.kpis.raw_counts.values().sum();
         assert_eq!(per_curve + rb, 256, "every shot is spent");
         assert!(
-            o.warnings.iter().any(|w| w.starts_with("reduced health protocol for a 256-shot budget")),
+            o.warnings
+                .iter()
+                .any(|w| w.starts_with("reduced health protocol for a 256-shot budget")),
             "{:?}",
             o.warnings
         );
@@ -710,7 +737,10 @@ mod tests {
                 lo <= truth && truth <= hi
             })
             .count();
-        assert!(covered >= 24, "T1 ci95 covered the profile in {covered} of 30 seeds");
+        assert!(
+            covered >= 24,
+            "T1 ci95 covered the profile in {covered} of 30 seeds"
+        );
     }
 
     #[test]

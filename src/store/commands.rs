@@ -323,7 +323,8 @@ impl Store {
                 for d in usage {
                     let k = super::usage::key(&d.target);
                     let old = tx.meta.get(&k)?;
-                    tx.meta.insert(k, super::usage::added(old.as_deref(), d, *now_ms))?;
+                    tx.meta
+                        .insert(k, super::usage::added(old.as_deref(), d, *now_ms))?;
                 }
                 if let Some(refund) = refund {
                     tx.refund(self, refund, *now_ms)?;

@@ -39,8 +39,12 @@ pub(super) fn deltas(rec: &RunRecord) -> Vec<UsageDelta> {
         return Vec::new();
     }
     let mut out: Vec<UsageDelta> = Vec::new();
-    let shares =
-        crate::sim::shots_per_target(rec.preset, &rec.hardware_target, rec.compare_with.as_deref(), rec.shots);
+    let shares = crate::sim::shots_per_target(
+        rec.preset,
+        &rec.hardware_target,
+        rec.compare_with.as_deref(),
+        rec.shots,
+    );
     for (target, shots) in shares {
         match out.iter_mut().find(|d| d.target == target) {
             Some(d) => d.shots += shots,
