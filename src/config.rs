@@ -38,6 +38,8 @@ pub struct Config {
     pub min_free_disk_bytes: u64,
     pub rate_limit_per_minute: u64,
     pub cors_allow_origins: Vec<String>,
+    pub cors_allow_credentials: bool,
+    pub env: String,
     pub shutdown_grace_seconds: u64,
     pub max_connections: u64,
     pub header_timeout_seconds: u64,
@@ -116,6 +118,10 @@ impl Default for Config {
             min_free_disk_bytes: 64 * 1024 * 1024,
             rate_limit_per_minute: 0,
             cors_allow_origins: Vec::new(),
+            cors_allow_credentials: false,
+            // A packaged appliance serves a lab's real runs; staging or a
+            // developer's copy names itself.
+            env: "production".into(),
             shutdown_grace_seconds: 10,
             max_connections: 1024,
             header_timeout_seconds: 10,
@@ -240,6 +246,16 @@ pub const KEYS: &[(&str, Kind, &str)] = &[
         "cors_allow_origins",
         Kind::List,
         "origins allowed to call the API from a browser",
+    ),
+    (
+        "cors_allow_credentials",
+        Kind::Bool,
+        "let those origins send cookies and auth (explicit origins only, never *)",
+    ),
+    (
+        "env",
+        Kind::Str,
+        "deployment label reported by /health (e.g. lab, staging)",
     ),
     (
         "shutdown_grace_seconds",
@@ -390,6 +406,19 @@ impl Config {
         }
         if !["text", "json"].contains(&self.log_format.as_str()) {
             bad.push(format!("log_format: '{}' is not text or json", self.log_format));
+        }
+        if self.cors_allow_credentials && self.cors_allow_origins.iter().any(|o| o == "*") {
+            bad.push(
+                "cors_allow_credentials: browsers refuse credentials with the wildcard origin; \
+                 list the console's origins in cors_allow_origins instead of *"
+                    .into(),
+            );
+        }
+        if self.env.trim().is_empty() || self.env.len() > 64 || self.env.chars().any(char::is_control) {
+            bad.push(format!(
+                "env: '{}' must be a short label (1 to 64 printable characters) such as lab or staging",
+                self.env.escape_default()
+            ));
         }
         if self.api_key.as_deref() == Some("") {
             bad.push("api_key: must not be empty (leave it unset for no auth)".into());
@@ -566,6 +595,7 @@ mod tests {
             ("listen", "nowhere", "listen"),
             ("log-format", "xml", "log_format"),
             ("allow-provider-simulation", "maybe", "true or false"),
+            ("env", " ", "env: "),
         ] {
             let err = Config::load(&Sources {
                 flags: flags(&[(k, v)]),
@@ -613,5 +643,27 @@ mod tests {
             Config::load(&sources).unwrap().config.cors_allow_origins,
             ["http://a", "http://b"]
         );
+    }
+
+    #[test]
+    fn credentials_need_explicit_origins() {
+        let load = |origins: &str, credentials: &str| {
+            Config::load(&Sources {
+                flags: flags(&[
+                    ("cors-allow-origins", origins),
+                    ("cors-allow-credentials", credentials),
+                ]),
+                ..Default::default()
+            })
+        };
+        let err = load("http://a,*", "true").unwrap_err();
+        assert!(
+            err.contains("cors_allow_credentials") && err.contains("instead of *"),
+            "{err}"
+        );
+        assert!(load("http://a,*", "false").is_ok());
+        let c = load("http://a", "true").unwrap().config;
+        assert!(c.cors_allow_credentials);
+        assert_eq!(c.env, "production");
     }
 }

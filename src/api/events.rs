@@ -18,10 +18,17 @@ pub async fn stream(req: Request<State>) -> Result<Response, ApiError> {
                 Some(None)
             })
             .await;
-            match next {
+            let sent = match next {
                 None => return Ok(()),
-                Some(Some(data)) => sender.send("run", data, None).await?,
-                Some(None) => sender.send("ping", "{}", None).await?,
+                Some(Some(data)) => sender.send("run", data, None).await,
+                Some(None) => sender.send("ping", "{}", None).await,
+            };
+            // A failed send means the client went away (a closed console
+            // tab): the normal end of a stream, so it ends here rather
+            // than as an error, which tide would log with a backtrace.
+            if let Err(e) = sent {
+                log::debug!("SSE client disconnected: {e}");
+                return Ok(());
             }
         }
     });

@@ -34,6 +34,7 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
     let doc = json!({
         "status": status,
         "version": env!("CARGO_PKG_VERSION"),
+        "env": cfg.env,
         "engine_version": crate::sim::ENGINE_VERSION,
         "server_time": crate::rfc3339(now as f64 / 1000.0),
         "uptime_s": state.started.elapsed().as_secs_f64(),

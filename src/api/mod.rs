@@ -7,6 +7,7 @@ mod controls;
 mod events;
 mod experiments;
 mod health;
+mod qubits;
 mod runs;
 mod targets;
 
@@ -54,6 +55,8 @@ pub fn app(state: State) -> tide::Server<State> {
         .get(endpoint("/health/ready", health::ready));
     app.at("/metrics").get(endpoint("/metrics", health::metrics));
     app.at("/events").get(endpoint("/events", events::stream));
+    app.at("/telemetry/qubits")
+        .get(endpoint("/telemetry/qubits", qubits::usage));
     app.at("/admin/backup")
         .get(endpoint("/admin/backup", admin::backup));
     app.at("/openapi.json").get(endpoint("/openapi.json", |_| {
@@ -197,6 +200,17 @@ pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Respon
     res
 }
 
+/// Request headers a browser may send cross-origin: the API's own, plus
+/// what consoles add (EventSource resends Last-Event-ID; some frameworks
+/// add X-Requested-With and Cache-Control).
+const CORS_ALLOW_HEADERS: &str = "Content-Type, Accept, X-Api-Key, Authorization, X-Session-Id, \
+     Idempotency-Key, X-Request-Id, Last-Event-ID, Cache-Control, X-Requested-With";
+
+/// Response headers a cross-origin script may read beyond the safelisted
+/// ones: the request id for support, where a submitted run lives, when to
+/// retry, and the legacy route's deprecation mark.
+const CORS_EXPOSE_HEADERS: &str = "X-Request-Id, Location, Retry-After, Deprecation";
+
 /// Request id, CORS, unmatched routes in the envelope, and the HTTP
 /// metrics, around every request.
 struct Outer;
@@ -212,8 +226,13 @@ impl Middleware<State> for Outer {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| crate::budget::hex(&rand::random::<[u8; 16]>()));
         let origin = req.header("Origin").map(|h| h.last().as_str().to_string());
+        let cfg = &req.state().config;
+        let cors_on = !cfg.cors_allow_origins.is_empty();
+        // Config check refuses credentials with "*", so an allowed origin
+        // is an explicitly listed one whenever credentials are on.
+        let credentials = cfg.cors_allow_credentials;
         let allowed_origin = origin.filter(|o| {
-            let allowed = &req.state().config.cors_allow_origins;
+            let allowed = &cfg.cors_allow_origins;
             allowed.iter().any(|a| a == o || a == "*")
         });
         let preflight = req.method() == tide::http::Method::Options;
@@ -243,16 +262,23 @@ impl Middleware<State> for Outer {
                 "unmatched"
             }
         };
+        if cors_on {
+            // The answer depends on the Origin header: caches must key on it.
+            res.append_header("Vary", "Origin");
+        }
         if let Some(origin) = allowed_origin {
+            // The caller's own origin, never "*": a credentialed fetch
+            // refuses the wildcard.
             res.insert_header("Access-Control-Allow-Origin", origin);
-            res.insert_header("Vary", "Origin");
+            if credentials {
+                res.insert_header("Access-Control-Allow-Credentials", "true");
+            }
             if preflight {
                 res.insert_header("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS");
-                res.insert_header(
-                    "Access-Control-Allow-Headers",
-                    "Content-Type, X-Api-Key, Authorization, X-Session-Id, Idempotency-Key, X-Request-Id",
-                );
+                res.insert_header("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
                 res.insert_header("Access-Control-Max-Age", "600");
+            } else {
+                res.insert_header("Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
             }
         }
         if let Ok(v) = HeaderValue::from_bytes(request_id.into_bytes()) {

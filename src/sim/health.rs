@@ -17,24 +17,93 @@ use super::presets::{
 };
 use super::{SimError, SimOutcome, SimRequest};
 
-/// Delay points per decay curve (T1, Ramsey, echo).
-pub const DELAY_POINTS: usize = 9;
 /// Shortest delay as a fraction of the nominal time; the longest is 3x.
 const DELAY_MIN_FRACTION: f64 = 0.02;
 const DELAY_MAX_FRACTION: f64 = 3.0;
-pub const RB_LENGTHS: [u32; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
-/// Random sequences per length; each runs twice (inverted to |0> and to |1>).
-pub const RB_SEQUENCES: usize = 3;
 /// Fewer shots than this per circuit leaves single points too coarse
 /// (1/12 resolution) for the fits to mean anything.
 pub const MIN_SHOTS_PER_CIRCUIT: u64 = 12;
 
+/// The circuits one health run executes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Protocol {
+    /// Delay points per decay curve (T1, Ramsey, echo).
+    pub delay_points: usize,
+    /// RB sequence lengths, in Cliffords.
+    pub rb_lengths: &'static [u32],
+    /// Random sequences per length; each runs twice (inverted to |0> and to |1>).
+    pub rb_sequences: usize,
+}
+
+impl Protocol {
+    pub fn circuits(&self) -> u64 {
+        (3 * self.delay_points + self.rb_lengths.len() * self.rb_sequences * 2) as u64
+    }
+
+    /// The budget that gives every circuit MIN_SHOTS_PER_CIRCUIT.
+    pub fn min_shots(&self) -> u64 {
+        self.circuits() * MIN_SHOTS_PER_CIRCUIT
+    }
+}
+
+pub const FULL: Protocol = Protocol {
+    delay_points: 9,
+    rb_lengths: &[1, 2, 4, 8, 16, 32, 64, 128],
+    rb_sequences: 3,
+};
+
+/// The protocols for budgets too small to spread MIN_SHOTS_PER_CIRCUIT
+/// over the full one, largest first. Each keeps the full span of every
+/// curve (delays from 0.02x to 3x the nominal time, RB from 1 to 128
+/// Cliffords), so each fit still sees its whole decay; what goes is the
+/// density of points and the number of random sequences averaged per
+/// length. Fewer points carry fewer shots in all, so the bootstrap
+/// intervals widen by themselves. The smallest keeps four points per decay
+/// (one more than the three parameters of A exp(-t/tau) + B) and three RB
+/// lengths, six survival points for the shared A, p, B: below it a fit has
+/// nothing left to test itself against, which is the true floor.
+pub const REDUCED: [Protocol; 4] = [
+    Protocol {
+        delay_points: 7,
+        rb_lengths: &[1, 2, 4, 8, 16, 32, 64, 128],
+        rb_sequences: 2,
+    },
+    Protocol {
+        delay_points: 6,
+        rb_lengths: &[1, 4, 16, 64, 128],
+        rb_sequences: 2,
+    },
+    Protocol {
+        delay_points: 5,
+        rb_lengths: &[1, 4, 16, 64, 128],
+        rb_sequences: 1,
+    },
+    Protocol {
+        delay_points: 4,
+        rb_lengths: &[1, 16, 128],
+        rb_sequences: 1,
+    },
+];
+
+/// The largest protocol a budget can run with MIN_SHOTS_PER_CIRCUIT per
+/// circuit; None below the smallest.
+pub fn protocol_for(shots: u64) -> Option<Protocol> {
+    std::iter::once(FULL)
+        .chain(REDUCED)
+        .find(|p| shots >= p.min_shots())
+}
+
+/// Circuits of the full protocol (what the default budget runs).
 pub fn circuit_count() -> u64 {
-    (3 * DELAY_POINTS + RB_LENGTHS.len() * RB_SEQUENCES * 2) as u64
+    FULL.circuits()
 }
 
 pub fn min_shots() -> u64 {
-    circuit_count() * MIN_SHOTS_PER_CIRCUIT
+    REDUCED
+        .iter()
+        .map(Protocol::min_shots)
+        .min()
+        .unwrap_or(FULL.min_shots())
 }
 
 /// Whether two unitaries are equal up to a global phase.
@@ -100,17 +169,23 @@ struct Circuit {
     seq: Vec<usize>,
 }
 
-fn delays_ns(nominal_us: f64) -> Vec<f64> {
+fn delays_ns(nominal_us: f64, points: usize) -> Vec<f64> {
     let ratio = DELAY_MAX_FRACTION / DELAY_MIN_FRACTION;
-    (0..DELAY_POINTS)
-        .map(|i| nominal_us * 1e3 * DELAY_MIN_FRACTION * ratio.powf(i as f64 / (DELAY_POINTS - 1) as f64))
+    (0..points)
+        .map(|i| nominal_us * 1e3 * DELAY_MIN_FRACTION * ratio.powf(i as f64 / (points - 1) as f64))
         .collect()
 }
 
-fn circuits(req: &SimRequest, rng: &mut super::estimators::SimRng, group: &[U2]) -> Vec<Circuit> {
+fn circuits(
+    req: &SimRequest,
+    rng: &mut super::estimators::SimRng,
+    group: &[U2],
+    proto: &Protocol,
+) -> Vec<Circuit> {
     let noise = &req.plant.noise;
+    let points = proto.delay_points;
     let mut out = Vec::new();
-    for t in delays_ns(noise.t1_us) {
+    for t in delays_ns(noise.t1_us, points) {
         out.push(Circuit {
             kind: Kind::T1,
             x: t / 1e3,
@@ -118,7 +193,7 @@ fn circuits(req: &SimRequest, rng: &mut super::estimators::SimRng, group: &[U2])
             seq: vec![],
         });
     }
-    for t in delays_ns(noise.t2_us) {
+    for t in delays_ns(noise.t2_us, points) {
         let ops = vec![Op::H(0), Op::Delay(0, t), Op::H(0)];
         out.push(Circuit {
             kind: Kind::Ramsey,
@@ -127,7 +202,7 @@ fn circuits(req: &SimRequest, rng: &mut super::estimators::SimRng, group: &[U2])
             seq: vec![],
         });
     }
-    for t in delays_ns(noise.t2_us) {
+    for t in delays_ns(noise.t2_us, points) {
         let ops = vec![
             Op::H(0),
             Op::Delay(0, t / 2.0),
@@ -142,8 +217,8 @@ fn circuits(req: &SimRequest, rng: &mut super::estimators::SimRng, group: &[U2])
             seq: vec![],
         });
     }
-    for &m in &RB_LENGTHS {
-        for _ in 0..RB_SEQUENCES {
+    for &m in proto.rb_lengths {
+        for _ in 0..proto.rb_sequences {
             let seq: Vec<usize> = (0..m).map(|_| rng.random_range(0..group.len())).collect();
             for to_one in [false, true] {
                 let mut full = seq.clone();
@@ -180,7 +255,7 @@ struct Curves {
     rb_y1: Vec<f64>,
 }
 
-fn curves(circs: &[Circuit], p0: &[f64]) -> Curves {
+fn curves(circs: &[Circuit], p0: &[f64], rb_lengths: &[u32]) -> Curves {
     let pick = |k: Kind, one: bool| -> (Vec<f64>, Vec<f64>) {
         circs
             .iter()
@@ -190,7 +265,7 @@ fn curves(circs: &[Circuit], p0: &[f64]) -> Curves {
             .unzip()
     };
     let rb_mean = |to_one: bool| -> Vec<f64> {
-        RB_LENGTHS
+        rb_lengths
             .iter()
             .map(|&m| {
                 let v: Vec<f64> = circs
@@ -207,7 +282,7 @@ fn curves(circs: &[Circuit], p0: &[f64]) -> Curves {
         t1: pick(Kind::T1, true),
         ramsey: pick(Kind::Ramsey, false),
         echo: pick(Kind::Echo, false),
-        rb_lengths: RB_LENGTHS.iter().map(|&m| f64::from(m)).collect(),
+        rb_lengths: rb_lengths.iter().map(|&m| f64::from(m)).collect(),
         rb_y0: rb_mean(false),
         rb_y1: rb_mean(true),
     }
@@ -242,16 +317,17 @@ fn curve_json(
 }
 
 pub(super) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<SimOutcome, SimError> {
-    if req.shots < min_shots() {
+    let Some(proto) = protocol_for(req.shots) else {
         return Err(SimError::Invalid(format!(
-            "health needs at least {} shots",
+            "health needs at least {} shots: with fewer, the smallest protocol's circuits get under {MIN_SHOTS_PER_CIRCUIT} shots each, too coarse to fit",
             min_shots()
         )));
-    }
+    };
+    let reduced = proto != FULL;
     let model = Model::new(&req.plant.noise, &req.controls);
     let group = clifford_group();
     let mut rng = rng_for(req.seed);
-    let circs = circuits(req, &mut rng, &group);
+    let circs = circuits(req, &mut rng, &group, &proto);
     let nc = circs.len() as u64;
     let mut shots = Vec::with_capacity(circs.len());
     let mut counts = Vec::with_capacity(circs.len());
@@ -275,19 +351,26 @@ pub(super) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<S
         .zip(&shots)
         .map(|(c, &n)| c[0] as f64 / n.max(1) as f64)
         .collect();
-    let data = curves(&circs, &p0);
+    let data = curves(&circs, &p0, proto.rb_lengths);
     let fits = fit_all(&data, req, None);
 
     // Bootstrap: resample every circuit's counts from its own p_hat and refit,
     // warm-started at the point estimate (same minimum, far fewer iterations).
     let timer = super::bench::BootstrapTimer::start();
     let mut reps: [Vec<f64>; 4] = Default::default();
+    // Refits that ended on the tau search bound, per decay curve: their
+    // values pile up there, so the percentiles cannot show how wide the
+    // interval really is.
+    let mut clipped = [0usize; 3];
     let mut p_rep = vec![0.0; circs.len()];
     for _ in 0..BOOTSTRAP_RESAMPLES {
         for ((pr, &p), &n) in p_rep.iter_mut().zip(&p0).zip(&shots) {
             *pr = binomial(&mut rng, n, p) as f64 / n.max(1) as f64;
         }
-        let f = fit_all(&curves(&circs, &p_rep), req, Some(&fits));
+        let f = fit_all(&curves(&circs, &p_rep, proto.rb_lengths), req, Some(&fits));
+        for (n, fit) in clipped.iter_mut().zip([f.t1, f.ramsey, f.echo]) {
+            *n += usize::from(fit.at_bound);
+        }
         reps[0].push(f.t1.tau);
         reps[1].push(f.ramsey.tau);
         reps[2].push(f.echo.tau);
@@ -329,6 +412,29 @@ pub(super) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<S
             "{per_circuit} shots per circuit over {nc} circuits: fitted values carry wide intervals"
         ));
     }
+    // The full protocol's output stays what it always was; these speak only
+    // for the reduced ones.
+    if reduced {
+        warnings.push(format!(
+            "reduced health protocol for a {}-shot budget: {nc} circuits ({} delays per decay curve, \
+             RB lengths {:?} with {} sequence(s) each) instead of the full {}; the fits rest on fewer \
+             points and their intervals are wider. Submit at least {} shots for the full protocol.",
+            req.shots,
+            proto.delay_points,
+            proto.rb_lengths,
+            proto.rb_sequences,
+            FULL.circuits(),
+            FULL.min_shots()
+        ));
+        for (name, n) in ["T1", "Ramsey", "echo"].into_iter().zip(clipped) {
+            if n > 0 {
+                warnings.push(format!(
+                    "{n} of {BOOTSTRAP_RESAMPLES} bootstrap refits of the {name} curve ended on the fit's \
+                     search bound: its ci95 is clipped there and understates the uncertainty"
+                ));
+            }
+        }
+    }
 
     let pick = |k: Kind| -> Vec<u64> {
         circs
@@ -353,14 +459,14 @@ pub(super) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<S
         .iter()
         .map(|m| fits.rb.b + fits.rb.a * fits.rb.p.powf(*m))
         .collect();
-    let artifacts = json!({
+    let mut artifacts = json!({
         "t1": curve_json(&data.t1.0, &data.t1.1, &pick(Kind::T1), &fits.t1, "delays_us", "p1_observed"),
         "ramsey": curve_json(&data.ramsey.0, &data.ramsey.1, &pick(Kind::Ramsey), &fits.ramsey, "delays_us", "p0_observed"),
         "echo": curve_json(&data.echo.0, &data.echo.1, &pick(Kind::Echo), &fits.echo, "delays_us", "p0_observed"),
         "rb": {
             "clifford_group_size": group.len(),
             "lengths": data.rb_lengths,
-            "sequences_per_length": RB_SEQUENCES,
+            "sequences_per_length": proto.rb_sequences,
             "survival_to_0": data.rb_y0,
             "p0_to_1": data.rb_y1,
             "fit_curve_to_0": rb_fit,
@@ -373,6 +479,15 @@ pub(super) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<S
         "shots_per_circuit": per_circuit,
         "latency_model_note": "health latency_us is the shot-weighted mean plant time per shot over all circuits",
     });
+    if reduced {
+        artifacts["protocol"] = json!({
+            "name": "reduced",
+            "delay_points": proto.delay_points,
+            "rb_lengths": proto.rb_lengths,
+            "rb_sequences": proto.rb_sequences,
+            "full_protocol_min_shots": FULL.min_shots(),
+        });
+    }
     Ok(assemble(
         req,
         Parts {
@@ -480,11 +595,159 @@ mod tests {
         }
     }
 
+    fn request(target: &str, shots: u64, seed: u64) -> SimRequest {
+        SimRequest {
+            preset: super::super::Preset::Health,
+            plant: super::super::Plant {
+                target: target.into(),
+                kind: "sim".into(),
+                noise: NoiseProfile::builtin(target).expect("builtin"),
+            },
+            compare_with: None,
+            shots,
+            seed,
+            controls: Default::default(),
+            marked: None,
+        }
+    }
+
+    fn digest(o: &SimOutcome) -> String {
+        use sha2::Digest;
+        let text = serde_json::to_string(o).expect("outcome serializes");
+        crate::budget::hex(&sha2::Sha256::digest(text.as_bytes()))
+    }
+
+    /// Pins the full protocol's output as it was before the reduced
+    /// protocols existed: same request and seed, same bytes. A deliberate
+    /// change of the physics bumps ENGINE_VERSION and these digests.
+    #[test]
+    fn full_protocol_output_is_unchanged() {
+        for (target, shots, seed, want) in [
+            (
+                "sim_local",
+                900,
+                1,
+                "3679f66e65ff65161a6491043fc44662e2e68b5dfb4638d5fc2f0534543cb0c8",
+            ),
+            (
+                "aws_braket",
+                2048,
+                99,
+                "9273cf1201420fb7febb47294f01c08f0b6d243d8d04afb11eee33dafc60ca06",
+            ),
+            (
+                "rigetti_forest",
+                5000,
+                7,
+                "949ecae073cb44952d2c94fd2662650508ac52b39255be4f2316e01797bb4746",
+            ),
+        ] {
+            let o = health(&request(target, shots, seed), &|| false).expect("runs");
+            assert_eq!(digest(&o), want, "{target} {shots} {seed}");
+        }
+    }
+
+    #[test]
+    fn budgets_pick_the_largest_protocol_that_fits() {
+        assert_eq!(FULL.circuits(), 75);
+        assert_eq!(protocol_for(FULL.min_shots()), Some(FULL));
+        assert_eq!(protocol_for(200_000), Some(FULL));
+        let mut last = FULL.min_shots();
+        for p in REDUCED {
+            // Strictly smaller, and each keeps every curve's whole span.
+            assert!(p.min_shots() < last, "{p:?}");
+            last = p.min_shots();
+            assert!(p.delay_points >= 4);
+            assert!(p.rb_lengths.len() >= 3 && p.rb_sequences >= 1);
+            assert_eq!(p.rb_lengths.first(), Some(&1));
+            assert_eq!(p.rb_lengths.last(), FULL.rb_lengths.last());
+            assert_eq!(protocol_for(p.min_shots()), Some(p));
+        }
+        assert_eq!(min_shots(), last);
+        assert_eq!(protocol_for(min_shots() - 1), None);
+        assert_eq!(protocol_for(FULL.min_shots() - 1), Some(REDUCED[0]));
+    }
+
+    #[test]
+    fn a_small_budget_runs_the_reduced_protocol_and_says_so() {
+        let o = health(&request("sim_local", 256, 5), &|| false).expect("runs");
+        let proto = REDUCED[REDUCED.len() - 1];
+        assert_eq!(o.artifacts["circuits"], proto.circuits());
+        assert_eq!(o.artifacts["protocol"]["name"], "reduced");
+        assert_eq!(
+            o.artifacts["protocol"]["full_protocol_min_shots"],
+            FULL.min_shots()
+        );
+        assert_eq!(
+            o.artifacts["t1"]["delays_us"].as_array().map(Vec::len),
+            Some(proto.delay_points)
+        );
+        let per_curve: u64 = ["t1", "ramsey", "echo"]
+            .iter()
+            .flat_map(|c| o.artifacts[c]["shots"].as_array().cloned().unwrap_or_default())
+            .filter_map(|v| v.as_u64())
+            .sum();
+        let rb: u64 = o.kpis.raw_counts.values().sum();
+        assert_eq!(per_curve + rb, 256, "every shot is spent");
+        assert!(
+            o.warnings
+                .iter()
+                .any(|w| w.starts_with("reduced health protocol for a 256-shot budget")),
+            "{:?}",
+            o.warnings
+        );
+        for name in ["t1_us", "t2star_us", "t2echo_us", "epc", "fidelity"] {
+            let d = o.kpi_details.iter().find(|d| d.name == name).expect("kpi");
+            assert!(d.value.is_finite(), "{name}");
+            let [lo, hi] = d.ci95.expect("sampled kpi has ci95");
+            assert!(lo <= hi, "{name}");
+        }
+        let err = health(&request("sim_local", min_shots() - 1, 5), &|| false).unwrap_err();
+        assert!(
+            matches!(&err, SimError::Invalid(m) if m.contains(&format!("at least {}", min_shots()))),
+            "{err:?}"
+        );
+    }
+
+    /// The reduced protocol's intervals come from the same bootstrap over
+    /// fewer shots: wider than the full protocol's, and still covering the
+    /// profile's T1 about as often as a 95% interval should.
+    #[test]
+    fn reduced_intervals_are_wider_and_still_cover() {
+        let truth = NoiseProfile::builtin("ibm_quantum").expect("builtin").t1_us;
+        let median_width = |shots: u64| {
+            let mut w: Vec<f64> = (0..9)
+                .map(|seed| {
+                    let o = health(&request("ibm_quantum", shots, seed), &|| false).expect("runs");
+                    let d = o.kpi_details.iter().find(|d| d.name == "t1_us").expect("t1");
+                    let [lo, hi] = d.ci95.expect("ci95");
+                    hi - lo
+                })
+                .collect();
+            w.sort_by(f64::total_cmp);
+            w[w.len() / 2]
+        };
+        let (small, full) = (median_width(256), median_width(2048));
+        assert!(small > 1.5 * full, "256 shots: {small}, 2048 shots: {full}");
+        let covered = (100..130)
+            .filter(|&seed| {
+                let o = health(&request("ibm_quantum", 256, seed), &|| false).expect("runs");
+                let d = o.kpi_details.iter().find(|d| d.name == "t1_us").expect("t1");
+                let [lo, hi] = d.ci95.expect("ci95");
+                lo <= truth && truth <= hi
+            })
+            .count();
+        assert!(
+            covered >= 24,
+            "T1 ci95 covered the profile in {covered} of 30 seeds"
+        );
+    }
+
     #[test]
     fn delays_are_log_spaced_up_to_three_times_nominal() {
-        let d = delays_ns(100.0);
-        assert_eq!(d.len(), DELAY_POINTS);
-        assert!((d[DELAY_POINTS - 1] - 300_000.0).abs() < 1e-6);
+        let d = delays_ns(100.0, FULL.delay_points);
+        assert_eq!(d.len(), FULL.delay_points);
+        assert!((d[FULL.delay_points - 1] - 300_000.0).abs() < 1e-6);
         let r = d[1] / d[0];
         assert!(d.windows(2).all(|w| (w[1] / w[0] - r).abs() < 1e-9));
     }

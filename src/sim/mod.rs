@@ -102,6 +102,34 @@ impl Preset {
     pub fn parse(s: &str) -> Option<Preset> {
         Preset::ALL.into_iter().find(|p| p.as_str() == s)
     }
+
+    /// The qubits the preset's circuits act on: 0..qubits() of each target
+    /// it runs on (the result's `qubits_used`).
+    pub fn qubits(self) -> u32 {
+        match self {
+            Preset::Health | Preset::Latency | Preset::DpdDemo => 1,
+            Preset::HelloQuantumSim | Preset::BackendCompare => 2,
+            Preset::GroverDemo => 3,
+        }
+    }
+}
+
+/// The shots a run executes on each target it runs on: backend_compare
+/// splits them over its two targets, the first getting the odd one (as
+/// presets.rs does); every other preset runs on one.
+pub fn shots_per_target<'a>(
+    preset: Preset,
+    target: &'a str,
+    compare_with: Option<&'a str>,
+    shots: u64,
+) -> Vec<(&'a str, u64)> {
+    match (preset, compare_with) {
+        (Preset::BackendCompare, Some(second)) => {
+            let first = shots.div_ceil(2);
+            vec![(target, first), (second, shots - first)]
+        }
+        _ => vec![(target, shots)],
+    }
 }
 
 /// One target as the simulator sees it: its id and the noise in force.
@@ -228,6 +256,8 @@ pub fn min_shots(preset: Preset) -> u64 {
         Preset::BackendCompare => 64,
         // Eight outcomes.
         Preset::GroverDemo => 64,
+        // The smallest reduced protocol; budgets below the full protocol's
+        // run a reduced one and say so in the result's warnings.
         Preset::Health => health::min_shots(),
         Preset::Latency => presets::LATENCY_MIN_PROBES * presets::LATENCY_SHOTS_PER_PROBE,
     }
@@ -273,3 +303,43 @@ pub fn run(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod usage_tests {
+    use super::*;
+
+    /// The usage counters take qubits and shots from these two functions;
+    /// they must agree with what the presets really execute.
+    #[test]
+    fn qubits_and_target_shares_match_the_outcomes() {
+        let plant = |t: &str| Plant {
+            target: t.into(),
+            kind: "sim".into(),
+            noise: NoiseProfile::builtin(t).expect("builtin"),
+        };
+        for preset in Preset::ALL.into_iter().filter(|p| *p != Preset::Latency) {
+            let req = SimRequest {
+                preset,
+                plant: plant("sim_local"),
+                compare_with: Some(plant("ibm_quantum")),
+                shots: 1025,
+                seed: 3,
+                controls: ControlProfile::default(),
+                marked: None,
+            };
+            let out = run(&req, None, &|| false).expect("runs");
+            assert_eq!(out.qubits_used, preset.qubits(), "{preset:?}");
+            let shares = shots_per_target(preset, "sim_local", Some("ibm_quantum"), 1025);
+            assert_eq!(shares.iter().map(|s| s.1).sum::<u64>(), out.shots.executed);
+            if preset == Preset::BackendCompare {
+                for (target, n) in shares {
+                    assert_eq!(out.artifacts["per_target"][target]["shots"], n, "{target}");
+                }
+            } else {
+                assert_eq!(shares, [("sim_local", 1025)]);
+            }
+        }
+        // The latency preset's circuit is one X on qubit 0.
+        assert_eq!(Preset::Latency.qubits(), 1);
+    }
+}

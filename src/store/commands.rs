@@ -41,6 +41,8 @@ pub(super) enum Command {
         token: u64,
         /// Shots to give back to the run's budget window.
         refund: Option<Refund>,
+        /// What a succeeded run adds to its targets' qubit counters.
+        usage: Vec<super::usage::UsageDelta>,
         now_ms: u64,
     },
     /// Put a running run back in the queue, if `token` holds its lease.
@@ -308,6 +310,7 @@ impl Store {
                 status,
                 token,
                 refund,
+                usage,
                 now_ms,
             } => {
                 if !tx.lease_is(id, *token)? {
@@ -317,6 +320,12 @@ impl Store {
                 tx.runs.insert(&id.0, &codec::stub(*status))?;
                 tx.to_archive.insert(&id.0, &[])?;
                 bump(tx.meta, &finished_key(*status), 1)?;
+                for d in usage {
+                    let k = super::usage::key(&d.target);
+                    let old = tx.meta.get(&k)?;
+                    tx.meta
+                        .insert(k, super::usage::added(old.as_deref(), d, *now_ms))?;
+                }
                 if let Some(refund) = refund {
                     tx.refund(self, refund, *now_ms)?;
                 }

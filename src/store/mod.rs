@@ -13,6 +13,7 @@ mod codec;
 mod commands;
 mod compact;
 mod queue_index;
+mod usage;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ use crate::queue::run::{RunError, RunId, RunRecord, RunStatus};
 pub use backup::{restore, Restored};
 use commands::{Command, Outcome, Refund};
 pub use compact::Compacted;
+pub use usage::QubitUsage;
 
 /// Version of the on-disk layout. Bump with a migration in [`Store::open`].
 /// 2: finished runs move to the archive database.
@@ -559,6 +561,7 @@ impl Store {
                     status: rec.status,
                     token,
                     refund: fin.refund.then(|| Refund::of(&rec)),
+                    usage: usage::deltas(&rec),
                     now_ms,
                 };
                 (command, rec)
