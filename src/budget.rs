@@ -116,7 +116,7 @@ impl Budget {
 /// a digest of the API key (never the key itself), else `local-session`.
 pub fn session_id(header: Option<&str>, api_key: Option<&str>) -> String {
     if let Some(h) = header.map(str::trim).filter(|h| !h.is_empty()) {
-        return h.chars().take(128).collect();
+        return h.to_string();
     }
     match api_key {
         Some(key) => format!("api_key:{}", &hex(&Sha256::digest(key.as_bytes()))[..12]),

@@ -58,7 +58,7 @@ pub const ERROR_CODES: [&str; 16] = [
 
 /// Route templates, the only values the `route` label takes (plus
 /// "unmatched" for anything else).
-pub const ROUTES: [&str; 20] = [
+pub const ROUTES: [&str; 21] = [
     "/",
     "/runs",
     "/runs/:id",
@@ -73,6 +73,7 @@ pub const ROUTES: [&str; 20] = [
     "/health/ready",
     "/metrics",
     "/events",
+    "/telemetry/qubits",
     "/openapi.json",
     "/docs",
     "/assets/*path",

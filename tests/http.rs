@@ -356,3 +356,57 @@ fn idle_sockets_past_the_fd_limit_never_lock_out_health() {
     }
     assert!(shed > 0, "no idle socket was shed");
 }
+
+#[test]
+fn a_405_says_what_is_allowed_and_header_limits_hold() {
+    let s = Server::start(&["--workers", "0"]);
+    for (method, path, allow) in [
+        ("DELETE", "/runs", "GET, HEAD, POST, OPTIONS"),
+        ("PUT", "/controls/profile", "GET, HEAD, POST, OPTIONS"),
+        (
+            "GET",
+            "/runs/0190a0a0-0000-7000-8000-000000000000/cancel",
+            "POST, OPTIONS",
+        ),
+        ("PUT", "/experiments/run", "GET, HEAD, POST, OPTIONS"),
+        ("POST", "/health", "GET, HEAD, OPTIONS"),
+        (
+            "POST",
+            "/runs/0190a0a0-0000-7000-8000-000000000000",
+            "GET, HEAD, OPTIONS",
+        ),
+        ("POST", "/telemetry/qubits", "GET, HEAD, OPTIONS"),
+    ] {
+        let r = s.send(method, path, None, &[]);
+        assert_eq!(r.status, 405, "{method} {path}: {}", r.body);
+        assert_eq!(r.header("Allow"), Some(allow), "{method} {path}");
+        // What Allow lists is really served there (not a 405).
+        let first = allow.split(", ").next().expect("a method");
+        let body = serde_json::json!({"preset": "hello_quantum_sim"});
+        let again = s.send(first, path, (first == "POST").then_some(&body), &[]);
+        assert_ne!(again.status, 405, "{first} {path}");
+    }
+
+    let long = |n: usize| "s".repeat(n);
+    let ok = s.send(
+        "GET",
+        "/runs",
+        None,
+        &[("X-Session-Id", &long(255)), ("X-Request-Id", &long(200))],
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.header("X-Request-Id"), Some(long(200).as_str()));
+    for (name, n) in [("X-Session-Id", 256), ("X-Request-Id", 201)] {
+        let r = s.send("POST", "/runs", Some(&hello()), &[(name, &long(n))]);
+        assert_eq!(
+            (r.status, code(&r).as_str()),
+            (422, "INVALID_REQUEST"),
+            "{name}: {}",
+            r.body
+        );
+        assert_eq!(r.json()["detail"]["error_detail"]["fields"][0]["loc"], name);
+        // A fresh id stands in for the refused one.
+        assert!(r.header("X-Request-Id").is_some_and(|id| id.len() == 32));
+    }
+    assert_eq!(s.health()["queue"]["total"], 0, "nothing was stored");
+}

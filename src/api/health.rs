@@ -50,7 +50,6 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
         "store": {
             "backend": "sled",
             "ok": store_ok,
-            "path": state.store.path().display().to_string(),
             "size_bytes": state.store.size_on_disk().ok(),
             "quarantined_records": quarantined,
             "archive": archive,

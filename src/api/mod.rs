@@ -21,8 +21,13 @@ use sha2::{Digest, Sha256};
 use tide::http::headers::HeaderValue;
 use tide::{Middleware, Next, Request, Response, StatusCode};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::State;
+
+/// Longest accepted X-Session-Id and X-Request-Id (the OpenAPI document's
+/// limits).
+const MAX_SESSION_ID: usize = 255;
+const MAX_REQUEST_ID: usize = 200;
 
 /// The route template an endpoint answered for (the `route` metric label).
 #[derive(Clone, Copy)]
@@ -78,6 +83,19 @@ pub fn app(state: State) -> tide::Server<State> {
     app
 }
 
+/// The methods a route of [`app`] answers, for the `Allow` header of a 405
+/// (tide's router does not say). Kept beside the route table it mirrors;
+/// tests/http.rs checks it route by route.
+fn allowed_methods(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        // GET /experiments/run is /experiments/:id with the id "run".
+        ["runs"] | ["controls", "profile"] | ["experiments", "run"] => "GET, HEAD, POST, OPTIONS",
+        ["runs", _, "cancel"] => "POST, OPTIONS",
+        _ => "GET, HEAD, OPTIONS",
+    }
+}
+
 /// The `/metrics`-only application of the optional second listener: the
 /// same registry, nothing else.
 pub fn metrics_app(state: State) -> tide::Server<State> {
@@ -109,9 +127,22 @@ where
     }
 }
 
-/// Authentication (unless the path is public) and the per-session rate
-/// limit.
+/// Header limits, authentication (unless the path is public) and the
+/// per-session rate limit.
 fn admit(req: &Request<State>) -> Result<(), ApiError> {
+    // The OpenAPI document's limits: a longer id is refused, never cut,
+    // so two long session ids can never share one budget.
+    let too_long: Vec<FieldError> = [("X-Session-Id", MAX_SESSION_ID), ("X-Request-Id", MAX_REQUEST_ID)]
+        .into_iter()
+        .filter(|(name, max)| {
+            req.header(*name)
+                .is_some_and(|v| v.last().as_str().chars().count() > *max)
+        })
+        .map(|(name, max)| FieldError::new(name, format!("must be at most {max} characters")))
+        .collect();
+    if !too_long.is_empty() {
+        return Err(ApiError::Invalid(too_long));
+    }
     let state = req.state();
     let path = req.url().path();
     let public = state.config.public_paths.iter().any(|p| p == path);
@@ -222,8 +253,8 @@ impl Middleware<State> for Outer {
         let method = req.method().to_string();
         let request_id = req
             .header("X-Request-Id")
-            .map(|h| h.last().as_str().chars().take(128).collect::<String>())
-            .filter(|s| !s.is_empty())
+            .map(|h| h.last().as_str().to_string())
+            .filter(|s| !s.is_empty() && s.chars().count() <= MAX_REQUEST_ID)
             .unwrap_or_else(|| crate::budget::hex(&rand::random::<[u8; 16]>()));
         let origin = req.header("Origin").map(|h| h.last().as_str().to_string());
         let cfg = &req.state().config;
@@ -236,6 +267,7 @@ impl Middleware<State> for Outer {
             allowed.iter().any(|a| a == o || a == "*")
         });
         let preflight = req.method() == tide::http::Method::Options;
+        let path = req.url().path().to_string();
         let mut res = if preflight {
             let mut r = Response::new(if allowed_origin.is_some() {
                 StatusCode::NoContent
@@ -259,6 +291,9 @@ impl Middleware<State> for Outer {
                 };
                 res = ApiError::UnknownRoute(what.into()).into_response();
                 res.set_status(status);
+                if status == StatusCode::MethodNotAllowed {
+                    res.insert_header("Allow", allowed_methods(&path));
+                }
                 "unmatched"
             }
         };

@@ -114,9 +114,16 @@ impl Preset {
     }
 }
 
+/// How backend_compare splits its shots over its two targets: the first
+/// gets the odd one.
+pub fn compare_split(shots: u64) -> (u64, u64) {
+    let first = shots.div_ceil(2);
+    (first, shots - first)
+}
+
 /// The shots a run executes on each target it runs on: backend_compare
-/// splits them over its two targets, the first getting the odd one (as
-/// presets.rs does); every other preset runs on one.
+/// splits them over its two targets ([`compare_split`]); every other
+/// preset runs on one.
 pub fn shots_per_target<'a>(
     preset: Preset,
     target: &'a str,
@@ -125,8 +132,8 @@ pub fn shots_per_target<'a>(
 ) -> Vec<(&'a str, u64)> {
     match (preset, compare_with) {
         (Preset::BackendCompare, Some(second)) => {
-            let first = shots.div_ceil(2);
-            vec![(target, first), (second, shots - first)]
+            let (first, rest) = compare_split(shots);
+            vec![(target, first), (second, rest)]
         }
         _ => vec![(target, shots)],
     }

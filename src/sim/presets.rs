@@ -385,8 +385,7 @@ pub(super) fn backend_compare(
             "backend_compare needs a second target (compare_with)".into(),
         ));
     };
-    let n1 = req.shots.div_ceil(2);
-    let n2 = req.shots - n1;
+    let (n1, n2) = super::compare_split(req.shots);
     let mut rng = rng_for(req.seed);
     let mut runs = Vec::new();
     for (plant, n) in [(&req.plant, n1), (second, n2)] {

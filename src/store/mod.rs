@@ -430,10 +430,6 @@ impl Store {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Both databases (the archive once it is open).
     pub fn size_on_disk(&self) -> Result<u64> {
         Ok(self.db.size_on_disk()? + self.archive_size_on_disk()?)
