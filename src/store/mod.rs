@@ -35,6 +35,21 @@ pub use compact::Compacted;
 /// LZ4-compressed (an older synqc would quarantine both; see codec.rs).
 pub const SCHEMA_VERSION: u64 = 3;
 
+/// sled's page cache for the two databases together, unless configured
+/// (store_cache_bytes). sled's own default is 1 GiB per database, and
+/// the process grew with the store towards it; with a few MiB it stays
+/// flat however large the store grows (tests/soak.sh measures it).
+pub const DEFAULT_CACHE_BYTES: u64 = 8 << 20;
+
+/// The page cache of the main database and of the archive, out of
+/// `total`: half each. The main store is small but every submit, claim
+/// and finish writes it; the archive takes every result and serves the
+/// reads of finished runs.
+fn cache_split(total: u64) -> (u64, u64) {
+    let main = total / 2;
+    (main, total - main)
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum StoreError {
     /// The disk or sled failed (full disk, I/O error, corruption).
@@ -170,6 +185,8 @@ pub struct Store {
     quarantine: sled::Tree,
     /// Finished runs still in `runs`, waiting to move to the archive.
     to_archive: sled::Tree,
+    /// The main database's page cache, for its reopening at a stop.
+    cache_bytes: u64,
     archive: archive::Slot,
     /// Taken to move runs to the archive; listings hold it shared.
     moving: RwLock<()>,
@@ -267,12 +284,22 @@ fn bump<E>(tree: &TransactionalTree, key: &[u8], delta: i64) -> std::result::Res
 }
 
 impl Store {
+    /// [`Store::open_with_cache`] with the default page cache.
+    pub fn open(path: &Path, budget: Budget) -> Result<Arc<Store>> {
+        Store::open_with_cache(path, budget, DEFAULT_CACHE_BYTES)
+    }
+
     /// Opens (or creates) the store, checks and migrates its schema, and
     /// loads the counts: queued and running from their (bounded) trees,
     /// finished ones from persisted counters, so start-up does not depend
-    /// on how many runs are stored.
-    pub fn open(path: &Path, budget: Budget) -> Result<Arc<Store>> {
-        let db = sled::Config::new().path(compact::main_dir(path)?).open()?;
+    /// on how many runs are stored. `cache_bytes` bounds sled's page
+    /// caches of both databases together.
+    pub fn open_with_cache(path: &Path, budget: Budget, cache_bytes: u64) -> Result<Arc<Store>> {
+        let (main_cache, archive_cache) = cache_split(cache_bytes);
+        let db = sled::Config::new()
+            .path(compact::main_dir(path)?)
+            .cache_capacity(main_cache)
+            .open()?;
         compact::remove_leftovers(path)?;
         let meta = db.open_tree("meta")?;
         let schema = meta.get(META_SCHEMA)?.map(|v| u64_of(&v));
@@ -298,7 +325,7 @@ impl Store {
             meta.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
         }
         let archive = archive::Slot::default();
-        archive::open_in_background(path.join("archive"), archive.clone());
+        archive::open_in_background(path.join("archive"), archive.clone(), archive_cache);
         let store = Arc::new_cyclic(|weak| Store {
             writer: writer::Writer::start(weak.clone(), write_failed.clone()),
             write_lock: Mutex::new(()),
@@ -309,6 +336,7 @@ impl Store {
             idempotency,
             quarantine,
             to_archive,
+            cache_bytes: main_cache,
             archive,
             moving: RwLock::new(()),
             meta,
@@ -849,15 +877,15 @@ impl Store {
         }
         store.meta.insert(META_QUEUE_AT_STOP, copy)?;
         store.db.flush()?;
-        let data_dir = store.path.clone();
+        let (data_dir, cache) = (store.path.clone(), store.cache_bytes);
         drop(store);
-        let db = open_sled(&compact::main_dir(&data_dir)?)?;
-        let compacted = compact::compact_if_sparse(&data_dir, &db, compact::SPARSE)?;
+        let db = open_sled(&compact::main_dir(&data_dir)?, cache)?;
+        let compacted = compact::compact_if_sparse(&data_dir, &db, compact::SPARSE, cache)?;
         drop(db);
         if compacted.is_some() {
             // Held while the old store's files go, so that no second synqc
             // can start on this data dir in the meantime.
-            let _fresh = open_sled(&compact::main_dir(&data_dir)?)?;
+            let _fresh = open_sled(&compact::main_dir(&data_dir)?, cache)?;
             compact::remove_leftovers(&data_dir)?;
         }
         Ok(compacted)
@@ -873,13 +901,14 @@ impl Drop for Store {
     }
 }
 
-/// Opens the sled database at `path`, waiting (bounded) for the file lock
-/// of a handle dropped a moment ago: sled releases it only when its own
-/// threads (and our writer thread, mid-batch) have let go.
-fn open_sled(path: &Path) -> Result<sled::Db> {
+/// Opens the sled database at `path` with a page cache of `cache_bytes`,
+/// waiting (bounded) for the file lock of a handle dropped a moment ago:
+/// sled releases it only when its own threads (and our writer thread,
+/// mid-batch) have let go.
+fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        match sled::Config::new().path(path).open() {
+        match sled::Config::new().path(path).cache_capacity(cache_bytes).open() {
             Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
