@@ -65,6 +65,9 @@ pub enum ApiError {
     /// 503 INTERNAL_ERROR: the store cannot take a write (disk full, I/O).
     /// The cause goes to the log, never to the client.
     StoreUnavailable(String),
+    /// 503 INTERNAL_ERROR: the store refuses writes until a restart (a
+    /// write to its disk failed).
+    StoreRefusesWrites,
     /// 500 INTERNAL_ERROR; the cause goes to the log only.
     Internal(String),
     /// A run that ended without a result, answered synchronously by the
@@ -86,7 +89,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UnsupportedMediaType,
             ApiError::BudgetExhausted { .. } | ApiError::RateLimited { .. } => StatusCode::TooManyRequests,
             ApiError::Conflict(_) => StatusCode::Conflict,
-            ApiError::Backpressure { .. } | ApiError::StoreUnavailable(_) => StatusCode::ServiceUnavailable,
+            ApiError::Backpressure { .. } | ApiError::StoreUnavailable(_) | ApiError::StoreRefusesWrites => {
+                StatusCode::ServiceUnavailable
+            }
             ApiError::Internal(_) => StatusCode::InternalServerError,
             ApiError::RunFailed(e) => match e.code.as_str() {
                 "TIMEOUT" => StatusCode::GatewayTimeout,
@@ -116,7 +121,9 @@ impl ApiError {
             ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::Backpressure { .. } => "PROVIDER_QUEUE_BACKPRESSURE",
-            ApiError::StoreUnavailable(_) | ApiError::Internal(_) => "INTERNAL_ERROR",
+            ApiError::StoreUnavailable(_) | ApiError::StoreRefusesWrites | ApiError::Internal(_) => {
+                "INTERNAL_ERROR"
+            }
         }
     }
 
@@ -151,6 +158,11 @@ impl ApiError {
             ApiError::StoreUnavailable(_) => {
                 "The run store cannot accept writes right now; nothing was changed".to_string()
             }
+            ApiError::StoreRefusesWrites => {
+                "The run store refuses writes until synqc restarts, since a write to its disk failed; \
+                 nothing was changed"
+                    .to_string()
+            }
             ApiError::Internal(_) => "Internal error".to_string(),
             ApiError::RunFailed(e) => e.message.clone(),
         }
@@ -178,6 +190,7 @@ impl ApiError {
             ApiError::Conflict(_) => "Use a new Idempotency-Key, or check the run's current status.",
             ApiError::Backpressure { .. } => "Retry after the Retry-After delay.",
             ApiError::StoreUnavailable(_) => "Check disk space and the synqc log; retry later.",
+            ApiError::StoreRefusesWrites => "Free space on the data directory's disk and restart synqc.",
             ApiError::Internal(_) => "Retry; if it persists, check the synqc log.",
         }
     }
@@ -248,7 +261,10 @@ impl ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::StoreUnavailable(e.to_string())
+        match e {
+            crate::store::StoreError::WritesRefused => ApiError::StoreRefusesWrites,
+            other => ApiError::StoreUnavailable(other.to_string()),
+        }
     }
 }
 

@@ -137,15 +137,12 @@ fn every_accepted_cancel_of_quick_batched_runs_ends_cancelled() {
                 let listed = s.get("/runs?status=running&limit=100").json();
                 for run in listed["runs"].as_array().into_iter().flatten() {
                     let id = run["id"].as_str().expect("id").to_string();
-                    if !answers.contains_key(&id) {
-                        let r = cancel(&s, &id);
-                        answers.insert(
-                            id,
-                            Answer {
-                                status: r.status,
-                                body: r.json(),
-                            },
-                        );
+                    if let std::collections::hash_map::Entry::Vacant(slot) = answers.entry(id) {
+                        let r = cancel(&s, slot.key());
+                        slot.insert(Answer {
+                            status: r.status,
+                            body: r.json(),
+                        });
                     }
                 }
             }

@@ -56,12 +56,19 @@ pub enum StoreError {
     Io(String),
     /// The store was written by a newer synqc.
     TooNew { found: u64 },
+    /// Writes are refused until a restart (see [`Store::refuse_writes`]).
+    WritesRefused,
 }
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreError::Io(e) => write!(f, "store I/O error: {e}"),
+            StoreError::WritesRefused => write!(
+                f,
+                "the store refuses writes since a write to its disk failed; \
+                 free space on the data directory's disk and restart synqc"
+            ),
             StoreError::TooNew { found } => write!(
                 f,
                 "the store has schema version {found}, newer than this synqc supports ({SCHEMA_VERSION}); \
@@ -201,8 +208,9 @@ pub struct Store {
     last_id: Mutex<(u64, u16)>,
     /// The queue's order in memory (positions, oldest, backoffs).
     index: Mutex<queue_index::QueueIndex>,
-    /// Set when a flush hung: writes are refused from then on,
-    /// without touching sled, until a restart (see writer.rs).
+    /// Set when a write failed or a flush hung: writes are refused from
+    /// then on, without touching sled, until a restart (see
+    /// [`Store::refuse_writes`] and writer.rs).
     write_failed: Arc<AtomicBool>,
     /// The last free-space reading and when it was taken.
     free_space: Mutex<Option<(std::time::Instant, u64)>>,
@@ -405,20 +413,37 @@ impl Store {
         Ok(store)
     }
 
-    /// Refuses writes once a flush hung: sled may then block any
-    /// write forever, and a request must get its error instead.
+    /// Refuses writes once they failed (see [`Store::refuse_writes`]).
     fn writable(&self) -> Result<()> {
         if self.write_failed.load(Ordering::SeqCst) {
-            return Err(StoreError::Io(
-                "the store is read-only after a flush hung; restart synqc once the disk has room".into(),
-            ));
+            return Err(StoreError::WritesRefused);
         }
         Ok(())
     }
 
-    /// False once writes are refused (see [`Store::writable`]).
+    /// False once writes are refused; /health's `writable`, and then its
+    /// `ok`, readiness and synqc_store_up (the probe) all say so.
     pub fn is_writable(&self) -> bool {
         !self.write_failed.load(Ordering::SeqCst)
+    }
+
+    /// After a write to the disk failed (ENOSPC, EIO), writes are refused
+    /// until a restart, even once the disk has room again: sled 0.34
+    /// keeps the first error of a log write (Config::set_global_error),
+    /// checks it before every later write and flush and returns it, and
+    /// clears it only when a database is opened (PageCache::start); the
+    /// writes of the failed buffer are not on disk though readable in
+    /// memory. Only a restart's reopening recovers, replaying the log up
+    /// to what did reach the disk. Logs the cause; returns the error
+    /// callers pass on.
+    pub(crate) fn refuse_writes(&self, cause: StoreError) -> StoreError {
+        if cause != StoreError::WritesRefused && !self.write_failed.swap(true, Ordering::SeqCst) {
+            log::error!(
+                "a write to the store failed ({cause}); writes are refused until synqc restarts: \
+                 free space on the data directory's disk and restart synqc"
+            );
+        }
+        StoreError::WritesRefused
     }
 
     /// Free bytes on the data directory's file system. Every submit asks
@@ -454,10 +479,13 @@ impl Store {
         Ok(self.db.size_on_disk()? + self.archive_size_on_disk()?)
     }
 
-    /// A read and a write, for /health and synqc_store_up.
+    /// A read and a write, for /health and synqc_store_up. A failed write
+    /// refuses writes from then on, so every health field agrees.
     pub fn probe(&self) -> Result<()> {
         self.writable()?;
-        self.meta.insert(META_PROBE, &crate::now_ms().to_be_bytes())?;
+        self.meta
+            .insert(META_PROBE, &crate::now_ms().to_be_bytes())
+            .map_err(|e| self.refuse_writes(e.into()))?;
         self.meta.get(META_PROBE)?;
         Ok(())
     }
@@ -595,7 +623,7 @@ impl Store {
             .await;
         let encoded = match written {
             Ok(encoded) => encoded,
-            Err(e) => return failed(e, records.len()),
+            Err(e) => return failed(self.refuse_writes(e), records.len()),
         };
         let answers = self.writer.call_many(commands).await;
         answers
@@ -750,7 +778,8 @@ impl Store {
         let new = encode_lease(Lease { token, expires_ms });
         Ok(self
             .leases
-            .compare_and_swap(id.0, current.map(encode_lease), Some(&new[..]))?
+            .compare_and_swap(id.0, current.map(encode_lease), Some(&new[..]))
+            .map_err(|e| self.refuse_writes(e.into()))?
             .is_ok())
     }
 

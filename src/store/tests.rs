@@ -1688,3 +1688,30 @@ fn the_queue_copy_of_a_clean_stop_is_read_once_and_a_damaged_one_ignored() {
     assert_eq!(store.ready_and_future(crate::now_ms()), (2, 0));
     assert_eq!(store.meta.get(META_QUEUE_AT_STOP).expect("get"), None);
 }
+
+// ------------------------------------------------------- a failed write
+
+#[test]
+fn a_failed_write_refuses_every_write_after_it_and_says_restart() {
+    let dir = TempDir::new("store-refuses");
+    let store = open_store(dir.path(), budget()).expect("open");
+    assert!(store.is_writable());
+    store.probe().expect("probe");
+    let cause = StoreError::Io("No space left on device".into());
+    assert_eq!(store.refuse_writes(cause), StoreError::WritesRefused);
+    assert!(!store.is_writable());
+    assert_eq!(store.probe(), Err(StoreError::WritesRefused));
+    let run = record(store.new_run_id(), Mode::Explore, 10, "s0", 0);
+    assert_eq!(
+        block_on(store.submit(&run, None, crate::now_ms())).map(|_| ()),
+        Err(StoreError::WritesRefused)
+    );
+    assert!(StoreError::WritesRefused
+        .to_string()
+        .ends_with("free space on the data directory's disk and restart synqc"));
+    // A restart's reopening writes again.
+    drop(store);
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert!(store.is_writable());
+    store.probe().expect("probe after restart");
+}
