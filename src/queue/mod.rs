@@ -208,9 +208,16 @@ impl Engine {
     }
 
     /// Tells a worker of this process that its run's lease lapsed; the
-    /// run's state after (None when no worker here holds it).
+    /// run's state after (None when no worker here holds it). A cancel
+    /// left for a claim that never registered goes: the caller ends the
+    /// run.
     fn lapse(&self, id: &RunId) -> Option<u8> {
-        self.running().get(id).map(|c| c.lapse())
+        let mut running = self.running();
+        let control = running.get(id)?.clone();
+        if control.token.is_none() {
+            running.remove(id);
+        }
+        Some(control.lapse())
     }
 
     pub fn failure_codes(&self) -> std::collections::BTreeMap<String, u64> {
