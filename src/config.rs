@@ -36,6 +36,7 @@ pub struct Config {
     pub retention_runs: u64,
     pub max_request_bytes: u64,
     pub min_free_disk_bytes: u64,
+    pub store_cache_bytes: u64,
     pub rate_limit_per_minute: u64,
     pub cors_allow_origins: Vec<String>,
     pub cors_allow_credentials: bool,
@@ -116,6 +117,7 @@ impl Default for Config {
             retention_runs: 100_000,
             max_request_bytes: 1_048_576,
             min_free_disk_bytes: 64 * 1024 * 1024,
+            store_cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             rate_limit_per_minute: 0,
             cors_allow_origins: Vec::new(),
             cors_allow_credentials: false,
@@ -238,6 +240,11 @@ pub const KEYS: &[(&str, Kind, &str)] = &[
         "new runs get 503 while the data dir's disk has less free space",
     ),
     (
+        "store_cache_bytes",
+        Kind::Int,
+        "memory for the store's page caches (both databases, >= 1 MiB)",
+    ),
+    (
         "rate_limit_per_minute",
         Kind::Int,
         "requests per minute per session (0 = off)",
@@ -293,6 +300,9 @@ pub struct Sources {
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/synqc/synqc.toml";
+
+/// Below this sled's caches would hold too few pages to be of use.
+const MIN_STORE_CACHE_BYTES: u64 = 1 << 20;
 
 /// The file to read when `--config` is not given: the packaged one, when it
 /// exists, so a plain `synqc serve` on an installed system uses it.
@@ -391,6 +401,11 @@ impl Config {
             if v == 0 {
                 bad.push(format!("{name}: must be at least 1"));
             }
+        }
+        if self.store_cache_bytes < MIN_STORE_CACHE_BYTES {
+            bad.push(format!(
+                "store_cache_bytes: must be at least {MIN_STORE_CACHE_BYTES} (1 MiB)"
+            ));
         }
         if self.session_budget_ttl_seconds < 60 {
             bad.push("session_budget_ttl_seconds: must be at least 60".into());

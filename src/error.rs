@@ -74,6 +74,9 @@ pub enum ApiError {
     /// 503 INTERNAL_ERROR: the store cannot take a write (disk full, I/O).
     /// The cause goes to the log, never to the client.
     StoreUnavailable(String),
+    /// 503 INTERNAL_ERROR: the store refuses writes until a restart (a
+    /// write to its disk failed).
+    StoreRefusesWrites,
     /// 500 INTERNAL_ERROR; the cause goes to the log only.
     Internal(String),
     /// A run that ended without a result, answered synchronously by the
@@ -102,7 +105,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UnsupportedMediaType,
             ApiError::BudgetExhausted { .. } | ApiError::RateLimited { .. } => StatusCode::TooManyRequests,
             ApiError::IdempotencyConflict { .. } | ApiError::AlreadyFinished { .. } => StatusCode::Conflict,
-            ApiError::Backpressure { .. } | ApiError::StoreUnavailable(_) => StatusCode::ServiceUnavailable,
+            ApiError::Backpressure { .. } | ApiError::StoreUnavailable(_) | ApiError::StoreRefusesWrites => {
+                StatusCode::ServiceUnavailable
+            }
             ApiError::Internal(_) => StatusCode::InternalServerError,
             ApiError::Protocol { status, .. } => *status,
             ApiError::RunFailed(e) => match e.code.as_str() {
@@ -134,7 +139,9 @@ impl ApiError {
             ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::IdempotencyConflict { .. } | ApiError::AlreadyFinished { .. } => "CONFLICT",
             ApiError::Backpressure { .. } => "PROVIDER_QUEUE_BACKPRESSURE",
-            ApiError::StoreUnavailable(_) | ApiError::Internal(_) => "INTERNAL_ERROR",
+            ApiError::StoreUnavailable(_) | ApiError::StoreRefusesWrites | ApiError::Internal(_) => {
+                "INTERNAL_ERROR"
+            }
         }
     }
 
@@ -199,6 +206,11 @@ impl ApiError {
             ApiError::Backpressure { message, .. } => message.clone(),
             ApiError::StoreUnavailable(_) => {
                 "The run store cannot accept writes right now; nothing was changed.".to_string()
+            }
+            ApiError::StoreRefusesWrites => {
+                "The run store refuses writes until synqc restarts, since a write to its disk failed; \
+                 nothing was changed."
+                    .to_string()
             }
             ApiError::Internal(_) => "An internal error stopped this request.".to_string(),
             ApiError::RunFailed(e) => e.message.clone(),
@@ -267,6 +279,7 @@ impl ApiError {
             }
             ApiError::Backpressure { .. } => "Retry after the Retry-After delay.",
             ApiError::StoreUnavailable(_) => "Check disk space and the synqc log; retry later.",
+            ApiError::StoreRefusesWrites => "Free space on the data directory's disk and restart synqc.",
             ApiError::Internal(_) => "Retry; if it persists, check the synqc log.",
             ApiError::Protocol { hint, .. } => hint,
         };
@@ -352,7 +365,10 @@ const ENABLE_PROVIDER_SIM: &str = "enable provider simulation (allow_provider_si
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::StoreUnavailable(e.to_string())
+        match e {
+            crate::store::StoreError::WritesRefused => ApiError::StoreRefusesWrites,
+            other => ApiError::StoreUnavailable(other.to_string()),
+        }
     }
 }
 

@@ -190,7 +190,8 @@ impl State {
             max_per_session: config.max_shots_per_session,
             ttl_ms: config.session_budget_ttl_seconds * 1000,
         };
-        let store = Store::open(&config.data_dir, budget).map_err(StartError::Store)?;
+        let store = Store::open_with_cache(&config.data_dir, budget, config.store_cache_bytes)
+            .map_err(StartError::Store)?;
         let state = State(Arc::new(AppState {
             targets: Targets::new(&config),
             engine: Engine::new(config.workers),

@@ -7,10 +7,11 @@ use tide::{Request, Response, StatusCode};
 use super::{json_body, json_response, session_of};
 use crate::controls::{ControlProfile, MAX_NOTES_CHARS};
 use crate::error::{ApiError, FieldError};
-use crate::queue::run::{Mode, ResultDoc, RunError, RunId, RunRecord, RunStatus};
+use crate::queue::run::{Mode, ResultDoc, RunId, RunRecord, RunStatus};
+use crate::queue::Cancel;
 use crate::sim::presets::IDEAL_TWIN;
 use crate::sim::{self, Preset};
-use crate::store::{CancelOutcome, IdempotencyKey, ListFilter, Submitted};
+use crate::store::{IdempotencyKey, ListFilter, Submitted};
 use crate::targets::{Refusal, Targets};
 use crate::{now_ms, State};
 
@@ -792,27 +793,11 @@ pub async fn list(req: Request<State>) -> Result<Response, ApiError> {
 pub async fn cancel(req: Request<State>) -> Result<Response, ApiError> {
     let rec = find_run(&req).await?;
     let state = req.state();
-    let error = RunError {
-        code: "CANCELLED".into(),
-        message: "Cancelled by request".into(),
-        detail: json!({}),
-        action_hint: "Submit it again if it is still needed.".into(),
-    };
-    match state.store.cancel_queued(&rec.id, error, now_ms()).await? {
-        CancelOutcome::Cancelled(done) => {
-            crate::queue::on_finished(state, &done);
-            Ok(status_response(state, StatusCode::Ok, &done))
-        }
-        CancelOutcome::Running => {
-            if !state.engine.cancel_running(&rec.id) {
-                // Claimed but not yet registered by its worker: it will see
-                // the run as running; report the state as it is.
-                log::warn!("cancel of {}: running but no local worker holds it", rec.id);
-            }
-            Ok(json_response(StatusCode::Accepted, &status_json(state, &rec)))
-        }
-        CancelOutcome::AlreadyFinished(status) => Err(ApiError::AlreadyFinished { run: rec.id, status }),
-        CancelOutcome::NotFound => Err(ApiError::NotFound(format!("Unknown run id '{}'", rec.id))),
+    match crate::queue::cancel(state, &rec.id).await? {
+        Cancel::Cancelled(done) => Ok(status_response(state, StatusCode::Ok, &done)),
+        Cancel::Stopping(now) => Ok(json_response(StatusCode::Accepted, &status_json(state, &now))),
+        Cancel::AlreadyFinished(status) => Err(ApiError::AlreadyFinished { run: rec.id, status }),
+        Cancel::NotFound => Err(ApiError::NotFound(format!("Unknown run id '{}'", rec.id))),
     }
 }
 

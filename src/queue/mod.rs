@@ -7,7 +7,7 @@
 pub mod run;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,26 +16,116 @@ use serde_json::{json, Value};
 use smol::Timer;
 
 use crate::sim::{self, KpiDetail, LoopProbe, SimError, SimOutcome, SimRequest};
-use crate::store::{Finish, Lease, StoreError};
+use crate::store::{CancelOutcome, Finish, Lease, StoreError};
 use crate::targets::Refusal;
 use crate::{now_ms, State};
 use run::{RunError, RunId, RunRecord, RunStatus};
 
-/// Why a running simulation was asked to stop.
-const STOP_NONE: u8 = 0;
-const STOP_CANCEL: u8 = 1;
-const STOP_TIMEOUT: u8 = 2;
+/// Where a claimed run stands, and whether it was asked to stop: one
+/// atomic, so that a cancel and the worker's next step never both win.
+/// Claimed, waiting for its turn in its batch.
+const WAITING: u8 = 0;
+const EXECUTING: u8 = 1;
+/// Cancelled before its simulation started: it ends cancelled unsampled.
+const CANCELLED_WAITING: u8 = 2;
+/// Cancelled while executing: the simulator stops at its next step.
+const CANCELLED_EXECUTING: u8 = 3;
+/// Ran past job_timeout_seconds: the simulator stops at its next step.
+const TIMED_OUT: u8 = 4;
+/// This worker no longer holds the run (lease lost, or given back at
+/// shutdown): its outcome will not be stored.
+const LAPSED: u8 = 5;
+/// The simulation ended: the outcome is decided, too late to cancel.
+const DECIDED: u8 = 6;
 
-/// Per running run: the stop flag the simulator polls between circuits.
-#[derive(Default)]
+/// Per claimed run: its state, which the simulator polls between circuits.
 pub struct RunControl {
-    stop: AtomicU8,
+    state: AtomicU8,
+    /// The claim's lease token; None for a cancel that reached the run
+    /// between the commit of its claim and the claim's registration here.
+    token: Option<u64>,
 }
 
 impl RunControl {
-    fn stop_reason(&self) -> u8 {
-        self.stop.load(Ordering::Relaxed)
+    fn new(token: Option<u64>, state: u8) -> RunControl {
+        RunControl {
+            state: AtomicU8::new(state),
+            token,
+        }
     }
+
+    fn state(&self) -> u8 {
+        self.state.load(Ordering::Relaxed)
+    }
+
+    /// Moves from one of `from` to `to`; returns the state in force after.
+    fn step(&self, from: &[u8], to: impl Fn(u8) -> u8) -> u8 {
+        match self
+            .state
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                from.contains(&s).then(|| to(s))
+            }) {
+            Ok(s) => to(s),
+            Err(s) => s,
+        }
+    }
+
+    /// A cancel: whatever it returns but CANCELLED_* means it came too late.
+    fn cancel(&self) -> u8 {
+        self.step(&[WAITING, EXECUTING], |s| {
+            if s == WAITING {
+                CANCELLED_WAITING
+            } else {
+                CANCELLED_EXECUTING
+            }
+        })
+    }
+
+    /// The worker takes its turn: EXECUTING unless something came first.
+    fn start(&self) -> u8 {
+        self.step(&[WAITING], |_| EXECUTING)
+    }
+
+    /// The worker lets go of the run (LAPSED) unless it was cancelled.
+    fn lapse(&self) -> u8 {
+        self.step(&[WAITING, EXECUTING], |_| LAPSED)
+    }
+
+    /// The simulation ended: returns the state it ended in (EXECUTING,
+    /// or why it was stopped) and closes the door on a cancel.
+    fn decide(&self) -> u8 {
+        match self
+            .state
+            .compare_exchange(EXECUTING, DECIDED, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(s) | Err(s) => s,
+        }
+    }
+}
+
+/// What a cancel found in the engine (see [`Engine::stop`]).
+#[derive(Debug, PartialEq)]
+enum Stop {
+    /// Claimed here: it will end cancelled.
+    Stopping,
+    /// Its outcome is decided (or it is being given back): wait and look
+    /// again.
+    Ending,
+    /// Back in the queue: cancel it there.
+    Queued,
+    Finished(RunStatus),
+    Gone,
+}
+
+/// What a cancel request did.
+#[derive(Debug)]
+pub enum Cancel {
+    /// It was queued: cancelled now, shots refunded (its final record).
+    Cancelled(Box<RunRecord>),
+    /// It was claimed: it ends cancelled (its record as it is now).
+    Stopping(Box<RunRecord>),
+    AlreadyFinished(RunStatus),
+    NotFound,
 }
 
 /// Shared execution state: the wake-up channel, the running runs' controls
@@ -43,12 +133,11 @@ impl RunControl {
 pub struct Engine {
     wake_tx: Sender<()>,
     wake_rx: Receiver<()>,
+    /// Every run claimed here until its outcome is stored (or it goes
+    /// back to the queue): a cancel must find it in each of those steps.
     running: Mutex<HashMap<RunId, Arc<RunControl>>>,
     waiters: Mutex<HashMap<RunId, Vec<Sender<()>>>>,
     next_token: AtomicU64,
-    /// Runs executed here whose outcomes wait to be stored (see
-    /// worker_loop): they still hold their leases.
-    unstored: AtomicUsize,
     /// Failed runs by error code since start-up (the health document's
     /// failure_codes; the metric of the same meaning is a counter).
     failures: Mutex<std::collections::BTreeMap<String, u64>>,
@@ -67,7 +156,6 @@ impl Engine {
             // Tokens only need to differ between claims of the same run
             // across restarts; the clock gives that without persisting.
             next_token: AtomicU64::new(now_ms() << 16),
-            unstored: AtomicUsize::new(0),
             failures: Mutex::new(std::collections::BTreeMap::new()),
         }
     }
@@ -77,37 +165,82 @@ impl Engine {
         let _ = self.wake_tx.try_send(());
     }
 
-    /// Asks a running run to stop at the simulator's next step. False when
-    /// it is not running in this process.
-    pub fn cancel_running(&self, id: &RunId) -> bool {
-        match self.running().get(id) {
-            Some(c) => {
-                let _ = c
-                    .stop
-                    .compare_exchange(STOP_NONE, STOP_CANCEL, Ordering::Relaxed, Ordering::Relaxed);
-                true
-            }
-            None => false,
+    /// Cancels a run the store has as running. Its control is looked up
+    /// under the lock that claims register and workers release under, so
+    /// with no control here the store's state is read after the last
+    /// release: running then means a claim committed and about to
+    /// register, which adopts the cancel left for it.
+    fn stop(&self, store: &crate::store::Store, id: &RunId) -> Result<Stop, StoreError> {
+        let mut running = self.running();
+        if let Some(c) = running.get(id) {
+            return Ok(match c.cancel() {
+                CANCELLED_WAITING | CANCELLED_EXECUTING => Stop::Stopping,
+                _ => Stop::Ending,
+            });
         }
+        Ok(match store.get(id)? {
+            Some(rec) if rec.status == RunStatus::Running => {
+                running.insert(*id, Arc::new(RunControl::new(None, CANCELLED_WAITING)));
+                Stop::Stopping
+            }
+            Some(rec) if rec.status == RunStatus::Queued => Stop::Queued,
+            Some(rec) => Stop::Finished(rec.status),
+            None => Stop::Gone,
+        })
+    }
+
+    /// Registers claimed runs; a cancel that came since the claim's commit
+    /// is adopted, a stale control of an earlier claim replaced.
+    fn register(&self, claimed: Vec<(RunRecord, Lease)>) -> Vec<(RunRecord, Lease, Arc<RunControl>)> {
+        let mut running = self.running();
+        claimed
+            .into_iter()
+            .map(|(rec, lease)| {
+                let cancelled = running
+                    .get(&rec.id)
+                    .is_some_and(|c| c.token.is_none() && c.state() == CANCELLED_WAITING);
+                let state = if cancelled { CANCELLED_WAITING } else { WAITING };
+                let control = Arc::new(RunControl::new(Some(lease.token), state));
+                running.insert(rec.id, control.clone());
+                (rec, lease, control)
+            })
+            .collect()
+    }
+
+    /// Tells a worker of this process that its run's lease lapsed; the
+    /// run's state after (None when no worker here holds it). A cancel
+    /// left for a claim that never registered goes: the caller ends the
+    /// run.
+    fn lapse(&self, id: &RunId) -> Option<u8> {
+        let mut running = self.running();
+        let control = running.get(id)?.clone();
+        if control.token.is_none() {
+            running.remove(id);
+        }
+        Some(control.lapse())
     }
 
     pub fn failure_codes(&self) -> std::collections::BTreeMap<String, u64> {
         self.failures.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Runs executing here, and executed ones whose outcomes are not yet
-    /// stored: a drain waits for both before it gives leases back.
+    /// Runs claimed here whose outcomes are not yet stored: a drain waits
+    /// for them before it gives leases back.
     pub fn running_here(&self) -> usize {
-        self.running().len() + self.unstored.load(Ordering::Relaxed)
+        self.running().values().filter(|c| c.token.is_some()).count()
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Arc<RunControl>>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Drops a run's control once it no longer executes here.
-    fn release(&self, id: &RunId) {
-        self.running().remove(id);
+    /// Drops a run's control once its outcome is stored or it went back
+    /// to the queue; a later claim's control stays.
+    fn release(&self, id: &RunId, token: u64) {
+        let mut running = self.running();
+        if running.get(id).is_some_and(|c| c.token == Some(token)) {
+            running.remove(id);
+        }
     }
 
     /// A receiver that yields (or closes) once `id` reaches a final state.
@@ -189,22 +322,15 @@ pub async fn worker_loop(state: State) {
             while let Ok(more) = waiting.try_recv() {
                 outcomes.extend(more);
             }
-            let n = outcomes.len();
             store_outcomes(&state, outcomes).await;
-            state.engine.unstored.fetch_sub(n, Ordering::Relaxed);
         }
     };
     let execute = async {
         let mut batch = 1;
         while !state.lifecycle.is_draining() {
             let (executed, slowest) = claim_and_execute(&state, batch).await;
-            if !executed.is_empty() {
-                let n = executed.len();
-                state.engine.unstored.fetch_add(n, Ordering::Relaxed);
-                if done.send(executed).await.is_err() {
-                    state.engine.unstored.fetch_sub(n, Ordering::Relaxed);
-                    break;
-                }
+            if !executed.is_empty() && done.send(executed).await.is_err() {
+                break;
             }
             // Grow the batch while runs are quick; one at a time otherwise.
             batch = match slowest {
@@ -277,17 +403,8 @@ async fn claim(state: &State, batch: usize) -> Result<Claimed, StoreError> {
         })
         .collect();
     let claimed = state.store.claim(now, &leases).await?;
-    let mut running = state.engine.running();
-    let runs = claimed
-        .into_iter()
-        .map(|(rec, lease)| {
-            let control = Arc::new(RunControl::default());
-            running.insert(rec.id, control.clone());
-            (rec, lease, control)
-        })
-        .collect();
     Ok(Claimed {
-        runs,
+        runs: state.engine.register(claimed),
         at,
         took: at.elapsed(),
     })
@@ -300,8 +417,27 @@ async fn execute_batch(state: &State, claimed: Claimed) -> (Vec<Executed>, Durat
     let mut slowest = Duration::ZERO;
     for (rec, lease, control) in claimed.runs {
         let id = rec.id;
-        if !still_ours(state, &id, lease.token, claimed.at).await {
-            state.engine.release(&id);
+        let draining = state.lifecycle.is_draining();
+        // A run this worker lets go of (at shutdown it goes back to the
+        // queue; a lost lease was taken back), unless a cancel came first.
+        if (draining || !lease_held(state, &id, lease.token, claimed.at).await) && control.lapse() == LAPSED {
+            if draining {
+                if let Err(e) = state.store.requeue(&id, lease.token, 0, false).await {
+                    log::error!("run {id}: cannot give it back at shutdown ({e}); it will be recovered");
+                }
+            }
+            state.engine.release(&id, lease.token);
+            continue;
+        }
+        if control.start() != EXECUTING {
+            // Cancelled while it waited for its turn: nothing was sampled.
+            executed.push(Executed {
+                fin: cancelled(CANCELLED_WAITING),
+                rec,
+                token: lease.token,
+                succeeded: None,
+                now: now_ms(),
+            });
             continue;
         }
         let began = Instant::now();
@@ -313,17 +449,10 @@ async fn execute_batch(state: &State, claimed: Claimed) -> (Vec<Executed>, Durat
     (executed, slowest)
 }
 
-/// Whether a run claimed at `claimed_at` should still execute here: not
-/// once the appliance drains (it goes back to the queue), and not once
-/// its lease is lost. A lease is renewed when a third of it has passed
-/// while the run waited for its turn.
-async fn still_ours(state: &State, id: &RunId, token: u64, claimed_at: Instant) -> bool {
-    if state.lifecycle.is_draining() {
-        if let Err(e) = state.store.requeue(id, token, 0, false).await {
-            log::error!("run {id}: cannot give it back at shutdown ({e}); it will be recovered");
-        }
-        return false;
-    }
+/// Whether a run claimed at `claimed_at` still holds its lease. A lease
+/// is renewed when a third of it has passed while the run waited for its
+/// turn.
+async fn lease_held(state: &State, id: &RunId, token: u64, claimed_at: Instant) -> bool {
     let lease_ms = state.config.lease_seconds * 1000;
     if claimed_at.elapsed() < Duration::from_millis(lease_ms / 3) {
         return true;
@@ -337,12 +466,100 @@ async fn still_ours(state: &State, id: &RunId, token: u64, claimed_at: Instant) 
     }
 }
 
+/// A run's error; its detail always carries the code (the ErrorDetail
+/// schema of docs/api.md requires it).
 fn run_error(code: &str, message: impl Into<String>, detail: Value, hint: &str) -> RunError {
+    let mut detail = match detail {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    detail.insert("code".into(), json!(code));
     RunError {
         code: code.to_string(),
         message: message.into(),
-        detail,
+        detail: Value::Object(detail),
         action_hint: hint.to_string(),
+    }
+}
+
+/// How a claimed run that was cancelled ends, by where the cancel found
+/// it (one of the CANCELLED_* states). Shots
+/// go back to the budget when nothing was sampled: a run cancelled in
+/// the queue or while it waited its turn in a batch. One cancelled while
+/// executing keeps them, as every run that sampled does (see the failed
+/// arm of [`execute`]).
+fn cancelled(found: u8) -> Finish {
+    let (stage, refund) = if found == CANCELLED_EXECUTING {
+        ("executing", false)
+    } else {
+        ("waiting", true)
+    };
+    Finish {
+        status: RunStatus::Cancelled,
+        result: None,
+        error: Some(cancel_error(stage, refund)),
+        refund,
+    }
+}
+
+fn cancel_error(stage: &str, refund: bool) -> RunError {
+    run_error(
+        "CANCELLED",
+        "Cancelled by request",
+        json!({"cancelled_while": stage, "shots_refunded": refund}),
+        "Submit it again if it is still needed.",
+    )
+}
+
+/// How long a cancel waits for a run whose outcome was decided just
+/// before it to be stored, so that it can say how the run ended.
+const CANCEL_WAIT: Duration = Duration::from_secs(10);
+
+/// Cancels a run wherever it is: in the queue it is cancelled at once;
+/// claimed here (waiting in a batch or executing) it ends cancelled once
+/// its worker sees the flag; with its outcome decided it is let finish,
+/// and the answer says how it ended.
+pub async fn cancel(state: &State, id: &RunId) -> Result<Cancel, StoreError> {
+    let deadline = Instant::now() + CANCEL_WAIT;
+    loop {
+        // The store refunds a queued run's shots.
+        let error = cancel_error("queued", true);
+        match state.store.cancel_queued(id, error, now_ms()).await? {
+            CancelOutcome::Cancelled(done) => {
+                on_finished(state, &done);
+                return Ok(Cancel::Cancelled(done));
+            }
+            CancelOutcome::AlreadyFinished(s) => return Ok(Cancel::AlreadyFinished(s)),
+            CancelOutcome::NotFound => return Ok(Cancel::NotFound),
+            CancelOutcome::Running => {}
+        }
+        // Engine::stop may read the archive, which must be open.
+        state.store.archive_opened().await;
+        loop {
+            match state.engine.stop(&state.store, id)? {
+                Stop::Stopping => {
+                    return match state.store.get(id)? {
+                        Some(rec) => Ok(Cancel::Stopping(Box::new(rec))),
+                        None => Ok(Cancel::NotFound),
+                    }
+                }
+                Stop::Finished(s) => return Ok(Cancel::AlreadyFinished(s)),
+                Stop::Gone => return Ok(Cancel::NotFound),
+                Stop::Queued => break,
+                Stop::Ending => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(StoreError::Io(format!(
+                    "cancel of {id}: its outcome was not stored within {CANCEL_WAIT:?}"
+                )));
+            }
+            Timer::after(Duration::from_millis(5)).await;
+        }
+        if Instant::now() >= deadline {
+            return Err(StoreError::Io(format!(
+                "cancel of {id}: it kept going back to the queue"
+            )));
+        }
     }
 }
 
@@ -400,7 +617,7 @@ async fn execute(
                 } else {
                     None
                 };
-                sim::run(&req, probe, &|| sim_control.stop_reason() != STOP_NONE)
+                sim::run(&req, probe, &|| sim_control.state() != EXECUTING)
             });
             let guard = keep_lease(state, &rec, token, &control);
             smol::future::or(async { Some(simulate.await) }, async {
@@ -409,10 +626,10 @@ async fn execute(
             })
             .await
             .unwrap_or(Err(SimError::Invalid("lease lost".into())))
-            .map_err(|e| classify(&control, e))
+            .map_err(|e| classify(control.state(), e))
         }
     };
-    state.engine.release(&id);
+    let ended = control.decide();
     let exec_time = started.elapsed();
 
     let now = now_ms();
@@ -421,6 +638,8 @@ async fn execute(
     // simulation itself.
     let mut succeeded = None;
     let fin = match outcome {
+        // The cancel was answered 202 before the outcome was decided.
+        _ if ended == CANCELLED_EXECUTING => cancelled(CANCELLED_EXECUTING),
         Ok(out) => {
             metrics::counter!("synqc_shots_executed_total", "hardware_target" => rec.hardware_target.clone())
                 .increment(out.shots.executed);
@@ -438,12 +657,6 @@ async fn execute(
                 refund: false,
             }
         }
-        Err(err) if err.code == "CANCELLED" => Finish {
-            status: RunStatus::Cancelled,
-            result: None,
-            error: Some(err),
-            refund: false,
-        },
         Err(err) if is_transient(&err.code) && rec.attempts < state.config.max_attempts => {
             // Exponential backoff with jitter: 1 s, 2 s, 4 s ... (+0..50%).
             let base = 1000u64 << rec.attempts.saturating_sub(1).min(6);
@@ -460,6 +673,7 @@ async fn execute(
                 Ok(false) => {}
                 Err(e) => log::error!("run {id}: requeue after {} failed: {e}", err.code),
             }
+            state.engine.release(&id, token);
             return None;
         }
         Err(err) => {
@@ -508,8 +722,10 @@ async fn store_outcomes(state: &State, batch: Vec<Executed>) {
             (rec, token, fin, now)
         })
         .collect::<Vec<_>>();
-    let ids: Vec<RunId> = runs.iter().map(|(rec, ..)| rec.id).collect();
-    for (id, stored) in ids.into_iter().zip(state.store.finish_all(runs).await) {
+    let ids: Vec<(RunId, u64)> = runs.iter().map(|(rec, token, ..)| (rec.id, *token)).collect();
+    for ((id, token), stored) in ids.into_iter().zip(state.store.finish_all(runs).await) {
+        // Released once stored: until then a cancel waits for the outcome.
+        state.engine.release(&id, token);
         match stored {
             Ok(Some(done)) => on_finished(state, &done),
             Ok(None) => log::warn!("run {id}: lease was taken back before it finished; result discarded"),
@@ -518,10 +734,11 @@ async fn store_outcomes(state: &State, batch: Vec<Executed>) {
     }
 }
 
-/// Turns a simulator stop into the run's error, by why it was stopped.
-fn classify(control: &RunControl, e: SimError) -> RunError {
-    match (e, control.stop_reason()) {
-        (SimError::Cancelled, STOP_TIMEOUT) => run_error(
+/// Turns a simulator stop into the run's error, by why it was stopped
+/// (the control's state).
+fn classify(stopped: u8, e: SimError) -> RunError {
+    match (e, stopped) {
+        (SimError::Cancelled, TIMED_OUT) => run_error(
             "TIMEOUT",
             "The run exceeded job_timeout_seconds",
             json!({}),
@@ -561,10 +778,7 @@ async fn keep_lease(state: &State, rec: &RunRecord, token: u64, control: &RunCon
     loop {
         Timer::after(tick).await;
         if began.elapsed() >= timeout {
-            let _ =
-                control
-                    .stop
-                    .compare_exchange(STOP_NONE, STOP_TIMEOUT, Ordering::Relaxed, Ordering::Relaxed);
+            control.step(&[EXECUTING], |_| TIMED_OUT);
         }
         match state.store.renew(&rec.id, token, now_ms() + lease_ms) {
             Ok(true) => {}
@@ -714,13 +928,19 @@ pub fn recover_leases(state: &State, at_startup: bool) -> Result<u64, StoreError
             continue;
         }
         // A live worker of this process whose lease lapsed is told to stop.
-        if state.engine.cancel_running(&id) {
+        let here = state.engine.lapse(&id);
+        if here == Some(LAPSED) {
             log::warn!("run {id}: lease expired while its worker was still running");
         }
         let Some(rec) = state.store.get(&id)? else {
             continue;
         };
-        if rec.crashes + 1 >= state.config.max_attempts {
+        if let Some(found @ (CANCELLED_WAITING | CANCELLED_EXECUTING)) = here {
+            // Its cancel was answered 202: it ends so, not in the queue.
+            if let Some(done) = smol::block_on(state.store.finish(rec, lease.token, cancelled(found), now))? {
+                on_finished(state, &done);
+            }
+        } else if rec.crashes + 1 >= state.config.max_attempts {
             let err = run_error(
                 "INTERNAL_ERROR",
                 format!("The worker died {} times while running this run", rec.crashes + 1),
@@ -756,7 +976,16 @@ pub fn recover_leases(state: &State, at_startup: bool) -> Result<u64, StoreError
 pub fn give_back_leases(state: &State) -> Result<u64, StoreError> {
     let mut given = 0;
     for (id, lease) in state.store.leases()? {
-        if smol::block_on(state.store.requeue(&id, lease.token, 0, false))? {
+        if let Some(found @ (CANCELLED_WAITING | CANCELLED_EXECUTING)) = state.engine.lapse(&id) {
+            // Its cancel was answered 202: it ends so, not in the queue.
+            if let Some(rec) = state.store.get(&id)? {
+                if let Some(done) =
+                    smol::block_on(state.store.finish(rec, lease.token, cancelled(found), now_ms()))?
+                {
+                    on_finished(state, &done);
+                }
+            }
+        } else if smol::block_on(state.store.requeue(&id, lease.token, 0, false))? {
             given += 1;
         }
     }
@@ -837,20 +1066,112 @@ mod tests {
         let ids = hellos(&state, 3);
         let claimed = block_on(claim(&state, 3)).expect("claim");
         assert_eq!(claimed.runs.len(), 3, "one worker may take all three");
-        assert!(
-            state.engine.cancel_running(&ids[2]),
-            "a waiting run is cancellable"
-        );
+        let answer = block_on(cancel(&state, &ids[2])).expect("cancel");
+        assert!(matches!(answer, Cancel::Stopping(_)), "{answer:?}");
         let (executed, _) = block_on(execute_batch(&state, claimed));
         block_on(store_outcomes(&state, executed));
         assert_eq!(status(&state, &ids[0]).status, RunStatus::Succeeded);
         assert_eq!(status(&state, &ids[1]).status, RunStatus::Succeeded);
-        let cancelled = status(&state, &ids[2]);
-        assert_eq!(cancelled.status, RunStatus::Cancelled);
-        assert_eq!(cancelled.error.map(|e| e.code).as_deref(), Some("CANCELLED"));
-        assert!(cancelled.result.is_none(), "nothing was sampled");
+        assert_cancelled(&state, &ids[2], "waiting", true);
         assert_eq!(state.engine.running_here(), 0);
         assert!(state.store.leases().expect("leases").is_empty());
+    }
+
+    fn assert_cancelled(state: &State, id: &RunId, stage: &str, refunded: bool) {
+        let rec = status(state, id);
+        assert_eq!(rec.status, RunStatus::Cancelled);
+        assert!(rec.result.is_none());
+        let detail = rec.error.expect("error").detail;
+        assert_eq!(
+            detail,
+            json!({"code": "CANCELLED", "cancelled_while": stage, "shots_refunded": refunded})
+        );
+    }
+
+    /// The shots reserved in the default budget session.
+    fn used(state: &State) -> u64 {
+        state
+            .store
+            .session(&crate::budget::session_id(None, None))
+            .expect("session")
+            .map_or(0, |s| s.used)
+    }
+
+    #[test]
+    fn a_cancel_between_a_claims_commit_and_its_registration_is_adopted() {
+        let dir = TempDir::new("queue-cancel-window");
+        let state = state(&dir, 1);
+        let ids = hellos(&state, 1);
+        let lease = Lease {
+            token: 7,
+            expires_ms: now_ms() + 60_000,
+        };
+        let committed = block_on(state.store.claim(now_ms(), &[lease])).expect("claim");
+        let answer = block_on(cancel(&state, &ids[0])).expect("cancel");
+        assert!(matches!(answer, Cancel::Stopping(_)), "{answer:?}");
+        let claimed = Claimed {
+            runs: state.engine.register(committed),
+            at: Instant::now(),
+            took: Duration::ZERO,
+        };
+        let (executed, _) = block_on(execute_batch(&state, claimed));
+        block_on(store_outcomes(&state, executed));
+        assert_cancelled(&state, &ids[0], "waiting", true);
+        assert_eq!(state.engine.running_here(), 0);
+    }
+
+    #[test]
+    fn a_cancel_after_the_outcome_is_decided_answers_how_the_run_ended() {
+        let dir = TempDir::new("queue-cancel-late");
+        let state = state(&dir, 1);
+        let ids = hellos(&state, 1);
+        let claimed = block_on(claim(&state, 1)).expect("claim");
+        let (executed, _) = block_on(execute_batch(&state, claimed));
+        // Executed, its outcome not yet stored: the cancel waits for it.
+        let (answer, ()) = block_on(smol::future::zip(cancel(&state, &ids[0]), async {
+            Timer::after(Duration::from_millis(50)).await;
+            store_outcomes(&state, executed).await;
+        }));
+        assert!(
+            matches!(
+                answer.expect("cancel"),
+                Cancel::AlreadyFinished(RunStatus::Succeeded)
+            ),
+            "the run did finish"
+        );
+        assert_eq!(status(&state, &ids[0]).status, RunStatus::Succeeded);
+    }
+
+    #[test]
+    fn a_run_cancelled_while_executing_stops_and_keeps_its_shots() {
+        let dir = TempDir::new("queue-cancel-exec");
+        let state = state(&dir, 1);
+        let ids = hellos(&state, 1);
+        let before = used(&state);
+        let claimed = block_on(claim(&state, 1)).expect("claim");
+        let (rec, lease, control) = claimed.runs.into_iter().next().expect("claimed");
+        assert_eq!(control.start(), EXECUTING);
+        let answer = block_on(cancel(&state, &ids[0])).expect("cancel");
+        assert!(matches!(answer, Cancel::Stopping(_)), "{answer:?}");
+        let done = block_on(execute(&state, rec, lease.token, Duration::ZERO, control)).expect("outcome");
+        block_on(store_outcomes(&state, vec![done]));
+        assert_cancelled(&state, &ids[0], "executing", false);
+        assert_eq!(used(&state), before, "the shots stay spent");
+        assert_eq!(state.engine.running_here(), 0);
+    }
+
+    #[test]
+    fn a_queued_cancel_refunds_and_every_run_error_carries_its_code() {
+        let dir = TempDir::new("queue-cancel-queued");
+        let state = state(&dir, 1);
+        let ids = hellos(&state, 1);
+        let before = used(&state);
+        let answer = block_on(cancel(&state, &ids[0])).expect("cancel");
+        assert!(matches!(answer, Cancel::Cancelled(_)), "{answer:?}");
+        assert_cancelled(&state, &ids[0], "queued", true);
+        assert!(used(&state) < before, "refunded");
+        let err = classify(TIMED_OUT, SimError::Cancelled);
+        assert_eq!(err.detail, json!({"code": "TIMEOUT"}));
     }
 
     #[test]

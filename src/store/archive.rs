@@ -71,12 +71,12 @@ pub(super) struct Archive {
 pub(super) type Slot = Arc<OnceLock<std::result::Result<Archive, StoreError>>>;
 
 /// Opens the archive at `path` on its own thread and fills `slot`.
-pub(super) fn open_in_background(path: std::path::PathBuf, slot: Slot) {
+pub(super) fn open_in_background(path: std::path::PathBuf, slot: Slot, cache_bytes: u64) {
     let fill = slot.clone();
     let spawned = std::thread::Builder::new()
         .name("synqc-archive".into())
         .spawn(move || {
-            let opened = open(&path);
+            let opened = open(&path, cache_bytes);
             if let Err(e) = &opened {
                 log::error!(
                     "cannot open the archive of finished runs at {}: {e}",
@@ -118,9 +118,9 @@ pub(super) fn write_durably(slot: &Slot, records: &[(RunId, Vec<u8>)]) -> Result
 }
 
 /// Opens the archive's database and its trees.
-fn open(path: &std::path::Path) -> std::result::Result<Archive, StoreError> {
+fn open(path: &std::path::Path, cache_bytes: u64) -> std::result::Result<Archive, StoreError> {
     let started = Instant::now();
-    let db = super::open_sled(path)?;
+    let db = super::open_sled(path, cache_bytes)?;
     let archive = Archive {
         runs: db.open_tree("runs")?,
         meta: db.open_tree("meta")?,

@@ -117,8 +117,14 @@ pub struct Compacted {
 /// Copies the main store `db` (in `data_dir`) into a fresh database and
 /// switches to it, when its file is at least `sparse.min_file` and its
 /// live data at most `sparse.max_live` and a quarter of the file.
-/// [`remove_leftovers`] then removes the old store.
-pub(super) fn compact_if_sparse(data_dir: &Path, db: &sled::Db, sparse: Sparse) -> Result<Option<Compacted>> {
+/// [`remove_leftovers`] then removes the old store. The copy gets a page
+/// cache of `cache_bytes`, like the store it replaces.
+pub(super) fn compact_if_sparse(
+    data_dir: &Path,
+    db: &sled::Db,
+    sparse: Sparse,
+    cache_bytes: u64,
+) -> Result<Option<Compacted>> {
     let before = db.size_on_disk()?;
     if before < sparse.min_file {
         return Ok(None);
@@ -142,7 +148,7 @@ pub(super) fn compact_if_sparse(data_dir: &Path, db: &sled::Db, sparse: Sparse) 
         + 1;
     let tmp = data_dir.join(format!("main-{next}.tmp"));
     {
-        let fresh = sled::Config::new().path(&tmp).open()?;
+        let fresh = open_sled(&tmp, cache_bytes)?;
         for name in db.tree_names() {
             // One batch per tree: the live data is at most `max_live`.
             let mut batch = sled::Batch::default();
@@ -156,7 +162,7 @@ pub(super) fn compact_if_sparse(data_dir: &Path, db: &sled::Db, sparse: Sparse) 
     }
     // Opened once more, the copy writes its snapshot, like any store
     // closed cleanly, so the next start has no log to replay.
-    let after = open_sled(&tmp)?.size_on_disk()?;
+    let after = open_sled(&tmp, cache_bytes)?.size_on_disk()?;
     let dir = data_dir.join(format!("main-{next}"));
     fs::rename(&tmp, &dir).map_err(at(&dir))?;
     sync_dir(data_dir)?;

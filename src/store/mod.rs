@@ -37,6 +37,21 @@ pub use usage::QubitUsage;
 /// LZ4-compressed (an older synqc would quarantine both; see codec.rs).
 pub const SCHEMA_VERSION: u64 = 3;
 
+/// sled's page cache for the two databases together, unless configured
+/// (store_cache_bytes). sled's own default is 1 GiB per database, and
+/// the process grew with the store towards it; with a few MiB it stays
+/// flat however large the store grows (tests/soak.sh measures it).
+pub const DEFAULT_CACHE_BYTES: u64 = 8 << 20;
+
+/// The page cache of the main database and of the archive, out of
+/// `total`: half each. The main store is small but every submit, claim
+/// and finish writes it; the archive takes every result and serves the
+/// reads of finished runs.
+fn cache_split(total: u64) -> (u64, u64) {
+    let main = total / 2;
+    (main, total - main)
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum StoreError {
     /// The disk or sled failed (full disk, I/O error, corruption).
@@ -45,6 +60,8 @@ pub enum StoreError {
     TooNew { found: u64 },
     /// Another process holds the store's lock.
     InUse,
+    /// Writes are refused until a restart (see [`Store::refuse_writes`]).
+    WritesRefused,
 }
 
 impl std::fmt::Display for StoreError {
@@ -55,6 +72,11 @@ impl std::fmt::Display for StoreError {
                 f,
                 "the data directory is in use by another synqc process; stop that process, \
                  or give this one its own --data-dir"
+            ),
+            StoreError::WritesRefused => write!(
+                f,
+                "the store refuses writes since a write to its disk failed; \
+                 free space on the data directory's disk and restart synqc"
             ),
             StoreError::TooNew { found } => write!(
                 f,
@@ -183,6 +205,8 @@ pub struct Store {
     quarantine: sled::Tree,
     /// Finished runs still in `runs`, waiting to move to the archive.
     to_archive: sled::Tree,
+    /// The main database's page cache, for its reopening at a stop.
+    cache_bytes: u64,
     archive: archive::Slot,
     /// Taken to move runs to the archive; listings hold it shared.
     moving: RwLock<()>,
@@ -197,8 +221,9 @@ pub struct Store {
     last_id: Mutex<(u64, u16)>,
     /// The queue's order in memory (positions, oldest, backoffs).
     index: Mutex<queue_index::QueueIndex>,
-    /// Set when a flush hung: writes are refused from then on,
-    /// without touching sled, until a restart (see writer.rs).
+    /// Set when a write failed or a flush hung: writes are refused from
+    /// then on, without touching sled, until a restart (see
+    /// [`Store::refuse_writes`] and writer.rs).
     write_failed: Arc<AtomicBool>,
     /// The last free-space reading and when it was taken.
     free_space: Mutex<Option<(std::time::Instant, u64)>>,
@@ -280,12 +305,22 @@ fn bump<E>(tree: &TransactionalTree, key: &[u8], delta: i64) -> std::result::Res
 }
 
 impl Store {
+    /// [`Store::open_with_cache`] with the default page cache.
+    pub fn open(path: &Path, budget: Budget) -> Result<Arc<Store>> {
+        Store::open_with_cache(path, budget, DEFAULT_CACHE_BYTES)
+    }
+
     /// Opens (or creates) the store, checks and migrates its schema, and
     /// loads the counts: queued and running from their (bounded) trees,
     /// finished ones from persisted counters, so start-up does not depend
-    /// on how many runs are stored.
-    pub fn open(path: &Path, budget: Budget) -> Result<Arc<Store>> {
-        let db = sled::Config::new().path(compact::main_dir(path)?).open()?;
+    /// on how many runs are stored. `cache_bytes` bounds sled's page
+    /// caches of both databases together.
+    pub fn open_with_cache(path: &Path, budget: Budget, cache_bytes: u64) -> Result<Arc<Store>> {
+        let (main_cache, archive_cache) = cache_split(cache_bytes);
+        let db = sled::Config::new()
+            .path(compact::main_dir(path)?)
+            .cache_capacity(main_cache)
+            .open()?;
         compact::remove_leftovers(path)?;
         let meta = db.open_tree("meta")?;
         let schema = meta.get(META_SCHEMA)?.map(|v| u64_of(&v));
@@ -311,7 +346,7 @@ impl Store {
             meta.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
         }
         let archive = archive::Slot::default();
-        archive::open_in_background(path.join("archive"), archive.clone());
+        archive::open_in_background(path.join("archive"), archive.clone(), archive_cache);
         let store = Arc::new_cyclic(|weak| Store {
             writer: writer::Writer::start(weak.clone(), write_failed.clone()),
             write_lock: Mutex::new(()),
@@ -322,6 +357,7 @@ impl Store {
             idempotency,
             quarantine,
             to_archive,
+            cache_bytes: main_cache,
             archive,
             moving: RwLock::new(()),
             meta,
@@ -390,20 +426,37 @@ impl Store {
         Ok(store)
     }
 
-    /// Refuses writes once a flush hung: sled may then block any
-    /// write forever, and a request must get its error instead.
+    /// Refuses writes once they failed (see [`Store::refuse_writes`]).
     fn writable(&self) -> Result<()> {
         if self.write_failed.load(Ordering::SeqCst) {
-            return Err(StoreError::Io(
-                "the store is read-only after a flush hung; restart synqc once the disk has room".into(),
-            ));
+            return Err(StoreError::WritesRefused);
         }
         Ok(())
     }
 
-    /// False once writes are refused (see [`Store::writable`]).
+    /// False once writes are refused; /health's `writable`, and then its
+    /// `ok`, readiness and synqc_store_up (the probe) all say so.
     pub fn is_writable(&self) -> bool {
         !self.write_failed.load(Ordering::SeqCst)
+    }
+
+    /// After a write to the disk failed (ENOSPC, EIO), writes are refused
+    /// until a restart, even once the disk has room again: sled 0.34
+    /// keeps the first error of a log write (Config::set_global_error),
+    /// checks it before every later write and flush and returns it, and
+    /// clears it only when a database is opened (PageCache::start); the
+    /// writes of the failed buffer are not on disk though readable in
+    /// memory. Only a restart's reopening recovers, replaying the log up
+    /// to what did reach the disk. Logs the cause; returns the error
+    /// callers pass on.
+    pub(crate) fn refuse_writes(&self, cause: StoreError) -> StoreError {
+        if cause != StoreError::WritesRefused && !self.write_failed.swap(true, Ordering::SeqCst) {
+            log::error!(
+                "a write to the store failed ({cause}); writes are refused until synqc restarts: \
+                 free space on the data directory's disk and restart synqc"
+            );
+        }
+        StoreError::WritesRefused
     }
 
     /// Free bytes on the data directory's file system. Every submit asks
@@ -435,10 +488,13 @@ impl Store {
         Ok(self.db.size_on_disk()? + self.archive_size_on_disk()?)
     }
 
-    /// A read and a write, for /health and synqc_store_up.
+    /// A read and a write, for /health and synqc_store_up. A failed write
+    /// refuses writes from then on, so every health field agrees.
     pub fn probe(&self) -> Result<()> {
         self.writable()?;
-        self.meta.insert(META_PROBE, &crate::now_ms().to_be_bytes())?;
+        self.meta
+            .insert(META_PROBE, &crate::now_ms().to_be_bytes())
+            .map_err(|e| self.refuse_writes(e.into()))?;
         self.meta.get(META_PROBE)?;
         Ok(())
     }
@@ -577,7 +633,7 @@ impl Store {
             .await;
         let encoded = match written {
             Ok(encoded) => encoded,
-            Err(e) => return failed(e, records.len()),
+            Err(e) => return failed(self.refuse_writes(e), records.len()),
         };
         let answers = self.writer.call_many(commands).await;
         answers
@@ -732,7 +788,8 @@ impl Store {
         let new = encode_lease(Lease { token, expires_ms });
         Ok(self
             .leases
-            .compare_and_swap(id.0, current.map(encode_lease), Some(&new[..]))?
+            .compare_and_swap(id.0, current.map(encode_lease), Some(&new[..]))
+            .map_err(|e| self.refuse_writes(e.into()))?
             .is_ok())
     }
 
@@ -859,15 +916,15 @@ impl Store {
         }
         store.meta.insert(META_QUEUE_AT_STOP, copy)?;
         store.db.flush()?;
-        let data_dir = store.path.clone();
+        let (data_dir, cache) = (store.path.clone(), store.cache_bytes);
         drop(store);
-        let db = open_sled(&compact::main_dir(&data_dir)?)?;
-        let compacted = compact::compact_if_sparse(&data_dir, &db, compact::SPARSE)?;
+        let db = open_sled(&compact::main_dir(&data_dir)?, cache)?;
+        let compacted = compact::compact_if_sparse(&data_dir, &db, compact::SPARSE, cache)?;
         drop(db);
         if compacted.is_some() {
             // Held while the old store's files go, so that no second synqc
             // can start on this data dir in the meantime.
-            let _fresh = open_sled(&compact::main_dir(&data_dir)?)?;
+            let _fresh = open_sled(&compact::main_dir(&data_dir)?, cache)?;
             compact::remove_leftovers(&data_dir)?;
         }
         Ok(compacted)
@@ -883,13 +940,14 @@ impl Drop for Store {
     }
 }
 
-/// Opens the sled database at `path`, waiting (bounded) for the file lock
-/// of a handle dropped a moment ago: sled releases it only when its own
-/// threads (and our writer thread, mid-batch) have let go.
-fn open_sled(path: &Path) -> Result<sled::Db> {
+/// Opens the sled database at `path` with a page cache of `cache_bytes`,
+/// waiting (bounded) for the file lock of a handle dropped a moment ago:
+/// sled releases it only when its own threads (and our writer thread,
+/// mid-batch) have let go.
+fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        match sled::Config::new().path(path).open() {
+        match sled::Config::new().path(path).cache_capacity(cache_bytes).open() {
             Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }

@@ -953,7 +953,7 @@ fn store_with_garbage_run() -> (TempDir, RunId) {
     let dir = TempDir::new("garbage");
     let id = RunId::new(crate::now_ms(), 0, 42);
     {
-        let db = open_sled(dir.path()).expect("sled open");
+        let db = open_sled(dir.path(), DEFAULT_CACHE_BYTES).expect("sled open");
         let runs = db.open_tree("runs").expect("runs");
         let queue = db.open_tree("queue").expect("queue");
         runs.insert(id.0, b"\x00not json{".as_slice()).expect("insert");
@@ -1085,7 +1085,7 @@ fn quarantined_queued_run_leaves_no_queue_entry() {
 fn a_newer_schema_is_refused() {
     let dir = TempDir::new("schema");
     {
-        let db = open_sled(dir.path()).expect("sled open");
+        let db = open_sled(dir.path(), DEFAULT_CACHE_BYTES).expect("sled open");
         let meta = db.open_tree("meta").expect("meta");
         meta.insert(META_SCHEMA, &(SCHEMA_VERSION + 1).to_be_bytes())
             .expect("insert");
@@ -1097,7 +1097,7 @@ fn a_newer_schema_is_refused() {
         Ok(_) => panic!("a store from a newer synqc was opened"),
     }
     // The refusal changed nothing: the version is still the newer one.
-    let db = open_sled(dir.path()).expect("sled open");
+    let db = open_sled(dir.path(), DEFAULT_CACHE_BYTES).expect("sled open");
     let found = db
         .open_tree("meta")
         .expect("meta")
@@ -1111,7 +1111,7 @@ fn a_newer_schema_is_refused() {
 fn a_fresh_store_records_its_schema_version() {
     let dir = TempDir::new("schema-fresh");
     drop(open_store(dir.path(), budget()).expect("open"));
-    let db = open_sled(dir.path()).expect("sled open");
+    let db = open_sled(dir.path(), DEFAULT_CACHE_BYTES).expect("sled open");
     let found = db
         .open_tree("meta")
         .expect("meta")
@@ -1538,8 +1538,8 @@ fn a_sparse_main_store_is_compacted_and_reads_the_same() {
     let before = (listed(&store), store.counts.get(RunStatus::Succeeded));
     drop(store);
 
-    let db = open_sled(&compact::main_dir(dir.path()).expect("main")).expect("sled");
-    let c = compact::compact_if_sparse(dir.path(), &db, SMALL)
+    let db = open_sled(&compact::main_dir(dir.path()).expect("main"), DEFAULT_CACHE_BYTES).expect("sled");
+    let c = compact::compact_if_sparse(dir.path(), &db, SMALL, DEFAULT_CACHE_BYTES)
         .expect("compact")
         .expect("sparse enough");
     assert!(c.after * 2 < c.before, "{c:?}");
@@ -1567,10 +1567,12 @@ fn a_sparse_main_store_is_compacted_and_reads_the_same() {
     // A second compaction replaces the first copy.
     churn(&store);
     drop(store);
-    let db = open_sled(&compact::main_dir(dir.path()).expect("main")).expect("sled");
-    assert!(compact::compact_if_sparse(dir.path(), &db, SMALL)
-        .expect("compact")
-        .is_some());
+    let db = open_sled(&compact::main_dir(dir.path()).expect("main"), DEFAULT_CACHE_BYTES).expect("sled");
+    assert!(
+        compact::compact_if_sparse(dir.path(), &db, SMALL, DEFAULT_CACHE_BYTES)
+            .expect("compact")
+            .is_some()
+    );
     drop(db);
     assert_eq!(
         compact::main_dir(dir.path()).expect("main"),
@@ -1592,9 +1594,9 @@ fn a_main_store_with_much_live_data_is_left_as_it_is() {
     drop(keep);
     churn(&store);
     drop(store);
-    let db = open_sled(dir.path()).expect("sled");
+    let db = open_sled(dir.path(), DEFAULT_CACHE_BYTES).expect("sled");
     assert_eq!(
-        compact::compact_if_sparse(dir.path(), &db, SMALL).expect("compact"),
+        compact::compact_if_sparse(dir.path(), &db, SMALL, DEFAULT_CACHE_BYTES).expect("compact"),
         None
     );
     assert!(!dir.path().join("CURRENT").exists());
@@ -1631,7 +1633,7 @@ fn a_compaction_cut_short_leaves_the_store_it_had() {
 
 /// The queue's copy that a clean stop leaves, straight from the database.
 fn queue_copy(dir: &Path) -> Option<Vec<u8>> {
-    let db = open_sled(&compact::main_dir(dir).expect("main dir")).expect("open");
+    let db = open_sled(&compact::main_dir(dir).expect("main dir"), DEFAULT_CACHE_BYTES).expect("open");
     let meta = db.open_tree("meta").expect("meta");
     meta.get(META_QUEUE_AT_STOP).expect("get").map(|v| v.to_vec())
 }
@@ -1671,7 +1673,11 @@ fn the_queue_copy_of_a_clean_stop_is_read_once_and_a_damaged_one_ignored() {
     // A copy of the wrong length is not trusted: the queue itself is read.
     Store::close_with_snapshot(store, Duration::from_secs(5)).expect("close");
     {
-        let db = open_sled(&compact::main_dir(dir.path()).expect("main dir")).expect("open");
+        let db = open_sled(
+            &compact::main_dir(dir.path()).expect("main dir"),
+            DEFAULT_CACHE_BYTES,
+        )
+        .expect("open");
         db.open_tree("meta")
             .expect("meta")
             .insert(META_QUEUE_AT_STOP, &[7u8; 30])
@@ -1682,4 +1688,31 @@ fn the_queue_copy_of_a_clean_stop_is_read_once_and_a_damaged_one_ignored() {
     assert_eq!(store.counts.get(RunStatus::Queued), 2);
     assert_eq!(store.ready_and_future(crate::now_ms()), (2, 0));
     assert_eq!(store.meta.get(META_QUEUE_AT_STOP).expect("get"), None);
+}
+
+// ------------------------------------------------------- a failed write
+
+#[test]
+fn a_failed_write_refuses_every_write_after_it_and_says_restart() {
+    let dir = TempDir::new("store-refuses");
+    let store = open_store(dir.path(), budget()).expect("open");
+    assert!(store.is_writable());
+    store.probe().expect("probe");
+    let cause = StoreError::Io("No space left on device".into());
+    assert_eq!(store.refuse_writes(cause), StoreError::WritesRefused);
+    assert!(!store.is_writable());
+    assert_eq!(store.probe(), Err(StoreError::WritesRefused));
+    let run = record(store.new_run_id(), Mode::Explore, 10, "s0", 0);
+    assert_eq!(
+        block_on(store.submit(&run, None, crate::now_ms())).map(|_| ()),
+        Err(StoreError::WritesRefused)
+    );
+    assert!(StoreError::WritesRefused
+        .to_string()
+        .ends_with("free space on the data directory's disk and restart synqc"));
+    // A restart's reopening writes again.
+    drop(store);
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert!(store.is_writable());
+    store.probe().expect("probe after restart");
 }

@@ -106,7 +106,7 @@ impl Writer {
     }
 
     /// Awaits a write done outside the writer thread, with the writer's
-    /// own bound: one that hangs makes the store read-only too.
+    /// own bound: one that hangs makes the store refuse writes too.
     pub(super) async fn bounded<T>(
         &self,
         write: impl std::future::Future<Output = Result<T, StoreError>>,
@@ -126,9 +126,12 @@ impl Writer {
         .await;
         done.unwrap_or_else(|| {
             if !self.failed.swap(true, Ordering::SeqCst) {
-                log::error!("a store write did not finish in {ANSWER_TIMEOUT:?}; the store is now read-only");
+                log::error!(
+                    "a store write did not finish in {ANSWER_TIMEOUT:?}; writes are refused until synqc \
+                     restarts: free space on the data directory's disk and restart synqc"
+                );
             }
-            Err(StoreError::Io("store write timed out".into()))
+            Err(StoreError::WritesRefused)
         })
     }
 }
@@ -160,7 +163,9 @@ fn run_batch(store: &Store, batch: Vec<Job>) {
     let (commands, replies): (Vec<Command>, Vec<_>) = batch.into_iter().map(|j| (j.command, j.reply)).unzip();
     let outcomes = match store.apply(&commands) {
         Ok(outcomes) => outcomes,
+        // Only storage aborts a batch (see commands.rs).
         Err(e) => {
+            let e = store.refuse_writes(e);
             for reply in replies {
                 let _ = reply.try_send(Err(e.clone()));
             }
@@ -210,6 +215,7 @@ fn run_batch(store: &Store, batch: Vec<Job>) {
                     undo.len()
                 );
             }
+            let e = store.refuse_writes(e);
             for (_, _, reply) in waiting {
                 let _ = reply.try_send(Err(e.clone()));
             }
