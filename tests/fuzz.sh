@@ -141,17 +141,17 @@ total_cases=0
 total_failures=0
 failed_passes=()
 
-# fuzz NAME EXAMPLES ST_OPTIONS...: one Schemathesis pass against $BASE;
-# adds its test cases and failures to the totals.
+# fuzz NAME EXAMPLES SCHEMA ST_OPTIONS...: one Schemathesis pass; adds its
+# test cases and failures to the totals.
 fuzz() {
-  local name=$1 examples=$2 rc=0 counts
-  shift 2
+  local name=$1 examples=$2 schema=$3 rc=0 counts
+  shift 3
   echo "--- fuzz pass: $name"
   # Each pass in a directory of its own: Schemathesis keeps a cache of past
   # failures in ./.schemathesis and replays it, so a pass would depend on
   # earlier ones.
   mkdir "$TMP/$name-cwd"
-  (cd "$TMP/$name-cwd" && timeout -k 10 "$PASS_TIME_LIMIT" "$VENV/bin/st" run "$BASE/openapi.json" \
+  (cd "$TMP/$name-cwd" && timeout -k 10 "$PASS_TIME_LIMIT" "$VENV/bin/st" run "$schema" \
     --checks all --max-examples "$examples" --seed "$SEED" --workers "$WORKERS" \
     --request-timeout 10 --generation-database none --no-color \
     --report json --report-json-path "$TMP/$name-report.json" "$@") || rc=$?
@@ -172,14 +172,28 @@ print(t["generated"], t["unique_failures"] + t["errored"])' "$TMP/$name-report.j
 # so the fuzzer's runs reach the queue instead of stopping at 429; one
 # worker leaves a core to the fuzzer.
 start open --workers 1 --max-shots-per-session 1000000000000
-fuzz open "$EXAMPLES"
+c -f -o "$TMP/openapi.json" "$BASE/openapi.json"
+fuzz open "$EXAMPLES" "$BASE/openapi.json"
 after_pass open || failed_passes+=("open: appliance state after the pass")
 stop
 
-# Pass 2: an API key configured; the fuzzer sends it on every request.
+# Pass 2: an API key configured, the fuzzer sending it on every request,
+# and public only the routes the document marks public (`security: []`).
+# The document also offers "no auth" as an alternative, true of the keyless
+# default only; the fuzzer gets a copy without it, so its ignored_auth
+# check probes every protected operation without the key and with a wrong
+# one, and expects them refused.
 KEY=fuzz-$RANDOM$RANDOM$RANDOM
-start key --workers 1 --max-shots-per-session 1000000000000 --api-key "$KEY"
-fuzz key "$AUTH_EXAMPLES" --header "X-Api-Key: $KEY"
+public=$(python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc["security"] = [alt for alt in doc["security"] if alt]
+json.dump(doc, open(sys.argv[2], "w"))
+ops = lambda item: [op for m, op in item.items() if m in ("get", "head", "post")]
+print(",".join(p for p, item in doc["paths"].items() if all(op.get("security") == [] for op in ops(item))))
+' "$TMP/openapi.json" "$TMP/openapi-key-required.json")
+start key --workers 1 --max-shots-per-session 1000000000000 --api-key "$KEY" --public-paths "$public"
+fuzz key "$AUTH_EXAMPLES" "$TMP/openapi-key-required.json" --url "$BASE" --header "X-Api-Key: $KEY"
 after_pass key -H "X-Api-Key: $KEY" || failed_passes+=("key: appliance state after the pass")
 stop
 
