@@ -321,7 +321,12 @@ fn session_budget_is_reserved_at_submit_and_refunded_on_cancel() {
     } else {
         // It finished before the cancel arrived, and the answer says so.
         assert_eq!(c.status, 409, "{}", c.body);
-        assert_eq!(c.json()["detail"]["error_detail"]["status"], "succeeded", "{}", c.body);
+        assert_eq!(
+            c.json()["detail"]["error_detail"]["status"],
+            "succeeded",
+            "{}",
+            c.body
+        );
     }
     let metrics = s.get("/metrics").body;
     assert!(
@@ -858,6 +863,11 @@ fn each_conflict_and_filter_error_says_what_to_do() {
     assert!(c.json()["detail"]["action_hint"]
         .as_str()
         .is_some_and(|h| h.contains("new Idempotency-Key")));
+
+    // An empty cursor is the first page.
+    let all = s.get("/runs?cursor=");
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.json()["runs"], s.get("/runs").json()["runs"]);
 
     // List filters name what they accept.
     let msg_of = |path: &str| {

@@ -43,8 +43,11 @@ pub fn app(state: State) -> tide::Server<State> {
     app.at("/runs/:id").get(endpoint("/runs/:id", runs::get));
     app.at("/runs/:id/cancel")
         .post(endpoint("/runs/:id/cancel", runs::cancel));
+    // Without its own GET, /experiments/run would be read as
+    // /experiments/:id with the id "run": a 405 says what it is.
     app.at("/experiments/run")
-        .post(endpoint("/experiments/run", experiments::run_sync));
+        .post(endpoint("/experiments/run", experiments::run_sync))
+        .get(|_| async { Ok(Response::new(StatusCode::MethodNotAllowed)) });
     app.at("/experiments/recent")
         .get(endpoint("/experiments/recent", experiments::recent));
     app.at("/experiments/:id")
@@ -85,13 +88,13 @@ pub fn app(state: State) -> tide::Server<State> {
 
 /// The methods a route of [`app`] answers, for the `Allow` header of a 405
 /// (tide's router does not say). Kept beside the route table it mirrors;
-/// tests/http.rs checks it route by route.
-fn allowed_methods(path: &str) -> &'static str {
+/// tests/http.rs checks it route by route. The connection layer uses it
+/// for methods tide cannot represent.
+pub fn allowed_methods(path: &str) -> &'static str {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
-        // GET /experiments/run is /experiments/:id with the id "run".
-        ["runs"] | ["controls", "profile"] | ["experiments", "run"] => "GET, HEAD, POST, OPTIONS",
-        ["runs", _, "cancel"] => "POST, OPTIONS",
+        ["runs"] | ["controls", "profile"] => "GET, HEAD, POST, OPTIONS",
+        ["runs", _, "cancel"] | ["experiments", "run"] => "POST, OPTIONS",
         _ => "GET, HEAD, OPTIONS",
     }
 }

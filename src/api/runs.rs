@@ -804,6 +804,26 @@ pub async fn cancel(req: Request<State>) -> Result<Response, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_openapi_document_states_each_presets_minimum_shots() {
+        let doc: Value =
+            serde_json::from_str(include_str!("../../assets/openapi.json")).expect("openapi.json");
+        let branches = doc["components"]["schemas"]["RunRequest"]["allOf"][0]["anyOf"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for preset in Preset::ALL {
+            let stated = branches.iter().find_map(|b| {
+                let names = b["properties"]["preset"]["enum"].as_array()?;
+                names
+                    .iter()
+                    .any(|n| n == preset.as_str())
+                    .then(|| b["properties"]["shot_budget"]["minimum"].as_u64())?
+            });
+            assert_eq!(stated, Some(sim::min_shots(preset)), "{preset:?}");
+        }
+    }
     use crate::config::Config;
 
     fn parse(body: Value) -> Result<ParsedRun, ApiError> {

@@ -44,7 +44,7 @@ enum Stop {
     /// without a word.
     Quiet,
     /// The request cannot be served: answer this, then close.
-    Reject(ApiError),
+    Reject(tide::Response),
 }
 
 impl From<io::Error> for Stop {
@@ -54,11 +54,28 @@ impl From<io::Error> for Stop {
 }
 
 fn reject(status: StatusCode, message: impl Into<String>, hint: &'static str) -> Stop {
-    Stop::Reject(ApiError::Protocol {
-        status,
-        message: message.into(),
-        hint,
-    })
+    Stop::Reject(
+        ApiError::Protocol {
+            status,
+            message: message.into(),
+            hint,
+        }
+        .into_response(),
+    )
+}
+
+/// A method http-types does not know (QUERY, PATCH-like extensions) is
+/// still a method: 405 with what the route allows, as for a known one.
+fn not_allowed(method: &str, target: &str) -> Stop {
+    let path = target.split('?').next().unwrap_or("/");
+    let mut res = ApiError::Protocol {
+        status: StatusCode::MethodNotAllowed,
+        message: format!("Method {} is not allowed here.", clip(method)),
+        hint: "Use one of the methods the Allow header lists.",
+    }
+    .into_response();
+    res.insert_header("Allow", crate::api::allowed_methods(path));
+    Stop::Reject(res)
 }
 
 /// One parsed request, ready for tide.
@@ -85,7 +102,7 @@ pub(super) async fn serve(
         let parsed = match parsed {
             Ok(p) => p,
             Err(Stop::Quiet) => return,
-            Err(Stop::Reject(e)) => return answer_and_close(stream, e).await,
+            Err(Stop::Reject(res)) => return answer_and_close(stream, res).await,
         };
         // A keep-alive client whose next request is always already there
         // never makes this task wait for I/O, and smol has no budget that
@@ -111,10 +128,11 @@ pub(super) async fn serve(
     }
 }
 
-/// Answers `e` (the envelope, `Connection: close`) and closes.
-pub(super) async fn answer_and_close(mut stream: TcpStream, e: ApiError) {
-    let res: Response = e.into_response().into();
-    let _ = write_response(&mut stream, res, false, true, false).await;
+/// Answers `res` (an error envelope) with `Connection: close` and closes.
+pub(super) async fn answer_and_close(mut stream: TcpStream, mut res: tide::Response) {
+    // Every response carries a request id, even one tide never saw.
+    res.insert_header("X-Request-Id", crate::budget::hex(&rand::random::<[u8; 16]>()));
+    let _ = write_response(&mut stream, res.into(), false, true, false).await;
 }
 
 /// Runs `fut` until `deadline`; `None` when the deadline came first.
@@ -185,7 +203,7 @@ async fn read_request(
         Framing::None => None,
         Framing::Length(n) => {
             if n > limits.max_body {
-                return Err(Stop::Reject(ApiError::TooLarge(limits.max_body)));
+                return Err(Stop::Reject(ApiError::TooLarge(limits.max_body).into_response()));
             }
             continue_if_expected(stream, &request, buf.len() as u64 >= n).await?;
             let n = n as usize;
@@ -302,14 +320,8 @@ fn parse_head(
     }
     let http10 = parsed.version == Some(0);
     let method_text = parsed.method.unwrap_or_default();
-    let method = Method::from_str(method_text).map_err(|_| {
-        reject(
-            StatusCode::NotImplemented,
-            format!("Method {method_text} is not supported."),
-            "Use GET, HEAD, POST or OPTIONS.",
-        )
-    })?;
     let target = parsed.path.unwrap_or("/");
+    let method = Method::from_str(method_text).map_err(|_| not_allowed(method_text, target))?;
     let mut host = None;
     let mut lengths: Vec<&str> = Vec::new();
     let mut transfer_encoding: Option<String> = None;
@@ -471,7 +483,7 @@ async fn read_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>, limits: &Limits
             return Ok(body);
         }
         if body.len() as u64 + size > limits.max_body {
-            return Err(Stop::Reject(ApiError::TooLarge(limits.max_body)));
+            return Err(Stop::Reject(ApiError::TooLarge(limits.max_body).into_response()));
         }
         let size = size as usize;
         while buf.len() < size + 2 {
@@ -608,7 +620,7 @@ mod tests {
 
     fn status_of(stop: Stop) -> Option<StatusCode> {
         match stop {
-            Stop::Reject(e) => Some(e.status()),
+            Stop::Reject(res) => Some(res.status()),
             Stop::Quiet => None,
         }
     }
@@ -716,7 +728,7 @@ mod tests {
             parse_head(b"BREW / HTTP/1.1\r\n\r\n", None, local())
                 .err()
                 .and_then(status_of),
-            Some(StatusCode::NotImplemented)
+            Some(StatusCode::MethodNotAllowed)
         );
     }
 }

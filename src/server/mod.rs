@@ -222,7 +222,7 @@ async fn accept_loop(listener: TcpListener, app: tide::Server<State>, serving: S
                             message: "synqc is serving its maximum number of connections".into(),
                             retry_after_s: 1,
                         };
-                        return http1::answer_and_close(stream, busy).await;
+                        return http1::answer_and_close(stream, busy.into_response()).await;
                     };
                     http1::serve(stream, Some(peer), local, app, &limits, ticket).await;
                 })
