@@ -379,12 +379,14 @@ fn acknowledgments_hold_across_kill_9_cycles_under_load() {
     }
 
     // The budget ledger: shots stay reserved for runs that sampled
-    // (succeeded, or stopped while running); a run cancelled while queued
-    // or failed before sampling was refunded. A cancelled run is known to
-    // have been queued at its cancel if it never started or a cancel got
-    // 200; running if every cancel sent for it was answered and none with
-    // 200. A cancel the crash left unanswered makes that run's shots
-    // uncertain: they bound the ledger from above.
+    // (succeeded, or stopped while executing); a run cancelled before it
+    // sampled (queued, or waiting in a worker's batch) or failed before
+    // sampling was refunded. A cancelled run says which in
+    // error_detail.shots_refunded; for one that does not, it was queued at
+    // its cancel if it never started or a cancel got 200, executing if
+    // every cancel sent for it was answered and none with 200. A cancel the
+    // crash left unanswered makes that run's shots uncertain: they bound
+    // the ledger from above.
     let accepted_at_once: HashSet<&str> = rec
         .cancels
         .iter()
@@ -397,6 +399,11 @@ fn acknowledgments_hold_across_kill_9_cycles_under_load() {
         match status(id) {
             "succeeded" => charged += shots,
             "failed" if run["error_code"] == "TIMEOUT" => charged += shots,
+            "cancelled" if run["error_detail"]["shots_refunded"].is_boolean() => {
+                if run["error_detail"]["shots_refunded"] == false {
+                    charged += shots;
+                }
+            }
             "cancelled" if run["started_at"].is_null() || accepted_at_once.contains(id.as_str()) => {}
             "cancelled" if rec.unanswered_cancels.contains(id) => uncertain += shots,
             "cancelled" => charged += shots,
