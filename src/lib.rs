@@ -15,6 +15,7 @@ pub mod controls;
 pub mod error;
 pub mod events;
 pub mod queue;
+pub mod run;
 pub mod server;
 pub mod sim;
 pub mod store;

@@ -12,7 +12,7 @@ use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use once_cell::sync::OnceCell;
 
-use crate::queue::run::{Mode, RunStatus};
+use crate::run::{Mode, RunStatus};
 use crate::sim::{Preset, ENGINE_VERSION};
 use crate::State;
 
@@ -34,26 +34,6 @@ const TARGET_IDS: [&str; 6] = [
     "azure_quantum",
     "ionq_cloud",
     "rigetti_forest",
-];
-
-/// Error codes of api.md, so failure series exist from start-up.
-pub const ERROR_CODES: [&str; 16] = [
-    "AUTH_REQUIRED",
-    "REMOTE_DISABLED",
-    "PROVIDER_SIM_DISABLED",
-    "PROVIDER_CREDENTIALS",
-    "PROVIDER_CAPACITY",
-    "PROVIDER_QUEUE_BACKPRESSURE",
-    "INVALID_TARGET",
-    "INVALID_REQUEST",
-    "BUDGET_EXHAUSTED",
-    "RATE_LIMITED",
-    "BUDGET_GUARDRAIL",
-    "TIMEOUT",
-    "CANCELLED",
-    "INTERNAL_ERROR",
-    "PROVIDER_ERROR",
-    "CONFLICT",
 ];
 
 /// Route templates, the only values the `route` label takes (plus
@@ -274,7 +254,8 @@ fn zero_series() {
     for t in TARGET_IDS {
         metrics::counter!("synqc_shots_executed_total", "hardware_target" => t).absolute(0);
     }
-    for code in ERROR_CODES {
+    // Every code, so failure series exist from start-up.
+    for code in crate::run::ErrorCode::ALL.map(crate::run::ErrorCode::as_str) {
         metrics::counter!("synqc_run_failures_total", "error_code" => code).absolute(0);
     }
     for reason in ["budget_exhausted", "rate_limited"] {

@@ -321,7 +321,12 @@ fn session_budget_is_reserved_at_submit_and_refunded_on_cancel() {
     } else {
         // It finished before the cancel arrived, and the answer says so.
         assert_eq!(c.status, 409, "{}", c.body);
-        assert_eq!(c.json()["detail"]["error_detail"]["status"], "succeeded", "{}", c.body);
+        assert_eq!(
+            c.json()["detail"]["error_detail"]["status"],
+            "succeeded",
+            "{}",
+            c.body
+        );
     }
     let metrics = s.get("/metrics").body;
     assert!(

@@ -12,7 +12,7 @@ use tide::{Request, Response, StatusCode};
 use super::json_response;
 use super::runs::{accept, find_run, Accepted};
 use crate::error::ApiError;
-use crate::queue::run::{RunId, RunRecord, RunStatus};
+use crate::run::{RunId, RunRecord, RunStatus};
 use crate::sim::Preset;
 use crate::store::ListFilter;
 use crate::State;
@@ -55,8 +55,8 @@ fn finished_response(rec: &RunRecord) -> Result<Response, ApiError> {
     match (&rec.status, &rec.result, &rec.error) {
         (RunStatus::Succeeded, Some(result), _) => Ok(json_response(StatusCode::Ok, result)),
         (RunStatus::Failed | RunStatus::Cancelled, _, Some(err)) => Err(ApiError::RunFailed(err.clone())),
-        (status, _, _) => Err(ApiError::RunFailed(crate::queue::run::RunError {
-            code: "TIMEOUT".into(),
+        (status, _, _) => Err(ApiError::RunFailed(crate::run::RunError {
+            code: crate::run::ErrorCode::Timeout,
             message: format!(
                 "Run {} is still {}; poll /runs/{}",
                 rec.id,

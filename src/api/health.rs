@@ -9,7 +9,7 @@ use tide::{Request, Response, StatusCode};
 
 use super::json_response;
 use crate::error::ApiError;
-use crate::queue::run::RunStatus;
+use crate::run::RunStatus;
 use crate::sim::Preset;
 use crate::State;
 

@@ -4,8 +4,6 @@
 //! A maintenance loop takes back runs whose lease expired, prunes old runs
 //! and expires budget sessions.
 
-pub mod run;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,11 +13,11 @@ use async_channel::{Receiver, Sender};
 use serde_json::{json, Value};
 use smol::Timer;
 
+use crate::run::{ErrorCode, RunError, RunId, RunRecord, RunStatus};
 use crate::sim::{self, KpiDetail, LoopProbe, SimError, SimOutcome, SimRequest};
 use crate::store::{CancelOutcome, Finish, Lease, StoreError};
 use crate::targets::Refusal;
 use crate::{now_ms, State};
-use run::{RunError, RunId, RunRecord, RunStatus};
 
 /// Where a claimed run stands, and whether it was asked to stop: one
 /// atomic, so that a cancel and the worker's next step never both win.
@@ -275,13 +273,13 @@ pub fn on_finished(state: &State, rec: &RunRecord) {
     metrics::counter!("synqc_runs_finished_total", &labels).increment(1);
     if let Some(e) = &rec.error {
         if rec.status == RunStatus::Failed {
-            metrics::counter!("synqc_run_failures_total", "error_code" => e.code.clone()).increment(1);
+            metrics::counter!("synqc_run_failures_total", "error_code" => e.code.as_str()).increment(1);
             *state
                 .engine
                 .failures
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .entry(e.code.clone())
+                .entry(e.code.as_str().to_string())
                 .or_default() += 1;
         }
     }
@@ -466,22 +464,6 @@ async fn lease_held(state: &State, id: &RunId, token: u64, claimed_at: Instant) 
     }
 }
 
-/// A run's error; its detail always carries the code (the ErrorDetail
-/// schema of docs/api.md requires it).
-fn run_error(code: &str, message: impl Into<String>, detail: Value, hint: &str) -> RunError {
-    let mut detail = match detail {
-        Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    };
-    detail.insert("code".into(), json!(code));
-    RunError {
-        code: code.to_string(),
-        message: message.into(),
-        detail: Value::Object(detail),
-        action_hint: hint.to_string(),
-    }
-}
-
 /// How a claimed run that was cancelled ends, by where the cancel found
 /// it (one of the CANCELLED_* states). Shots
 /// go back to the budget when nothing was sampled: a run cancelled in
@@ -503,11 +485,11 @@ fn cancelled(found: u8) -> Finish {
 }
 
 fn cancel_error(stage: &str, refund: bool) -> RunError {
-    run_error(
-        "CANCELLED",
+    RunError::new(
+        ErrorCode::Cancelled,
         "Cancelled by request",
         json!({"cancelled_while": stage, "shots_refunded": refund}),
-        "Submit it again if it is still needed.",
+        ErrorCode::Cancelled.hint(),
     )
 }
 
@@ -561,14 +543,6 @@ pub async fn cancel(state: &State, id: &RunId) -> Result<Cancel, StoreError> {
             )));
         }
     }
-}
-
-/// The error codes that are retried with backoff (operations.md).
-fn is_transient(code: &str) -> bool {
-    matches!(
-        code,
-        "TIMEOUT" | "PROVIDER_CAPACITY" | "PROVIDER_QUEUE_BACKPRESSURE"
-    )
 }
 
 /// A run that has ended on this worker, with its outcome still to store.
@@ -657,7 +631,7 @@ async fn execute(
                 refund: false,
             }
         }
-        Err(err) if is_transient(&err.code) && rec.attempts < state.config.max_attempts => {
+        Err(err) if err.code.is_transient() && rec.attempts < state.config.max_attempts => {
             // Exponential backoff with jitter: 1 s, 2 s, 4 s ... (+0..50%).
             let base = 1000u64 << rec.attempts.saturating_sub(1).min(6);
             let jitter = rand::random::<u64>() % (base / 2 + 1);
@@ -678,7 +652,7 @@ async fn execute(
         }
         Err(err) => {
             // Shots are refunded only when nothing was sampled.
-            let refund = err.code != "TIMEOUT";
+            let refund = err.code != ErrorCode::Timeout;
             Finish {
                 status: RunStatus::Failed,
                 result: None,
@@ -712,7 +686,7 @@ async fn store_outcomes(state: &State, batch: Vec<Executed>) {
                 now,
             } = done;
             if let Some(s) = succeeded {
-                fin.result = Some(run::ResultDoc::new(&result_json(
+                fin.result = Some(crate::run::ResultDoc::new(&result_json(
                     &rec,
                     s.out,
                     s.claim_time,
@@ -738,28 +712,28 @@ async fn store_outcomes(state: &State, batch: Vec<Executed>) {
 /// (the control's state).
 fn classify(stopped: u8, e: SimError) -> RunError {
     match (e, stopped) {
-        (SimError::Cancelled, TIMED_OUT) => run_error(
-            "TIMEOUT",
+        (SimError::Cancelled, TIMED_OUT) => RunError::new(
+            ErrorCode::Timeout,
             "The run exceeded job_timeout_seconds",
             json!({}),
-            "Use a smaller shot budget, or raise job_timeout_seconds.",
+            ErrorCode::Timeout.hint(),
         ),
-        (SimError::Cancelled, _) => run_error(
-            "CANCELLED",
+        (SimError::Cancelled, _) => RunError::new(
+            ErrorCode::Cancelled,
             "Cancelled by request",
             json!({}),
-            "Submit it again if it is still needed.",
+            ErrorCode::Cancelled.hint(),
         ),
-        (SimError::Invalid(why), _) => run_error(
-            "INVALID_REQUEST",
+        (SimError::Invalid(why), _) => RunError::new(
+            ErrorCode::InvalidRequest,
             why,
             json!({}),
-            "Fix the request and submit it again.",
+            ErrorCode::InvalidRequest.hint(),
         ),
         (SimError::Loop(why), _) => {
             log::error!("latency loop probe failed: {why}");
-            run_error(
-                "INTERNAL_ERROR",
+            RunError::new(
+                ErrorCode::InternalError,
                 "The appliance loop could not be measured",
                 json!({}),
                 "Check the synqc log; retry.",
@@ -795,17 +769,17 @@ async fn keep_lease(state: &State, rec: &RunRecord, token: u64, control: &RunCon
 /// fails the run (before sampling, so the shots are refunded).
 fn sim_request(state: &State, rec: &RunRecord) -> Result<SimRequest, RunError> {
     let refused = |id: &str, r: Refusal| match r {
-        Refusal::Unknown => run_error(
-            "INVALID_TARGET",
+        Refusal::Unknown => RunError::new(
+            ErrorCode::InvalidTarget,
             format!("Unknown hardware_target '{id}'"),
             json!({}),
-            "Pick a hardware target from /hardware/targets.",
+            ErrorCode::InvalidTarget.hint(),
         ),
-        Refusal::ProviderSimDisabled => run_error(
-            "PROVIDER_SIM_DISABLED",
+        Refusal::ProviderSimDisabled => RunError::new(
+            ErrorCode::ProviderSimDisabled,
             format!("Provider simulation for '{id}' was disabled after this run was accepted"),
             json!({}),
-            "Enable allow_provider_simulation, or submit on sim_local.",
+            ErrorCode::ProviderSimDisabled.hint(),
         ),
     };
     let plant = state
@@ -941,8 +915,8 @@ pub fn recover_leases(state: &State, at_startup: bool) -> Result<u64, StoreError
                 on_finished(state, &done);
             }
         } else if rec.crashes + 1 >= state.config.max_attempts {
-            let err = run_error(
-                "INTERNAL_ERROR",
+            let err = RunError::new(
+                ErrorCode::InternalError,
                 format!("The worker died {} times while running this run", rec.crashes + 1),
                 json!({"crashes": rec.crashes + 1}),
                 "Check the synqc log around the run's start time.",

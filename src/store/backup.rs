@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::{codec, finished_key, queue_key, u64_of, Result, Store, StoreError, SCHEMA_VERSION};
 use crate::budget::{Budget, SessionRecord};
-use crate::queue::run::{RunRecord, RunStatus};
+use crate::run::{RunRecord, RunStatus};
 
 /// Version of the backup file layout.
 pub const FORMAT: u64 = 1;

@@ -17,7 +17,7 @@ use super::{
     IdempotencyKey, Lease, Result, Store, StoreError, Submitted, IDEMPOTENCY_TTL_MS,
 };
 use crate::budget::{Reservation, SessionRecord};
-use crate::queue::run::{RunError, RunId, RunRecord, RunStatus};
+use crate::run::{RunError, RunId, RunRecord, RunStatus};
 
 pub(super) enum Command {
     /// Accept a run: record, queue entry, budget reservation, idempotency key.

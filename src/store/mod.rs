@@ -24,7 +24,7 @@ use sled::transaction::{ConflictableTransactionError as Abortable, Transactional
 
 use crate::budget::{Budget, SessionRecord};
 use crate::controls::ControlProfile;
-use crate::queue::run::{RunError, RunId, RunRecord, RunStatus};
+use crate::run::{RunError, RunId, RunRecord, RunStatus};
 pub use backup::{restore, Restored};
 use commands::{Command, Outcome, Refund};
 pub use compact::Compacted;
@@ -168,7 +168,7 @@ pub struct Lease {
 /// How a run ends.
 pub struct Finish {
     pub status: RunStatus,
-    pub result: Option<crate::queue::run::ResultDoc>,
+    pub result: Option<crate::run::ResultDoc>,
     pub error: Option<RunError>,
     /// Give the run's shots back to its budget window.
     pub refund: bool,
@@ -978,7 +978,7 @@ pub fn fill(path: &Path, runs: u64) -> Result<()> {
         preset: crate::sim::Preset::HelloQuantumSim,
         hardware_target: "sim_local".into(),
         compare_with: None,
-        mode: crate::queue::run::Mode::Explore,
+        mode: crate::run::Mode::Explore,
         shot_budget: 2048,
         shots: 2048,
         seed: 1,
@@ -995,7 +995,7 @@ pub fn fill(path: &Path, runs: u64) -> Result<()> {
         crashes: 0,
         error: None,
         warnings: Vec::new(),
-        result: Some(crate::queue::run::ResultDoc::new(
+        result: Some(crate::run::ResultDoc::new(
             &serde_json::json!({"kpis": {"fidelity": 0.97}}),
         )),
     };

@@ -17,7 +17,7 @@ use super::archive::{encode_intent, PRUNE_INTENT};
 use super::*;
 use crate::budget::Budget;
 use crate::controls::ControlProfile;
-use crate::queue::run::{Mode, ResultDoc, RunError, RunId, RunRecord, RunStatus};
+use crate::run::{ErrorCode, Mode, ResultDoc, RunError, RunId, RunRecord, RunStatus};
 use crate::sim::Preset;
 use crate::testutil::TempDir;
 
@@ -88,9 +88,9 @@ fn record(id: RunId, mode: Mode, shots: u64, session: &str, body: u8) -> RunReco
     }
 }
 
-fn run_error(code: &str) -> RunError {
+fn run_error(code: ErrorCode) -> RunError {
     RunError {
-        code: code.into(),
+        code,
         message: format!("{code} in test"),
         detail: serde_json::json!({}),
         action_hint: "none".into(),
@@ -396,7 +396,7 @@ impl Harness {
                     status: *status,
                     result: (*status == RunStatus::Succeeded)
                         .then(|| ResultDoc::new(&serde_json::json!({"kpis": {"ok": 1}}))),
-                    error: (*status != RunStatus::Succeeded).then(|| run_error("run_failed")),
+                    error: (*status != RunStatus::Succeeded).then(|| run_error(ErrorCode::InternalError)),
                     refund: *refund,
                 };
                 let run = self
@@ -464,14 +464,18 @@ impl Harness {
                     Some(id) => *id,
                     None => RunId::new(1, 0, 9),
                 };
-                let got = block_on(self.store().cancel_queued(&id, run_error("cancelled"), self.now))
-                    .expect("cancel");
+                let got = block_on(self.store().cancel_queued(
+                    &id,
+                    run_error(ErrorCode::Cancelled),
+                    self.now,
+                ))
+                .expect("cancel");
                 match (self.model.runs.get(&id).map(|r| r.status), got) {
                     (None, CancelOutcome::NotFound) => {}
                     (Some(RunStatus::Queued), CancelOutcome::Cancelled(rec)) => {
                         prop_assert_eq!(rec.id, id);
                         prop_assert_eq!(rec.status, RunStatus::Cancelled);
-                        prop_assert_eq!(rec.error.map(|e| e.code), Some("cancelled".to_string()));
+                        prop_assert_eq!(rec.error.map(|e| e.code), Some(ErrorCode::Cancelled));
                         self.model.refund(&id);
                         let m = self.model.runs.get_mut(&id).expect("model run");
                         m.status = RunStatus::Cancelled;
@@ -1329,8 +1333,8 @@ fn finished_runs_move_to_the_archive_and_read_the_same() {
         other => panic!("a retry of an archived run answered {other:?}"),
     }
     // Cancelling it reports its end state.
-    let cancel =
-        block_on(store.cancel_queued(&ids[0], run_error("CANCELLED"), crate::now_ms())).expect("cancel");
+    let cancel = block_on(store.cancel_queued(&ids[0], run_error(ErrorCode::Cancelled), crate::now_ms()))
+        .expect("cancel");
     assert!(
         matches!(cancel, CancelOutcome::AlreadyFinished(RunStatus::Succeeded)),
         "{cancel:?}"
@@ -1357,8 +1361,8 @@ fn a_finish_writes_the_archive_and_leaves_a_stub_that_the_next_pass_drops() {
         assert_eq!(store.get(id).expect("get"), Some(rec), "read through the stub");
     }
     assert_eq!(listed(&store), vec![ids[1], ids[0]], "each run once");
-    let cancel =
-        block_on(store.cancel_queued(&ids[0], run_error("CANCELLED"), crate::now_ms())).expect("cancel");
+    let cancel = block_on(store.cancel_queued(&ids[0], run_error(ErrorCode::Cancelled), crate::now_ms()))
+        .expect("cancel");
     assert!(
         matches!(cancel, CancelOutcome::AlreadyFinished(RunStatus::Succeeded)),
         "{cancel:?}"

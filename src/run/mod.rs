@@ -3,10 +3,13 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::controls::ControlProfile;
 use crate::sim::Preset;
+
+mod error_code;
+pub use error_code::ErrorCode;
 
 /// A run id: a UUID-format string whose first 48 bits are the submit time in
 /// milliseconds (UUIDv7 layout), so store keys sort by submission and the
@@ -174,10 +177,28 @@ impl Mode {
 /// Why a run failed or was cancelled, in the error envelope's terms.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunError {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     pub detail: Value,
     pub action_hint: String,
+}
+
+impl RunError {
+    /// A run's error; its detail always carries the code (the ErrorDetail
+    /// schema of docs/api.md requires it).
+    pub fn new(code: ErrorCode, message: impl Into<String>, detail: Value, hint: &str) -> RunError {
+        let mut detail = match detail {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        detail.insert("code".into(), json!(code));
+        RunError {
+            code,
+            message: message.into(),
+            detail: Value::Object(detail),
+            action_hint: hint.to_string(),
+        }
+    }
 }
 
 /// Everything stored about one run.
