@@ -14,7 +14,7 @@ pub mod config;
 pub mod controls;
 pub mod error;
 pub mod events;
-pub mod queue;
+pub mod executor;
 pub mod run;
 pub mod server;
 pub mod sim;
@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::events::Events;
-use crate::queue::Engine;
+use crate::executor::Executor;
 use crate::store::{Store, StoreError};
 use crate::targets::Targets;
 
@@ -122,7 +122,7 @@ pub struct AppState {
     pub config: Config,
     pub store: Arc<Store>,
     pub targets: Targets,
-    pub engine: Engine,
+    pub executor: Executor,
     pub events: Events,
     pub lifecycle: Lifecycle,
     pub metrics: PrometheusHandle,
@@ -195,7 +195,7 @@ impl State {
             .map_err(StartError::Store)?;
         let state = State(Arc::new(AppState {
             targets: Targets::new(&config),
-            engine: Engine::new(config.workers),
+            executor: Executor::new(config.workers),
             events: Events::default(),
             lifecycle: Lifecycle::default(),
             metrics: telemetry::registry(),
@@ -205,7 +205,7 @@ impl State {
             store,
             config,
         }));
-        let recovered = queue::recover_leases(&state, true).map_err(StartError::Store)?;
+        let recovered = executor::recover_leases(&state, true).map_err(StartError::Store)?;
         if recovered > 0 {
             log::warn!("recovered {recovered} runs left running by a previous process");
         }
@@ -215,9 +215,9 @@ impl State {
     /// Starts the workers and the maintenance loop on `ex`.
     pub fn spawn_workers(&self, ex: &smol::Executor<'static>) {
         for _ in 0..self.config.workers {
-            ex.spawn(queue::worker_loop(self.clone())).detach();
+            ex.spawn(executor::worker_loop(self.clone())).detach();
         }
-        ex.spawn(queue::maintenance_loop(self.clone())).detach();
+        ex.spawn(executor::maintenance_loop(self.clone())).detach();
     }
 }
 

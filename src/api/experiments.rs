@@ -20,11 +20,11 @@ use crate::State;
 pub async fn run_sync(mut req: Request<State>) -> Result<Response, ApiError> {
     let state = req.state().clone();
     let mut watch = None;
-    let accepted = accept(&mut req, |id| watch = Some(state.engine.watch(*id))).await?;
+    let accepted = accept(&mut req, |id| watch = Some(state.executor.watch(*id))).await?;
     let rec = match accepted {
         Accepted::New(rec) => rec,
         Accepted::Repeat(rec) => {
-            watch = Some(state.engine.watch(rec.id));
+            watch = Some(state.executor.watch(rec.id));
             rec
         }
     };

@@ -30,7 +30,7 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
     } else {
         "degraded"
     };
-    let failure_codes = state.engine.failure_codes();
+    let failure_codes = state.executor.failure_codes();
     let doc = json!({
         "status": status,
         "version": env!("CARGO_PKG_VERSION"),

@@ -101,7 +101,7 @@ impl RunControl {
     }
 }
 
-/// What a cancel found in the engine (see [`Engine::stop`]).
+/// What a cancel found in the executor (see [`Executor::stop`]).
 #[derive(Debug, PartialEq)]
 enum Stop {
     /// Claimed here: it will end cancelled.
@@ -128,7 +128,7 @@ pub enum Cancel {
 
 /// Shared execution state: the wake-up channel, the running runs' controls
 /// and the waiters of the synchronous legacy route.
-pub struct Engine {
+pub struct Executor {
     wake_tx: Sender<()>,
     wake_rx: Receiver<()>,
     /// Every run claimed here until its outcome is stored (or it goes
@@ -141,12 +141,12 @@ pub struct Engine {
     failures: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
-impl Engine {
-    pub fn new(workers: usize) -> Engine {
+impl Executor {
+    pub fn new(workers: usize) -> Executor {
         // One pending wake-up per worker is enough: each wakes one idle
         // worker, and a worker drains the queue before it waits again.
         let (wake_tx, wake_rx) = async_channel::bounded(workers.max(1));
-        Engine {
+        Executor {
             wake_tx,
             wake_rx,
             running: Mutex::new(HashMap::new()),
@@ -275,7 +275,7 @@ pub fn on_finished(state: &State, rec: &RunRecord) {
         if rec.status == RunStatus::Failed {
             metrics::counter!("synqc_run_failures_total", "error_code" => e.code.as_str()).increment(1);
             *state
-                .engine
+                .executor
                 .failures
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -288,7 +288,7 @@ pub fn on_finished(state: &State, rec: &RunRecord) {
             .record((end - start).max(0.0));
     }
     state.events.publish(rec);
-    state.engine.notify_finished(&rec.id);
+    state.executor.notify_finished(&rec.id);
 }
 
 /// Most runs a worker claims at once. Every sled transaction seals an I/O
@@ -354,7 +354,7 @@ async fn claim_and_execute(state: &State, batch: usize) -> (Vec<Executed>, Optio
             (executed, Some(slowest))
         }
         Ok(_) => {
-            let wake = state.engine.wake_rx.recv();
+            let wake = state.executor.wake_rx.recv();
             smol::future::or(async { wake.await.ok() }, async {
                 Timer::after(Duration::from_millis(500)).await;
                 None
@@ -371,7 +371,7 @@ async fn claim_and_execute(state: &State, batch: usize) -> (Vec<Executed>, Optio
 }
 
 /// Runs claimed together, each with its lease and its control, which is
-/// registered in the engine at once: a cancel must reach a run that is
+/// registered in the executor at once: a cancel must reach a run that is
 /// still waiting for its turn in the batch.
 struct Claimed {
     runs: Vec<(RunRecord, Lease, Arc<RunControl>)>,
@@ -396,13 +396,13 @@ async fn claim(state: &State, batch: usize) -> Result<Claimed, StoreError> {
         .div_ceil(state.config.workers.max(1) as u64);
     let leases: Vec<Lease> = (0..batch.min(share as usize).max(1))
         .map(|_| Lease {
-            token: state.engine.next_token.fetch_add(1, Ordering::Relaxed),
+            token: state.executor.next_token.fetch_add(1, Ordering::Relaxed),
             expires_ms: now + lease_ms,
         })
         .collect();
     let claimed = state.store.claim(now, &leases).await?;
     Ok(Claimed {
-        runs: state.engine.register(claimed),
+        runs: state.executor.register(claimed),
         at,
         took: at.elapsed(),
     })
@@ -424,7 +424,7 @@ async fn execute_batch(state: &State, claimed: Claimed) -> (Vec<Executed>, Durat
                     log::error!("run {id}: cannot give it back at shutdown ({e}); it will be recovered");
                 }
             }
-            state.engine.release(&id, lease.token);
+            state.executor.release(&id, lease.token);
             continue;
         }
         if control.start() != EXECUTING {
@@ -515,10 +515,10 @@ pub async fn cancel(state: &State, id: &RunId) -> Result<Cancel, StoreError> {
             CancelOutcome::NotFound => return Ok(Cancel::NotFound),
             CancelOutcome::Running => {}
         }
-        // Engine::stop may read the archive, which must be open.
+        // Executor::stop may read the archive, which must be open.
         state.store.archive_opened().await;
         loop {
-            match state.engine.stop(&state.store, id)? {
+            match state.executor.stop(&state.store, id)? {
                 Stop::Stopping => {
                     return match state.store.get(id)? {
                         Some(rec) => Ok(Cancel::Stopping(Box::new(rec))),
@@ -561,7 +561,7 @@ struct Succeeded {
     exec_time: Duration,
 }
 
-/// Executes a claimed run whose control is registered in the engine.
+/// Executes a claimed run whose control is registered in the executor.
 async fn execute(
     state: &State,
     mut rec: RunRecord,
@@ -647,7 +647,7 @@ async fn execute(
                 Ok(false) => {}
                 Err(e) => log::error!("run {id}: requeue after {} failed: {e}", err.code),
             }
-            state.engine.release(&id, token);
+            state.executor.release(&id, token);
             return None;
         }
         Err(err) => {
@@ -699,7 +699,7 @@ async fn store_outcomes(state: &State, batch: Vec<Executed>) {
     let ids: Vec<(RunId, u64)> = runs.iter().map(|(rec, token, ..)| (rec.id, *token)).collect();
     for ((id, token), stored) in ids.into_iter().zip(state.store.finish_all(runs).await) {
         // Released once stored: until then a cancel waits for the outcome.
-        state.engine.release(&id, token);
+        state.executor.release(&id, token);
         match stored {
             Ok(Some(done)) => on_finished(state, &done),
             Ok(None) => log::warn!("run {id}: lease was taken back before it finished; result discarded"),
@@ -902,7 +902,7 @@ pub fn recover_leases(state: &State, at_startup: bool) -> Result<u64, StoreError
             continue;
         }
         // A live worker of this process whose lease lapsed is told to stop.
-        let here = state.engine.lapse(&id);
+        let here = state.executor.lapse(&id);
         if here == Some(LAPSED) {
             log::warn!("run {id}: lease expired while its worker was still running");
         }
@@ -940,7 +940,7 @@ pub fn recover_leases(state: &State, at_startup: bool) -> Result<u64, StoreError
     }
     if recovered > 0 {
         metrics::counter!("synqc_runs_recovered_total").increment(recovered);
-        state.engine.wake();
+        state.executor.wake();
     }
     Ok(recovered)
 }
@@ -950,7 +950,7 @@ pub fn recover_leases(state: &State, at_startup: bool) -> Result<u64, StoreError
 pub fn give_back_leases(state: &State) -> Result<u64, StoreError> {
     let mut given = 0;
     for (id, lease) in state.store.leases()? {
-        if let Some(found @ (CANCELLED_WAITING | CANCELLED_EXECUTING)) = state.engine.lapse(&id) {
+        if let Some(found @ (CANCELLED_WAITING | CANCELLED_EXECUTING)) = state.executor.lapse(&id) {
             // Its cancel was answered 202: it ends so, not in the queue.
             if let Some(rec) = state.store.get(&id)? {
                 if let Some(done) =
@@ -988,7 +988,7 @@ pub async fn maintenance_loop(state: State) {
         }
         // Retries whose backoff ended need a worker even with no submit.
         if state.store.ready_and_future(now_ms()).0 > 0 {
-            state.engine.wake();
+            state.executor.wake();
         }
     }
 }
@@ -1047,7 +1047,7 @@ mod tests {
         assert_eq!(status(&state, &ids[0]).status, RunStatus::Succeeded);
         assert_eq!(status(&state, &ids[1]).status, RunStatus::Succeeded);
         assert_cancelled(&state, &ids[2], "waiting", true);
-        assert_eq!(state.engine.running_here(), 0);
+        assert_eq!(state.executor.running_here(), 0);
         assert!(state.store.leases().expect("leases").is_empty());
     }
 
@@ -1084,14 +1084,14 @@ mod tests {
         let answer = block_on(cancel(&state, &ids[0])).expect("cancel");
         assert!(matches!(answer, Cancel::Stopping(_)), "{answer:?}");
         let claimed = Claimed {
-            runs: state.engine.register(committed),
+            runs: state.executor.register(committed),
             at: Instant::now(),
             took: Duration::ZERO,
         };
         let (executed, _) = block_on(execute_batch(&state, claimed));
         block_on(store_outcomes(&state, executed));
         assert_cancelled(&state, &ids[0], "waiting", true);
-        assert_eq!(state.engine.running_here(), 0);
+        assert_eq!(state.executor.running_here(), 0);
     }
 
     #[test]
@@ -1131,7 +1131,7 @@ mod tests {
         block_on(store_outcomes(&state, vec![done]));
         assert_cancelled(&state, &ids[0], "executing", false);
         assert_eq!(used(&state), before, "the shots stay spent");
-        assert_eq!(state.engine.running_here(), 0);
+        assert_eq!(state.executor.running_here(), 0);
     }
 
     #[test]
@@ -1197,7 +1197,7 @@ mod tests {
         }
         assert_eq!(state.store.counts.get(RunStatus::Queued), 2);
         assert!(state.store.leases().expect("leases").is_empty());
-        assert_eq!(state.engine.running_here(), 0);
+        assert_eq!(state.executor.running_here(), 0);
     }
 
     #[test]
