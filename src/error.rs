@@ -1,27 +1,13 @@
 //! The one error type of the HTTP surface and its JSON envelope (api.md):
 //! every 4xx/5xx synqc produces is rendered here and nowhere else.
 
-use serde::Serialize;
 use serde_json::{json, Value};
 use tide::{Response, StatusCode};
 
+// Validation lives below the HTTP layer (controls validate a profile
+// themselves); handlers keep naming it from here, beside ApiError::Invalid.
 use crate::run::{ErrorCode, RunError, RunId, RunStatus};
-
-/// One invalid request field, as listed in `error_detail.fields`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct FieldError {
-    pub loc: String,
-    pub msg: String,
-}
-
-impl FieldError {
-    pub fn new(loc: impl Into<String>, msg: impl Into<String>) -> Self {
-        FieldError {
-            loc: loc.into(),
-            msg: msg.into(),
-        }
-    }
-}
+pub use crate::validation::FieldError;
 
 /// Everything a request can fail with. Each variant maps to one code of the
 /// closed set in api.md and to one HTTP status.

@@ -23,6 +23,7 @@ pub mod targets;
 pub mod telemetry;
 #[cfg(test)]
 mod testutil;
+pub mod validation;
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -356,7 +356,7 @@ pub(super) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<S
 
     // Bootstrap: resample every circuit's counts from its own p_hat and refit,
     // warm-started at the point estimate (same minimum, far fewer iterations).
-    let timer = super::bench::BootstrapTimer::start();
+    let timer = super::estimators::BootstrapTimer::start();
     let mut reps: [Vec<f64>; 4] = Default::default();
     // Refits that ended on the tau search bound, per decay curve: their
     // values pile up there, so the percentiles cannot show how wide the

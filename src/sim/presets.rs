@@ -402,7 +402,7 @@ pub(super) fn backend_compare(
     let (c2, _) = pool_off_support(&runs[1].2, &q);
     let p1: Vec<f64> = c1.iter().map(|&c| c as f64 / n1.max(1) as f64).collect();
     let p2: Vec<f64> = c2.iter().map(|&c| c as f64 / n2.max(1) as f64).collect();
-    let timer = super::bench::BootstrapTimer::start();
+    let timer = super::estimators::BootstrapTimer::start();
     let (m1, m2) = (Multinomial::new(n1, &p1), Multinomial::new(n2, &p2));
     let (mut r1, mut r2, mut rd) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..super::estimators::BOOTSTRAP_RESAMPLES {
