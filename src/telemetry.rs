@@ -306,7 +306,7 @@ fn refresh(state: &State) {
         metrics::gauge!(format!("synqc_queue_jobs_{}", s.as_str())).set(n);
         metrics::gauge!("synqc_queue_depth", "status" => s.as_str()).set(n);
     }
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let (ready, future) = store.ready_and_future(now);
     metrics::gauge!("synqc_queue_ready_depth").set(ready as f64);
     metrics::gauge!("synqc_queue_future_depth").set(future as f64);
@@ -457,7 +457,7 @@ impl log::Log for Logger {
         } else {
             format!(
                 "{} {:5} {}: {}",
-                crate::rfc3339(ts),
+                crate::clock::rfc3339(ts),
                 record.level(),
                 record.target(),
                 record.args()

@@ -161,7 +161,7 @@ fn admit(req: &Request<State>) -> Result<(), ApiError> {
     }
     if !public {
         let session = session_of(req);
-        if let Err(retry_after_s) = state.rate_limiter.check(&session, crate::now_ms()) {
+        if let Err(retry_after_s) = state.rate_limiter.check(&session, crate::clock::now_ms()) {
             metrics::counter!("synqc_budget_rejections_total", "reason" => "rate_limited").increment(1);
             return Err(ApiError::RateLimited { retry_after_s });
         }

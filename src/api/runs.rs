@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 use tide::{Request, Response, StatusCode};
 
 use super::{json_body, json_response, session_of};
+use crate::clock::now_ms;
 use crate::controls::{ControlProfile, MAX_NOTES_CHARS};
 use crate::error::{ApiError, FieldError};
 use crate::executor::Cancel;
@@ -13,7 +14,7 @@ use crate::sim::presets::IDEAL_TWIN;
 use crate::sim::{self, Preset};
 use crate::store::{IdempotencyKey, ListFilter, Submitted};
 use crate::targets::{Refusal, Targets};
-use crate::{now_ms, State};
+use crate::State;
 
 /// A validated run request, before defaults that depend on the server.
 #[derive(Debug, PartialEq)]

@@ -35,7 +35,7 @@ impl Store {
         line(
             out,
             &json!({"synqc_backup": FORMAT, "schema_version": SCHEMA_VERSION,
-            "synqc_version": env!("CARGO_PKG_VERSION"), "created_at": crate::now_ms() as f64 / 1000.0}),
+            "synqc_version": env!("CARGO_PKG_VERSION"), "created_at": crate::clock::now_ms() as f64 / 1000.0}),
         )?;
         line(out, &json!({"control_profile": self.control_profile()}))?;
         for item in self.sessions.iter() {

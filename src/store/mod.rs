@@ -413,7 +413,7 @@ impl Store {
             .counts
             .quarantined
             .store(store.quarantine.len() as u64, Ordering::Relaxed);
-        let now = crate::now_ms();
+        let now = crate::clock::now_ms();
         let live = store
             .sessions
             .iter()
@@ -493,7 +493,7 @@ impl Store {
     pub fn probe(&self) -> Result<()> {
         self.writable()?;
         self.meta
-            .insert(META_PROBE, &crate::now_ms().to_be_bytes())
+            .insert(META_PROBE, &crate::clock::now_ms().to_be_bytes())
             .map_err(|e| self.refuse_writes(e.into()))?;
         self.meta.get(META_PROBE)?;
         Ok(())
@@ -501,7 +501,7 @@ impl Store {
 
     /// A fresh, time-ordered run id.
     pub fn new_run_id(&self) -> RunId {
-        let now = crate::now_ms();
+        let now = crate::clock::now_ms();
         let mut last = self.last_id.lock().unwrap_or_else(|p| p.into_inner());
         let (ms, seq) = if now > last.0 {
             (now, 0)
@@ -876,7 +876,7 @@ impl Store {
     pub fn loop_probe(&self) -> Result<()> {
         self.writable()?;
         let key = [b"loop/".as_slice(), &rand::random::<u64>().to_be_bytes()].concat();
-        self.meta.insert(&key, &crate::now_ms().to_be_bytes())?;
+        self.meta.insert(&key, &crate::clock::now_ms().to_be_bytes())?;
         smol::block_on(self.flush())?;
         self.meta.remove(&key)?;
         self.meta.insert(&key, b"done".as_slice())?;

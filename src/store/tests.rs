@@ -328,7 +328,7 @@ impl Harness {
             store: Some(store),
             dir,
             model: Model::default(),
-            now: crate::now_ms(),
+            now: crate::clock::now_ms(),
             last_id: None,
         }
     }
@@ -597,7 +597,7 @@ impl Harness {
         // A restart takes longer than a millisecond; make sure this one does
         // too, so ids from the new process sort after the old ones.
         if let Some(last) = self.last_id {
-            while crate::now_ms() <= last.unix_ms() {
+            while crate::clock::now_ms() <= last.unix_ms() {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
@@ -865,7 +865,7 @@ fn group_commit_answers_every_concurrent_caller_and_writes_survive() {
         ttl_ms: TTL_MS,
     };
     let store = open_store(dir.path(), roomy).expect("open");
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let written: Vec<RunId> = smol::block_on(async {
         let tasks: Vec<smol::Task<RunId>> = (0..200)
             .map(|i| {
@@ -955,7 +955,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// A store whose `runs` tree holds a garbage record that is queued.
 fn store_with_garbage_run() -> (TempDir, RunId) {
     let dir = TempDir::new("garbage");
-    let id = RunId::new(crate::now_ms(), 0, 42);
+    let id = RunId::new(crate::clock::now_ms(), 0, 42);
     {
         let db = open_sled(dir.path(), DEFAULT_CACHE_BYTES).expect("sled open");
         let runs = db.open_tree("runs").expect("runs");
@@ -981,7 +981,7 @@ fn assert_quarantined_and_gone(store: &Store, id: &RunId) {
         token: 9,
         expires_ms: u64::MAX,
     };
-    assert!(block_on(store.claim(crate::now_ms(), &[lease]))
+    assert!(block_on(store.claim(crate::clock::now_ms(), &[lease]))
         .expect("claim")
         .is_empty());
     assert_eq!(
@@ -1000,7 +1000,7 @@ fn undecodable_record_found_by_claim_is_quarantined() {
         token: 1,
         expires_ms: u64::MAX,
     };
-    assert!(block_on(store.claim(crate::now_ms(), &[lease]))
+    assert!(block_on(store.claim(crate::clock::now_ms(), &[lease]))
         .expect("claim")
         .is_empty());
     assert_quarantined_and_gone(&store, &id);
@@ -1009,7 +1009,7 @@ fn undecodable_record_found_by_claim_is_quarantined() {
         0,
         "the dead queue entry is not counted"
     );
-    assert_eq!(store.ready_and_future(crate::now_ms()), (0, 0));
+    assert_eq!(store.ready_and_future(crate::clock::now_ms()), (0, 0));
     assert_eq!(store.oldest_queued_ms(), None);
     assert!(store.leases().expect("leases").is_empty());
     drop(store);
@@ -1066,7 +1066,7 @@ fn quarantined_queued_run_leaves_no_queue_entry() {
         token: 1,
         expires_ms: u64::MAX,
     };
-    assert!(block_on(store.claim(crate::now_ms(), &[lease]))
+    assert!(block_on(store.claim(crate::clock::now_ms(), &[lease]))
         .expect("claim")
         .is_empty());
     assert_eq!(
@@ -1074,7 +1074,7 @@ fn quarantined_queued_run_leaves_no_queue_entry() {
         0,
         "queued count after quarantine"
     );
-    assert_eq!(store.ready_and_future(crate::now_ms()), (0, 0));
+    assert_eq!(store.ready_and_future(crate::clock::now_ms()), (0, 0));
     assert_eq!(store.oldest_queued_ms(), None);
     drop(store);
     let store = open_store(dir.path(), budget()).expect("reopen");
@@ -1129,7 +1129,7 @@ fn a_fresh_store_records_its_schema_version() {
 fn run_ids_are_strictly_increasing() {
     let dir = TempDir::new("ids");
     let store = open_store(dir.path(), budget()).expect("open");
-    let start = crate::now_ms();
+    let start = crate::clock::now_ms();
     let mut prev = store.new_run_id();
     for _ in 1..10_000 {
         let id = store.new_run_id();
@@ -1140,7 +1140,7 @@ fn run_ids_are_strictly_increasing() {
     assert!(prev.unix_ms() >= start);
     // Borrowing milliseconds after 4096 ids in one cannot run far ahead.
     assert!(
-        prev.unix_ms() <= crate::now_ms() + 3,
+        prev.unix_ms() <= crate::clock::now_ms() + 3,
         "ids ran ahead of the clock"
     );
 }
@@ -1169,7 +1169,7 @@ fn sessions_and_keys_expire_after_the_ttl() {
         ttl_ms: 60_000,
     };
     let store = open_store(dir.path(), b).expect("open");
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let req = Req {
         mode: Mode::Prod,
         shots: 700,
@@ -1216,7 +1216,7 @@ fn unsubmit_refunds_the_window_of_the_callers_record() {
     let dir = TempDir::new("unsubmit");
     let store = open_store(dir.path(), budget()).expect("open");
     let rec = record(store.new_run_id(), Mode::Explore, 400, "s0", 0);
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     assert!(matches!(
         block_on(store.submit(&rec, None, now)),
         Ok(Submitted::Accepted { .. })
@@ -1244,7 +1244,7 @@ fn finished_runs(store: &Store, n: usize) -> Vec<RunId> {
             key: format!("key-{i}"),
             body_digest: [i as u8; 32],
         };
-        let got = block_on(store.submit(&rec, Some(&idem), crate::now_ms())).expect("submit");
+        let got = block_on(store.submit(&rec, Some(&idem), crate::clock::now_ms())).expect("submit");
         assert!(matches!(got, Submitted::Accepted { .. }), "{got:?}");
         ids.push(rec.id);
     }
@@ -1260,7 +1260,7 @@ fn claim_and_finish(store: &Store, n: usize) -> Vec<RunId> {
         expires_ms: u64::MAX,
     };
     let leases: Vec<Lease> = (100..100 + n as u64).map(lease).collect();
-    let claimed = block_on(store.claim(crate::now_ms(), &leases)).expect("claim");
+    let claimed = block_on(store.claim(crate::clock::now_ms(), &leases)).expect("claim");
     let finishes = claimed
         .into_iter()
         .map(|(rec, l)| {
@@ -1270,7 +1270,7 @@ fn claim_and_finish(store: &Store, n: usize) -> Vec<RunId> {
                 error: None,
                 refund: false,
             };
-            (rec, l.token, fin, crate::now_ms())
+            (rec, l.token, fin, crate::clock::now_ms())
         })
         .collect();
     block_on(store.finish_all(finishes))
@@ -1328,13 +1328,14 @@ fn finished_runs_move_to_the_archive_and_read_the_same() {
         body_digest: [1; 32],
     };
     let retry = record(store.new_run_id(), Mode::Explore, 1, "s0", 1);
-    match block_on(store.submit(&retry, Some(&idem), crate::now_ms())).expect("submit") {
+    match block_on(store.submit(&retry, Some(&idem), crate::clock::now_ms())).expect("submit") {
         Submitted::Existing(rec) => assert_eq!(rec.id, ids[1]),
         other => panic!("a retry of an archived run answered {other:?}"),
     }
     // Cancelling it reports its end state.
-    let cancel = block_on(store.cancel_queued(&ids[0], run_error(ErrorCode::Cancelled), crate::now_ms()))
-        .expect("cancel");
+    let cancel =
+        block_on(store.cancel_queued(&ids[0], run_error(ErrorCode::Cancelled), crate::clock::now_ms()))
+            .expect("cancel");
     assert!(
         matches!(cancel, CancelOutcome::AlreadyFinished(RunStatus::Succeeded)),
         "{cancel:?}"
@@ -1361,8 +1362,9 @@ fn a_finish_writes_the_archive_and_leaves_a_stub_that_the_next_pass_drops() {
         assert_eq!(store.get(id).expect("get"), Some(rec), "read through the stub");
     }
     assert_eq!(listed(&store), vec![ids[1], ids[0]], "each run once");
-    let cancel = block_on(store.cancel_queued(&ids[0], run_error(ErrorCode::Cancelled), crate::now_ms()))
-        .expect("cancel");
+    let cancel =
+        block_on(store.cancel_queued(&ids[0], run_error(ErrorCode::Cancelled), crate::clock::now_ms()))
+            .expect("cancel");
     assert!(
         matches!(cancel, CancelOutcome::AlreadyFinished(RunStatus::Succeeded)),
         "{cancel:?}"
@@ -1378,12 +1380,12 @@ fn a_finish_cut_short_or_refused_leaves_the_run_to_run_again() {
     let dir = TempDir::new("archive-cut-finish");
     let store = open_store(dir.path(), budget()).expect("open");
     let run = record(store.new_run_id(), Mode::Explore, 1, "s0", 1);
-    block_on(store.submit(&run, None, crate::now_ms())).expect("submit");
+    block_on(store.submit(&run, None, crate::clock::now_ms())).expect("submit");
     let lease = Lease {
         token: 7,
         expires_ms: u64::MAX,
     };
-    let (claimed, _) = block_on(store.claim(crate::now_ms(), &[lease]))
+    let (claimed, _) = block_on(store.claim(crate::clock::now_ms(), &[lease]))
         .expect("claim")
         .pop()
         .expect("claimed");
@@ -1399,7 +1401,7 @@ fn a_finish_cut_short_or_refused_leaves_the_run_to_run_again() {
         error: None,
         refund: false,
     };
-    let got = block_on(store.finish(claimed.clone(), 8, fin, crate::now_ms())).expect("finish");
+    let got = block_on(store.finish(claimed.clone(), 8, fin, crate::clock::now_ms())).expect("finish");
     assert!(got.is_none());
     assert!(
         store.get_archived(&run.id.0).expect("get").is_none(),
@@ -1537,7 +1539,7 @@ fn a_sparse_main_store_is_compacted_and_reads_the_same() {
     let store = open_store(dir.path(), budget()).expect("open");
     let finished = finished_runs(&store, 3);
     let queued = record(store.new_run_id(), Mode::Calibrate, 1, "s0", 9);
-    block_on(store.submit(&queued, None, crate::now_ms())).expect("submit");
+    block_on(store.submit(&queued, None, crate::clock::now_ms())).expect("submit");
     churn(&store);
     let before = (listed(&store), store.counts.get(RunStatus::Succeeded));
     drop(store);
@@ -1557,7 +1559,7 @@ fn a_sparse_main_store_is_compacted_and_reads_the_same() {
     assert_eq!((listed(&store), store.counts.get(RunStatus::Succeeded)), before);
     assert_eq!(store.counts.get(RunStatus::Queued), 1);
     let claimed = block_on(store.claim(
-        crate::now_ms(),
+        crate::clock::now_ms(),
         &[Lease {
             token: 1,
             expires_ms: u64::MAX,
@@ -1646,7 +1648,7 @@ fn queue_copy(dir: &Path) -> Option<Vec<u8>> {
 fn the_queue_copy_of_a_clean_stop_is_read_once_and_a_damaged_one_ignored() {
     let dir = TempDir::new("queuecopy");
     let store = open_store(dir.path(), budget()).expect("open");
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     for (i, mode) in [Mode::Explore, Mode::Calibrate, Mode::Explore]
         .into_iter()
         .enumerate()
@@ -1666,7 +1668,7 @@ fn the_queue_copy_of_a_clean_stop_is_read_once_and_a_damaged_one_ignored() {
         token: 1,
         expires_ms: u64::MAX,
     };
-    let claimed = block_on(store.claim(crate::now_ms(), &[lease])).expect("claim");
+    let claimed = block_on(store.claim(crate::clock::now_ms(), &[lease])).expect("claim");
     assert_eq!(claimed[0].0.mode, Mode::Calibrate, "calibrate runs first");
     drop(store);
     assert_eq!(queue_copy(dir.path()), None);
@@ -1690,7 +1692,7 @@ fn the_queue_copy_of_a_clean_stop_is_read_once_and_a_damaged_one_ignored() {
     }
     let store = open_store(dir.path(), budget()).expect("open with a damaged copy");
     assert_eq!(store.counts.get(RunStatus::Queued), 2);
-    assert_eq!(store.ready_and_future(crate::now_ms()), (2, 0));
+    assert_eq!(store.ready_and_future(crate::clock::now_ms()), (2, 0));
     assert_eq!(store.meta.get(META_QUEUE_AT_STOP).expect("get"), None);
 }
 
@@ -1708,7 +1710,7 @@ fn a_failed_write_refuses_every_write_after_it_and_says_restart() {
     assert_eq!(store.probe(), Err(StoreError::WritesRefused));
     let run = record(store.new_run_id(), Mode::Explore, 10, "s0", 0);
     assert_eq!(
-        block_on(store.submit(&run, None, crate::now_ms())).map(|_| ()),
+        block_on(store.submit(&run, None, crate::clock::now_ms())).map(|_| ()),
         Err(StoreError::WritesRefused)
     );
     assert!(StoreError::WritesRefused
