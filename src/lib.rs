@@ -79,6 +79,9 @@ pub struct AppState {
     pub events: Events,
     pub lifecycle: Lifecycle,
     pub metrics: PrometheusHandle,
+    /// The HTTP layer's per-session limiter, an import back up from the
+    /// crate root: it is carried here so that every listener and every
+    /// connection share one count, as they share the store.
     pub rate_limiter: api::RateLimiter,
     /// SHA-256 digests of the accepted API keys; the keys themselves are
     /// not kept.

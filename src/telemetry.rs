@@ -14,6 +14,8 @@ use once_cell::sync::OnceCell;
 
 use crate::run::{Mode, RunStatus};
 use crate::sim::{Preset, ENGINE_VERSION};
+// Up to the crate root: a scrape reads its gauges from the live parts
+// (store, executor, lifecycle) at the moment it is answered.
 use crate::State;
 
 static HANDLE: OnceCell<PrometheusHandle> = OnceCell::new();

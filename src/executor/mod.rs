@@ -18,6 +18,9 @@ use crate::run::{ErrorCode, RunError, RunId, RunRecord, RunStatus};
 use crate::sim::{self, KpiDetail, LoopProbe, SimError, SimOutcome, SimRequest};
 use crate::store::{CancelOutcome, Finish, Lease, StoreError};
 use crate::targets::Refusal;
+// Up to the crate root, which holds the executor: a worker needs the
+// store, the config, the targets and the event bus it was started with,
+// and State is the one handle to all of them.
 use crate::State;
 
 /// Where a claimed run stands, and whether it was asked to stop: one
