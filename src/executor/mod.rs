@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
-use serde_json::{json, Value};
+use serde_json::json;
 use smol::Timer;
 
 use crate::clock::now_ms;
-use crate::run::{ErrorCode, RunError, RunId, RunRecord, RunStatus};
-use crate::sim::{self, KpiDetail, LoopProbe, SimError, SimOutcome, SimRequest};
+use crate::run::{ErrorCode, ResultDoc, RunError, RunId, RunRecord, RunStatus};
+use crate::sim::{self, LoopProbe, SimError, SimOutcome, SimRequest};
 use crate::store::{CancelOutcome, Finish, Lease, StoreError};
 use crate::targets::Refusal;
 // Up to the crate root, which holds the executor: a worker needs the
@@ -690,12 +690,7 @@ async fn store_outcomes(state: &State, batch: Vec<Executed>) {
                 now,
             } = done;
             if let Some(s) = succeeded {
-                fin.result = Some(crate::run::ResultDoc::new(&result_json(
-                    &rec,
-                    s.out,
-                    s.claim_time,
-                    s.exec_time,
-                )));
+                fin.result = Some(ResultDoc::of_success(&rec, s.out, s.claim_time, s.exec_time));
             }
             (rec, token, fin, now)
         })
@@ -806,74 +801,6 @@ fn sim_request(state: &State, rec: &RunRecord) -> Result<SimRequest, RunError> {
         seed: rec.seed,
         controls: rec.controls.clone(),
         marked: rec.marked.clone(),
-    })
-}
-
-/// The full result document (RunExperimentResponse) of a succeeded run.
-fn result_json(rec: &RunRecord, out: SimOutcome, claim: Duration, exec: Duration) -> Value {
-    let mut out = out;
-    // The simulator saw the executed (clamped) shots; the client asked for
-    // shot_budget.
-    out.shots.requested = rec.shot_budget;
-    out.kpis.shot_budget = rec.shot_budget;
-    if rec.shots < rec.shot_budget {
-        out.assumptions.push("SHOT_BUDGET_CLAMPED".into());
-        out.warnings.push(format!(
-            "shot_budget {} clamped to max_shots_per_experiment {}",
-            rec.shot_budget, rec.shots
-        ));
-    }
-    let wait_us = rec
-        .started_at
-        .map(|s| (s - rec.created_at).max(0.0) * 1e6)
-        .unwrap_or(0.0);
-    for (name, value, what) in [
-        ("queue_wait_us", wait_us, "submit to start of execution"),
-        (
-            "exec_us",
-            exec.as_secs_f64() * 1e6,
-            "start of execution to outcome",
-        ),
-        ("store_us", claim.as_secs_f64() * 1e6, "claim transaction commit"),
-    ] {
-        out.kpi_details.push(KpiDetail {
-            name: name.into(),
-            value,
-            definition_id: "latency_wall_v1".into(),
-            definition_ref: format!("physics.md#kpis ({what})"),
-            kind: "measured".into(),
-            units: "us".into(),
-            ci95: None,
-            ci_95: None,
-            stderr: None,
-        });
-    }
-    json!({
-        "id": rec.id,
-        "preset": rec.preset,
-        "hardware_target": rec.hardware_target,
-        "created_at": rec.created_at,
-        "notes": rec.notes,
-        "seed": rec.seed,
-        "engine_version": out.engine_version,
-        "qubits_used": out.qubits_used,
-        "control_profile": rec.controls,
-        "kpis": out.kpis,
-        "shots": out.shots,
-        "measurement": out.measurement,
-        "noise": out.noise,
-        "assumptions": out.assumptions,
-        "physics_contract": out.physics_contract,
-        "kpi_observations": out.kpi_details,
-        "kpi_details": out.kpi_details,
-        "artifacts": out.artifacts,
-        // The submit answer's warnings first: they concern the request.
-        "warnings": rec.warnings.iter().chain(&out.warnings).collect::<Vec<_>>(),
-        "workflow_trace": out.workflow_trace,
-        "error_code": null,
-        "error_message": null,
-        "error_detail": null,
-        "action_hint": null,
     })
 }
 

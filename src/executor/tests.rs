@@ -1,6 +1,7 @@
 use super::*;
 use crate::config::Config;
 use crate::testutil::TempDir;
+use serde_json::Value;
 use smol::block_on;
 use tide::http::{Method, Request, Response, Url};
 

@@ -9,7 +9,9 @@ use crate::controls::ControlProfile;
 use crate::sim::Preset;
 
 mod error_code;
+mod result;
 pub use error_code::ErrorCode;
+pub use result::ResultDoc;
 
 /// A run id: a UUID-format string whose first 48 bits are the submit time in
 /// milliseconds (UUIDv7 layout), so store keys sort by submission and the
@@ -238,32 +240,6 @@ pub struct RunRecord {
     /// field existed decode with none; runs without warnings store none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
-}
-
-/// A succeeded run's result document, kept as the JSON text it is stored
-/// as: reading a run and answering with it copies the text instead of
-/// building a tree and writing it out again (7 KB for hello_quantum_sim,
-/// most of the cost of GET /runs/{id} on a finished run).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ResultDoc(Box<serde_json::value::RawValue>);
-
-impl ResultDoc {
-    pub fn new(v: &Value) -> ResultDoc {
-        // A Value always serializes.
-        ResultDoc(serde_json::value::to_raw_value(v).unwrap_or_default())
-    }
-
-    /// The document as a tree, for the few readers that pick fields.
-    pub fn to_value(&self) -> Value {
-        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
-    }
-}
-
-impl PartialEq for ResultDoc {
-    fn eq(&self, other: &ResultDoc) -> bool {
-        self.0.get() == other.0.get()
-    }
 }
 
 #[cfg(test)]
