@@ -47,7 +47,7 @@ pub fn circuits_per_run(preset: Preset, shots: u64) -> u64 {
     match preset {
         Preset::HelloQuantumSim | Preset::DpdDemo | Preset::GroverDemo => 1,
         Preset::BackendCompare => 2,
-        Preset::Health => super::health::circuit_count(),
+        Preset::Health => super::presets::health::circuit_count(),
         Preset::Latency => super::presets::latency_probes(shots),
     }
 }
