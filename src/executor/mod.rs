@@ -14,7 +14,9 @@ use serde_json::json;
 use smol::Timer;
 
 use crate::clock::now_ms;
-use crate::run::{ErrorCode, ResultDoc, RunError, RunId, RunRecord, RunStatus};
+use crate::run::{
+    retry_backoff_ms, CancelStage, ErrorCode, ResultDoc, RunError, RunId, RunRecord, RunStatus,
+};
 use crate::sim::{self, LoopProbe, SimError, SimOutcome, SimRequest};
 use crate::store::{CancelOutcome, Finish, Lease, StoreError};
 use crate::targets::Refusal;
@@ -469,32 +471,20 @@ async fn lease_held(state: &State, id: &RunId, token: u64, claimed_at: Instant) 
 }
 
 /// How a claimed run that was cancelled ends, by where the cancel found
-/// it (one of the CANCELLED_* states). Shots
-/// go back to the budget when nothing was sampled: a run cancelled in
-/// the queue or while it waited its turn in a batch. One cancelled while
-/// executing keeps them, as every run that sampled does (see the failed
-/// arm of [`execute`]).
+/// it (one of the CANCELLED_* states); [`CancelStage::refunds`] says
+/// whether its shots go back.
 fn cancelled(found: u8) -> Finish {
-    let (stage, refund) = if found == CANCELLED_EXECUTING {
-        ("executing", false)
+    let stage = if found == CANCELLED_EXECUTING {
+        CancelStage::Executing
     } else {
-        ("waiting", true)
+        CancelStage::Waiting
     };
     Finish {
         status: RunStatus::Cancelled,
         result: None,
-        error: Some(cancel_error(stage, refund)),
-        refund,
+        error: Some(RunError::cancelled(stage)),
+        refund: stage.refunds(),
     }
-}
-
-fn cancel_error(stage: &str, refund: bool) -> RunError {
-    RunError::new(
-        ErrorCode::Cancelled,
-        "Cancelled by request",
-        json!({"cancelled_while": stage, "shots_refunded": refund}),
-        ErrorCode::Cancelled.hint(),
-    )
 }
 
 /// How long a cancel waits for a run whose outcome was decided just
@@ -509,7 +499,7 @@ pub async fn cancel(state: &State, id: &RunId) -> Result<Cancel, StoreError> {
     let deadline = Instant::now() + CANCEL_WAIT;
     loop {
         // The store refunds a queued run's shots.
-        let error = cancel_error("queued", true);
+        let error = RunError::cancelled(CancelStage::Queued);
         match state.store.cancel_queued(id, error, now_ms()).await? {
             CancelOutcome::Cancelled(done) => {
                 on_finished(state, &done);
@@ -635,11 +625,12 @@ async fn execute(
                 refund: false,
             }
         }
-        Err(err) if err.code.is_transient() && rec.attempts < state.config.max_attempts => {
-            // Exponential backoff with jitter: 1 s, 2 s, 4 s ... (+0..50%).
-            let base = 1000u64 << rec.attempts.saturating_sub(1).min(6);
-            let jitter = rand::random::<u64>() % (base / 2 + 1);
-            match state.store.requeue(&id, token, now + base + jitter, false).await {
+        Err(err) if err.retried(rec.attempts, state.config.max_attempts) => {
+            match state
+                .store
+                .requeue(&id, token, now + retry_backoff_ms(rec.attempts), false)
+                .await
+            {
                 Ok(true) => {
                     metrics::counter!("synqc_runs_retried_total").increment(1);
                     log::warn!(
@@ -655,8 +646,7 @@ async fn execute(
             return None;
         }
         Err(err) => {
-            // Shots are refunded only when nothing was sampled.
-            let refund = err.code != ErrorCode::Timeout;
+            let refund = err.refunds();
             Finish {
                 status: RunStatus::Failed,
                 result: None,
@@ -710,35 +700,7 @@ async fn store_outcomes(state: &State, batch: Vec<Executed>) {
 /// Turns a simulator stop into the run's error, by why it was stopped
 /// (the control's state).
 fn classify(stopped: u8, e: SimError) -> RunError {
-    match (e, stopped) {
-        (SimError::Cancelled, TIMED_OUT) => RunError::new(
-            ErrorCode::Timeout,
-            "The run exceeded job_timeout_seconds",
-            json!({}),
-            ErrorCode::Timeout.hint(),
-        ),
-        (SimError::Cancelled, _) => RunError::new(
-            ErrorCode::Cancelled,
-            "Cancelled by request",
-            json!({}),
-            ErrorCode::Cancelled.hint(),
-        ),
-        (SimError::Invalid(why), _) => RunError::new(
-            ErrorCode::InvalidRequest,
-            why,
-            json!({}),
-            ErrorCode::InvalidRequest.hint(),
-        ),
-        (SimError::Loop(why), _) => {
-            log::error!("latency loop probe failed: {why}");
-            RunError::new(
-                ErrorCode::InternalError,
-                "The appliance loop could not be measured",
-                json!({}),
-                "Check the synqc log; retry.",
-            )
-        }
-    }
+    RunError::from_sim(e, stopped == TIMED_OUT)
 }
 
 /// Renews the lease while the simulation runs and raises the timeout flag;

@@ -9,8 +9,10 @@ use crate::controls::ControlProfile;
 use crate::sim::Preset;
 
 mod error_code;
+mod outcome;
 mod result;
 pub use error_code::ErrorCode;
+pub use outcome::{retry_backoff_ms, CancelStage};
 pub use result::ResultDoc;
 
 /// A run id: a UUID-format string whose first 48 bits are the submit time in
