@@ -1,9 +1,18 @@
-use super::*;
-use crate::config::Config;
-use crate::testutil::TempDir;
-use serde_json::Value;
-use smol::block_on;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use smol::{block_on, Timer};
 use tide::http::{Method, Request, Response, Url};
+
+use super::control::{EXECUTING, TIMED_OUT};
+use super::worker::{claim, classify, execute, execute_batch, store_outcomes, Claimed, MAX_CLAIM};
+use super::*;
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::run::RunId;
+use crate::sim::SimError;
+use crate::store::Lease;
+use crate::testutil::TempDir;
 
 fn state(dir: &TempDir, workers: usize) -> State {
     let config = Config {
