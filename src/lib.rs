@@ -37,6 +37,9 @@ use sha2::{Digest, Sha256};
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::events::Events;
+// Up to the executor, whose workers run through State: State holds its
+// registry of claimed runs so that a cancel from the API and the worker
+// holding the run meet in one place.
 use crate::executor::Executor;
 use crate::store::{Store, StoreError};
 use crate::targets::Targets;
