@@ -2,10 +2,6 @@
 //! the Prometheus and Grafana files a lab needs (so an air-gapped lab can
 //! fetch them from the appliance itself).
 
-use tide::{Response, StatusCode};
-
-use crate::error::ApiError;
-
 /// (path under /assets or a page name, content type, bytes)
 const FILES: &[(&str, &str, &str)] = &[
     (
@@ -71,26 +67,6 @@ pub fn get(path: &str) -> Option<(&'static str, &'static str)> {
 /// Every embedded path (for the index at /assets/).
 pub fn paths() -> impl Iterator<Item = &'static str> {
     FILES.iter().map(|(p, _, _)| *p)
-}
-
-pub async fn serve(path: &'static str) -> Result<Response, ApiError> {
-    serve_owned(path.to_string()).await
-}
-
-pub async fn serve_owned(path: String) -> Result<Response, ApiError> {
-    if path.is_empty() {
-        let index: Vec<String> = paths().map(|p| format!("/assets/{p}")).collect();
-        return Ok(crate::api::json_response(
-            StatusCode::Ok,
-            &serde_json::json!({ "assets": index }),
-        ));
-    }
-    let (content_type, body) = get(&path).ok_or_else(|| ApiError::NotFound(format!("No asset '{path}'")))?;
-    let mut res = Response::new(StatusCode::Ok);
-    res.set_body(body);
-    res.insert_header("Content-Type", content_type);
-    res.insert_header("Cache-Control", "no-cache");
-    Ok(res)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::FieldError;
+use crate::validation::FieldError;
 
 /// Active control settings. Persisted in the store; a run may carry its own
 /// copy as `control_overrides`.

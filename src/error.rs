@@ -1,27 +1,13 @@
 //! The one error type of the HTTP surface and its JSON envelope (api.md):
 //! every 4xx/5xx synqc produces is rendered here and nowhere else.
 
-use serde::Serialize;
 use serde_json::{json, Value};
 use tide::{Response, StatusCode};
 
-use crate::queue::run::{RunError, RunId, RunStatus};
-
-/// One invalid request field, as listed in `error_detail.fields`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct FieldError {
-    pub loc: String,
-    pub msg: String,
-}
-
-impl FieldError {
-    pub fn new(loc: impl Into<String>, msg: impl Into<String>) -> Self {
-        FieldError {
-            loc: loc.into(),
-            msg: msg.into(),
-        }
-    }
-}
+// Validation lives below the HTTP layer (controls validate a profile
+// themselves); handlers keep naming it from here, beside ApiError::Invalid.
+use crate::run::{ErrorCode, RunError, RunId, RunStatus};
+pub use crate::validation::FieldError;
 
 /// Everything a request can fail with. Each variant maps to one code of the
 /// closed set in api.md and to one HTTP status.
@@ -110,37 +96,37 @@ impl ApiError {
             }
             ApiError::Internal(_) => StatusCode::InternalServerError,
             ApiError::Protocol { status, .. } => *status,
-            ApiError::RunFailed(e) => match e.code.as_str() {
-                "TIMEOUT" => StatusCode::GatewayTimeout,
-                "CANCELLED" => StatusCode::Conflict,
-                "INVALID_REQUEST" | "BUDGET_GUARDRAIL" => StatusCode::UnprocessableEntity,
-                "INVALID_TARGET" => StatusCode::BadRequest,
-                "PROVIDER_SIM_DISABLED" | "REMOTE_DISABLED" => StatusCode::Forbidden,
-                _ => StatusCode::InternalServerError,
-            },
+            ApiError::RunFailed(e) => {
+                StatusCode::try_from(e.code.status()).unwrap_or(StatusCode::InternalServerError)
+            }
         }
     }
 
-    pub fn code(&self) -> &str {
+    /// The code as written on the wire.
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            ApiError::RunFailed(e) => &e.code,
+            ApiError::RunFailed(e) => e.code,
             ApiError::Invalid(_)
             | ApiError::MalformedJson(_)
             | ApiError::NotFound(_)
             | ApiError::UnknownRoute(_)
             | ApiError::TooLarge(_)
             | ApiError::UnsupportedMediaType
-            | ApiError::Protocol { .. } => "INVALID_REQUEST",
-            ApiError::UnknownTarget { .. } => "INVALID_TARGET",
-            ApiError::ProviderSimDisabled { .. } => "PROVIDER_SIM_DISABLED",
-            ApiError::AuthRequired => "AUTH_REQUIRED",
-            ApiError::BudgetExhausted { .. } => "BUDGET_EXHAUSTED",
-            ApiError::BudgetGuardrail { .. } => "BUDGET_GUARDRAIL",
-            ApiError::RateLimited { .. } => "RATE_LIMITED",
-            ApiError::IdempotencyConflict { .. } | ApiError::AlreadyFinished { .. } => "CONFLICT",
-            ApiError::Backpressure { .. } => "PROVIDER_QUEUE_BACKPRESSURE",
+            | ApiError::Protocol { .. } => ErrorCode::InvalidRequest,
+            ApiError::UnknownTarget { .. } => ErrorCode::InvalidTarget,
+            ApiError::ProviderSimDisabled { .. } => ErrorCode::ProviderSimDisabled,
+            ApiError::AuthRequired => ErrorCode::AuthRequired,
+            ApiError::BudgetExhausted { .. } => ErrorCode::BudgetExhausted,
+            ApiError::BudgetGuardrail { .. } => ErrorCode::BudgetGuardrail,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::IdempotencyConflict { .. } | ApiError::AlreadyFinished { .. } => ErrorCode::Conflict,
+            ApiError::Backpressure { .. } => ErrorCode::ProviderQueueBackpressure,
             ApiError::StoreUnavailable(_) | ApiError::StoreRefusesWrites | ApiError::Internal(_) => {
-                "INTERNAL_ERROR"
+                ErrorCode::InternalError
             }
         }
     }

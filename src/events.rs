@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_channel::{Receiver, Sender};
 use serde_json::json;
 
-use crate::queue::run::RunRecord;
+use crate::run::RunRecord;
 
 #[derive(Default)]
 pub struct Events {

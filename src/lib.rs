@@ -10,11 +10,13 @@ pub mod api;
 pub mod assets;
 pub mod budget;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod controls;
 pub mod error;
 pub mod events;
-pub mod queue;
+pub mod executor;
+pub mod run;
 pub mod server;
 pub mod sim;
 pub mod store;
@@ -22,11 +24,12 @@ pub mod targets;
 pub mod telemetry;
 #[cfg(test)]
 mod testutil;
+pub mod validation;
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use sha2::{Digest, Sha256};
@@ -34,58 +37,12 @@ use sha2::{Digest, Sha256};
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::events::Events;
-use crate::queue::Engine;
+// Up to the executor, whose workers run through State: State holds its
+// registry of claimed runs so that a cancel from the API and the worker
+// holding the run meet in one place.
+use crate::executor::Executor;
 use crate::store::{Store, StoreError};
 use crate::targets::Targets;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// The UTC calendar fields of Unix seconds: (year, month, day, hour,
-/// minute, second, weekday with Monday = 0), by Howard Hinnant's
-/// civil-from-days, so no date crate is needed for two timestamp formats.
-fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64, usize) {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    // 1970-01-01 was a Thursday.
-    let weekday = (days + 3).rem_euclid(7) as usize;
-    (year, month, day, rem / 3600, (rem % 3600) / 60, rem % 60, weekday)
-}
-
-/// RFC 3339 UTC text of Unix seconds.
-pub fn rfc3339(unix_s: f64) -> String {
-    let secs = unix_s.floor() as i64;
-    let millis = ((unix_s - secs as f64) * 1000.0) as i64;
-    let (year, month, day, h, m, s, _) = civil(secs);
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
-}
-
-/// The HTTP `Date` form (IMF-fixdate) of Unix seconds.
-pub fn http_date(unix_s: u64) -> String {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (year, month, day, h, m, s, weekday) = civil(unix_s as i64);
-    format!(
-        "{}, {day:02} {} {year:04} {h:02}:{m:02}:{s:02} GMT",
-        DAYS[weekday],
-        MONTHS[(month - 1) as usize]
-    )
-}
 
 /// Where the server is in its life: /health/ready answers 200 only when
 /// Ready, and new runs are refused while Draining.
@@ -121,10 +78,13 @@ pub struct AppState {
     pub config: Config,
     pub store: Arc<Store>,
     pub targets: Targets,
-    pub engine: Engine,
+    pub executor: Executor,
     pub events: Events,
     pub lifecycle: Lifecycle,
     pub metrics: PrometheusHandle,
+    /// The HTTP layer's per-session limiter, an import back up from the
+    /// crate root: it is carried here so that every listener and every
+    /// connection share one count, as they share the store.
     pub rate_limiter: api::RateLimiter,
     /// SHA-256 digests of the accepted API keys; the keys themselves are
     /// not kept.
@@ -194,7 +154,7 @@ impl State {
             .map_err(StartError::Store)?;
         let state = State(Arc::new(AppState {
             targets: Targets::new(&config),
-            engine: Engine::new(config.workers),
+            executor: Executor::new(config.workers),
             events: Events::default(),
             lifecycle: Lifecycle::default(),
             metrics: telemetry::registry(),
@@ -204,7 +164,7 @@ impl State {
             store,
             config,
         }));
-        let recovered = queue::recover_leases(&state, true).map_err(StartError::Store)?;
+        let recovered = executor::recover_leases(&state, true).map_err(StartError::Store)?;
         if recovered > 0 {
             log::warn!("recovered {recovered} runs left running by a previous process");
         }
@@ -214,28 +174,8 @@ impl State {
     /// Starts the workers and the maintenance loop on `ex`.
     pub fn spawn_workers(&self, ex: &smol::Executor<'static>) {
         for _ in 0..self.config.workers {
-            ex.spawn(queue::worker_loop(self.clone())).detach();
+            ex.spawn(executor::worker_loop(self.clone())).detach();
         }
-        ex.spawn(queue::maintenance_loop(self.clone())).detach();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_matches_known_instants() {
-        assert_eq!(rfc3339(0.0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400.5), "2000-02-29T00:00:00.500Z");
-        assert_eq!(rfc3339(1_795_000_000.0), "2026-11-18T11:06:40.000Z");
-    }
-
-    #[test]
-    fn http_date_matches_known_instants() {
-        // RFC 9110's example and a leap day.
-        assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
-        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        ex.spawn(executor::maintenance_loop(self.clone())).detach();
     }
 }

@@ -12,8 +12,10 @@ use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use once_cell::sync::OnceCell;
 
-use crate::queue::run::{Mode, RunStatus};
+use crate::run::{Mode, RunStatus};
 use crate::sim::{Preset, ENGINE_VERSION};
+// Up to the crate root: a scrape reads its gauges from the live parts
+// (store, executor, lifecycle) at the moment it is answered.
 use crate::State;
 
 static HANDLE: OnceCell<PrometheusHandle> = OnceCell::new();
@@ -34,26 +36,6 @@ const TARGET_IDS: [&str; 6] = [
     "azure_quantum",
     "ionq_cloud",
     "rigetti_forest",
-];
-
-/// Error codes of api.md, so failure series exist from start-up.
-pub const ERROR_CODES: [&str; 16] = [
-    "AUTH_REQUIRED",
-    "REMOTE_DISABLED",
-    "PROVIDER_SIM_DISABLED",
-    "PROVIDER_CREDENTIALS",
-    "PROVIDER_CAPACITY",
-    "PROVIDER_QUEUE_BACKPRESSURE",
-    "INVALID_TARGET",
-    "INVALID_REQUEST",
-    "BUDGET_EXHAUSTED",
-    "RATE_LIMITED",
-    "BUDGET_GUARDRAIL",
-    "TIMEOUT",
-    "CANCELLED",
-    "INTERNAL_ERROR",
-    "PROVIDER_ERROR",
-    "CONFLICT",
 ];
 
 /// Route templates, the only values the `route` label takes (plus
@@ -274,7 +256,8 @@ fn zero_series() {
     for t in TARGET_IDS {
         metrics::counter!("synqc_shots_executed_total", "hardware_target" => t).absolute(0);
     }
-    for code in ERROR_CODES {
+    // Every code, so failure series exist from start-up.
+    for code in crate::run::ErrorCode::ALL.map(crate::run::ErrorCode::as_str) {
         metrics::counter!("synqc_run_failures_total", "error_code" => code).absolute(0);
     }
     for reason in ["budget_exhausted", "rate_limited"] {
@@ -325,7 +308,7 @@ fn refresh(state: &State) {
         metrics::gauge!(format!("synqc_queue_jobs_{}", s.as_str())).set(n);
         metrics::gauge!("synqc_queue_depth", "status" => s.as_str()).set(n);
     }
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let (ready, future) = store.ready_and_future(now);
     metrics::gauge!("synqc_queue_ready_depth").set(ready as f64);
     metrics::gauge!("synqc_queue_future_depth").set(future as f64);
@@ -476,7 +459,7 @@ impl log::Log for Logger {
         } else {
             format!(
                 "{} {:5} {}: {}",
-                crate::rfc3339(ts),
+                crate::clock::rfc3339(ts),
                 record.level(),
                 record.target(),
                 record.args()

@@ -29,7 +29,7 @@ pub async fn backup(req: Request<State>) -> Result<Response, ApiError> {
     res.insert_header("Content-Type", "application/x-ndjson");
     let name = format!(
         "synqc-backup-{}.jsonl",
-        crate::rfc3339(crate::now_ms() as f64 / 1000.0).replace(':', "")
+        crate::clock::rfc3339(crate::clock::now_ms() as f64 / 1000.0).replace(':', "")
     );
     res.insert_header("Content-Disposition", format!("attachment; filename=\"{name}\""));
     Ok(res)

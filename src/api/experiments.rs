@@ -12,7 +12,7 @@ use tide::{Request, Response, StatusCode};
 use super::json_response;
 use super::runs::{accept, find_run, Accepted};
 use crate::error::ApiError;
-use crate::queue::run::{RunId, RunRecord, RunStatus};
+use crate::run::{RunId, RunRecord, RunStatus};
 use crate::sim::Preset;
 use crate::store::ListFilter;
 use crate::State;
@@ -20,11 +20,11 @@ use crate::State;
 pub async fn run_sync(mut req: Request<State>) -> Result<Response, ApiError> {
     let state = req.state().clone();
     let mut watch = None;
-    let accepted = accept(&mut req, |id| watch = Some(state.engine.watch(*id))).await?;
+    let accepted = accept(&mut req, |id| watch = Some(state.executor.watch(*id))).await?;
     let rec = match accepted {
         Accepted::New(rec) => rec,
         Accepted::Repeat(rec) => {
-            watch = Some(state.engine.watch(rec.id));
+            watch = Some(state.executor.watch(rec.id));
             rec
         }
     };
@@ -55,8 +55,8 @@ fn finished_response(rec: &RunRecord) -> Result<Response, ApiError> {
     match (&rec.status, &rec.result, &rec.error) {
         (RunStatus::Succeeded, Some(result), _) => Ok(json_response(StatusCode::Ok, result)),
         (RunStatus::Failed | RunStatus::Cancelled, _, Some(err)) => Err(ApiError::RunFailed(err.clone())),
-        (status, _, _) => Err(ApiError::RunFailed(crate::queue::run::RunError {
-            code: "TIMEOUT".into(),
+        (status, _, _) => Err(ApiError::RunFailed(crate::run::RunError {
+            code: crate::run::ErrorCode::Timeout,
             message: format!(
                 "Run {} is still {}; poll /runs/{}",
                 rec.id,

@@ -9,7 +9,7 @@ use tide::{Request, Response, StatusCode};
 
 use super::json_response;
 use crate::error::ApiError;
-use crate::queue::run::RunStatus;
+use crate::run::RunStatus;
 use crate::sim::Preset;
 use crate::State;
 
@@ -18,7 +18,7 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
     let cfg = &state.config;
     let store_ok = state.store.probe().is_ok();
     let free = state.store.free_bytes();
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let counts = &state.store.counts;
     let leases = state.store.leases().unwrap_or_default();
     let expired = leases.iter().filter(|(_, l)| l.expires_ms <= now).count();
@@ -30,13 +30,13 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
     } else {
         "degraded"
     };
-    let failure_codes = state.engine.failure_codes();
+    let failure_codes = state.executor.failure_codes();
     let doc = json!({
         "status": status,
         "version": env!("CARGO_PKG_VERSION"),
         "env": cfg.env,
         "engine_version": crate::sim::ENGINE_VERSION,
-        "server_time": crate::rfc3339(now as f64 / 1000.0),
+        "server_time": crate::clock::rfc3339(now as f64 / 1000.0),
         "uptime_s": state.started.elapsed().as_secs_f64(),
         "ready": state.lifecycle.is_ready(),
         "draining": state.lifecycle.is_draining(),

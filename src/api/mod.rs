@@ -3,6 +3,7 @@
 //! JSON bodies and the error envelope).
 
 mod admin;
+mod assets;
 mod controls;
 mod events;
 mod experiments;
@@ -67,21 +68,20 @@ pub fn app(state: State) -> tide::Server<State> {
         .get(endpoint("/telemetry/qubits", qubits::usage));
     app.at("/admin/backup")
         .get(endpoint("/admin/backup", admin::backup));
-    app.at("/openapi.json").get(endpoint("/openapi.json", |_| {
-        crate::assets::serve("openapi.json")
-    }));
+    app.at("/openapi.json")
+        .get(endpoint("/openapi.json", |_| assets::serve("openapi.json")));
     app.at("/docs")
-        .get(endpoint("/docs", |_| crate::assets::serve("docs.html")));
+        .get(endpoint("/docs", |_| assets::serve("docs.html")));
     app.at("/")
-        .get(endpoint("/", |_| crate::assets::serve("console/index.html")));
+        .get(endpoint("/", |_| assets::serve("console/index.html")));
     app.at("/assets")
-        .get(endpoint("/assets/*path", |_| crate::assets::serve("")));
+        .get(endpoint("/assets/*path", |_| assets::serve("")));
     app.at("/assets/")
-        .get(endpoint("/assets/*path", |_| crate::assets::serve("")));
+        .get(endpoint("/assets/*path", |_| assets::serve("")));
     app.at("/assets/*path")
         .get(endpoint("/assets/*path", |req: Request<State>| {
             let path = req.param("path").unwrap_or("").to_string();
-            crate::assets::serve_owned(path)
+            assets::serve_owned(path)
         }));
     app
 }
@@ -164,7 +164,7 @@ fn admit(req: &Request<State>) -> Result<(), ApiError> {
     }
     if !public {
         let session = session_of(req);
-        if let Err(retry_after_s) = state.rate_limiter.check(&session, crate::now_ms()) {
+        if let Err(retry_after_s) = state.rate_limiter.check(&session, crate::clock::now_ms()) {
             metrics::counter!("synqc_budget_rejections_total", "reason" => "rate_limited").increment(1);
             return Err(ApiError::RateLimited { retry_after_s });
         }

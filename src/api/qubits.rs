@@ -60,7 +60,7 @@ pub async fn usage(req: Request<State>) -> Result<Response, ApiError> {
     Ok(json_response(
         StatusCode::Ok,
         &json!({
-            "generated_at": crate::now_ms() as f64 / 1000.0,
+            "generated_at": crate::clock::now_ms() as f64 / 1000.0,
             "counted": "succeeded runs over the store's lifetime",
             "targets": targets,
         }),

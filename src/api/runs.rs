@@ -5,15 +5,16 @@ use sha2::{Digest, Sha256};
 use tide::{Request, Response, StatusCode};
 
 use super::{json_body, json_response, session_of};
+use crate::clock::now_ms;
 use crate::controls::{ControlProfile, MAX_NOTES_CHARS};
 use crate::error::{ApiError, FieldError};
-use crate::queue::run::{Mode, ResultDoc, RunId, RunRecord, RunStatus};
-use crate::queue::Cancel;
+use crate::executor::Cancel;
+use crate::run::{Mode, ResultDoc, RunId, RunRecord, RunStatus};
 use crate::sim::presets::IDEAL_TWIN;
 use crate::sim::{self, Preset};
 use crate::store::{IdempotencyKey, ListFilter, Submitted};
 use crate::targets::{Refusal, Targets};
-use crate::{now_ms, State};
+use crate::State;
 
 /// A validated run request, before defaults that depend on the server.
 #[derive(Debug, PartialEq)]
@@ -614,7 +615,7 @@ pub async fn accept(
     )
     .increment(1);
     state.events.publish(&record);
-    state.engine.wake();
+    state.executor.wake();
     Ok(Accepted::New(record))
 }
 
@@ -793,7 +794,7 @@ pub async fn list(req: Request<State>) -> Result<Response, ApiError> {
 pub async fn cancel(req: Request<State>) -> Result<Response, ApiError> {
     let rec = find_run(&req).await?;
     let state = req.state();
-    match crate::queue::cancel(state, &rec.id).await? {
+    match crate::executor::cancel(state, &rec.id).await? {
         Cancel::Cancelled(done) => Ok(status_response(state, StatusCode::Ok, &done)),
         Cancel::Stopping(now) => Ok(json_response(StatusCode::Accepted, &status_json(state, &now))),
         Cancel::AlreadyFinished(status) => Err(ApiError::AlreadyFinished { run: rec.id, status }),

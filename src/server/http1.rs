@@ -550,8 +550,8 @@ async fn write_response(
             out.extend_from_slice(format!("{n}: {}\r\n", v.as_str()).as_bytes());
         }
     }
-    let now = crate::now_ms() / 1000;
-    out.extend_from_slice(format!("date: {}\r\n", crate::http_date(now)).as_bytes());
+    let now = crate::clock::now_ms() / 1000;
+    out.extend_from_slice(format!("date: {}\r\n", crate::clock::http_date(now)).as_bytes());
     match length {
         Some(n) if !no_body || status == StatusCode::NotModified => {
             out.extend_from_slice(format!("content-length: {n}\r\n").as_bytes())

@@ -130,10 +130,10 @@ pub fn serve(config: Config) -> Result<(), StartError> {
 fn drain(state: &State) {
     let grace = Duration::from_secs(state.config.shutdown_grace_seconds);
     let began = Instant::now();
-    while state.engine.running_here() > 0 && began.elapsed() < grace {
+    while state.executor.running_here() > 0 && began.elapsed() < grace {
         std::thread::sleep(Duration::from_millis(20));
     }
-    match crate::queue::give_back_leases(state) {
+    match crate::executor::give_back_leases(state) {
         Ok(0) => {}
         Ok(n) => log::info!("gave {n} unfinished runs back to the queue"),
         Err(e) => log::error!("could not give leases back ({e}); they will be recovered at start-up"),

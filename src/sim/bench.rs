@@ -4,42 +4,15 @@
 //! (/proc/thread-self/schedstat); where that is unavailable the wall clock
 //! stands in and the table says so.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use super::estimators::bootstrap_time;
 use super::{run, LoopProbe, NoiseProfile, Plant, Preset, SimError, SimRequest};
 
 /// Default shot budget (api.md), the budget every preset is benched at.
 pub const BENCH_SHOTS: u64 = 2048;
-
-thread_local! {
-    /// Time spent in bootstrap resampling on this thread; the bench reads
-    /// the difference around a run. Instrumentation only: no result
-    /// depends on it.
-    static BOOTSTRAP_TIME: Cell<Duration> = const { Cell::new(Duration::ZERO) };
-}
-
-/// Adds the lifetime of the guard to this thread's bootstrap time.
-pub(super) struct BootstrapTimer(Instant);
-
-impl BootstrapTimer {
-    pub(super) fn start() -> BootstrapTimer {
-        BootstrapTimer(Instant::now())
-    }
-}
-
-impl Drop for BootstrapTimer {
-    fn drop(&mut self) {
-        let d = self.0.elapsed();
-        BOOTSTRAP_TIME.with(|t| t.set(t.get() + d));
-    }
-}
-
-fn bootstrap_time() -> Duration {
-    BOOTSTRAP_TIME.with(|t| t.get())
-}
 
 /// This thread's CPU time, if the kernel tells us.
 fn thread_cpu() -> Option<Duration> {
@@ -74,7 +47,7 @@ pub fn circuits_per_run(preset: Preset, shots: u64) -> u64 {
     match preset {
         Preset::HelloQuantumSim | Preset::DpdDemo | Preset::GroverDemo => 1,
         Preset::BackendCompare => 2,
-        Preset::Health => super::health::circuit_count(),
+        Preset::Health => super::presets::health::circuit_count(),
         Preset::Latency => super::presets::latency_probes(shots),
     }
 }

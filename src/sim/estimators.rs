@@ -2,9 +2,40 @@
 //! bootstrap (physics.md "Uncertainty"), the distribution fidelity and the
 //! small least-squares fits the health preset needs.
 
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
 use rand::SeedableRng;
 use rand_distr::{Binomial, Distribution};
 use rand_xoshiro::Xoshiro256PlusPlus;
+
+thread_local! {
+    /// Time spent in bootstrap resampling on this thread; `synqc bench sim`
+    /// reads the difference around a run. Instrumentation only: no result
+    /// depends on it.
+    static BOOTSTRAP_TIME: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// Adds the lifetime of the guard to this thread's bootstrap time.
+pub(super) struct BootstrapTimer(Instant);
+
+impl BootstrapTimer {
+    pub(super) fn start() -> BootstrapTimer {
+        BootstrapTimer(Instant::now())
+    }
+}
+
+impl Drop for BootstrapTimer {
+    fn drop(&mut self) {
+        let d = self.0.elapsed();
+        BOOTSTRAP_TIME.with(|t| t.set(t.get() + d));
+    }
+}
+
+/// This thread's bootstrap time so far, read around a run by `synqc bench sim`.
+pub(super) fn bootstrap_time() -> Duration {
+    BOOTSTRAP_TIME.with(|t| t.get())
+}
 
 /// The one generator of a run: shots, RB sequences and bootstrap resamples
 /// are all drawn from it in a fixed order, so a seed fixes everything.
@@ -190,7 +221,7 @@ pub fn bootstrap_counts(rng: &mut SimRng, counts: &[u64], stat: impl Fn(&[u64]) 
 /// The resamples themselves, for callers that need several statistics of
 /// the same resample (e.g. a difference and its parts).
 pub fn for_each_resample(rng: &mut SimRng, counts: &[u64], mut f: impl FnMut(&[u64])) {
-    let _timer = super::bench::BootstrapTimer::start();
+    let _timer = BootstrapTimer::start();
     let n: u64 = counts.iter().sum();
     let p_hat: Vec<f64> = counts.iter().map(|&c| c as f64 / n.max(1) as f64).collect();
     let dist = Multinomial::new(n, &p_hat);
@@ -204,7 +235,7 @@ pub fn for_each_resample(rng: &mut SimRng, counts: &[u64], mut f: impl FnMut(&[u
 /// Bootstrap of a statistic of i.i.d. samples (resampling with replacement).
 pub fn bootstrap_samples(rng: &mut SimRng, xs: &[f64], stat: impl Fn(&mut [f64]) -> f64) -> Vec<f64> {
     use rand::RngExt;
-    let _timer = super::bench::BootstrapTimer::start();
+    let _timer = BootstrapTimer::start();
     let mut buf = vec![0.0; xs.len()];
     (0..BOOTSTRAP_RESAMPLES)
         .map(|_| {

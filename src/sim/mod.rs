@@ -48,7 +48,6 @@
 pub mod bench;
 pub mod engine;
 pub mod estimators;
-mod health;
 pub mod noise;
 pub mod presets;
 
@@ -265,7 +264,7 @@ pub fn min_shots(preset: Preset) -> u64 {
         Preset::GroverDemo => 64,
         // The smallest reduced protocol; budgets below the full protocol's
         // run a reduced one and say so in the result's warnings.
-        Preset::Health => health::min_shots(),
+        Preset::Health => presets::health::min_shots(),
         Preset::Latency => presets::LATENCY_MIN_PROBES * presets::LATENCY_SHOTS_PER_PROBE,
     }
 }
@@ -300,7 +299,7 @@ pub fn run(
     }
     match req.preset {
         Preset::HelloQuantumSim => presets::hello(req, cancelled),
-        Preset::Health => health::health(req, cancelled),
+        Preset::Health => presets::health(req, cancelled),
         Preset::Latency => presets::latency(req, probe, cancelled),
         Preset::BackendCompare => presets::backend_compare(req, cancelled),
         Preset::DpdDemo => presets::dpd(req, cancelled),

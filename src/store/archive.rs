@@ -46,7 +46,7 @@ use sled::transaction::{ConflictableTransactionError as Abortable, TransactionEr
 use sled::{IVec, Transactional};
 
 use super::{bump, codec, finished_key, u64_of, Result, Store, StoreError};
-use crate::queue::run::{RunId, RunRecord, RunStatus};
+use crate::run::{RunId, RunRecord, RunStatus};
 
 /// Runs moved, or pruned, per transaction.
 const BATCH: usize = 512;

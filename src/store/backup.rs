@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::{codec, finished_key, queue_key, u64_of, Result, Store, StoreError, SCHEMA_VERSION};
 use crate::budget::{Budget, SessionRecord};
-use crate::queue::run::{RunRecord, RunStatus};
+use crate::run::{RunRecord, RunStatus};
 
 /// Version of the backup file layout.
 pub const FORMAT: u64 = 1;
@@ -35,7 +35,7 @@ impl Store {
         line(
             out,
             &json!({"synqc_backup": FORMAT, "schema_version": SCHEMA_VERSION,
-            "synqc_version": env!("CARGO_PKG_VERSION"), "created_at": crate::now_ms() as f64 / 1000.0}),
+            "synqc_version": env!("CARGO_PKG_VERSION"), "created_at": crate::clock::now_ms() as f64 / 1000.0}),
         )?;
         line(out, &json!({"control_profile": self.control_profile()}))?;
         for item in self.sessions.iter() {

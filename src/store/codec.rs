@@ -16,7 +16,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::queue::run::RunStatus;
+use crate::run::RunStatus;
 
 /// First byte of a compressed record: never the first byte of JSON text.
 const LZ4: u8 = 1;

@@ -17,7 +17,7 @@ use super::{
     IdempotencyKey, Lease, Result, Store, StoreError, Submitted, IDEMPOTENCY_TTL_MS,
 };
 use crate::budget::{Reservation, SessionRecord};
-use crate::queue::run::{RunError, RunId, RunRecord, RunStatus};
+use crate::run::{RunError, RunId, RunRecord, RunStatus};
 
 pub(super) enum Command {
     /// Accept a run: record, queue entry, budget reservation, idempotency key.
@@ -290,7 +290,7 @@ impl Store {
                 if let (Found::Run(stored), Some(_)) = (tx.run(&run.id)?, tx.queue.get(key)?) {
                     tx.queue.remove(&key)?;
                     tx.runs.remove(&run.id.0)?;
-                    tx.refund(self, &Refund::of(&stored), crate::now_ms())?;
+                    tx.refund(self, &Refund::of(&stored), crate::clock::now_ms())?;
                     effects.push(Effect::Moved {
                         from: Some(RunStatus::Queued),
                         to: None,

@@ -12,92 +12,34 @@ mod backup;
 mod codec;
 mod commands;
 mod compact;
+mod error;
+mod fill;
+mod layout;
+mod open;
 mod queue_index;
 mod usage;
 mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use sled::transaction::{ConflictableTransactionError as Abortable, TransactionalTree};
-
 use crate::budget::{Budget, SessionRecord};
 use crate::controls::ControlProfile;
-use crate::queue::run::{RunError, RunId, RunRecord, RunStatus};
+use crate::run::{RunError, RunId, RunRecord, RunStatus};
 pub use backup::{restore, Restored};
 use commands::{Command, Outcome, Refund};
 pub use compact::Compacted;
+use error::Result;
+pub use error::StoreError;
+pub use fill::fill;
+use layout::{
+    bump, decode_lease, encode_lease, finished_key, queue_key, run_id_of, u64_of, META_PROBE, META_PROFILE,
+    META_QUEUE_AT_STOP, QUEUE_ENTRY,
+};
+use open::open_sled;
+pub use open::{DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
 pub use usage::QubitUsage;
-
-/// Version of the on-disk layout. Bump with a migration in [`Store::open`].
-/// 2: finished runs move to the archive database.
-/// 3: a finish writes the record straight to the archive and leaves a
-/// one-byte stub in the main store, and records of 1 KiB or more are
-/// LZ4-compressed (an older synqc would quarantine both; see codec.rs).
-pub const SCHEMA_VERSION: u64 = 3;
-
-/// sled's page cache for the two databases together, unless configured
-/// (store_cache_bytes). sled's own default is 1 GiB per database, and
-/// the process grew with the store towards it; with a few MiB it stays
-/// flat however large the store grows (tests/soak.sh measures it).
-pub const DEFAULT_CACHE_BYTES: u64 = 8 << 20;
-
-/// The page cache of the main database and of the archive, out of
-/// `total`: half each. The main store is small but every submit, claim
-/// and finish writes it; the archive takes every result and serves the
-/// reads of finished runs.
-fn cache_split(total: u64) -> (u64, u64) {
-    let main = total / 2;
-    (main, total - main)
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum StoreError {
-    /// The disk or sled failed (full disk, I/O error, corruption).
-    Io(String),
-    /// The store was written by a newer synqc.
-    TooNew { found: u64 },
-    /// Another process holds the store's lock.
-    InUse,
-    /// Writes are refused until a restart (see [`Store::refuse_writes`]).
-    WritesRefused,
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StoreError::Io(e) => write!(f, "store I/O error: {e}"),
-            StoreError::InUse => write!(
-                f,
-                "the data directory is in use by another synqc process; stop that process, \
-                 or give this one its own --data-dir"
-            ),
-            StoreError::WritesRefused => write!(
-                f,
-                "the store refuses writes since a write to its disk failed; \
-                 free space on the data directory's disk and restart synqc"
-            ),
-            StoreError::TooNew { found } => write!(
-                f,
-                "the store has schema version {found}, newer than this synqc supports ({SCHEMA_VERSION}); \
-                 run the newer synqc or restore a backup"
-            ),
-        }
-    }
-}
-
-impl From<sled::Error> for StoreError {
-    fn from(e: sled::Error) -> Self {
-        match e {
-            // sled reports a held file lock only in its message (0.34).
-            sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => StoreError::InUse,
-            e => StoreError::Io(e.to_string()),
-        }
-    }
-}
-
-type Result<T> = std::result::Result<T, StoreError>;
 
 /// Runs per state, kept in memory and moved only by committed transactions.
 #[derive(Debug, Default)]
@@ -168,7 +110,7 @@ pub struct Lease {
 /// How a run ends.
 pub struct Finish {
     pub status: RunStatus,
-    pub result: Option<crate::queue::run::ResultDoc>,
+    pub result: Option<crate::run::ResultDoc>,
     pub error: Option<RunError>,
     /// Give the run's shots back to its budget window.
     pub refund: bool,
@@ -231,201 +173,7 @@ pub struct Store {
     profile: std::sync::RwLock<ControlProfile>,
 }
 
-const META_SCHEMA: &[u8] = b"schema_version";
-const META_PROFILE: &[u8] = b"control_profile";
-const META_PROBE: &[u8] = b"probe";
-/// The queue tree's entries, copied into one value by a clean stop (see
-/// [`Store::open`]): each a key and an 8-byte value.
-const META_QUEUE_AT_STOP: &[u8] = b"queue_at_stop";
-const QUEUE_ENTRY: usize = QUEUE_KEY + 8;
-/// A queue key: the priority byte, then the run id.
-const QUEUE_KEY: usize = 17;
-
-fn finished_key(s: RunStatus) -> Vec<u8> {
-    format!("finished/{}", s.as_str()).into_bytes()
-}
-
-fn queue_key(priority: u8, id: &RunId) -> [u8; QUEUE_KEY] {
-    let mut k = [0u8; QUEUE_KEY];
-    k[0] = priority;
-    k[1..].copy_from_slice(&id.0);
-    k
-}
-
-fn u64_of(bytes: &[u8]) -> u64 {
-    bytes
-        .get(..8)
-        .and_then(|b| b.try_into().ok())
-        .map(u64::from_be_bytes)
-        .unwrap_or(0)
-}
-
-fn encode_lease(l: Lease) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&l.token.to_be_bytes());
-    b[8..].copy_from_slice(&l.expires_ms.to_be_bytes());
-    b
-}
-
-fn decode_lease(b: &[u8]) -> Lease {
-    Lease {
-        token: u64_of(b),
-        expires_ms: u64_of(b.get(8..).unwrap_or(&[])),
-    }
-}
-
-fn run_id_of(key: &[u8]) -> Option<RunId> {
-    key.try_into().ok().map(RunId)
-}
-
-/// Migration from schema 1, where finished runs stayed in `runs`: marks
-/// them all, so the maintenance loop moves them to the archive.
-fn mark_finished_for_archive(runs: &sled::Tree, to_archive: &sled::Tree) -> Result<()> {
-    let mut batch = sled::Batch::default();
-    for item in runs.iter() {
-        let (k, v) = item?;
-        let finished = codec::decode::<archive::StatusOnly>(&v).is_ok_and(|r| r.status.is_finished());
-        if finished {
-            batch.insert(k, &[]);
-        }
-    }
-    to_archive.apply_batch(batch)?;
-    Ok(())
-}
-
-fn bump<E>(tree: &TransactionalTree, key: &[u8], delta: i64) -> std::result::Result<(), Abortable<E>> {
-    let current = tree.get(key)?.map(|v| u64_of(&v)).unwrap_or(0);
-    let next = if delta >= 0 {
-        current.saturating_add(delta as u64)
-    } else {
-        current.saturating_sub(delta.unsigned_abs())
-    };
-    tree.insert(key, &next.to_be_bytes())?;
-    Ok(())
-}
-
 impl Store {
-    /// [`Store::open_with_cache`] with the default page cache.
-    pub fn open(path: &Path, budget: Budget) -> Result<Arc<Store>> {
-        Store::open_with_cache(path, budget, DEFAULT_CACHE_BYTES)
-    }
-
-    /// Opens (or creates) the store, checks and migrates its schema, and
-    /// loads the counts: queued and running from their (bounded) trees,
-    /// finished ones from persisted counters, so start-up does not depend
-    /// on how many runs are stored. `cache_bytes` bounds sled's page
-    /// caches of both databases together.
-    pub fn open_with_cache(path: &Path, budget: Budget, cache_bytes: u64) -> Result<Arc<Store>> {
-        let (main_cache, archive_cache) = cache_split(cache_bytes);
-        let db = sled::Config::new()
-            .path(compact::main_dir(path)?)
-            .cache_capacity(main_cache)
-            .open()?;
-        compact::remove_leftovers(path)?;
-        let meta = db.open_tree("meta")?;
-        let schema = meta.get(META_SCHEMA)?.map(|v| u64_of(&v));
-        if let Some(v) = schema.filter(|v| *v > SCHEMA_VERSION) {
-            return Err(StoreError::TooNew { found: v });
-        }
-        let write_failed = Arc::new(AtomicBool::new(false));
-        let profile = meta
-            .get(META_PROFILE)?
-            .and_then(|v| serde_json::from_slice(&v).ok())
-            .unwrap_or_default();
-        let (runs, queue, leases) = (
-            db.open_tree("runs")?,
-            db.open_tree("queue")?,
-            db.open_tree("leases")?,
-        );
-        let (sessions, idempotency) = (db.open_tree("sessions")?, db.open_tree("idempotency")?);
-        let (quarantine, to_archive) = (db.open_tree("quarantine")?, db.open_tree("to_archive")?);
-        if schema == Some(1) {
-            mark_finished_for_archive(&runs, &to_archive)?;
-        }
-        if schema != Some(SCHEMA_VERSION) {
-            meta.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
-        }
-        let archive = archive::Slot::default();
-        archive::open_in_background(path.join("archive"), archive.clone(), archive_cache);
-        let store = Arc::new_cyclic(|weak| Store {
-            writer: writer::Writer::start(weak.clone(), write_failed.clone()),
-            write_lock: Mutex::new(()),
-            runs,
-            queue,
-            leases,
-            sessions,
-            idempotency,
-            quarantine,
-            to_archive,
-            cache_bytes: main_cache,
-            archive,
-            moving: RwLock::new(()),
-            meta,
-            path: path.to_path_buf(),
-            write_failed,
-            counts: Counts::default(),
-            budget,
-            last_id: Mutex::new((0, 0)),
-            index: Mutex::new(queue_index::QueueIndex::default()),
-            profile: std::sync::RwLock::new(profile),
-            free_space: Mutex::new(None),
-            db,
-        });
-        // The queue index, from the copy a clean stop left: one read,
-        // where walking the queue tree reads page after page (150 ms for
-        // 115,000 queued runs). The copy is taken out before anything can
-        // change the queue, so a later start never reads it stale.
-        let mut queued = 0;
-        let mut index = store.index();
-        let mut add = |k: &[u8], v: &[u8]| {
-            queued += 1;
-            if let Some(id) = k.get(1..).and_then(run_id_of) {
-                index.insert(k[0], id, u64_of(v));
-            }
-        };
-        match store.meta.remove(META_QUEUE_AT_STOP)? {
-            Some(copy) if copy.len() % QUEUE_ENTRY == 0 => {
-                for entry in copy.chunks(QUEUE_ENTRY) {
-                    let (k, v) = entry.split_at(QUEUE_KEY);
-                    add(k, v);
-                }
-            }
-            copy => {
-                if copy.is_some() {
-                    log::warn!("the queue copy of the last stop is damaged; reading the queue itself");
-                }
-                for item in store.queue.iter() {
-                    let (k, v) = item?;
-                    add(&k, &v);
-                }
-            }
-        }
-        drop(index);
-        store.counts.add(RunStatus::Queued, queued);
-        store.counts.add(RunStatus::Running, store.leases.len() as u64);
-        for s in [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled] {
-            store.counts.add(
-                s,
-                store.meta.get(finished_key(s))?.map(|v| u64_of(&v)).unwrap_or(0),
-            );
-        }
-        store
-            .counts
-            .quarantined
-            .store(store.quarantine.len() as u64, Ordering::Relaxed);
-        let now = crate::now_ms();
-        let live = store
-            .sessions
-            .iter()
-            .values()
-            .filter_map(|v| v.ok().and_then(|v| SessionRecord::decode(&v)))
-            .filter(|r| !store.budget.is_expired(r, now))
-            .count();
-        store.counts.sessions.store(live as u64, Ordering::Relaxed);
-        store.db.flush()?;
-        Ok(store)
-    }
-
     /// Refuses writes once they failed (see [`Store::refuse_writes`]).
     fn writable(&self) -> Result<()> {
         if self.write_failed.load(Ordering::SeqCst) {
@@ -493,7 +241,7 @@ impl Store {
     pub fn probe(&self) -> Result<()> {
         self.writable()?;
         self.meta
-            .insert(META_PROBE, &crate::now_ms().to_be_bytes())
+            .insert(META_PROBE, &crate::clock::now_ms().to_be_bytes())
             .map_err(|e| self.refuse_writes(e.into()))?;
         self.meta.get(META_PROBE)?;
         Ok(())
@@ -501,7 +249,7 @@ impl Store {
 
     /// A fresh, time-ordered run id.
     pub fn new_run_id(&self) -> RunId {
-        let now = crate::now_ms();
+        let now = crate::clock::now_ms();
         let mut last = self.last_id.lock().unwrap_or_else(|p| p.into_inner());
         let (ms, seq) = if now > last.0 {
             (now, 0)
@@ -876,7 +624,7 @@ impl Store {
     pub fn loop_probe(&self) -> Result<()> {
         self.writable()?;
         let key = [b"loop/".as_slice(), &rand::random::<u64>().to_be_bytes()].concat();
-        self.meta.insert(&key, &crate::now_ms().to_be_bytes())?;
+        self.meta.insert(&key, &crate::clock::now_ms().to_be_bytes())?;
         smol::block_on(self.flush())?;
         self.meta.remove(&key)?;
         self.meta.insert(&key, b"done".as_slice())?;
@@ -940,84 +688,10 @@ impl Drop for Store {
     }
 }
 
-/// Opens the sled database at `path` with a page cache of `cache_bytes`,
-/// waiting (bounded) for the file lock of a handle dropped a moment ago:
-/// sled releases it only when its own threads (and our writer thread,
-/// mid-batch) have let go.
-fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match sled::Config::new().path(path).cache_capacity(cache_bytes).open() {
-            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
-            other => return Ok(other?),
-        }
-    }
-}
-
 fn unexpected(outcome: Outcome) -> StoreError {
     StoreError::Io(format!(
         "the store writer answered {outcome:?} to another command"
     ))
-}
-
-/// Writes `runs` finished runs straight into the store at `path` (which
-/// must not be in use): the fixture for the start-up and scrape-cost
-/// benchmarks with a large store.
-pub fn fill(path: &Path, runs: u64) -> Result<()> {
-    let store = Store::open(
-        path,
-        Budget {
-            max_per_session: u64::MAX,
-            ttl_ms: 3_600_000,
-        },
-    )?;
-    let template = |id: RunId| RunRecord {
-        id,
-        preset: crate::sim::Preset::HelloQuantumSim,
-        hardware_target: "sim_local".into(),
-        compare_with: None,
-        mode: crate::queue::run::Mode::Explore,
-        shot_budget: 2048,
-        shots: 2048,
-        seed: 1,
-        notes: None,
-        marked: None,
-        controls: ControlProfile::default(),
-        session_id: "bench-fill".into(),
-        budget_window_ms: 0,
-        status: RunStatus::Succeeded,
-        created_at: id.unix_ms() as f64 / 1000.0,
-        started_at: None,
-        finished_at: None,
-        attempts: 1,
-        crashes: 0,
-        error: None,
-        warnings: Vec::new(),
-        result: Some(crate::queue::run::ResultDoc::new(
-            &serde_json::json!({"kpis": {"fidelity": 0.97}}),
-        )),
-    };
-    let mut batch = Vec::with_capacity(10_000);
-    for i in 0..runs {
-        let rec = template(store.new_run_id());
-        batch.push((rec.id, codec::encode(&rec)));
-        if i % 10_000 == 9_999 {
-            store.archive_records(&std::mem::take(&mut batch))?;
-        }
-    }
-    store.archive_records(&batch)?;
-    let key = finished_key(RunStatus::Succeeded);
-    let had = store.meta.get(&key)?.map(|v| u64_of(&v)).unwrap_or(0);
-    store.meta.insert(key, &(had + runs).to_be_bytes())?;
-    store.flush_now()?;
-    println!(
-        "filled {} with {runs} finished runs ({} bytes on disk)",
-        path.display(),
-        store.size_on_disk()?
-    );
-    Ok(())
 }
 
 #[cfg(test)]

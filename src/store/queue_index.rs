@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::queue::run::RunId;
+use crate::run::RunId;
 
 #[derive(Debug, Default)]
 pub(super) struct QueueIndex {

@@ -14,10 +14,11 @@ use sha2::{Digest, Sha256};
 use smol::block_on;
 
 use super::archive::{encode_intent, PRUNE_INTENT};
+use super::layout::META_SCHEMA;
 use super::*;
 use crate::budget::Budget;
 use crate::controls::ControlProfile;
-use crate::queue::run::{Mode, ResultDoc, RunError, RunId, RunRecord, RunStatus};
+use crate::run::{ErrorCode, Mode, ResultDoc, RunError, RunId, RunRecord, RunStatus};
 use crate::sim::Preset;
 use crate::testutil::TempDir;
 
@@ -88,9 +89,9 @@ fn record(id: RunId, mode: Mode, shots: u64, session: &str, body: u8) -> RunReco
     }
 }
 
-fn run_error(code: &str) -> RunError {
+fn run_error(code: ErrorCode) -> RunError {
     RunError {
-        code: code.into(),
+        code,
         message: format!("{code} in test"),
         detail: serde_json::json!({}),
         action_hint: "none".into(),
@@ -328,7 +329,7 @@ impl Harness {
             store: Some(store),
             dir,
             model: Model::default(),
-            now: crate::now_ms(),
+            now: crate::clock::now_ms(),
             last_id: None,
         }
     }
@@ -396,7 +397,7 @@ impl Harness {
                     status: *status,
                     result: (*status == RunStatus::Succeeded)
                         .then(|| ResultDoc::new(&serde_json::json!({"kpis": {"ok": 1}}))),
-                    error: (*status != RunStatus::Succeeded).then(|| run_error("run_failed")),
+                    error: (*status != RunStatus::Succeeded).then(|| run_error(ErrorCode::InternalError)),
                     refund: *refund,
                 };
                 let run = self
@@ -464,14 +465,18 @@ impl Harness {
                     Some(id) => *id,
                     None => RunId::new(1, 0, 9),
                 };
-                let got = block_on(self.store().cancel_queued(&id, run_error("cancelled"), self.now))
-                    .expect("cancel");
+                let got = block_on(self.store().cancel_queued(
+                    &id,
+                    run_error(ErrorCode::Cancelled),
+                    self.now,
+                ))
+                .expect("cancel");
                 match (self.model.runs.get(&id).map(|r| r.status), got) {
                     (None, CancelOutcome::NotFound) => {}
                     (Some(RunStatus::Queued), CancelOutcome::Cancelled(rec)) => {
                         prop_assert_eq!(rec.id, id);
                         prop_assert_eq!(rec.status, RunStatus::Cancelled);
-                        prop_assert_eq!(rec.error.map(|e| e.code), Some("cancelled".to_string()));
+                        prop_assert_eq!(rec.error.map(|e| e.code), Some(ErrorCode::Cancelled));
                         self.model.refund(&id);
                         let m = self.model.runs.get_mut(&id).expect("model run");
                         m.status = RunStatus::Cancelled;
@@ -593,7 +598,7 @@ impl Harness {
         // A restart takes longer than a millisecond; make sure this one does
         // too, so ids from the new process sort after the old ones.
         if let Some(last) = self.last_id {
-            while crate::now_ms() <= last.unix_ms() {
+            while crate::clock::now_ms() <= last.unix_ms() {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
@@ -861,7 +866,7 @@ fn group_commit_answers_every_concurrent_caller_and_writes_survive() {
         ttl_ms: TTL_MS,
     };
     let store = open_store(dir.path(), roomy).expect("open");
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let written: Vec<RunId> = smol::block_on(async {
         let tasks: Vec<smol::Task<RunId>> = (0..200)
             .map(|i| {
@@ -951,7 +956,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// A store whose `runs` tree holds a garbage record that is queued.
 fn store_with_garbage_run() -> (TempDir, RunId) {
     let dir = TempDir::new("garbage");
-    let id = RunId::new(crate::now_ms(), 0, 42);
+    let id = RunId::new(crate::clock::now_ms(), 0, 42);
     {
         let db = open_sled(dir.path(), DEFAULT_CACHE_BYTES).expect("sled open");
         let runs = db.open_tree("runs").expect("runs");
@@ -977,7 +982,7 @@ fn assert_quarantined_and_gone(store: &Store, id: &RunId) {
         token: 9,
         expires_ms: u64::MAX,
     };
-    assert!(block_on(store.claim(crate::now_ms(), &[lease]))
+    assert!(block_on(store.claim(crate::clock::now_ms(), &[lease]))
         .expect("claim")
         .is_empty());
     assert_eq!(
@@ -996,7 +1001,7 @@ fn undecodable_record_found_by_claim_is_quarantined() {
         token: 1,
         expires_ms: u64::MAX,
     };
-    assert!(block_on(store.claim(crate::now_ms(), &[lease]))
+    assert!(block_on(store.claim(crate::clock::now_ms(), &[lease]))
         .expect("claim")
         .is_empty());
     assert_quarantined_and_gone(&store, &id);
@@ -1005,7 +1010,7 @@ fn undecodable_record_found_by_claim_is_quarantined() {
         0,
         "the dead queue entry is not counted"
     );
-    assert_eq!(store.ready_and_future(crate::now_ms()), (0, 0));
+    assert_eq!(store.ready_and_future(crate::clock::now_ms()), (0, 0));
     assert_eq!(store.oldest_queued_ms(), None);
     assert!(store.leases().expect("leases").is_empty());
     drop(store);
@@ -1062,7 +1067,7 @@ fn quarantined_queued_run_leaves_no_queue_entry() {
         token: 1,
         expires_ms: u64::MAX,
     };
-    assert!(block_on(store.claim(crate::now_ms(), &[lease]))
+    assert!(block_on(store.claim(crate::clock::now_ms(), &[lease]))
         .expect("claim")
         .is_empty());
     assert_eq!(
@@ -1070,7 +1075,7 @@ fn quarantined_queued_run_leaves_no_queue_entry() {
         0,
         "queued count after quarantine"
     );
-    assert_eq!(store.ready_and_future(crate::now_ms()), (0, 0));
+    assert_eq!(store.ready_and_future(crate::clock::now_ms()), (0, 0));
     assert_eq!(store.oldest_queued_ms(), None);
     drop(store);
     let store = open_store(dir.path(), budget()).expect("reopen");
@@ -1125,7 +1130,7 @@ fn a_fresh_store_records_its_schema_version() {
 fn run_ids_are_strictly_increasing() {
     let dir = TempDir::new("ids");
     let store = open_store(dir.path(), budget()).expect("open");
-    let start = crate::now_ms();
+    let start = crate::clock::now_ms();
     let mut prev = store.new_run_id();
     for _ in 1..10_000 {
         let id = store.new_run_id();
@@ -1136,7 +1141,7 @@ fn run_ids_are_strictly_increasing() {
     assert!(prev.unix_ms() >= start);
     // Borrowing milliseconds after 4096 ids in one cannot run far ahead.
     assert!(
-        prev.unix_ms() <= crate::now_ms() + 3,
+        prev.unix_ms() <= crate::clock::now_ms() + 3,
         "ids ran ahead of the clock"
     );
 }
@@ -1165,7 +1170,7 @@ fn sessions_and_keys_expire_after_the_ttl() {
         ttl_ms: 60_000,
     };
     let store = open_store(dir.path(), b).expect("open");
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let req = Req {
         mode: Mode::Prod,
         shots: 700,
@@ -1212,7 +1217,7 @@ fn unsubmit_refunds_the_window_of_the_callers_record() {
     let dir = TempDir::new("unsubmit");
     let store = open_store(dir.path(), budget()).expect("open");
     let rec = record(store.new_run_id(), Mode::Explore, 400, "s0", 0);
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     assert!(matches!(
         block_on(store.submit(&rec, None, now)),
         Ok(Submitted::Accepted { .. })
@@ -1240,7 +1245,7 @@ fn finished_runs(store: &Store, n: usize) -> Vec<RunId> {
             key: format!("key-{i}"),
             body_digest: [i as u8; 32],
         };
-        let got = block_on(store.submit(&rec, Some(&idem), crate::now_ms())).expect("submit");
+        let got = block_on(store.submit(&rec, Some(&idem), crate::clock::now_ms())).expect("submit");
         assert!(matches!(got, Submitted::Accepted { .. }), "{got:?}");
         ids.push(rec.id);
     }
@@ -1256,7 +1261,7 @@ fn claim_and_finish(store: &Store, n: usize) -> Vec<RunId> {
         expires_ms: u64::MAX,
     };
     let leases: Vec<Lease> = (100..100 + n as u64).map(lease).collect();
-    let claimed = block_on(store.claim(crate::now_ms(), &leases)).expect("claim");
+    let claimed = block_on(store.claim(crate::clock::now_ms(), &leases)).expect("claim");
     let finishes = claimed
         .into_iter()
         .map(|(rec, l)| {
@@ -1266,7 +1271,7 @@ fn claim_and_finish(store: &Store, n: usize) -> Vec<RunId> {
                 error: None,
                 refund: false,
             };
-            (rec, l.token, fin, crate::now_ms())
+            (rec, l.token, fin, crate::clock::now_ms())
         })
         .collect();
     block_on(store.finish_all(finishes))
@@ -1324,13 +1329,14 @@ fn finished_runs_move_to_the_archive_and_read_the_same() {
         body_digest: [1; 32],
     };
     let retry = record(store.new_run_id(), Mode::Explore, 1, "s0", 1);
-    match block_on(store.submit(&retry, Some(&idem), crate::now_ms())).expect("submit") {
+    match block_on(store.submit(&retry, Some(&idem), crate::clock::now_ms())).expect("submit") {
         Submitted::Existing(rec) => assert_eq!(rec.id, ids[1]),
         other => panic!("a retry of an archived run answered {other:?}"),
     }
     // Cancelling it reports its end state.
     let cancel =
-        block_on(store.cancel_queued(&ids[0], run_error("CANCELLED"), crate::now_ms())).expect("cancel");
+        block_on(store.cancel_queued(&ids[0], run_error(ErrorCode::Cancelled), crate::clock::now_ms()))
+            .expect("cancel");
     assert!(
         matches!(cancel, CancelOutcome::AlreadyFinished(RunStatus::Succeeded)),
         "{cancel:?}"
@@ -1358,7 +1364,8 @@ fn a_finish_writes_the_archive_and_leaves_a_stub_that_the_next_pass_drops() {
     }
     assert_eq!(listed(&store), vec![ids[1], ids[0]], "each run once");
     let cancel =
-        block_on(store.cancel_queued(&ids[0], run_error("CANCELLED"), crate::now_ms())).expect("cancel");
+        block_on(store.cancel_queued(&ids[0], run_error(ErrorCode::Cancelled), crate::clock::now_ms()))
+            .expect("cancel");
     assert!(
         matches!(cancel, CancelOutcome::AlreadyFinished(RunStatus::Succeeded)),
         "{cancel:?}"
@@ -1374,12 +1381,12 @@ fn a_finish_cut_short_or_refused_leaves_the_run_to_run_again() {
     let dir = TempDir::new("archive-cut-finish");
     let store = open_store(dir.path(), budget()).expect("open");
     let run = record(store.new_run_id(), Mode::Explore, 1, "s0", 1);
-    block_on(store.submit(&run, None, crate::now_ms())).expect("submit");
+    block_on(store.submit(&run, None, crate::clock::now_ms())).expect("submit");
     let lease = Lease {
         token: 7,
         expires_ms: u64::MAX,
     };
-    let (claimed, _) = block_on(store.claim(crate::now_ms(), &[lease]))
+    let (claimed, _) = block_on(store.claim(crate::clock::now_ms(), &[lease]))
         .expect("claim")
         .pop()
         .expect("claimed");
@@ -1395,7 +1402,7 @@ fn a_finish_cut_short_or_refused_leaves_the_run_to_run_again() {
         error: None,
         refund: false,
     };
-    let got = block_on(store.finish(claimed.clone(), 8, fin, crate::now_ms())).expect("finish");
+    let got = block_on(store.finish(claimed.clone(), 8, fin, crate::clock::now_ms())).expect("finish");
     assert!(got.is_none());
     assert!(
         store.get_archived(&run.id.0).expect("get").is_none(),
@@ -1533,7 +1540,7 @@ fn a_sparse_main_store_is_compacted_and_reads_the_same() {
     let store = open_store(dir.path(), budget()).expect("open");
     let finished = finished_runs(&store, 3);
     let queued = record(store.new_run_id(), Mode::Calibrate, 1, "s0", 9);
-    block_on(store.submit(&queued, None, crate::now_ms())).expect("submit");
+    block_on(store.submit(&queued, None, crate::clock::now_ms())).expect("submit");
     churn(&store);
     let before = (listed(&store), store.counts.get(RunStatus::Succeeded));
     drop(store);
@@ -1553,7 +1560,7 @@ fn a_sparse_main_store_is_compacted_and_reads_the_same() {
     assert_eq!((listed(&store), store.counts.get(RunStatus::Succeeded)), before);
     assert_eq!(store.counts.get(RunStatus::Queued), 1);
     let claimed = block_on(store.claim(
-        crate::now_ms(),
+        crate::clock::now_ms(),
         &[Lease {
             token: 1,
             expires_ms: u64::MAX,
@@ -1642,7 +1649,7 @@ fn queue_copy(dir: &Path) -> Option<Vec<u8>> {
 fn the_queue_copy_of_a_clean_stop_is_read_once_and_a_damaged_one_ignored() {
     let dir = TempDir::new("queuecopy");
     let store = open_store(dir.path(), budget()).expect("open");
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     for (i, mode) in [Mode::Explore, Mode::Calibrate, Mode::Explore]
         .into_iter()
         .enumerate()
@@ -1662,7 +1669,7 @@ fn the_queue_copy_of_a_clean_stop_is_read_once_and_a_damaged_one_ignored() {
         token: 1,
         expires_ms: u64::MAX,
     };
-    let claimed = block_on(store.claim(crate::now_ms(), &[lease])).expect("claim");
+    let claimed = block_on(store.claim(crate::clock::now_ms(), &[lease])).expect("claim");
     assert_eq!(claimed[0].0.mode, Mode::Calibrate, "calibrate runs first");
     drop(store);
     assert_eq!(queue_copy(dir.path()), None);
@@ -1686,7 +1693,7 @@ fn the_queue_copy_of_a_clean_stop_is_read_once_and_a_damaged_one_ignored() {
     }
     let store = open_store(dir.path(), budget()).expect("open with a damaged copy");
     assert_eq!(store.counts.get(RunStatus::Queued), 2);
-    assert_eq!(store.ready_and_future(crate::now_ms()), (2, 0));
+    assert_eq!(store.ready_and_future(crate::clock::now_ms()), (2, 0));
     assert_eq!(store.meta.get(META_QUEUE_AT_STOP).expect("get"), None);
 }
 
@@ -1704,7 +1711,7 @@ fn a_failed_write_refuses_every_write_after_it_and_says_restart() {
     assert_eq!(store.probe(), Err(StoreError::WritesRefused));
     let run = record(store.new_run_id(), Mode::Explore, 10, "s0", 0);
     assert_eq!(
-        block_on(store.submit(&run, None, crate::now_ms())).map(|_| ()),
+        block_on(store.submit(&run, None, crate::clock::now_ms())).map(|_| ()),
         Err(StoreError::WritesRefused)
     );
     assert!(StoreError::WritesRefused

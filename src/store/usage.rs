@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::{Result, Store};
-use crate::queue::run::{RunRecord, RunStatus};
+use crate::run::{RunRecord, RunStatus};
 
 const PREFIX: &str = "usage/";
 /// runs, shots, last_used_ms: one big-endian u64 each, per qubit.

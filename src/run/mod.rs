@@ -3,10 +3,17 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::controls::ControlProfile;
 use crate::sim::Preset;
+
+mod error_code;
+mod outcome;
+mod result;
+pub use error_code::ErrorCode;
+pub use outcome::{retry_backoff_ms, CancelStage};
+pub use result::ResultDoc;
 
 /// A run id: a UUID-format string whose first 48 bits are the submit time in
 /// milliseconds (UUIDv7 layout), so store keys sort by submission and the
@@ -174,10 +181,28 @@ impl Mode {
 /// Why a run failed or was cancelled, in the error envelope's terms.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunError {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     pub detail: Value,
     pub action_hint: String,
+}
+
+impl RunError {
+    /// A run's error; its detail always carries the code (the ErrorDetail
+    /// schema of docs/api.md requires it).
+    pub fn new(code: ErrorCode, message: impl Into<String>, detail: Value, hint: &str) -> RunError {
+        let mut detail = match detail {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        detail.insert("code".into(), json!(code));
+        RunError {
+            code,
+            message: message.into(),
+            detail: Value::Object(detail),
+            action_hint: hint.to_string(),
+        }
+    }
 }
 
 /// Everything stored about one run.
@@ -217,32 +242,6 @@ pub struct RunRecord {
     /// field existed decode with none; runs without warnings store none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
-}
-
-/// A succeeded run's result document, kept as the JSON text it is stored
-/// as: reading a run and answering with it copies the text instead of
-/// building a tree and writing it out again (7 KB for hello_quantum_sim,
-/// most of the cost of GET /runs/{id} on a finished run).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ResultDoc(Box<serde_json::value::RawValue>);
-
-impl ResultDoc {
-    pub fn new(v: &Value) -> ResultDoc {
-        // A Value always serializes.
-        ResultDoc(serde_json::value::to_raw_value(v).unwrap_or_default())
-    }
-
-    /// The document as a tree, for the few readers that pick fields.
-    pub fn to_value(&self) -> Value {
-        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
-    }
-}
-
-impl PartialEq for ResultDoc {
-    fn eq(&self, other: &ResultDoc) -> bool {
-        self.0.get() == other.0.get()
-    }
 }
 
 #[cfg(test)]

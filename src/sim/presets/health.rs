@@ -8,14 +8,12 @@
 use rand::RngExt;
 use serde_json::json;
 
-use super::engine::{hadamard, phase, u_dagger, u_mul, Model, Op, Register, C, U2};
-use super::estimators::{
+use super::{assemble, backaction_kpi, check, count_map, dist_map, kpi, latency_model_kpi, trace, Parts};
+use crate::sim::engine::{hadamard, phase, u_dagger, u_mul, Model, Op, Register, C, U2};
+use crate::sim::estimators::{
     binomial, fit_exp_decay, fit_rb, multinomial, rng_for, spread, ExpFit, RbFit, BOOTSTRAP_RESAMPLES,
 };
-use super::presets::{
-    assemble, backaction_kpi, check, count_map, dist_map, kpi, latency_model_kpi, trace, Parts,
-};
-use super::{SimError, SimOutcome, SimRequest};
+use crate::sim::{SimError, SimOutcome, SimRequest};
 
 /// Shortest delay as a fraction of the nominal time; the longest is 3x.
 const DELAY_MIN_FRACTION: f64 = 0.02;
@@ -178,7 +176,7 @@ fn delays_ns(nominal_us: f64, points: usize) -> Vec<f64> {
 
 fn circuits(
     req: &SimRequest,
-    rng: &mut super::estimators::SimRng,
+    rng: &mut crate::sim::estimators::SimRng,
     group: &[U2],
     proto: &Protocol,
 ) -> Vec<Circuit> {
@@ -316,7 +314,7 @@ fn curve_json(
     })
 }
 
-pub(super) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<SimOutcome, SimError> {
+pub(in crate::sim) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<SimOutcome, SimError> {
     let Some(proto) = protocol_for(req.shots) else {
         return Err(SimError::Invalid(format!(
             "health needs at least {} shots: with fewer, the smallest protocol's circuits get under {MIN_SHOTS_PER_CIRCUIT} shots each, too coarse to fit",
@@ -356,7 +354,7 @@ pub(super) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<S
 
     // Bootstrap: resample every circuit's counts from its own p_hat and refit,
     // warm-started at the point estimate (same minimum, far fewer iterations).
-    let timer = super::bench::BootstrapTimer::start();
+    let timer = crate::sim::estimators::BootstrapTimer::start();
     let mut reps: [Vec<f64>; 4] = Default::default();
     // Refits that ended on the tau search bound, per decay curve: their
     // values pile up there, so the percentiles cannot show how wide the
@@ -597,8 +595,8 @@ mod tests {
 
     fn request(target: &str, shots: u64, seed: u64) -> SimRequest {
         SimRequest {
-            preset: super::super::Preset::Health,
-            plant: super::super::Plant {
+            preset: crate::sim::Preset::Health,
+            plant: crate::sim::Plant {
                 target: target.into(),
                 kind: "sim".into(),
                 noise: NoiseProfile::builtin(target).expect("builtin"),

@@ -1,0 +1,51 @@
+//! Execution: workers on the smol executor claim runs from the durable
+//! queue in the store, run the simulator on a blocking thread, keep their
+//! lease alive while it runs, and write the outcome in one transaction.
+//! A maintenance loop takes back runs whose lease expired, prunes old runs
+//! and expires budget sessions.
+//!
+//! control.rs holds what this process knows of the runs it claimed;
+//! worker.rs executes them; cancel.rs stops them; recovery.rs takes back
+//! the runs whose worker is gone.
+
+mod cancel;
+mod control;
+mod recovery;
+mod worker;
+
+pub use cancel::{cancel, Cancel};
+pub use control::{Executor, RunControl};
+pub use recovery::{give_back_leases, maintenance_loop, recover_leases};
+pub use worker::worker_loop;
+
+use crate::run::{RunRecord, RunStatus};
+// Up to the crate root, which holds the executor: a worker needs the
+// store, the config, the targets and the event bus it was started with,
+// and State is the one handle to all of them.
+use crate::State;
+
+/// Everything that must happen when a run reaches a final state, whoever
+/// ended it (worker, cancel, recovery): metrics, events, waiters.
+pub fn on_finished(state: &State, rec: &RunRecord) {
+    let labels = [
+        ("preset", rec.preset.as_str().to_string()),
+        ("hardware_target", rec.hardware_target.clone()),
+        ("status", rec.status.as_str().to_string()),
+    ];
+    metrics::counter!("synqc_runs_finished_total", &labels).increment(1);
+    if let Some(e) = &rec.error {
+        if rec.status == RunStatus::Failed {
+            metrics::counter!("synqc_run_failures_total", "error_code" => e.code.as_str()).increment(1);
+            state.executor.count_failure(e.code);
+        }
+    }
+    if let (Some(start), Some(end)) = (rec.started_at, rec.finished_at) {
+        metrics::histogram!("synqc_run_duration_seconds", "preset" => rec.preset.as_str())
+            .record((end - start).max(0.0));
+    }
+    state.events.publish(rec);
+    state.executor.notify_finished(&rec.id);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,371 @@
+//! The presets (physics.md "Presets"), one file each, and the plumbing
+//! every result shares: KPI details, status, assumptions, the physics
+//! contract and the trace.
+
+mod backend_compare;
+mod dpd;
+mod grover;
+pub(super) mod health;
+mod hello;
+mod latency;
+
+pub(super) use backend_compare::backend_compare;
+pub(super) use dpd::dpd;
+pub(super) use grover::grover;
+pub(super) use health::health;
+pub(super) use hello::hello;
+pub(super) use latency::latency;
+pub use latency::{latency_probes, LATENCY_MAX_PROBES, LATENCY_MIN_PROBES, LATENCY_SHOTS_PER_PROBE};
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::engine::{bitstring, Model, Op, Register};
+use super::estimators::{bootstrap_counts, dist_fidelity, pool_off_support, spread, SimRng, Spread};
+use super::{
+    KpiDetail, Kpis, NoiseProfile, Plant, Preset, Shots, SimError, SimOutcome, SimRequest, TraceStep,
+    ENGINE_VERSION, KPI_DEFINITIONS_VERSION,
+};
+use crate::controls::ControlProfile;
+
+const DEF_REF: &str = "physics.md#kpis";
+
+/// fidelity below this fails the run; below WARN it warns (physics.md).
+const FAIL_BELOW: f64 = 0.90;
+const WARN_BELOW: f64 = 0.94;
+const BACKACTION_WARN: f64 = 0.32;
+
+fn check(cancelled: &dyn Fn() -> bool) -> Result<(), SimError> {
+    if cancelled() {
+        Err(SimError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+fn status(fidelity: f64, backaction: f64, c: &ControlProfile) -> &'static str {
+    let unguarded = !c.thermal_guard_enabled || c.safety_clamp_ns == 0.0;
+    if fidelity < FAIL_BELOW {
+        "fail"
+    } else if fidelity < WARN_BELOW || (backaction > BACKACTION_WARN && unguarded) {
+        "warn"
+    } else {
+        "ok"
+    }
+}
+
+fn kpi(name: &str, value: f64, def: &str, kind: &str, units: &str, s: Option<Spread>) -> KpiDetail {
+    KpiDetail {
+        name: name.to_string(),
+        value,
+        definition_id: def.to_string(),
+        definition_ref: DEF_REF.to_string(),
+        kind: kind.to_string(),
+        units: units.to_string(),
+        ci95: s.map(|s| s.ci95),
+        ci_95: s.map(|s| s.ci95),
+        stderr: s.map(|s| s.stderr),
+    }
+}
+
+/// state_fidelity (fidelity_state_v1): needs the simulator's state, so it
+/// has no sampling uncertainty.
+fn state_fidelity_kpi(value: f64) -> KpiDetail {
+    kpi(
+        "state_fidelity",
+        value,
+        "fidelity_state_v1",
+        "sim_only",
+        "ratio",
+        None,
+    )
+}
+
+/// backaction (backaction_trace_v1) of the probe; 0 where none acts.
+fn backaction_kpi(value: f64) -> KpiDetail {
+    kpi(
+        "backaction",
+        value,
+        "backaction_trace_v1",
+        "sim_only",
+        "ratio",
+        None,
+    )
+}
+
+/// latency_us (latency_model_v1): the modeled plant time of one shot.
+fn latency_model_kpi(value: f64) -> KpiDetail {
+    kpi("latency_us", value, "latency_model_v1", "model", "us", None)
+}
+
+fn trace(steps: &[(&str, &str, &str, f64)]) -> Vec<TraceStep> {
+    let n = steps.len() as f64;
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, (id, label, desc, dwell))| TraceStep {
+            id: id.to_string(),
+            label: label.to_string(),
+            description: desc.to_string(),
+            percent_complete: (100.0 * (i + 1) as f64 / n).round(),
+            dwell_ms: *dwell,
+        })
+        .collect()
+}
+
+/// The parts of a result that differ per preset; [`assemble`] adds the rest.
+struct Parts {
+    pub qubits: u32,
+    pub fidelity: f64,
+    pub latency_us: f64,
+    pub backaction: f64,
+    pub raw_counts: BTreeMap<String, u64>,
+    pub expected: BTreeMap<String, f64>,
+    pub details: Vec<KpiDetail>,
+    pub measurement: Value,
+    pub sim_only: Vec<&'static str>,
+    pub artifacts: Value,
+    pub warnings: Vec<String>,
+    pub trace: Vec<TraceStep>,
+}
+
+/// compare_with's name for the noise-free twin of the run's own target
+/// (api.md): what backend_compare compares with when no other target is
+/// available, and what a client may ask for by name.
+pub const IDEAL_TWIN: &str = "ideal";
+
+/// The noise-free twin of `plant`: the same kind and gate durations, every
+/// error channel off. Its model is [`Model::ideal`] (see [`model_of`]), so
+/// the twin runs the real simulation with noise disabled.
+pub fn ideal_twin(plant: &Plant) -> Plant {
+    Plant {
+        target: IDEAL_TWIN.to_string(),
+        kind: plant.kind.clone(),
+        noise: NoiseProfile {
+            t1_us: f64::INFINITY,
+            t2_us: f64::INFINITY,
+            p1q: 0.0,
+            p2q: 0.0,
+            readout_p10: 0.0,
+            readout_p01: 0.0,
+            ..plant.noise.clone()
+        },
+    }
+}
+
+/// The model a plant runs under. The ideal twin also drops what the
+/// controls add (residual excitation, the guard-off readout penalty, drive
+/// miscalibration), which a noise profile alone cannot express.
+fn model_of(plant: &Plant, c: &ControlProfile) -> Model {
+    let m = Model::new(&plant.noise, c);
+    if plant.target == IDEAL_TWIN {
+        m.ideal()
+    } else {
+        m
+    }
+}
+
+fn noise_json(plant: &Plant, c: &ControlProfile) -> Value {
+    let m = model_of(plant, c);
+    json!({
+        "model": "kraus_gad_dephasing_depolarizing_readout_v1",
+        "params": {
+            "t1_us": plant.noise.t1_us,
+            "t2_us": plant.noise.t2_us,
+            "p1q": m.p1q,
+            "p2q": m.p2q,
+            "readout_p10": m.readout_p10,
+            "readout_p01": m.readout_p01,
+            "residual_excited_population": m.p_excited,
+            "gate_1q_ns": m.gate_1q_ns,
+            "gate_2q_ns": m.gate_2q_ns,
+            "readout_ns": m.readout_ns,
+            "drive_bias": m.drive_bias,
+            "thermal_guard_enabled": c.thermal_guard_enabled,
+        },
+        "descriptor": "generalized amplitude damping (gamma = 1 - exp(-t/T1)) and pure dephasing \
+            (coherences ~ exp(-t/T2)) while idle on the critical path; depolarizing after each \
+            physical gate (p1q, p2q); virtual Z-type gates are exact; per-qubit readout confusion \
+            on the outcome distribution",
+    })
+}
+
+fn assemble(req: &SimRequest, p: Parts) -> SimOutcome {
+    let c = &req.controls;
+    let mut assumptions: Vec<String> = p.sim_only.iter().map(|s| s.to_string()).collect();
+    // backend_compare also runs on its second plant; either may be a provider's.
+    let second = if req.preset == Preset::BackendCompare {
+        req.compare_with.as_ref()
+    } else {
+        None
+    };
+    if std::iter::once(&req.plant)
+        .chain(second)
+        .any(|p| p.target != "sim_local" && p.target != IDEAL_TWIN)
+    {
+        assumptions.push("PROVIDER_NOISE_PROFILE_SIMULATED".to_string());
+    }
+    let noise = noise_json(&req.plant, c);
+    let dim = 1u64 << p.qubits;
+    let physics_contract = json!({
+        "version": ENGINE_VERSION,
+        "plant": {"kind": req.plant.kind, "target": req.plant.target, "backend_id": req.plant.target},
+        "state": {"model": "density_matrix_complex_f64", "n_qubits": p.qubits, "hilbert_dim": dim},
+        "measurement": p.measurement,
+        "sampling": {
+            "model": "multinomial_xoshiro256plusplus_seeded",
+            "seed": req.seed,
+            "shots_requested": req.shots,
+            "shots_executed": req.shots,
+            "bootstrap_resamples": super::estimators::BOOTSTRAP_RESAMPLES,
+        },
+        "noise": noise,
+        "assumptions": assumptions,
+        "kpi_definitions_version": KPI_DEFINITIONS_VERSION,
+    });
+    SimOutcome {
+        engine_version: ENGINE_VERSION.to_string(),
+        qubits_used: p.qubits,
+        kpis: Kpis {
+            fidelity: p.fidelity,
+            latency_us: p.latency_us,
+            backaction: p.backaction,
+            raw_counts: p.raw_counts,
+            expected_distribution: p.expected,
+            shots_used: req.shots,
+            shot_budget: req.shots,
+            status: status(p.fidelity, p.backaction, c).to_string(),
+        },
+        shots: Shots {
+            requested: req.shots,
+            executed: req.shots,
+        },
+        measurement: p.measurement,
+        noise,
+        assumptions,
+        physics_contract,
+        kpi_details: p.details,
+        artifacts: p.artifacts,
+        warnings: p.warnings,
+        workflow_trace: p.trace,
+    }
+}
+
+fn projective_measurement(n: u32) -> Value {
+    json!({
+        "model": "projective_z_with_readout_confusion",
+        "basis": "Z",
+        "povm": "computational-basis projectors followed by per-qubit confusion matrix [[1-p10, p01], [p10, 1-p01]]",
+        "descriptor": format!("{n}-qubit Z readout at the end of the circuit; bit strings list qubit 0 leftmost"),
+    })
+}
+
+fn count_map(counts: &[u64], n: usize) -> BTreeMap<String, u64> {
+    counts
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c > 0)
+        .map(|(i, &c)| (bitstring(i, n), c))
+        .collect()
+}
+
+fn dist_map(p: &[f64], n: usize) -> BTreeMap<String, f64> {
+    p.iter()
+        .enumerate()
+        .filter(|(_, &v)| v > 1e-12)
+        .map(|(i, &v)| (bitstring(i, n), v))
+        .collect()
+}
+
+/// One simulated circuit: its outcome distribution, the ideal one, the
+/// state fidelity before readout and the modeled time of a shot.
+struct Simulated {
+    pub dist: Vec<f64>,
+    pub ideal: Vec<f64>,
+    pub state_fidelity: f64,
+    pub shot_ns: f64,
+}
+
+fn simulate(n: usize, ops: &[Op], model: &Model) -> Simulated {
+    let mut noisy = Register::new(n, model.clone());
+    noisy.run(ops);
+    noisy.sync_all();
+    let mut ideal = Register::new(n, model.ideal());
+    ideal.run(ops);
+    Simulated {
+        dist: noisy.readout_distribution(),
+        ideal: ideal.populations(),
+        state_fidelity: noisy.overlap(&ideal),
+        shot_ns: noisy.shot_time_ns(),
+    }
+}
+
+/// Distribution fidelity of sampled counts with its multinomial bootstrap.
+fn fidelity_with_spread(rng: &mut SimRng, counts: &[u64], q: &[f64]) -> (f64, Option<Spread>) {
+    let f = dist_fidelity(counts, q);
+    let (pc, pq) = pool_off_support(counts, q);
+    (f, spread(bootstrap_counts(rng, &pc, |c| dist_fidelity(c, &pq))))
+}
+
+fn standard_trace(shots: u64, latency_us: f64) -> Vec<TraceStep> {
+    trace(&[
+        (
+            "compile",
+            "Compile",
+            "map the preset to gates on the target's noise model",
+            0.0,
+        ),
+        (
+            "evolve",
+            "Evolve",
+            "density-matrix evolution with Kraus noise",
+            0.0,
+        ),
+        (
+            "sample",
+            "Sample",
+            "multinomial shots on the plant (modeled plant time)",
+            shots as f64 * latency_us / 1e3,
+        ),
+        (
+            "estimate",
+            "Estimate",
+            "KPIs with a 200-resample multinomial bootstrap",
+            0.0,
+        ),
+    ])
+}
+
+/// The sim_local model with the default controls, for the presets' tests.
+#[cfg(test)]
+fn sim_local_model() -> Model {
+    Model::new(
+        &NoiseProfile::builtin("sim_local").expect("builtin"),
+        &ControlProfile::default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_thresholds() {
+        let c = ControlProfile::default();
+        assert_eq!(status(0.89, 0.0, &c), "fail");
+        assert_eq!(status(0.93, 0.0, &c), "warn");
+        assert_eq!(status(0.95, 0.5, &c), "ok");
+        let open = ControlProfile {
+            safety_clamp_ns: 0.0,
+            ..Default::default()
+        };
+        assert_eq!(status(0.95, 0.5, &open), "warn");
+        let hot = ControlProfile {
+            thermal_guard_enabled: false,
+            ..Default::default()
+        };
+        assert_eq!(status(0.95, 0.33, &hot), "warn");
+        assert_eq!(status(0.95, 0.31, &hot), "ok");
+    }
+}
