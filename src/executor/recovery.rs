@@ -11,7 +11,7 @@ use super::cancel::cancelled;
 use super::control::{CANCELLED_EXECUTING, CANCELLED_WAITING, LAPSED};
 use super::on_finished;
 use crate::clock::now_ms;
-use crate::run::{ErrorCode, RunError, RunStatus};
+use crate::run::{CancelStage, ErrorCode, RunError, RunStatus};
 use crate::store::{Finish, StoreError};
 // Up to the crate root, which holds the executor (see mod.rs).
 use crate::State;
@@ -37,6 +37,18 @@ pub fn recover_leases(state: &State, at_startup: bool) -> Result<u64, StoreError
         if let Some(found @ (CANCELLED_WAITING | CANCELLED_EXECUTING)) = here {
             // Its cancel was answered 202: it ends so, not in the queue.
             if let Some(done) = smol::block_on(state.store.finish(rec, lease.token, cancelled(found), now))? {
+                on_finished(state, &done);
+            }
+        } else if state.store.cancel_requested(&id)? {
+            // Its cancel was accepted before a crash took the worker: the
+            // mark on its lease is the promise, kept across the restart.
+            let fin = Finish {
+                status: RunStatus::Cancelled,
+                result: None,
+                error: Some(RunError::cancelled(CancelStage::Interrupted)),
+                refund: CancelStage::Interrupted.refunds(),
+            };
+            if let Some(done) = smol::block_on(state.store.finish(rec, lease.token, fin, now))? {
                 on_finished(state, &done);
             }
         } else if rec.crashes + 1 >= state.config.max_attempts {

@@ -16,6 +16,10 @@ pub enum CancelStage {
     Waiting,
     /// Being simulated.
     Executing,
+    /// Its cancel was accepted, then the process stopped (a crash) before
+    /// the cancel took effect: recovery ends it; nothing it sampled was
+    /// kept.
+    Interrupted,
 }
 
 impl CancelStage {
@@ -24,6 +28,7 @@ impl CancelStage {
             CancelStage::Queued => "queued",
             CancelStage::Waiting => "waiting",
             CancelStage::Executing => "executing",
+            CancelStage::Interrupted => "interrupted",
         }
     }
 

@@ -14,7 +14,7 @@ use sled::Transactional;
 
 use super::{
     bump, codec, decode_lease, encode_lease, finished_key, queue_key, run_id_of, u64_of, CancelOutcome,
-    IdempotencyKey, Lease, Result, Store, StoreError, Submitted, IDEMPOTENCY_TTL_MS,
+    IdempotencyKey, Lease, Result, Store, StoreError, Submitted, CANCEL_REQUESTED, IDEMPOTENCY_TTL_MS,
 };
 use crate::budget::{Reservation, SessionRecord};
 use crate::run::{RunError, RunId, RunRecord, RunStatus};
@@ -378,7 +378,19 @@ impl Store {
                 };
                 match rec.status {
                     RunStatus::Queued => {}
-                    RunStatus::Running => return Ok(Outcome::Cancelled(CancelOutcome::Running)),
+                    RunStatus::Running => {
+                        // The cancel may be answered 202, a promise that
+                        // must outlive a crash: mark the run's lease (this
+                        // command is flushed before it is answered); the
+                        // mark ends with the lease, when the run ends or
+                        // goes back to the queue.
+                        if let Some(l) = tx.leases.get(id.0)? {
+                            let mut marked = l[..l.len().min(16)].to_vec();
+                            marked.push(CANCEL_REQUESTED);
+                            tx.leases.insert(&id.0, marked)?;
+                        }
+                        return Ok(Outcome::Cancelled(CancelOutcome::Running));
+                    }
                     s => return Ok(Outcome::Cancelled(CancelOutcome::AlreadyFinished(s))),
                 }
                 let priority = rec.mode.priority();

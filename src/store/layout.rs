@@ -43,6 +43,14 @@ pub(super) fn encode_lease(l: Lease) -> [u8; 16] {
     b
 }
 
+/// The byte after an encoded lease that marks its run's cancel as
+/// accepted (see `Command::Cancel`): the mark lives and ends with the lease.
+pub(super) const CANCEL_REQUESTED: u8 = 1;
+
+pub(super) fn lease_cancel_requested(b: &[u8]) -> bool {
+    b.get(16) == Some(&CANCEL_REQUESTED)
+}
+
 pub(super) fn decode_lease(b: &[u8]) -> Lease {
     Lease {
         token: u64_of(b),

@@ -34,8 +34,8 @@ use error::Result;
 pub use error::StoreError;
 pub use fill::fill;
 use layout::{
-    bump, decode_lease, encode_lease, finished_key, queue_key, run_id_of, u64_of, META_PROBE, META_PROFILE,
-    META_QUEUE_AT_STOP, QUEUE_ENTRY,
+    bump, decode_lease, encode_lease, finished_key, lease_cancel_requested, queue_key, run_id_of, u64_of,
+    CANCEL_REQUESTED, META_PROBE, META_PROFILE, META_QUEUE_AT_STOP, QUEUE_ENTRY,
 };
 use open::open_sled;
 pub use open::{DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
@@ -526,19 +526,35 @@ impl Store {
         Ok((out, false))
     }
 
-    /// Extends a lease; false when the lease is no longer this token's.
+    /// Extends a lease, keeping its cancel mark; false when the lease is
+    /// no longer this token's.
     pub fn renew(&self, id: &RunId, token: u64, expires_ms: u64) -> Result<bool> {
         self.writable()?;
-        let current = self.leases.get(id.0)?.map(|v| decode_lease(&v));
-        if current.map(|l| l.token) != Some(token) {
-            return Ok(false);
+        loop {
+            let Some(current) = self.leases.get(id.0)? else {
+                return Ok(false);
+            };
+            if decode_lease(&current).token != token {
+                return Ok(false);
+            }
+            let mut new = encode_lease(Lease { token, expires_ms }).to_vec();
+            new.extend_from_slice(current.get(16..).unwrap_or(&[]));
+            let swapped = self
+                .leases
+                .compare_and_swap(id.0, Some(current), Some(new))
+                .map_err(|e| self.refuse_writes(e.into()))?;
+            // Lost only to a cancel marking the same lease: read it again.
+            if swapped.is_ok() {
+                return Ok(true);
+            }
         }
-        let new = encode_lease(Lease { token, expires_ms });
-        Ok(self
-            .leases
-            .compare_and_swap(id.0, current.map(encode_lease), Some(&new[..]))
-            .map_err(|e| self.refuse_writes(e.into()))?
-            .is_ok())
+    }
+
+    /// Whether a cancel of this running run was accepted (its lease carries
+    /// the mark), so that recovery ends it cancelled rather than running
+    /// it again.
+    pub fn cancel_requested(&self, id: &RunId) -> Result<bool> {
+        Ok(self.leases.get(id.0)?.is_some_and(|l| lease_cancel_requested(&l)))
     }
 
     pub fn leases(&self) -> Result<Vec<(RunId, Lease)>> {

@@ -1723,3 +1723,41 @@ fn a_failed_write_refuses_every_write_after_it_and_says_restart() {
     assert!(store.is_writable());
     store.probe().expect("probe after restart");
 }
+
+#[test]
+fn an_accepted_cancel_of_a_running_run_is_marked_on_its_lease_until_it_ends() {
+    let dir = TempDir::new("cancel-mark");
+    let store = open_store(dir.path(), budget()).expect("open");
+    let now = crate::clock::now_ms();
+    let rec = record(store.new_run_id(), Mode::Explore, 8, "s0", 1);
+    block_on(store.submit(&rec, None, now)).expect("submit");
+    let lease = Lease {
+        token: 7,
+        expires_ms: now + 30_000,
+    };
+    let claimed = block_on(store.claim(now, &[lease])).expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert!(!store.cancel_requested(&rec.id).expect("read"));
+    let outcome =
+        block_on(store.cancel_queued(&rec.id, run_error(ErrorCode::Cancelled), now)).expect("cancel");
+    assert!(matches!(outcome, CancelOutcome::Running), "{outcome:?}");
+    assert!(store.cancel_requested(&rec.id).expect("read"));
+    // Renewing keeps the mark, and the lease stays the worker's.
+    assert!(store.renew(&rec.id, 7, now + 60_000).expect("renew"));
+    assert!(store.cancel_requested(&rec.id).expect("read"));
+    assert_eq!(store.leases().expect("leases")[0].1.expires_ms, now + 60_000);
+    // It survives a reopen (a crash), and ends with the lease.
+    drop(claimed);
+    drop(store);
+    let store = open_store(dir.path(), budget()).expect("reopen");
+    assert!(store.cancel_requested(&rec.id).expect("read"));
+    let running = store.get(&rec.id).expect("get").expect("the run");
+    let fin = Finish {
+        status: RunStatus::Cancelled,
+        result: None,
+        error: Some(run_error(ErrorCode::Cancelled)),
+        refund: true,
+    };
+    block_on(store.finish(running, 7, fin, now)).expect("finish");
+    assert!(!store.cancel_requested(&rec.id).expect("read"));
+}
