@@ -112,7 +112,7 @@ impl Budget {
     }
 }
 
-/// The budget session of a request (api.md): the X-Session-Id header, else
+/// The budget session of a request (docs/api.md): the X-Session-Id header, else
 /// a digest of the API key (never the key itself), else `local-session`.
 pub fn session_id(header: Option<&str>, api_key: Option<&str>) -> String {
     if let Some(h) = header.map(str::trim).filter(|h| !h.is_empty()) {

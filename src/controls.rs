@@ -87,7 +87,7 @@ impl ControlProfile {
         }
     }
 
-    /// Probe strength kappa = 1 - exp(-w / 500 ns) (physics.md).
+    /// Probe strength kappa = 1 - exp(-w / 500 ns) (docs/physics.md).
     pub fn probe_kappa(&self) -> f64 {
         1.0 - (-self.effective_probe_window_ns() / 500.0).exp()
     }

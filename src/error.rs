@@ -1,4 +1,4 @@
-//! The one error type of the HTTP surface and its JSON envelope (api.md):
+//! The one error type of the HTTP surface and its JSON envelope (docs/api.md):
 //! every 4xx/5xx synqc produces is rendered here and nowhere else.
 
 use serde_json::{json, Value};
@@ -10,7 +10,7 @@ use crate::run::{ErrorCode, RunError, RunId, RunStatus};
 pub use crate::validation::FieldError;
 
 /// Everything a request can fail with. Each variant maps to one code of the
-/// closed set in api.md and to one HTTP status.
+/// closed set in docs/api.md and to one HTTP status.
 #[derive(Debug)]
 pub enum ApiError {
     /// 422 INVALID_REQUEST listing every bad field.
@@ -318,7 +318,7 @@ impl ApiError {
         }
     }
 
-    /// The envelope of api.md: `{"detail": {...}}`.
+    /// The envelope of docs/api.md: `{"detail": {...}}`.
     pub fn envelope(&self) -> Value {
         json!({ "detail": {
             "code": self.code(),

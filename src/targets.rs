@@ -169,7 +169,7 @@ impl Targets {
         }
     }
 
-    /// compare_with when a backend_compare request names none (api.md):
+    /// compare_with when a backend_compare request names none (docs/api.md):
     /// the first available target other than `hardware_target`, in
     /// /hardware/targets order; None when there is none (then `ideal`).
     pub fn default_compare(&self, hardware_target: &str) -> Option<&'static str> {

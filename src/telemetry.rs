@@ -1,4 +1,4 @@
-//! Observability: the Prometheus registry (metrics.md), process figures
+//! Observability: the Prometheus registry (docs/metrics.md), process figures
 //! read from /proc, and the log.
 //!
 //! The `metrics` crate keeps one recorder per process, so the registry is

@@ -1,4 +1,4 @@
-//! The HTTP contract of api.md, spoken to the real binary.
+//! The HTTP contract of docs/api.md, spoken to the real binary.
 
 mod common;
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scrape-cost benchmark (a benchmark, NOT part of the CI test run).
 #
-# metrics.md: a scrape costs O(1) in the number of stored runs (gauges are
+# docs/metrics.md: a scrape costs O(1) in the number of stored runs (gauges are
 # kept up to date as runs change state, never recounted by scanning the
 # store). This measures GET /metrics latency with BENCH_SMALL_RUNS (1,000)
 # stored runs, fills the store up to BENCH_LARGE_RUNS (1,000,000) with

@@ -4,7 +4,7 @@
 # Starts `synqc serve` on a free loopback port with a fresh data dir, submits
 # runs with curl, watches /events, then renders the web console (/) and the
 # API reference (/docs) in headless Chromium and checks what is on screen;
-# validates assets/openapi.json (JSON, OpenAPI 3.0 schema, every api.md
+# validates assets/openapi.json (JSON, OpenAPI 3.0 schema, every docs/api.md
 # route) and checks live answers against its schemas. With npm available it
 # also drives the console with playwright-core (clicks, SSE, 422 field
 # errors, API-key mode).
@@ -227,7 +227,7 @@ OPENAPI=$ROOT/assets/openapi.json
 check "assets/openapi.json is well-formed JSON (python3 -m json.tool)" python3 -m json.tool "$OPENAPI" /dev/null
 code=$(http GET "$BASE/openapi.json")
 check "GET /openapi.json serves assets/openapi.json" [ "$code" = 200 -a "$(python3 -c "import json; print(json.load(open('$TMP/body')) == json.load(open('$OPENAPI')))")" = True ]
-python3 - "$OPENAPI" "$VERSION" <<'PY' && ok "openapi.json documents every api.md route, the schemas, security schemes, headers and an envelope on every error" || bad "openapi.json coverage (above)"
+python3 - "$OPENAPI" "$VERSION" <<'PY' && ok "openapi.json documents every docs/api.md route, the schemas, security schemes, headers and an envelope on every error" || bad "openapi.json coverage (above)"
 import json, sys
 d = json.load(open(sys.argv[1]))
 need = """POST /runs|GET /runs/{id}|GET /runs|POST /runs/{id}/cancel|POST /experiments/run|GET /experiments/recent

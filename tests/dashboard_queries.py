@@ -8,7 +8,7 @@ Subcommands:
       description, a "no data" text, a unit, and targets that use
       ${datasource} and instance=~"$instance".
   metrics METRICS.txt
-      Checks a /metrics scrape against metrics.md: every family exists
+      Checks a /metrics scrape against docs/metrics.md: every family exists
       (from start-up), with the documented type, HELP text and label names,
       and no label value that looks unbounded (a run id or a raw path).
   query --prom URL --dashboard FILE --instance HOST:PORT [--require TITLE]...
@@ -31,14 +31,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-# The alert names metrics.md requires (the rule file must hold exactly these).
+# The alert names docs/metrics.md requires (the rule file must hold exactly these).
 EXPECTED_ALERTS = {
     "SynqcDown", "SynqcStoreDown", "SynqcQueueBacklog", "SynqcOldestRunWaiting",
     "SynqcExpiredLeases", "SynqcNoActiveWorkers", "SynqcRunFailures",
     "SynqcHttpLatencyHigh", "SynqcBudgetKeyChurnSpike", "SynqcBudgetRejections",
 }
 
-# metrics.md "Series": name -> (type, label names). `le` is implied for
+# docs/metrics.md "Series": name -> (type, label names). `le` is implied for
 # histograms. Label sets are exact: an extra label is a contract change.
 EXPECTED_FAMILIES = {
     "synqc_build_info": ("gauge", {"version", "engine_version"}),
@@ -82,7 +82,7 @@ EXPECTED_FAMILIES = {
     "process_start_time_seconds": ("gauge", set()),
 }
 
-# Label values metrics.md fixes. Each documented value must be present from
+# Label values docs/metrics.md fixes. Each documented value must be present from
 # start-up where marked `all`; otherwise values must stay inside the set.
 EXPECTED_LABEL_VALUES = {
     ("synqc_queue_depth", "status"): ({"queued", "running", "succeeded", "failed", "cancelled"}, "all"),
@@ -95,7 +95,7 @@ EXPECTED_LABEL_VALUES = {
         {"sim_local", "aws_braket", "ibm_quantum", "azure_quantum", "ionq_cloud", "rigetti_forest"}, "all"),
 }
 
-# The HTTP latency histogram must cover 0.0005 s .. 5 s (metrics.md).
+# The HTTP latency histogram must cover 0.0005 s .. 5 s (docs/metrics.md).
 HTTP_BUCKET_BOUNDS = (0.0005, 5.0)
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
@@ -220,7 +220,7 @@ def cmd_lint(args):
         else:
             r.ok(f"panel '{title}'", f"{len(targets)} target(s), unit {defaults['unit']}")
 
-    # The panels metrics.md asks for, by the metric each must show.
+    # The panels docs/metrics.md asks for, by the metric each must show.
     wanted = {
         "requests/s": "synqc_http_requests_total",
         "p95 latency by route": "synqc_http_request_duration_seconds_bucket",
@@ -241,7 +241,7 @@ def cmd_lint(args):
                          for t in p.get("targets") or [])
     for what, metric in wanted.items():
         r.check(re.search(re.escape(metric) + r"\b", all_exprs) is not None,
-                f"metrics.md panel '{what}'", f"a target reads {metric}")
+                f"docs/metrics.md panel '{what}'", f"a target reads {metric}")
     r.check(n_panels > 0, "panel count", str(n_panels))
     return r.finish()
 
@@ -456,7 +456,7 @@ def cmd_query(args):
             for rule in g["rules"]:
                 if rule.get("type") == "alerting":
                     alerts[rule["name"]] = rule
-        r.check(set(alerts) == EXPECTED_ALERTS, "loaded alert rules are exactly those of metrics.md",
+        r.check(set(alerts) == EXPECTED_ALERTS, "loaded alert rules are exactly those of docs/metrics.md",
                 f"missing {sorted(EXPECTED_ALERTS - set(alerts))}, extra {sorted(set(alerts) - EXPECTED_ALERTS)}")
         for name in sorted(alerts):
             rule = alerts[name]

@@ -3,7 +3,7 @@
 #   - promtool check config on the scrape example (copied with its rule file
 #     into a temp dir, so the relative rule path resolves as installed);
 #   - promtool check rules and promtool test rules;
-#   - the rule file holds exactly the alerts of metrics.md, each with a
+#   - the rule file holds exactly the alerts of docs/metrics.md, each with a
 #     severity and summary/description/runbook annotations;
 #   - mutation checks: each alert's expr is broken in two ways (never true;
 #     threshold removed) and `promtool test rules` must then FAIL, which
@@ -19,7 +19,7 @@ RULES=$PROM_DIR/synqc-alerts.yml
 RULE_TESTS=$PROM_DIR/synqc-alerts.test.yml
 PROMTOOL=${PROMTOOL:-promtool}
 
-# Alerts and severities fixed by metrics.md; "-" = severity left to us
+# Alerts and severities fixed by docs/metrics.md; "-" = severity left to us
 # (must still be one of critical, warning, info).
 declare -A EXPECTED=(
   [SynqcDown]=critical
@@ -113,9 +113,9 @@ while IFS=$'\x1f' read -r name severity expr annots; do
   SEEN[$name]=1
   problems=""
   if [[ -z ${EXPECTED[$name]+x} ]]; then
-    problems+=" not an alert of metrics.md;"
+    problems+=" not an alert of docs/metrics.md;"
   elif [[ ${EXPECTED[$name]} != - && $severity != "${EXPECTED[$name]}" ]]; then
-    problems+=" severity '$severity', metrics.md says '${EXPECTED[$name]}';"
+    problems+=" severity '$severity', docs/metrics.md says '${EXPECTED[$name]}';"
   fi
   [[ $severity =~ ^(critical|warning|info)$ ]] || problems+=" severity '$severity' not critical|warning|info;"
   [[ -n $expr ]] || problems+=" no single-line expr;"
@@ -125,7 +125,7 @@ while IFS=$'\x1f' read -r name severity expr annots; do
   if [[ -z $problems ]]; then pass "alert $name ($severity)"; else fail "alert $name:$problems"; fi
 done <"$TMP/alerts.txt"
 for name in "${!EXPECTED[@]}"; do
-  [[ -n ${SEEN[$name]+x} ]] || fail "alert $name (metrics.md) missing from synqc-alerts.yml"
+  [[ -n ${SEEN[$name]+x} ]] || fail "alert $name (docs/metrics.md) missing from synqc-alerts.yml"
 done
 
 # --- mutation checks ----------------------------------------------------------

@@ -34,7 +34,7 @@ const MAX_REQUEST_ID: usize = 200;
 #[derive(Clone, Copy)]
 struct Route(&'static str);
 
-/// Builds the application: every route of api.md behind the shared layers.
+/// Builds the application: every route of docs/api.md behind the shared layers.
 pub fn app(state: State) -> tide::Server<State> {
     let mut app = tide::with_state(state);
     app.with(Outer);

@@ -40,7 +40,7 @@ pub struct ParsedRun {
     pub warnings: Vec<String>,
 }
 
-/// The run request's fields (api.md), as unknown-field warnings list them.
+/// The run request's fields (docs/api.md), as unknown-field warnings list them.
 const FIELDS: [&str; 9] = [
     "preset",
     "hardware_target",
@@ -203,7 +203,7 @@ fn refused(targets: &Targets, field: &'static str, id: &str, why: Refusal) -> Ap
 
 /// Checks every field of a run request body and lists every bad one: one
 /// 422 names them all, an unknown target among them. An unknown target
-/// that is the only problem is 400 INVALID_TARGET (api.md). Unknown fields
+/// that is the only problem is 400 INVALID_TARGET (docs/api.md). Unknown fields
 /// are accepted (old clients send extras) and named in the warnings.
 pub fn parse_run_request(
     body: &Value,
@@ -390,7 +390,7 @@ fn preset_choices(given: Option<&str>) -> String {
 }
 
 /// grover_demo's marked state may be named in the notes as `marked=110`
-/// (physics.md); the old console did so.
+/// (docs/physics.md); the old console did so.
 fn marked_in_notes(notes: &str) -> Option<String> {
     let rest = &notes[notes.find("marked")? + "marked".len()..];
     let rest = rest.trim_start_matches([' ', ':', '=']);
@@ -422,7 +422,7 @@ fn effective_controls(
 }
 
 /// backend_compare's compare_with when the request names none, and the
-/// warning that says so (api.md): the first other available target, else
+/// warning that says so (docs/api.md): the first other available target, else
 /// the noise-free twin, so the preset works on a default install.
 fn default_compare(targets: &Targets, hardware_target: &str) -> (String, String) {
     match targets.default_compare(hardware_target) {

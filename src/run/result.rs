@@ -74,7 +74,7 @@ fn document(rec: &RunRecord, out: SimOutcome, claim: Duration, exec: Duration) -
             name: name.into(),
             value,
             definition_id: "latency_wall_v1".into(),
-            definition_ref: format!("physics.md#kpis ({what})"),
+            definition_ref: format!("docs/physics.md#kpis ({what})"),
             kind: "measured".into(),
             units: "us".into(),
             ci95: None,

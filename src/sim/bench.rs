@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::estimators::bootstrap_time;
 use super::{run, LoopProbe, NoiseProfile, Plant, Preset, SimError, SimRequest};
 
-/// Default shot budget (api.md), the budget every preset is benched at.
+/// Default shot budget (docs/api.md), the budget every preset is benched at.
 pub const BENCH_SHOTS: u64 = 2048;
 
 /// This thread's CPU time, if the kernel tells us.

@@ -1,9 +1,9 @@
-//! Density-matrix engine (physics.md "Engine"): a register of up to a few
+//! Density-matrix engine (docs/physics.md "Engine"): a register of up to a few
 //! qubits, the gate set, the Kraus channels and the probe instrument.
 //!
 //! Conventions:
 //! - Basis index bit `n-1-q` is qubit `q`, so a bit string printed with the
-//!   most significant bit first has qubit 0 leftmost (api.md).
+//!   most significant bit first has qubit 0 leftmost (docs/api.md).
 //! - Time is tracked per qubit (critical-path model): a gate starts when all
 //!   its qubits are free; a qubit waiting for that moment idles, and idling is
 //!   where T1/T2 act. Idle noise is applied lazily (when the qubit is next
@@ -227,7 +227,7 @@ pub struct Model {
     pub drive_bias: f64,
 }
 
-/// Residual excited population with the thermal guard on / off (physics.md).
+/// Residual excited population with the thermal guard on / off (docs/physics.md).
 pub const P_EXCITED_GUARD_ON: f64 = 0.002;
 pub const P_EXCITED_GUARD_OFF: f64 = 0.02;
 /// Extra readout error on both confusion entries with the guard off.

@@ -1,5 +1,5 @@
 //! Sampling and estimators: the multinomial shot draw, the multinomial
-//! bootstrap (physics.md "Uncertainty"), the distribution fidelity and the
+//! bootstrap (docs/physics.md "Uncertainty"), the distribution fidelity and the
 //! small least-squares fits the health preset needs.
 
 use std::cell::Cell;
@@ -45,7 +45,7 @@ pub fn rng_for(seed: u64) -> SimRng {
     Xoshiro256PlusPlus::seed_from_u64(seed)
 }
 
-/// Resamples per bootstrap (physics.md).
+/// Resamples per bootstrap (docs/physics.md).
 pub const BOOTSTRAP_RESAMPLES: usize = 200;
 
 /// One binomial draw; probabilities are clamped because sums of floating

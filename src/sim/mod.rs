@@ -1,5 +1,5 @@
 //! The built-in noisy quantum simulator and the KPI estimators
-//! (physics.md). Everything here is pure computation: no I/O, no clock
+//! (docs/physics.md). Everything here is pure computation: no I/O, no clock
 //! except where the latency preset measures the appliance's own loop
 //! through the [`LoopProbe`] the caller hands in.
 //!
@@ -62,7 +62,7 @@ pub use noise::NoiseProfile;
 /// and seed would change.
 pub const ENGINE_VERSION: &str = "synqc-dm-1";
 
-/// Version of the KPI definitions table in physics.md.
+/// Version of the KPI definitions table in docs/physics.md.
 pub const KPI_DEFINITIONS_VERSION: &str = "kpi-defs-1";
 
 /// The experiment presets, named on the wire in snake_case.
@@ -179,7 +179,7 @@ pub enum SimError {
     Loop(String),
 }
 
-/// Headline KPIs (api.md `kpis`).
+/// Headline KPIs (docs/api.md `kpis`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Kpis {
     pub fidelity: f64,
@@ -190,17 +190,17 @@ pub struct Kpis {
     pub expected_distribution: BTreeMap<String, f64>,
     pub shots_used: u64,
     pub shot_budget: u64,
-    /// ok | warn | fail (physics.md thresholds).
+    /// ok | warn | fail (docs/physics.md thresholds).
     pub status: String,
 }
 
-/// One KPI with its definition and uncertainty (api.md `kpi_details`).
+/// One KPI with its definition and uncertainty (docs/api.md `kpi_details`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KpiDetail {
     pub name: String,
     pub value: f64,
     pub definition_id: String,
-    /// Where the definition is written down, e.g. "physics.md#kpis".
+    /// Where the definition is written down, e.g. "docs/physics.md#kpis".
     pub definition_ref: String,
     /// "estimate" (sampled), "sim_only" (needs the simulator's state),
     /// "model" (computed from the plant model) or "measured" (wall clock).

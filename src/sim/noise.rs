@@ -1,5 +1,5 @@
 //! Noise profiles: the physical parameters of each hardware target
-//! (physics.md table). A lab may override any field per target in the config
+//! (docs/physics.md table). A lab may override any field per target in the config
 //! file; /hardware/targets shows the profile in force.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! The health preset: qubit-0 characterization (physics.md "Presets").
+//! The health preset: qubit-0 characterization (docs/physics.md "Presets").
 //! T1 (x, delay, measure), Ramsey T2* (h, delay, h) and Hahn echo (h, d/2,
 //! x, d/2, h) over log-spaced delays up to 3x the nominal time, plus
 //! single-qubit Clifford randomized benchmarking. The budget is split evenly

@@ -1,5 +1,5 @@
 //! hello_quantum_sim: a Bell pair on two qubits, its distribution fidelity
-//! against the noise-free twin (physics.md "Presets").
+//! against the noise-free twin (docs/physics.md "Presets").
 
 use serde_json::json;
 

@@ -1,4 +1,4 @@
-//! The presets (physics.md "Presets"), one file each, and the plumbing
+//! The presets (docs/physics.md "Presets"), one file each, and the plumbing
 //! every result shares: KPI details, status, assumptions, the physics
 //! contract and the trace.
 
@@ -29,9 +29,9 @@ use super::{
 };
 use crate::controls::ControlProfile;
 
-const DEF_REF: &str = "physics.md#kpis";
+const DEF_REF: &str = "docs/physics.md#kpis";
 
-/// fidelity below this fails the run; below WARN it warns (physics.md).
+/// fidelity below this fails the run; below WARN it warns (docs/physics.md).
 const FAIL_BELOW: f64 = 0.90;
 const WARN_BELOW: f64 = 0.94;
 const BACKACTION_WARN: f64 = 0.32;
@@ -131,7 +131,7 @@ struct Parts {
 }
 
 /// compare_with's name for the noise-free twin of the run's own target
-/// (api.md): what backend_compare compares with when no other target is
+/// (docs/api.md): what backend_compare compares with when no other target is
 /// available, and what a client may ask for by name.
 pub const IDEAL_TWIN: &str = "ideal";
 
