@@ -299,6 +299,10 @@ pub struct Sources {
     pub flags: Vec<(String, String)>,
 }
 
+/// The budget session the command-line client sends (`--session`'s
+/// default); the appliance itself has no such setting.
+pub const CLIENT_SESSION_VAR: &str = "SYNQC_SESSION";
+
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/synqc/synqc.toml";
 
 /// Below this sled's caches would hold too few pages to be of use.
@@ -341,6 +345,8 @@ impl Config {
         for (var, value) in &sources.env {
             let key = var.trim_start_matches("SYNQC_").to_ascii_lowercase();
             match key_kind(&key) {
+                // The CLI's own variable, not a setting of the appliance.
+                None if var == CLIENT_SESSION_VAR => {}
                 // Other tools share the environment (SYNQC_BIN in scripts),
                 // so an unknown variable is reported, not fatal.
                 None => warnings.push(format!("ignoring unknown environment variable {var}")),

@@ -493,7 +493,7 @@ fn take(flags: &mut Vec<(String, String)>, key: &str) -> Option<String> {
 fn client_from(flags: &mut Vec<(String, String)>) -> Result<Client, String> {
     let mut c = Client::new(&base_url(flags)?)?;
     c.api_key = take(flags, "api-key").or_else(|| std::env::var("SYNQC_API_KEY").ok());
-    c.session = take(flags, "session").or_else(|| std::env::var("SYNQC_SESSION").ok());
+    c.session = take(flags, "session").or_else(|| std::env::var(config::CLIENT_SESSION_VAR).ok());
     Ok(c)
 }
 

@@ -399,11 +399,8 @@ fn acknowledgments_hold_across_kill_9_cycles_under_load() {
         match status(id) {
             "succeeded" => charged += shots,
             "failed" if run["error_code"] == "TIMEOUT" => charged += shots,
-            "cancelled" if run["error_detail"]["shots_refunded"].is_boolean() => {
-                if run["error_detail"]["shots_refunded"] == false {
-                    charged += shots;
-                }
-            }
+            "cancelled" if run["error_detail"]["shots_refunded"] == true => {}
+            "cancelled" if run["error_detail"]["shots_refunded"] == false => charged += shots,
             "cancelled" if run["started_at"].is_null() || accepted_at_once.contains(id.as_str()) => {}
             "cancelled" if rec.unanswered_cancels.contains(id) => uncertain += shots,
             "cancelled" => charged += shots,

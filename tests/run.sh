@@ -49,6 +49,12 @@ stage "real Prometheus scraping synqc: dashboard and alert queries" env SYNQC_BI
 stage "headless Chromium: console and API docs" env SYNQC_BIN="$bin" bash tests/console.sh
 stage "packaging: static binary, .deb, systemd unit, container" bash tests/packaging.sh
 stage "Schemathesis: every check against /openapi.json, with and without an API key" env SYNQC_BIN="$bin" bash tests/fuzz.sh
+# A short soak of the release binary packaging built (an hour for a
+# release: DURATION=3600 bash tests/soak.sh); it prints RSS, fds and store
+# size, and fails only if the server does not stop cleanly.
+stage "soak benchmark (2 min): RSS, fds and store size under mixed load" \
+  env SYNQC_BIN="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/synqc" \
+  DURATION=120 INTERVAL=30 PAUSE=0.04 bash tests/soak.sh
 
 log "summary"
 printf '%s\n' "${results[@]}"

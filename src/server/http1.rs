@@ -44,7 +44,7 @@ enum Stop {
     /// without a word.
     Quiet,
     /// The request cannot be served: answer this, then close.
-    Reject(tide::Response),
+    Reject(Box<tide::Response>),
 }
 
 impl From<io::Error> for Stop {
@@ -54,14 +54,14 @@ impl From<io::Error> for Stop {
 }
 
 fn reject(status: StatusCode, message: impl Into<String>, hint: &'static str) -> Stop {
-    Stop::Reject(
+    Stop::Reject(Box::new(
         ApiError::Protocol {
             status,
             message: message.into(),
             hint,
         }
         .into_response(),
-    )
+    ))
 }
 
 /// A method http-types does not know (QUERY, PATCH-like extensions) is
@@ -75,7 +75,7 @@ fn not_allowed(method: &str, target: &str) -> Stop {
     }
     .into_response();
     res.insert_header("Allow", crate::api::allowed_methods(path));
-    Stop::Reject(res)
+    Stop::Reject(Box::new(res))
 }
 
 /// One parsed request, ready for tide.
@@ -102,7 +102,7 @@ pub(super) async fn serve(
         let parsed = match parsed {
             Ok(p) => p,
             Err(Stop::Quiet) => return,
-            Err(Stop::Reject(res)) => return answer_and_close(stream, res).await,
+            Err(Stop::Reject(res)) => return answer_and_close(stream, *res).await,
         };
         // A keep-alive client whose next request is always already there
         // never makes this task wait for I/O, and smol has no budget that
@@ -203,7 +203,9 @@ async fn read_request(
         Framing::None => None,
         Framing::Length(n) => {
             if n > limits.max_body {
-                return Err(Stop::Reject(ApiError::TooLarge(limits.max_body).into_response()));
+                return Err(Stop::Reject(Box::new(
+                    ApiError::TooLarge(limits.max_body).into_response(),
+                )));
             }
             continue_if_expected(stream, &request, buf.len() as u64 >= n).await?;
             let n = n as usize;
@@ -483,7 +485,9 @@ async fn read_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>, limits: &Limits
             return Ok(body);
         }
         if body.len() as u64 + size > limits.max_body {
-            return Err(Stop::Reject(ApiError::TooLarge(limits.max_body).into_response()));
+            return Err(Stop::Reject(Box::new(
+                ApiError::TooLarge(limits.max_body).into_response(),
+            )));
         }
         let size = size as usize;
         while buf.len() < size + 2 {
