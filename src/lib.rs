@@ -6,6 +6,26 @@
 //! [`State`] is built once from a [`config::Config`], [`api::app`] turns it
 //! into the HTTP application, [`server::serve`] runs it.
 
+/// `println!` for a command's output: a reader that went away
+/// (`synqc status ID | head`) ends the command quietly, where `println!`
+/// would panic (and abort, in the release profile).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::emit_line(format_args!($($arg)*)) };
+}
+
+/// Writes one line of a command's output (see [`say!`]).
+pub fn emit_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{args}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("synqc: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 pub mod api;
 pub mod assets;
 pub mod budget;

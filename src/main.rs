@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use serde_json::json;
 use synqc::client::Client;
 use synqc::config::{self, Config, Sources};
+use synqc::say;
 
 /// glibc's malloc took about 14% of the CPU under a submit load (arena
 /// locks, consolidation); with mimalloc a submit costs about a fifth less
@@ -366,17 +367,17 @@ fn main() -> ExitCode {
     let outcome = match args.first().map(String::as_str) {
         Some("help" | "--help" | "-h") | None => match args.get(1).filter(|w| !w.starts_with('-')) {
             Some(_) => help_of(&args[1..])
-                .map(|text| println!("{text}"))
+                .map(|text| say!("{text}"))
                 .ok_or_else(|| format!("unknown command '{}'\n\n{}", args[1..].join(" "), usage())),
             None => {
-                println!("{}", usage());
+                say!("{}", usage());
                 Ok(())
             }
         },
         Some(_) if asks_help => {
             let words: Vec<String> = args.iter().take_while(|a| !a.starts_with('-')).cloned().collect();
             help_of(&words)
-                .map(|text| println!("{text}"))
+                .map(|text| say!("{text}"))
                 .ok_or_else(|| format!("unknown command '{}'\n\n{}", words.join(" "), usage()))
         }
         Some("serve") => serve(&args[1..]),
@@ -389,7 +390,7 @@ fn main() -> ExitCode {
         Some("config") => config_cmd(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("version" | "--version" | "-V") => {
-            println!(
+            say!(
                 "synqc {} (engine {})",
                 env!("CARGO_PKG_VERSION"),
                 synqc::sim::ENGINE_VERSION
@@ -550,7 +551,7 @@ fn submit(args: &[String]) -> Result<(), String> {
     }
     no_leftovers(&flags, "submit")?;
     let reply = client.post("/runs", &body)?;
-    println!(
+    say!(
         "{}",
         serde_json::to_string_pretty(&reply.json()).unwrap_or(reply.body.clone())
     );
@@ -575,7 +576,7 @@ fn status(args: &[String]) -> Result<(), String> {
     no_leftovers(&flags, "status")?;
     let id = words.first().ok_or("status needs a run id")?;
     let reply = client.get(&format!("/runs/{id}"))?;
-    println!(
+    say!(
         "{}",
         serde_json::to_string_pretty(&reply.json()).unwrap_or(reply.body.clone())
     );
@@ -645,7 +646,7 @@ fn backup(args: &[String]) -> Result<(), String> {
             "{out}: the backup stream was cut short ({bytes} bytes); try again"
         ));
     }
-    println!("backup written to {out} ({bytes} bytes): {last}");
+    say!("backup written to {out} ({bytes} bytes): {last}");
     Ok(())
 }
 
@@ -657,9 +658,11 @@ fn restore(args: &[String]) -> Result<(), String> {
     let file = std::fs::File::open(&input).map_err(|e| format!("{input}: {e}"))?;
     let done = synqc::store::restore(std::path::Path::new(&dir), &mut std::io::BufReader::new(file))
         .map_err(|e| e.to_string())?;
-    println!(
+    say!(
         "restored {} runs ({} back in the queue) and {} budget sessions into {dir}",
-        done.runs, done.requeued, done.sessions
+        done.runs,
+        done.requeued,
+        done.sessions
     );
     Ok(())
 }
@@ -672,15 +675,15 @@ fn config_cmd(args: &[String]) -> Result<(), String> {
                 eprintln!("warning: {w}");
             }
             match &loaded.file {
-                Some(f) => println!("# configuration OK: {}", f.display()),
-                None => println!("# configuration OK (no file; defaults, environment and flags)"),
+                Some(f) => say!("# configuration OK: {}", f.display()),
+                None => say!("# configuration OK (no file; defaults, environment and flags)"),
             }
             print!("{}", loaded.config.to_display_toml());
             Ok(())
         }
         Some("keys") => {
             for (key, _, help) in config::KEYS {
-                println!("{key:28} SYNQC_{:28} {help}", key.to_ascii_uppercase());
+                say!("{key:28} SYNQC_{:28} {help}", key.to_ascii_uppercase());
             }
             Ok(())
         }

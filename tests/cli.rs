@@ -390,3 +390,21 @@ fn session_flag_and_environment_choose_the_budget_session() {
         "{text}"
     );
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    // `synqc --help | head -1`: the reader goes away after one line.
+    let out = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "'{}' --help | head -c 10 >/dev/null; echo \"${{PIPESTATUS[0]}}\"",
+                env!("CARGO_BIN_EXE_synqc")
+            ),
+        ])
+        .output()
+        .expect("bash");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+}

@@ -218,13 +218,13 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
     let shots = shots_per_run(o.runs as u64, o.shots, preset, &Limits::from_health(&health))
         .map_err(|why| format!("loadtest refused to start, nothing was submitted: {why}"))?;
     let metrics_before = client.send(Method::Get, "/metrics", None, &[]).await;
-    println!(
+    say!(
         "before: health {} ({}), store ok={}",
         before.status,
         queue_counts(&health),
         health["store"]["ok"]
     );
-    println!(
+    say!(
         "loadtest: {} runs of {} at concurrency {}, {} shots each, budget session {}",
         o.runs,
         o.preset,
@@ -288,7 +288,7 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
     let refusals = std::mem::take(&mut *refusals.lock().unwrap_or_else(|p| p.into_inner()));
     let mut lat = std::mem::take(&mut *latencies.lock().unwrap_or_else(|p| p.into_inner()));
     lat.sort_by(f64::total_cmp);
-    println!(
+    say!(
         "submitted {} runs in {:.2} s: {:.0} submits/s, latency p50 {:.2} ms p99 {:.2} ms; refused {}",
         ids.len(),
         submit_s,
@@ -343,7 +343,7 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
     let total_s = started.elapsed().as_secs_f64();
     let outcomes = std::mem::take(&mut *outcomes.lock().unwrap_or_else(|p| p.into_inner()));
     let done = outcomes.get("succeeded").copied().unwrap_or(0);
-    println!(
+    say!(
         "finished in {total_s:.2} s: {:.0} runs/s end to end; outcomes {outcomes:?}",
         done as f64 / total_s.max(1e-9)
     );
@@ -360,7 +360,7 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
     }
     let metrics_after = client.send(Method::Get, "/metrics", None, &[]).await;
     let h = after.json();
-    println!(
+    say!(
         "after: health {} ({}), store ok={}",
         after.status,
         queue_counts(&h),
@@ -370,7 +370,7 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
         m.as_ref()
             .is_ok_and(|r| r.status == 200 && r.body.contains("synqc_queue_depth"))
     };
-    println!(
+    say!(
         "metrics reachable: before={} after={}",
         metrics_ok(&metrics_before),
         metrics_ok(&metrics_after)
@@ -392,12 +392,12 @@ async fn drive(client: &Client, o: &Options) -> Result<(), String> {
         problems.push("metrics unreachable".into());
     }
     if problems.is_empty() {
-        println!("loadtest: ok");
+        say!("loadtest: ok");
         Ok(())
     } else if o.strict {
         Err(format!("loadtest failed: {}", problems.join("; ")))
     } else {
-        println!("loadtest problems (not strict): {}", problems.join("; "));
+        say!("loadtest problems (not strict): {}", problems.join("; "));
         Ok(())
     }
 }

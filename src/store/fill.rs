@@ -58,7 +58,7 @@ pub fn fill(path: &Path, runs: u64) -> Result<()> {
     let had = store.meta.get(&key)?.map(|v| u64_of(&v)).unwrap_or(0);
     store.meta.insert(key, &(had + runs).to_be_bytes())?;
     store.flush_now()?;
-    println!(
+    say!(
         "filled {} with {runs} finished runs ({} bytes on disk)",
         path.display(),
         store.size_on_disk()?
