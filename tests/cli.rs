@@ -407,3 +407,37 @@ fn output_into_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("synqc exited 0"), "{stderr}");
 }
+
+#[test]
+fn a_busy_port_or_a_data_dir_in_use_stops_with_a_sentence_that_says_what_to_do() {
+    let s = Server::start(&["--workers", "0"]);
+    let listen = format!("127.0.0.1:{}", s.port);
+    let dir = TempDir::new("busy");
+
+    // The port is taken: nothing is created in the new data dir.
+    let fresh = dir.path().join("never-created");
+    let fresh_arg = fresh.display().to_string();
+    let (ok, text) = synqc(&["serve", "--listen", &listen, "--data-dir", &fresh_arg]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("already in use") && text.contains("--listen"),
+        "{text}"
+    );
+    assert!(!fresh.exists(), "a busy port left {} behind", fresh.display());
+
+    // The data dir is served by the running synqc.
+    let other = format!("127.0.0.1:{}", common::free_port());
+    let data = s.data.display().to_string();
+    let (ok, text) = synqc(&["serve", "--listen", &other, "--data-dir", &data]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("in use by another synqc process") && text.contains("--data-dir"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("WouldBlock") && !text.contains("os error"),
+        "{text}"
+    );
+    // The first server is unharmed.
+    assert_eq!(s.get("/health/ready").status, 200);
+}
