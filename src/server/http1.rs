@@ -4,6 +4,11 @@
 //! HTTP/1.0 client nothing and closed the connection on a head it could
 //! not parse; here every request is answered in order, a bad head gets a
 //! status and the error envelope, and every wait has a deadline.
+//!
+//! One file, though long: a connection's life (a head read within its
+//! deadline, a body framed by Content-Length or chunks, the answer written
+//! whole or streamed) is one sequence whose steps hand each other the same
+//! buffer; its unit tests close the file.
 
 use std::io;
 use std::net::SocketAddr;

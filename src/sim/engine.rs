@@ -1,5 +1,8 @@
 //! Density-matrix engine (docs/physics.md "Engine"): a register of up to a few
 //! qubits, the gate set, the Kraus channels and the probe instrument.
+//! One file, though long: gates, channels, the probe and the register all
+//! index into the same density-matrix layout and time model, and splitting
+//! them would spread those two conventions over several files.
 //!
 //! Conventions:
 //! - Basis index bit `n-1-q` is qubit `q`, so a bit string printed with the

@@ -4,6 +4,9 @@
 //! single-qubit Clifford randomized benchmarking. The budget is split evenly
 //! over all circuits; parameters come from least-squares fits and their
 //! uncertainty from a bootstrap over every circuit's counts.
+//! Longer than the other presets: it is four protocols (T1, Ramsey, echo,
+//! randomized benchmarking) and their reduced variants, sharing one shot
+//! split, one set of fits and one bootstrap.
 
 use rand::RngExt;
 use serde_json::json;
