@@ -3,52 +3,137 @@
 //! flags > environment > TOML file > defaults. Unknown keys in the file or
 //! on the command line are refused by name.
 //!
-//! [`KEYS`] is the single list of settings with their kinds and help text;
-//! a test keeps it in step with [`Config`].
+//! Each setting is declared once, in `settings!`, which yields the struct
+//! field, its default, and its entry in [`KEYS`] (kind and help text).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::sim::NoiseProfile;
 
-/// The settings of one appliance.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    pub listen: String,
-    pub metrics_listen: Option<String>,
-    pub data_dir: PathBuf,
-    pub api_key: Option<String>,
-    pub api_keys_file: Option<PathBuf>,
-    pub public_paths: Vec<String>,
-    pub workers: usize,
-    pub job_timeout_seconds: u64,
-    pub lease_seconds: u64,
-    pub max_attempts: u32,
-    pub max_pending: u64,
-    pub max_shots_per_experiment: u64,
-    pub max_shots_per_session: u64,
-    pub default_shot_budget: u64,
-    pub session_budget_ttl_seconds: u64,
-    pub allow_provider_simulation: bool,
-    pub retention_runs: u64,
-    pub max_request_bytes: u64,
-    pub min_free_disk_bytes: u64,
-    pub store_cache_bytes: u64,
-    pub rate_limit_per_minute: u64,
-    pub cors_allow_origins: Vec<String>,
-    pub cors_allow_credentials: bool,
-    pub env: String,
-    pub shutdown_grace_seconds: u64,
-    pub max_connections: u64,
-    pub header_timeout_seconds: u64,
-    pub idle_timeout_seconds: u64,
-    pub log: String,
-    pub log_format: String,
-    /// Per-target overrides of the built-in noise profiles.
-    pub noise: BTreeMap<String, NoiseOverride>,
+/// Declares every setting once: its doc line is its help, its name is the
+/// TOML key (env `SYNQC_NAME`, flag `--name-with-dashes`), its type gives
+/// the struct field and how env and flag text is read, and its expression
+/// is the default. From that come [`Config`], its `Default` and [`KEYS`].
+/// `noise` tables exist only in the file, so they are declared apart.
+macro_rules! settings {
+    ($(
+        #[doc = $help:literal]
+        $(#[$attr:meta])*
+        $key:ident: $ty:ty = $default:expr;
+    )*) => {
+        /// The settings of one appliance.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct Config {
+            $(
+                #[doc = $help]
+                $(#[$attr])*
+                pub $key: $ty,
+            )*
+            /// Per-target overrides of the built-in noise profiles.
+            pub noise: BTreeMap<String, NoiseOverride>,
+        }
+
+        impl Default for Config {
+            fn default() -> Self {
+                Config {
+                    $($key: $default,)*
+                    noise: BTreeMap::new(),
+                }
+            }
+        }
+
+        /// Every setting but `noise`: name (TOML key; env SYNQC_NAME; flag
+        /// --name-with-dashes), kind and one line of help.
+        pub const KEYS: &[(&str, Kind, &str)] = &[
+            $((stringify!($key), <$ty as HasKind>::KIND, doc_line($help)),)*
+        ];
+    };
+}
+
+settings! {
+    /// API listen address (container: 0.0.0.0:8001)
+    #[serde(deserialize_with = "listen_address")]
+    listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8001));
+    /// optional second listener serving only /metrics
+    #[serde(deserialize_with = "metrics_address")]
+    metrics_listen: Option<SocketAddr> = None;
+    /// sled store directory (packaged: /var/lib/synqc)
+    data_dir: PathBuf = PathBuf::from("./synqc-data");
+    /// require this key on every route but public_paths
+    api_key: Option<String> = None;
+    /// file with one API key per line (# comments)
+    api_keys_file: Option<PathBuf> = None;
+    /// routes served without a key
+    // The console and API reference pages hold no data (what they show is
+    // fetched with the key), and a browser cannot send a header when it
+    // opens a page.
+    public_paths: Vec<String> = [
+        "/health",
+        "/health/live",
+        "/health/ready",
+        "/metrics",
+        "/",
+        "/docs",
+        "/openapi.json",
+    ]
+    .map(String::from)
+    .to_vec();
+    /// concurrent simulations (default: number of cores)
+    workers: usize = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    /// a run still executing after this fails with TIMEOUT
+    job_timeout_seconds: u64 = 90;
+    /// a running run whose lease is not renewed this long is requeued
+    lease_seconds: u64 = 30;
+    /// attempts for transient failures and worker crashes
+    max_attempts: u32 = 3;
+    /// queued runs beyond this are refused with 503
+    max_pending: u64 = 10_000;
+    /// per-run shot cap (clamped, or 422 in prod mode)
+    max_shots_per_experiment: u64 = 200_000;
+    /// shots one budget session may reserve per TTL window
+    max_shots_per_session: u64 = 1_000_000;
+    /// shot_budget when a request names none
+    default_shot_budget: u64 = 2048;
+    /// idle time after which a session's budget resets (>= 60)
+    session_budget_ttl_seconds: u64 = 3600;
+    /// run provider targets as simulations of their noise
+    allow_provider_simulation: bool = false;
+    /// finished runs kept; the oldest beyond this are pruned
+    retention_runs: u64 = 100_000;
+    /// request bodies above this get 413
+    max_request_bytes: u64 = 1_048_576;
+    /// new runs get 503 while the data dir's disk has less free space
+    min_free_disk_bytes: u64 = 64 * 1024 * 1024;
+    /// memory for the store's page caches (both databases, >= 1 MiB)
+    store_cache_bytes: u64 = crate::store::DEFAULT_CACHE_BYTES;
+    /// requests per minute per session (0 = off)
+    rate_limit_per_minute: u64 = 0;
+    /// origins allowed to call the API from a browser
+    cors_allow_origins: Vec<String> = Vec::new();
+    /// let those origins send cookies and auth (explicit origins only, never *)
+    cors_allow_credentials: bool = false;
+    /// deployment label reported by /health (e.g. lab, staging)
+    // A packaged appliance serves a lab's real runs; staging or a
+    // developer's copy names itself.
+    env: String = "production".into();
+    /// on SIGTERM, how long running runs may finish
+    shutdown_grace_seconds: u64 = 10;
+    /// open HTTP connections at most (lowered to fit the fd limit); idle ones are closed first
+    max_connections: u64 = 1024;
+    /// a request's line and headers must arrive within this
+    header_timeout_seconds: u64 = 10;
+    /// a keep-alive connection with no request this long is closed
+    idle_timeout_seconds: u64 = 30;
+    /// log level: error, warn, info, debug, trace
+    log: String = "info".into();
+    /// text or json
+    log_format: String = "text".into();
 }
 
 /// Any subset of a [`NoiseProfile`]'s fields.
@@ -82,59 +167,6 @@ impl NoiseOverride {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            listen: "127.0.0.1:8001".into(),
-            metrics_listen: None,
-            data_dir: PathBuf::from("./synqc-data"),
-            api_key: None,
-            api_keys_file: None,
-            // The console and API reference pages hold no data (what they show
-            // is fetched with the key), and a browser cannot send a header
-            // when it opens a page.
-            public_paths: [
-                "/health",
-                "/health/live",
-                "/health/ready",
-                "/metrics",
-                "/",
-                "/docs",
-                "/openapi.json",
-            ]
-            .map(String::from)
-            .to_vec(),
-            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
-            job_timeout_seconds: 90,
-            lease_seconds: 30,
-            max_attempts: 3,
-            max_pending: 10_000,
-            max_shots_per_experiment: 200_000,
-            max_shots_per_session: 1_000_000,
-            default_shot_budget: 2048,
-            session_budget_ttl_seconds: 3600,
-            allow_provider_simulation: false,
-            retention_runs: 100_000,
-            max_request_bytes: 1_048_576,
-            min_free_disk_bytes: 64 * 1024 * 1024,
-            store_cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
-            rate_limit_per_minute: 0,
-            cors_allow_origins: Vec::new(),
-            cors_allow_credentials: false,
-            // A packaged appliance serves a lab's real runs; staging or a
-            // developer's copy names itself.
-            env: "production".into(),
-            shutdown_grace_seconds: 10,
-            max_connections: 1024,
-            header_timeout_seconds: 10,
-            idle_timeout_seconds: 30,
-            log: "info".into(),
-            log_format: "text".into(),
-            noise: BTreeMap::new(),
-        }
-    }
-}
-
 /// How a setting's text (from the environment or a flag) is read.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
@@ -143,150 +175,63 @@ pub enum Kind {
     Bool,
     /// Comma-separated in the environment and on the command line.
     List,
+    /// A socket address, host:port; checked where it is read, so a bad one
+    /// is reported with the variable or flag that gave it.
+    Addr,
 }
 
-/// Every setting: name (TOML key; env SYNQC_NAME; flag --name-with-dashes),
-/// kind and one line of help. `noise` tables exist only in the file.
-pub const KEYS: &[(&str, Kind, &str)] = &[
-    (
-        "listen",
-        Kind::Str,
-        "API listen address (container: 0.0.0.0:8001)",
-    ),
-    (
-        "metrics_listen",
-        Kind::Str,
-        "optional second listener serving only /metrics",
-    ),
-    (
-        "data_dir",
-        Kind::Str,
-        "sled store directory (packaged: /var/lib/synqc)",
-    ),
-    (
-        "api_key",
-        Kind::Str,
-        "require this key on every route but public_paths",
-    ),
-    (
-        "api_keys_file",
-        Kind::Str,
-        "file with one API key per line (# comments)",
-    ),
-    ("public_paths", Kind::List, "routes served without a key"),
-    (
-        "workers",
-        Kind::Int,
-        "concurrent simulations (default: number of cores)",
-    ),
-    (
-        "job_timeout_seconds",
-        Kind::Int,
-        "a run still executing after this fails with TIMEOUT",
-    ),
-    (
-        "lease_seconds",
-        Kind::Int,
-        "a running run whose lease is not renewed this long is requeued",
-    ),
-    (
-        "max_attempts",
-        Kind::Int,
-        "attempts for transient failures and worker crashes",
-    ),
-    (
-        "max_pending",
-        Kind::Int,
-        "queued runs beyond this are refused with 503",
-    ),
-    (
-        "max_shots_per_experiment",
-        Kind::Int,
-        "per-run shot cap (clamped, or 422 in prod mode)",
-    ),
-    (
-        "max_shots_per_session",
-        Kind::Int,
-        "shots one budget session may reserve per TTL window",
-    ),
-    (
-        "default_shot_budget",
-        Kind::Int,
-        "shot_budget when a request names none",
-    ),
-    (
-        "session_budget_ttl_seconds",
-        Kind::Int,
-        "idle time after which a session's budget resets (>= 60)",
-    ),
-    (
-        "allow_provider_simulation",
-        Kind::Bool,
-        "run provider targets as simulations of their noise",
-    ),
-    (
-        "retention_runs",
-        Kind::Int,
-        "finished runs kept; the oldest beyond this are pruned",
-    ),
-    (
-        "max_request_bytes",
-        Kind::Int,
-        "request bodies above this get 413",
-    ),
-    (
-        "min_free_disk_bytes",
-        Kind::Int,
-        "new runs get 503 while the data dir's disk has less free space",
-    ),
-    (
-        "store_cache_bytes",
-        Kind::Int,
-        "memory for the store's page caches (both databases, >= 1 MiB)",
-    ),
-    (
-        "rate_limit_per_minute",
-        Kind::Int,
-        "requests per minute per session (0 = off)",
-    ),
-    (
-        "cors_allow_origins",
-        Kind::List,
-        "origins allowed to call the API from a browser",
-    ),
-    (
-        "cors_allow_credentials",
-        Kind::Bool,
-        "let those origins send cookies and auth (explicit origins only, never *)",
-    ),
-    (
-        "env",
-        Kind::Str,
-        "deployment label reported by /health (e.g. lab, staging)",
-    ),
-    (
-        "shutdown_grace_seconds",
-        Kind::Int,
-        "on SIGTERM, how long running runs may finish",
-    ),
-    (
-        "max_connections",
-        Kind::Int,
-        "open HTTP connections at most (lowered to fit the fd limit); idle ones are closed first",
-    ),
-    (
-        "header_timeout_seconds",
-        Kind::Int,
-        "a request's line and headers must arrive within this",
-    ),
-    (
-        "idle_timeout_seconds",
-        Kind::Int,
-        "a keep-alive connection with no request this long is closed",
-    ),
-    ("log", Kind::Str, "log level: error, warn, info, debug, trace"),
-    ("log_format", Kind::Str, "text or json"),
-];
+/// The [`Kind`] of a field's type, so a setting's declaration names its
+/// type only once.
+trait HasKind {
+    const KIND: Kind;
+}
+
+macro_rules! has_kind {
+    ($kind:ident: $($ty:ty),*) => {
+        $(impl HasKind for $ty {
+            const KIND: Kind = Kind::$kind;
+        })*
+    };
+}
+
+has_kind!(Str: String, PathBuf);
+has_kind!(Addr: SocketAddr);
+has_kind!(Int: u32, u64, usize);
+has_kind!(Bool: bool);
+has_kind!(List: Vec<String>);
+
+impl<T: HasKind> HasKind for Option<T> {
+    const KIND: Kind = T::KIND;
+}
+
+/// A `///` line as the help shows it: without the space after the slashes.
+const fn doc_line(doc: &'static str) -> &'static str {
+    match doc.as_bytes() {
+        [b' ', rest @ ..] => match std::str::from_utf8(rest) {
+            Ok(line) => line,
+            Err(_) => doc,
+        },
+        _ => doc,
+    }
+}
+
+/// `listen` as the file gives it, refused with the form it takes.
+fn listen_address<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    address(&String::deserialize(d)?, "127.0.0.1:8001").map_err(|e| D::Error::custom(format!("listen: {e}")))
+}
+
+fn metrics_address<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|text| {
+            address(&text, "127.0.0.1:9000").map_err(|e| D::Error::custom(format!("metrics_listen: {e}")))
+        })
+        .transpose()
+}
+
+fn address(text: &str, example: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|_| format!("'{text}' is not an address like {example}"))
+}
 
 /// Where the configuration comes from, besides the defaults.
 #[derive(Debug, Default)]
@@ -378,19 +323,6 @@ impl Config {
     /// Cross-field and range rules that serde cannot express.
     pub fn validate(&self) -> Result<(), String> {
         let mut bad = Vec::new();
-        if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            bad.push(format!(
-                "listen: '{}' is not an address like 127.0.0.1:8001",
-                self.listen
-            ));
-        }
-        if let Some(m) = &self.metrics_listen {
-            if m.parse::<std::net::SocketAddr>().is_err() {
-                bad.push(format!(
-                    "metrics_listen: '{m}' is not an address like 127.0.0.1:9000"
-                ));
-            }
-        }
         for (name, v) in [
             ("job_timeout_seconds", self.job_timeout_seconds),
             ("lease_seconds", self.lease_seconds),
@@ -504,6 +436,10 @@ fn typed(kind: Kind, text: &str) -> Result<toml::Value, String> {
             "0" | "false" | "no" | "off" => false,
             _ => return Err(format!("'{text}' is not true or false")),
         }),
+        Kind::Addr => {
+            address(text, "127.0.0.1:8001")?;
+            toml::Value::String(text.to_string())
+        }
         Kind::List => toml::Value::Array(
             text.split(',')
                 .map(str::trim)
@@ -579,7 +515,7 @@ mod tests {
             flags: flags(&[("listen", "127.0.0.1:9300")]),
         };
         let c = Config::load(&sources).unwrap().config;
-        assert_eq!(c.listen, "127.0.0.1:9300");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9300");
         assert_eq!(c.workers, 5);
         assert_eq!(c.max_pending, 7);
         assert_eq!(c.lease_seconds, 30);

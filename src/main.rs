@@ -214,7 +214,7 @@ fn setting_options() -> Vec<(String, String)> {
         .iter()
         .map(|(key, kind, help)| {
             let value = match kind {
-                config::Kind::Str => "VALUE",
+                config::Kind::Str | config::Kind::Addr => "VALUE",
                 config::Kind::Int => "N",
                 config::Kind::Bool => "true|false",
                 config::Kind::List => "A,B,...",
@@ -474,10 +474,10 @@ fn base_url(flags: &mut Vec<(String, String)>) -> Result<String, String> {
                 })
                 .ok()
             })
-            .map(|l| l.config.listen)
+            .map(|l| l.config.listen.to_string())
     });
     let listen = listen
-        .unwrap_or_else(|| Config::default().listen)
+        .unwrap_or_else(|| Config::default().listen.to_string())
         .replace("0.0.0.0", "127.0.0.1");
     Ok(format!("http://{listen}"))
 }

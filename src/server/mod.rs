@@ -21,17 +21,8 @@ use crate::{StartError, State};
 /// blocks until a signal has drained it. Returns once it is safe to exit 0.
 pub fn serve(config: Config) -> Result<(), StartError> {
     let started = Instant::now();
-    let api_addr: SocketAddr = config
-        .listen
-        .parse()
-        .map_err(|e| StartError::Config(format!("listen: {e}")))?;
-    let metrics_addr: Option<SocketAddr> = match &config.metrics_listen {
-        Some(a) => Some(
-            a.parse()
-                .map_err(|e| StartError::Config(format!("metrics_listen: {e}")))?,
-        ),
-        None => None,
-    };
+    let api_addr = config.listen;
+    let metrics_addr = config.metrics_listen;
     let mut signals = Signals::new([SIGTERM, SIGINT])
         .map_err(|e| StartError::Runtime(format!("cannot install signal handlers: {e}")))?;
     // Listeners first: a busy port must not leave a new data dir behind.
