@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::controls::ControlProfile;
 use crate::sim::Preset;
 
+pub mod admission;
 mod error_code;
 mod outcome;
 mod result;
