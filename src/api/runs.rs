@@ -8,7 +8,7 @@ use crate::clock::now_ms;
 use crate::error::{ApiError, FieldError};
 use crate::executor::Cancel;
 use crate::run::admission::{self, preset_choices, Admitted, Limits, Refusal, Stamp};
-use crate::run::{ResultDoc, RunId, RunRecord, RunStatus};
+use crate::run::{views, RunId, RunRecord, RunStatus};
 use crate::sim::Preset;
 use crate::store::{IdempotencyKey, ListFilter, Submitted};
 use crate::State;
@@ -151,81 +151,29 @@ pub async fn accept(
     Ok(Accepted::New(record))
 }
 
-/// RunSubmission: the status fields every run view shares.
-pub fn submission_json(rec: &RunRecord) -> Value {
-    let e = rec.error.as_ref();
-    json!({
-        "id": rec.id,
-        "status": rec.status,
-        "created_at": rec.created_at,
-        "started_at": rec.started_at,
-        "finished_at": rec.finished_at,
-        "error": e.map(|e| &e.message),
-        "error_code": e.map(|e| &e.code),
-        "error_message": e.map(|e| &e.message),
-        "error_detail": e.map(|e| &e.detail),
-        "action_hint": e.map(|e| &e.action_hint),
-        "warnings": rec.warnings,
-    })
-}
-
-/// RunStatus: the submission plus what GET /runs/{id} adds, but for the
-/// result (see [`WithResult`]).
-fn status_json(state: &State, rec: &RunRecord) -> Value {
-    let mut v = submission_json(rec);
-    let position = if rec.status == RunStatus::Queued {
+/// The run's place in the queue while it is queued.
+fn position(state: &State, rec: &RunRecord) -> Option<u64> {
+    if rec.status == RunStatus::Queued {
         state.store.queue_position(rec)
     } else {
         None
-    };
-    v["attempts"] = json!(rec.attempts);
-    v["queue_position"] = json!(position);
-    v["mode"] = json!(rec.mode);
-    v["preset"] = json!(rec.preset);
-    v["hardware_target"] = json!(rec.hardware_target);
-    v["shot_budget"] = json!(rec.shot_budget);
-    v["seed"] = json!(rec.seed);
-    v
-}
-
-/// A RunStatus document with its `result` (null until the run succeeded)
-/// written after the other fields straight from the stored text.
-struct WithResult<'a> {
-    status: Value,
-    result: Option<&'a ResultDoc>,
-}
-
-impl serde::Serialize for WithResult<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let fields = self.status.as_object();
-        let mut map = s.serialize_map(Some(fields.map_or(0, |f| f.len()) + 1))?;
-        for (k, v) in fields.into_iter().flatten() {
-            map.serialize_entry(k, v)?;
-        }
-        map.serialize_entry("result", &self.result)?;
-        map.end()
     }
 }
 
 /// The full RunStatus of a run, result included.
 fn status_response(state: &State, status: StatusCode, rec: &RunRecord) -> Response {
-    let doc = WithResult {
-        status: status_json(state, rec),
-        result: rec.result.as_ref(),
-    };
-    json_response(status, &doc)
+    json_response(status, &views::full_status(rec, position(state, rec)))
 }
 
 pub async fn submit(mut req: Request<State>) -> Result<Response, ApiError> {
     match accept(&mut req, |_| {}).await? {
         Accepted::New(rec) => {
-            let mut res = json_response(StatusCode::Accepted, &submission_json(&rec));
+            let mut res = json_response(StatusCode::Accepted, &views::submission(&rec));
             res.insert_header("Location", format!("/runs/{}", rec.id));
             Ok(res)
         }
         Accepted::Repeat(rec) => {
-            let mut res = json_response(StatusCode::Ok, &submission_json(&rec));
+            let mut res = json_response(StatusCode::Ok, &views::submission(&rec));
             res.insert_header("Location", format!("/runs/{}", rec.id));
             Ok(res)
         }
@@ -316,7 +264,10 @@ pub async fn list(req: Request<State>) -> Result<Response, ApiError> {
     } else {
         None
     };
-    let items: Vec<Value> = runs.iter().map(|r| status_json(req.state(), r)).collect();
+    let items: Vec<Value> = runs
+        .iter()
+        .map(|r| views::status(r, position(req.state(), r)))
+        .collect();
     Ok(json_response(
         StatusCode::Ok,
         &json!({ "runs": items, "next_cursor": next_cursor }),
@@ -328,7 +279,10 @@ pub async fn cancel(req: Request<State>) -> Result<Response, ApiError> {
     let state = req.state();
     match crate::executor::cancel(state, &rec.id).await? {
         Cancel::Cancelled(done) => Ok(status_response(state, StatusCode::Ok, &done)),
-        Cancel::Stopping(now) => Ok(json_response(StatusCode::Accepted, &status_json(state, &now))),
+        Cancel::Stopping(now) => Ok(json_response(
+            StatusCode::Accepted,
+            &views::status(&now, position(state, &now)),
+        )),
         Cancel::AlreadyFinished(status) => Err(ApiError::AlreadyFinished { run: rec.id, status }),
         Cancel::NotFound => Err(ApiError::NotFound(format!("Unknown run id '{}'", rec.id))),
     }

@@ -12,6 +12,7 @@ pub mod admission;
 mod error_code;
 mod outcome;
 mod result;
+pub mod views;
 pub use error_code::ErrorCode;
 pub use outcome::{retry_backoff_ms, CancelStage};
 pub use result::ResultDoc;
