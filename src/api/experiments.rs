@@ -4,16 +4,14 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use serde_json::value::RawValue;
 use tide::{Request, Response, StatusCode};
 
 use super::json_response;
 use super::runs::{accept, find_run, Accepted};
 use crate::error::ApiError;
-use crate::run::{RunId, RunRecord, RunStatus};
-use crate::sim::Preset;
+use crate::run::views::Summary;
+use crate::run::{RunRecord, RunStatus};
 use crate::store::ListFilter;
 use crate::State;
 
@@ -102,86 +100,6 @@ pub async fn recent(req: Request<State>) -> Result<Response, ApiError> {
         .map(|(rec, text)| Summary::of(rec, text))
         .collect();
     Ok(json_response(StatusCode::Ok, &items))
-}
-
-/// The parts of a stored result a summary repeats, copied as the JSON text
-/// they are stored as: a listing picks fields out of up to 500 results and
-/// builds no tree of any of them.
-#[derive(Default, Deserialize)]
-struct ResultParts<'a> {
-    #[serde(borrow)]
-    engine_version: Option<&'a RawValue>,
-    #[serde(borrow)]
-    qubits_used: Option<&'a RawValue>,
-    #[serde(borrow)]
-    kpis: Option<&'a RawValue>,
-    #[serde(borrow)]
-    shots: Option<&'a RawValue>,
-    #[serde(borrow)]
-    kpi_details: Option<&'a RawValue>,
-    #[serde(borrow)]
-    warnings: Option<&'a RawValue>,
-    #[serde(borrow)]
-    error_code: Option<&'a RawValue>,
-    #[serde(borrow)]
-    error_message: Option<&'a RawValue>,
-    #[serde(borrow)]
-    error_detail: Option<&'a RawValue>,
-    #[serde(borrow)]
-    action_hint: Option<&'a RawValue>,
-}
-
-/// A result summary: what a list of recent experiments shows, the
-/// result's own fields under the same names as in the full result.
-#[derive(Serialize)]
-struct Summary<'a> {
-    id: RunId,
-    preset: Preset,
-    hardware_target: &'a str,
-    created_at: f64,
-    finished_at: Option<f64>,
-    notes: Option<&'a str>,
-    seed: u64,
-    status: &'static str,
-    engine_version: Option<&'a RawValue>,
-    qubits_used: Option<&'a RawValue>,
-    kpis: Option<&'a RawValue>,
-    shots: Option<&'a RawValue>,
-    kpi_details: Option<&'a RawValue>,
-    warnings: Option<&'a RawValue>,
-    error_code: Option<&'a RawValue>,
-    error_message: Option<&'a RawValue>,
-    error_detail: Option<&'a RawValue>,
-    action_hint: Option<&'a RawValue>,
-}
-
-impl<'a> Summary<'a> {
-    /// `result` is the run's stored result as JSON text.
-    fn of(rec: &'a RunRecord, result: &'a str) -> Summary<'a> {
-        // A result that does not parse (it always should) still lists the
-        // run, with its result fields null.
-        let r: ResultParts<'a> = serde_json::from_str(result).unwrap_or_default();
-        Summary {
-            id: rec.id,
-            preset: rec.preset,
-            hardware_target: &rec.hardware_target,
-            created_at: rec.created_at,
-            finished_at: rec.finished_at,
-            notes: rec.notes.as_deref(),
-            seed: rec.seed,
-            status: rec.status.as_str(),
-            engine_version: r.engine_version,
-            qubits_used: r.qubits_used,
-            kpis: r.kpis,
-            shots: r.shots,
-            kpi_details: r.kpi_details,
-            warnings: r.warnings,
-            error_code: r.error_code,
-            error_message: r.error_message,
-            error_detail: r.error_detail,
-            action_hint: r.action_hint,
-        }
-    }
 }
 
 pub async fn get(req: Request<State>) -> Result<Response, ApiError> {

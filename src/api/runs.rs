@@ -1,448 +1,37 @@
 //! /runs: submit, inspect, list and cancel runs.
 
-use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
+use serde_json::{json, Value};
 use tide::{Request, Response, StatusCode};
 
 use super::{json_body, json_response, session_of};
 use crate::clock::now_ms;
-use crate::controls::{ControlProfile, MAX_NOTES_CHARS};
 use crate::error::{ApiError, FieldError};
 use crate::executor::Cancel;
-use crate::run::{Mode, ResultDoc, RunId, RunRecord, RunStatus};
-use crate::sim::presets::IDEAL_TWIN;
-use crate::sim::{self, Preset};
+use crate::run::admission::{self, preset_choices, Admitted, Limits, Refusal, Stamp};
+use crate::run::{views, RunId, RunRecord, RunStatus};
+use crate::sim::Preset;
 use crate::store::{IdempotencyKey, ListFilter, Submitted};
-use crate::targets::{Refusal, Targets};
 use crate::State;
 
-/// A validated run request, before defaults that depend on the server.
-#[derive(Debug, PartialEq)]
-pub struct RunRequest {
-    pub preset: Preset,
-    pub hardware_target: String,
-    pub shot_budget: Option<u64>,
-    pub mode: Mode,
-    pub notes: Option<String>,
-    pub control_overrides: Option<Map<String, Value>>,
-    pub seed: Option<u64>,
-    pub compare_with: Option<String>,
-    pub marked: Option<String>,
-}
-
-/// A run request as understood, with what it runs under and what the
-/// answer warns about.
-#[derive(Debug)]
-pub struct ParsedRun {
-    pub request: RunRequest,
-    /// The active control profile with the request's overrides laid over it.
-    pub controls: ControlProfile,
-    pub warnings: Vec<String>,
-}
-
-/// The run request's fields (docs/api.md), as unknown-field warnings list them.
-const FIELDS: [&str; 9] = [
-    "preset",
-    "hardware_target",
-    "shot_budget",
-    "mode",
-    "notes",
-    "control_overrides",
-    "seed",
-    "compare_with",
-    "marked",
-];
-
-/// Names other clients give the run request's fields, the old Python
-/// service's clients first: too far from the real name for an edit distance
-/// to find, but plainly meant.
-const ALIASES: [(&str, &str); 27] = [
-    ("shots", "shot_budget"),
-    ("num_shots", "shot_budget"),
-    ("n_shots", "shot_budget"),
-    ("shot_count", "shot_budget"),
-    ("budget", "shot_budget"),
-    ("target", "hardware_target"),
-    ("backend", "hardware_target"),
-    ("backend_id", "hardware_target"),
-    ("backend_name", "hardware_target"),
-    ("device", "hardware_target"),
-    ("hardware", "hardware_target"),
-    ("provider", "hardware_target"),
-    ("preset_id", "preset"),
-    ("preset_name", "preset"),
-    ("experiment", "preset"),
-    ("compare", "compare_with"),
-    ("compare_to", "compare_with"),
-    ("compare_target", "compare_with"),
-    ("baseline", "compare_with"),
-    ("controls", "control_overrides"),
-    ("control_profile", "control_overrides"),
-    ("overrides", "control_overrides"),
-    ("note", "notes"),
-    ("description", "notes"),
-    ("random_seed", "seed"),
-    ("marked_state", "marked"),
-    ("run_mode", "mode"),
-];
-
-/// At most this many unknown fields are named one by one; a body with
-/// thousands of them gets one more line, not thousands stored with the run.
-const MAX_NAMED_UNKNOWN: usize = 16;
-
-/// Edit distance over characters: insertions, deletions, substitutions
-/// and swaps of neighbours (optimal string alignment), each one edit.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let width = b.len() + 1;
-    let mut d: Vec<usize> = (0..(a.len() + 1) * width).collect();
-    for i in 0..=a.len() {
-        d[i * width] = i;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[(i - 1) * width + j] + 1)
-                .min(d[i * width + j - 1] + 1)
-                .min(d[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[(i - 2) * width + j - 2] + 1);
-            }
-            d[i * width + j] = best;
-        }
-    }
-    d[a.len() * width + b.len()]
-}
-
-/// The candidate `given` most likely meant: a difference in case, dashes
-/// for underscores, or a typo or two (at most a third of the name, so a
-/// short unrelated word suggests nothing).
-fn closest<'a>(given: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    // Longer than any name synqc knows: not a typo of one.
-    if given.chars().count() > 64 {
-        return None;
-    }
-    let normal = given.to_lowercase().replace('-', "_");
-    let len = normal.chars().count();
-    candidates
-        .iter()
-        .map(|c| (edit_distance(&normal, c), *c))
-        .filter(|&(d, _)| d <= 2 && d * 3 <= len)
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
-}
-
-/// The run request field an unknown field name most likely meant.
-fn field_meant(name: &str) -> Option<&'static str> {
-    let normal = name.to_lowercase().replace('-', "_");
-    ALIASES
-        .iter()
-        .find(|(alias, _)| *alias == normal)
-        .map(|&(_, field)| field)
-        .or_else(|| closest(name, &FIELDS))
-}
-
-/// The warnings for fields the request names but synqc does not know.
-fn unknown_field_warnings(obj: &Map<String, Value>) -> Vec<String> {
-    let unknown: Vec<&String> = obj.keys().filter(|k| !FIELDS.contains(&k.as_str())).collect();
-    let mut warnings: Vec<String> = unknown
-        .iter()
-        .take(MAX_NAMED_UNKNOWN)
-        .map(|name| {
-            let shown: String = name.chars().take(64).collect();
-            match field_meant(name) {
-                Some(field) => {
-                    format!("Unknown field '{shown}' was ignored; did you mean '{field}'?")
-                }
-                None => format!(
-                    "Unknown field '{shown}' was ignored; the run request fields are {}.",
-                    FIELDS.join(", ")
-                ),
-            }
-        })
-        .collect();
-    if unknown.len() > MAX_NAMED_UNKNOWN {
-        warnings.push(format!(
-            "{} more unknown fields were ignored.",
-            unknown.len() - MAX_NAMED_UNKNOWN
-        ));
-    }
-    warnings
-}
-
-/// What `field` (hardware_target or compare_with) accepts.
-fn target_values(targets: &Targets, field: &str) -> Vec<&'static str> {
-    let mut valid = targets.ids();
-    if field == "compare_with" {
-        valid.insert(0, IDEAL_TWIN);
-    }
-    valid
-}
-
-/// 400 INVALID_TARGET for `given` in `field`, with the values it accepts.
-fn unknown_target(targets: &Targets, field: &'static str, given: &str) -> ApiError {
-    let valid = target_values(targets, field);
-    ApiError::UnknownTarget {
-        field,
-        given: given.chars().take(64).collect(),
-        did_you_mean: closest(given, &valid).map(str::to_string),
-        valid: valid.into_iter().map(str::to_string).collect(),
-    }
-}
-
-/// Why `field` cannot name target `id`, in the API's terms.
-fn refused(targets: &Targets, field: &'static str, id: &str, why: Refusal) -> ApiError {
-    match why {
-        Refusal::Unknown => unknown_target(targets, field, id),
-        Refusal::ProviderSimDisabled => ApiError::ProviderSimDisabled {
-            field,
-            target: id.to_string(),
-        },
-    }
-}
-
-/// Checks every field of a run request body and lists every bad one: one
-/// 422 names them all, an unknown target among them. An unknown target
-/// that is the only problem is 400 INVALID_TARGET (docs/api.md). Unknown fields
-/// are accepted (old clients send extras) and named in the warnings.
-pub fn parse_run_request(
-    body: &Value,
-    targets: &Targets,
-    active: &ControlProfile,
-) -> Result<ParsedRun, ApiError> {
-    let Some(obj) = body.as_object() else {
-        return Err(ApiError::Invalid(vec![FieldError::new(
-            "body",
-            "must be a JSON object",
-        )]));
-    };
-    let mut warnings = unknown_field_warnings(obj);
-    let mut bad = Vec::new();
-    // Unknown target ids, also listed in `bad`.
-    let mut unknown_targets = Vec::new();
-    let mut check_target = |field: &'static str, id: &str, bad: &mut Vec<FieldError>| {
-        if !target_values(targets, field).contains(&id) {
-            let e = unknown_target(targets, field, id);
-            if let ApiError::UnknownTarget {
+/// Each refusal of admission is the API error of the same name.
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> ApiError {
+        match r {
+            Refusal::Invalid(bad) => ApiError::Invalid(bad),
+            Refusal::UnknownTarget {
+                field,
                 given,
                 did_you_mean,
                 valid,
-                ..
-            } = &e
-            {
-                let guess = did_you_mean
-                    .as_ref()
-                    .map(|d| format!(" (did you mean '{d}'?)"))
-                    .unwrap_or_default();
-                bad.push(FieldError::new(
-                    field,
-                    format!(
-                        "unknown target '{given}'{guess}; must be one of {}",
-                        valid.join(", ")
-                    ),
-                ));
-            }
-            unknown_targets.push(e);
-        }
-    };
-    let present = |k: &str| obj.get(k).filter(|v| !v.is_null());
-    let string = |k: &str, bad: &mut Vec<FieldError>| match present(k) {
-        None => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            bad.push(FieldError::new(k, "must be a string"));
-            None
-        }
-    };
-    let preset = match present("preset") {
-        None => {
-            bad.push(FieldError::new("preset", "field required"));
-            None
-        }
-        Some(v) => {
-            let p = v.as_str().and_then(Preset::parse);
-            if p.is_none() {
-                bad.push(FieldError::new("preset", preset_choices(v.as_str())));
-            }
-            p
-        }
-    };
-    let hardware_target = string("hardware_target", &mut bad).unwrap_or_else(|| "sim_local".into());
-    check_target("hardware_target", &hardware_target, &mut bad);
-    let shot_budget = match present("shot_budget") {
-        None => None,
-        // An int64 as the OpenAPI document says: a larger integer is
-        // refused, never saturated into another number.
-        Some(v) => match v.as_i64() {
-            Some(n) if n >= 1 => Some(n as u64),
-            Some(_) => {
-                bad.push(FieldError::new("shot_budget", "must be >= 1"));
-                None
-            }
-            None if v.is_u64() => {
-                bad.push(FieldError::new(
-                    "shot_budget",
-                    format!("must be at most {} (a 64-bit signed integer)", i64::MAX),
-                ));
-                None
-            }
-            None => {
-                bad.push(FieldError::new("shot_budget", "must be an integer >= 1"));
-                None
-            }
-        },
-    };
-    let mode = match string("mode", &mut bad) {
-        None => Mode::Explore,
-        Some(m) => Mode::parse(&m).unwrap_or_else(|| {
-            bad.push(FieldError::new("mode", "must be one of explore, calibrate, prod"));
-            Mode::Explore
-        }),
-    };
-    let notes = string("notes", &mut bad);
-    if notes
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_NOTES_CHARS)
-    {
-        bad.push(FieldError::new(
-            "notes",
-            format!("at most {MAX_NOTES_CHARS} characters"),
-        ));
-    }
-    let control_overrides = match present("control_overrides") {
-        None => None,
-        Some(Value::Object(m)) => Some(m.clone()),
-        Some(_) => {
-            bad.push(FieldError::new("control_overrides", "must be an object"));
-            None
-        }
-    };
-    let controls = effective_controls(active, control_overrides.as_ref()).unwrap_or_else(|e| {
-        bad.extend(e);
-        active.clone()
-    });
-    let seed = match present("seed") {
-        None => None,
-        Some(v) => v.as_u64().or_else(|| {
-            bad.push(FieldError::new("seed", "must be an integer between 0 and 2^64-1"));
-            None
-        }),
-    };
-    let compare_with = string("compare_with", &mut bad);
-    match (&compare_with, preset) {
-        (Some(c), Some(Preset::BackendCompare)) => check_target("compare_with", c, &mut bad),
-        (Some(_), Some(p)) => warnings.push(format!(
-            "compare_with is used only by backend_compare; it was ignored for preset {}.",
-            p.as_str()
-        )),
-        _ => {}
-    }
-    let named_marked = string("marked", &mut bad);
-    if let (Some(_), Some(p)) = (&named_marked, preset) {
-        if p != Preset::GroverDemo {
-            warnings.push(format!(
-                "marked is used only by grover_demo; it was ignored for preset {}.",
-                p.as_str()
-            ));
-        }
-    }
-    let marked = named_marked.or_else(|| notes.as_deref().and_then(marked_in_notes));
-    if marked.as_deref().is_some_and(|m| !sim::valid_marked(m)) {
-        bad.push(FieldError::new("marked", "must be a 3-bit string such as 101"));
-    }
-    match preset {
-        Some(preset) if bad.is_empty() => Ok(ParsedRun {
-            request: RunRequest {
-                preset,
-                hardware_target,
-                shot_budget,
-                mode,
-                notes,
-                control_overrides,
-                seed,
-                compare_with,
-                marked,
+            } => ApiError::UnknownTarget {
+                field,
+                given,
+                did_you_mean,
+                valid,
             },
-            controls,
-            warnings,
-        }),
-        _ if bad.len() == 1 && unknown_targets.len() == 1 => Err(unknown_targets.remove(0)),
-        _ => Err(ApiError::Invalid(bad)),
-    }
-}
-
-/// A field error's text for a preset name that is not one, with the names
-/// that are.
-fn preset_choices(given: Option<&str>) -> String {
-    let names: Vec<&str> = Preset::ALL.iter().map(|p| p.as_str()).collect();
-    let guess = given
-        .and_then(|g| closest(g, &names))
-        .map(|d| format!(" (did you mean '{d}'?)"))
-        .unwrap_or_default();
-    match given {
-        Some(g) => format!(
-            "unknown preset '{}'{guess}; must be one of {}",
-            g.chars().take(64).collect::<String>(),
-            names.join(", ")
-        ),
-        None => format!("must be a string, one of {}", names.join(", ")),
-    }
-}
-
-/// grover_demo's marked state may be named in the notes as `marked=110`
-/// (docs/physics.md); the old console did so.
-fn marked_in_notes(notes: &str) -> Option<String> {
-    let rest = &notes[notes.find("marked")? + "marked".len()..];
-    let rest = rest.trim_start_matches([' ', ':', '=']);
-    let bits: String = rest.chars().take_while(|c| *c == '0' || *c == '1').collect();
-    (bits.len() == 3).then_some(bits)
-}
-
-/// The control profile a run executes with: the active profile with the
-/// run's overrides laid over it, validated with the same ranges.
-fn effective_controls(
-    active: &ControlProfile,
-    overrides: Option<&Map<String, Value>>,
-) -> Result<ControlProfile, Vec<FieldError>> {
-    let Some(over) = overrides else {
-        return Ok(active.clone());
-    };
-    let invalid = |why: String| vec![FieldError::new("control_overrides", format!("invalid: {why}"))];
-    let mut merged = serde_json::to_value(active).map_err(|e| invalid(e.to_string()))?;
-    for (k, v) in over {
-        merged[k] = v.clone();
-    }
-    let profile: ControlProfile = serde_json::from_value(merged).map_err(|e| invalid(e.to_string()))?;
-    let bad = profile.validate("control_overrides.");
-    if bad.is_empty() {
-        Ok(profile)
-    } else {
-        Err(bad)
-    }
-}
-
-/// backend_compare's compare_with when the request names none, and the
-/// warning that says so (docs/api.md): the first other available target, else
-/// the noise-free twin, so the preset works on a default install.
-fn default_compare(targets: &Targets, hardware_target: &str) -> (String, String) {
-    match targets.default_compare(hardware_target) {
-        Some(other) => (
-            other.to_string(),
-            format!(
-                "compare_with was not set, so backend_compare compares {hardware_target} with \
-                 {other}, the first other available target in /hardware/targets; set compare_with \
-                 to choose another, or to ideal for the noise-free twin."
-            ),
-        ),
-        None => (
-            IDEAL_TWIN.to_string(),
-            format!(
-                "compare_with was not set and no target other than {hardware_target} is available, \
-                 so backend_compare compares it with ideal, the noise-free twin of the same circuit; \
-                 set compare_with to choose the second target, or enable allow_provider_simulation \
-                 to compare with a provider's simulated noise profile."
-            ),
-        ),
+            Refusal::ProviderSimDisabled { field, target } => ApiError::ProviderSimDisabled { field, target },
+            Refusal::BudgetGuardrail { message, detail } => ApiError::BudgetGuardrail { message, detail },
+        }
     }
 }
 
@@ -469,52 +58,27 @@ pub async fn accept(
         });
     }
     let body = json_body(req).await?;
-    let ParsedRun {
-        request,
-        controls,
-        mut warnings,
-    } = parse_run_request(&body, &state.targets, &state.store.control_profile())?;
-    let targets = &state.targets;
-    let plant = targets
-        .plant(&request.hardware_target)
-        .map_err(|r| refused(targets, "hardware_target", &request.hardware_target, r))?;
-    let compare_with = match (request.preset, &request.compare_with) {
-        (Preset::BackendCompare, Some(named)) => Some(named.clone()),
-        (Preset::BackendCompare, None) => {
-            let (chosen, why) = default_compare(targets, &request.hardware_target);
-            warnings.push(why);
-            Some(chosen)
-        }
-        _ => None,
-    };
-    if let Some(c) = &compare_with {
-        targets
-            .compare_plant(c, &plant)
-            .map_err(|r| refused(targets, "compare_with", c, r))?;
-    }
     let cfg = &state.config;
-    let requested = request.shot_budget.unwrap_or(cfg.default_shot_budget);
-    if requested > cfg.max_shots_per_experiment && request.mode == Mode::Prod {
-        return Err(ApiError::BudgetGuardrail {
-            message: format!(
-                "shot_budget {requested} exceeds max_shots_per_experiment {}, and prod mode does not \
-                 clamp; nothing was submitted.",
-                cfg.max_shots_per_experiment
-            ),
-            detail: json!({"requested": requested, "max_shots_per_experiment": cfg.max_shots_per_experiment}),
-        });
-    }
-    let shots = requested.min(cfg.max_shots_per_experiment);
-    let minimum = sim::min_shots(request.preset);
-    if shots < minimum {
-        return Err(ApiError::BudgetGuardrail {
-            message: format!(
-                "{} needs at least {minimum} shots and shot_budget is {shots}; nothing was submitted.",
-                request.preset.as_str()
-            ),
-            detail: json!({"requested": shots, "minimum": minimum, "preset": request.preset}),
-        });
-    }
+    let limits = Limits {
+        default_shot_budget: cfg.default_shot_budget,
+        max_shots_per_experiment: cfg.max_shots_per_experiment,
+    };
+    let session_id = session_of(req);
+    let stamp = Stamp {
+        id: state.store.new_run_id(),
+        session_id: session_id.clone(),
+        random_seed: rand::random(),
+    };
+    let Admitted {
+        record,
+        request_digest,
+    } = admission::admit(
+        &body,
+        &limits,
+        &state.targets,
+        &state.store.control_profile(),
+        stamp,
+    )?;
     if state.store.counts.get(RunStatus::Queued) >= cfg.max_pending {
         return Err(ApiError::Backpressure {
             message: format!(
@@ -532,7 +96,6 @@ pub async fn accept(
             cfg.min_free_disk_bytes
         )));
     }
-    let session_id = session_of(req);
     let idem = match req
         .header("Idempotency-Key")
         .map(|h| h.last().as_str().to_string())
@@ -544,46 +107,15 @@ pub async fn accept(
                 "must be 1 to 255 characters",
             )]))
         }
-        Some(key) => {
-            // The body as understood (not as spelled), so reformatting the
-            // same request is still the same request. Unknown fields (and
-            // the warnings naming them) are left out on purpose: they change
-            // nothing about the run, so a retry with the same key and other
-            // ignored extras returns the same run.
-            let normal = format!("{request:?}");
-            Some(IdempotencyKey {
-                scope: session_id.clone(),
-                key,
-                body_digest: Sha256::digest(normal.as_bytes()).into(),
-            })
-        }
+        Some(key) => Some(IdempotencyKey {
+            scope: session_id.clone(),
+            key,
+            body_digest: request_digest,
+        }),
     };
     let now = now_ms();
-    let id = state.store.new_run_id();
-    let record = RunRecord {
-        id,
-        preset: request.preset,
-        hardware_target: request.hardware_target,
-        compare_with,
-        mode: request.mode,
-        shot_budget: requested,
-        shots,
-        seed: request.seed.unwrap_or_else(rand::random),
-        notes: request.notes,
-        marked: request.marked,
-        controls,
-        session_id: session_id.clone(),
-        budget_window_ms: 0,
-        status: RunStatus::Queued,
-        created_at: id.unix_ms() as f64 / 1000.0,
-        started_at: None,
-        finished_at: None,
-        attempts: 0,
-        crashes: 0,
-        error: None,
-        result: None,
-        warnings,
-    };
+    let id = record.id;
+    let shots = record.shots;
     before_commit(&id);
     // Answered once on disk; a failed flush took the run back already.
     match state.store.submit(&record, idem.as_ref(), now).await? {
@@ -619,81 +151,29 @@ pub async fn accept(
     Ok(Accepted::New(record))
 }
 
-/// RunSubmission: the status fields every run view shares.
-pub fn submission_json(rec: &RunRecord) -> Value {
-    let e = rec.error.as_ref();
-    json!({
-        "id": rec.id,
-        "status": rec.status,
-        "created_at": rec.created_at,
-        "started_at": rec.started_at,
-        "finished_at": rec.finished_at,
-        "error": e.map(|e| &e.message),
-        "error_code": e.map(|e| &e.code),
-        "error_message": e.map(|e| &e.message),
-        "error_detail": e.map(|e| &e.detail),
-        "action_hint": e.map(|e| &e.action_hint),
-        "warnings": rec.warnings,
-    })
-}
-
-/// RunStatus: the submission plus what GET /runs/{id} adds, but for the
-/// result (see [`WithResult`]).
-fn status_json(state: &State, rec: &RunRecord) -> Value {
-    let mut v = submission_json(rec);
-    let position = if rec.status == RunStatus::Queued {
+/// The run's place in the queue while it is queued.
+fn position(state: &State, rec: &RunRecord) -> Option<u64> {
+    if rec.status == RunStatus::Queued {
         state.store.queue_position(rec)
     } else {
         None
-    };
-    v["attempts"] = json!(rec.attempts);
-    v["queue_position"] = json!(position);
-    v["mode"] = json!(rec.mode);
-    v["preset"] = json!(rec.preset);
-    v["hardware_target"] = json!(rec.hardware_target);
-    v["shot_budget"] = json!(rec.shot_budget);
-    v["seed"] = json!(rec.seed);
-    v
-}
-
-/// A RunStatus document with its `result` (null until the run succeeded)
-/// written after the other fields straight from the stored text.
-struct WithResult<'a> {
-    status: Value,
-    result: Option<&'a ResultDoc>,
-}
-
-impl serde::Serialize for WithResult<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let fields = self.status.as_object();
-        let mut map = s.serialize_map(Some(fields.map_or(0, |f| f.len()) + 1))?;
-        for (k, v) in fields.into_iter().flatten() {
-            map.serialize_entry(k, v)?;
-        }
-        map.serialize_entry("result", &self.result)?;
-        map.end()
     }
 }
 
 /// The full RunStatus of a run, result included.
 fn status_response(state: &State, status: StatusCode, rec: &RunRecord) -> Response {
-    let doc = WithResult {
-        status: status_json(state, rec),
-        result: rec.result.as_ref(),
-    };
-    json_response(status, &doc)
+    json_response(status, &views::full_status(rec, position(state, rec)))
 }
 
 pub async fn submit(mut req: Request<State>) -> Result<Response, ApiError> {
     match accept(&mut req, |_| {}).await? {
         Accepted::New(rec) => {
-            let mut res = json_response(StatusCode::Accepted, &submission_json(&rec));
+            let mut res = json_response(StatusCode::Accepted, &views::submission(&rec));
             res.insert_header("Location", format!("/runs/{}", rec.id));
             Ok(res)
         }
         Accepted::Repeat(rec) => {
-            let mut res = json_response(StatusCode::Ok, &submission_json(&rec));
+            let mut res = json_response(StatusCode::Ok, &views::submission(&rec));
             res.insert_header("Location", format!("/runs/{}", rec.id));
             Ok(res)
         }
@@ -784,7 +264,10 @@ pub async fn list(req: Request<State>) -> Result<Response, ApiError> {
     } else {
         None
     };
-    let items: Vec<Value> = runs.iter().map(|r| status_json(req.state(), r)).collect();
+    let items: Vec<Value> = runs
+        .iter()
+        .map(|r| views::status(r, position(req.state(), r)))
+        .collect();
     Ok(json_response(
         StatusCode::Ok,
         &json!({ "runs": items, "next_cursor": next_cursor }),
@@ -796,228 +279,11 @@ pub async fn cancel(req: Request<State>) -> Result<Response, ApiError> {
     let state = req.state();
     match crate::executor::cancel(state, &rec.id).await? {
         Cancel::Cancelled(done) => Ok(status_response(state, StatusCode::Ok, &done)),
-        Cancel::Stopping(now) => Ok(json_response(StatusCode::Accepted, &status_json(state, &now))),
+        Cancel::Stopping(now) => Ok(json_response(
+            StatusCode::Accepted,
+            &views::status(&now, position(state, &now)),
+        )),
         Cancel::AlreadyFinished(status) => Err(ApiError::AlreadyFinished { run: rec.id, status }),
         Cancel::NotFound => Err(ApiError::NotFound(format!("Unknown run id '{}'", rec.id))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_openapi_document_states_each_presets_minimum_shots() {
-        let doc: Value =
-            serde_json::from_str(include_str!("../../assets/openapi.json")).expect("openapi.json");
-        let branches = doc["components"]["schemas"]["RunRequest"]["allOf"][0]["anyOf"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for preset in Preset::ALL {
-            let stated = branches.iter().find_map(|b| {
-                let names = b["properties"]["preset"]["enum"].as_array()?;
-                names
-                    .iter()
-                    .any(|n| n == preset.as_str())
-                    .then(|| b["properties"]["shot_budget"]["minimum"].as_u64())?
-            });
-            assert_eq!(stated, Some(sim::min_shots(preset)), "{preset:?}");
-        }
-    }
-    use crate::config::Config;
-
-    fn parse(body: Value) -> Result<ParsedRun, ApiError> {
-        parse_run_request(
-            &body,
-            &Targets::new(&Config::default()),
-            &ControlProfile::default(),
-        )
-    }
-
-    fn request(body: Value) -> RunRequest {
-        match parse(body) {
-            Ok(p) => p.request,
-            Err(e) => panic!("expected a valid request, got {e:?}"),
-        }
-    }
-
-    fn fields(e: ApiError) -> Vec<String> {
-        match e {
-            ApiError::Invalid(f) => f.into_iter().map(|f| f.loc).collect(),
-            other => panic!("expected 422, got {other:?}"),
-        }
-    }
-
-    fn warnings(body: Value) -> Vec<String> {
-        parse(body).map(|p| p.warnings).unwrap_or_default()
-    }
-
-    #[test]
-    fn the_old_clients_minimal_body_is_valid() {
-        let r = request(json!({"preset": "health", "extra": 1}));
-        assert_eq!(r.preset, Preset::Health);
-        assert_eq!(r.hardware_target, "sim_local");
-        assert_eq!(r.mode, Mode::Explore);
-        assert_eq!(r.shot_budget, None);
-    }
-
-    #[test]
-    fn every_bad_field_is_listed_at_once() {
-        let e = parse(json!({
-            "preset": "nope", "shot_budget": 0, "mode": "fast", "notes": 5, "seed": -1, "control_overrides": []
-        }))
-        .unwrap_err();
-        assert_eq!(
-            fields(e),
-            [
-                "preset",
-                "shot_budget",
-                "mode",
-                "notes",
-                "control_overrides",
-                "seed"
-            ]
-        );
-        assert_eq!(fields(parse(json!([1])).unwrap_err()), ["body"]);
-        assert_eq!(fields(parse(json!({})).unwrap_err()), ["preset"]);
-        assert_eq!(
-            fields(parse(json!({"preset": "health", "shot_budget": 1.5})).unwrap_err()),
-            ["shot_budget"]
-        );
-        // Past int64 is refused, not saturated.
-        for too_big in [json!(9_223_372_036_854_775_808u64), json!(u64::MAX)] {
-            assert_eq!(
-                fields(parse(json!({"preset": "health", "shot_budget": too_big})).unwrap_err()),
-                ["shot_budget"]
-            );
-        }
-        assert_eq!(
-            parse(json!({"preset": "health", "shot_budget": i64::MAX}))
-                .ok()
-                .and_then(|r| r.request.shot_budget),
-            Some(i64::MAX as u64)
-        );
-        // Control overrides out of range are listed with the rest.
-        assert_eq!(
-            fields(
-                parse(json!({"preset": "health", "mode": "x", "control_overrides": {"drive_bias": 9}}))
-                    .unwrap_err()
-            ),
-            ["mode", "control_overrides.drive_bias"]
-        );
-    }
-
-    #[test]
-    fn an_unknown_target_alone_is_invalid_target_and_with_others_one_more_field() {
-        match parse(json!({"preset": "health", "hardware_target": "sim-local"})).unwrap_err() {
-            ApiError::UnknownTarget {
-                field,
-                did_you_mean,
-                valid,
-                ..
-            } => {
-                assert_eq!(field, "hardware_target");
-                assert_eq!(did_you_mean.as_deref(), Some("sim_local"));
-                assert_eq!(valid.len(), 6);
-            }
-            other => panic!("expected 400 INVALID_TARGET, got {other:?}"),
-        }
-        let e = parse(json!({"preset": "health", "hardware_target": "nope", "shot_budget": 0})).unwrap_err();
-        let ApiError::Invalid(bad) = e else {
-            panic!("expected 422, got {e:?}");
-        };
-        assert_eq!(bad[0].loc, "hardware_target");
-        assert!(bad[0].msg.contains("sim_local, aws_braket"), "{}", bad[0].msg);
-        assert_eq!(bad[1].loc, "shot_budget");
-        // compare_with is a target too, and also accepts ideal.
-        assert!(matches!(
-            parse(json!({"preset": "backend_compare", "compare_with": "idael"})),
-            Err(ApiError::UnknownTarget { field: "compare_with", did_you_mean: Some(ref d), .. }) if d == "ideal"
-        ));
-        assert_eq!(
-            request(json!({"preset": "backend_compare", "compare_with": "ideal"}))
-                .compare_with
-                .as_deref(),
-            Some("ideal")
-        );
-        assert!(
-            parse(json!({"preset": "backend_compare", "hardware_target": "ideal"})).is_err(),
-            "ideal is no hardware target"
-        );
-    }
-
-    #[test]
-    fn did_you_mean_finds_typos_case_dashes_and_old_names() {
-        assert_eq!(field_meant("shots"), Some("shot_budget"));
-        assert_eq!(field_meant("target"), Some("hardware_target"));
-        assert_eq!(field_meant("backend"), Some("hardware_target"));
-        assert_eq!(field_meant("preset_id"), Some("preset"));
-        assert_eq!(field_meant("Shot-Budget"), Some("shot_budget"));
-        assert_eq!(field_meant("shot_budgt"), Some("shot_budget"));
-        assert_eq!(field_meant("hardware_targets"), Some("hardware_target"));
-        assert_eq!(field_meant("sed"), Some("seed"));
-        assert_eq!(field_meant("colour"), None);
-        assert_eq!(field_meant("x"), None);
-        assert_eq!(
-            closest("nope", &["mode", "notes"]),
-            None,
-            "two edits in four letters is another word"
-        );
-        assert_eq!(closest(&"a".repeat(100), &["a"]), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("abc", "abc"), 0);
-        assert_eq!(edit_distance("idael", "ideal"), 1, "a swap is one edit");
-    }
-
-    #[test]
-    fn unknown_fields_are_accepted_and_named() {
-        let w = warnings(json!({"preset": "health", "shots": 100, "colour": "red"}));
-        assert_eq!(
-            w,
-            [
-                "Unknown field 'colour' was ignored; the run request fields are preset, hardware_target, \
-                 shot_budget, mode, notes, control_overrides, seed, compare_with, marked.",
-                "Unknown field 'shots' was ignored; did you mean 'shot_budget'?",
-            ]
-        );
-        assert!(warnings(json!({"preset": "health", "shot_budget": 100})).is_empty());
-        let mut many = json!({"preset": "health"});
-        for i in 0..100 {
-            many[format!("extra{i:03}")] = json!(i);
-        }
-        let w = warnings(many);
-        assert_eq!(w.len(), MAX_NAMED_UNKNOWN + 1);
-        assert_eq!(w[MAX_NAMED_UNKNOWN], "84 more unknown fields were ignored.");
-        // A field meant for another preset is named too.
-        assert_eq!(
-            warnings(json!({"preset": "health", "compare_with": "sim_local", "marked": "101"})),
-            [
-                "compare_with is used only by backend_compare; it was ignored for preset health.",
-                "marked is used only by grover_demo; it was ignored for preset health.",
-            ]
-        );
-    }
-
-    #[test]
-    fn unknown_fields_leave_the_understood_request_alone() {
-        // What the idempotency digest is taken over.
-        assert_eq!(
-            request(json!({"preset": "health", "shots": 100})),
-            request(json!({"preset": "health", "shots": 5, "colour": 1}))
-        );
-    }
-
-    #[test]
-    fn marked_state_comes_from_the_field_or_the_notes() {
-        let r = request(json!({"preset": "grover_demo", "notes": "search marked=110 please"}));
-        assert_eq!(r.marked.as_deref(), Some("110"));
-        let r = request(json!({"preset": "grover_demo", "marked": "011", "notes": "marked=110"}));
-        assert_eq!(r.marked.as_deref(), Some("011"));
-        assert_eq!(
-            fields(parse(json!({"preset": "grover_demo", "marked": "12"})).unwrap_err()),
-            ["marked"]
-        );
     }
 }

@@ -8,9 +8,11 @@ use serde_json::{json, Value};
 use crate::controls::ControlProfile;
 use crate::sim::Preset;
 
+pub mod admission;
 mod error_code;
 mod outcome;
 mod result;
+pub mod views;
 pub use error_code::ErrorCode;
 pub use outcome::{retry_backoff_ms, CancelStage};
 pub use result::ResultDoc;

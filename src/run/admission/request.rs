@@ -1,0 +1,572 @@
+//! A run request as the client sent it: its fields parsed and checked,
+//! every bad one listed, unknown ones named with what they likely meant.
+
+use serde_json::{Map, Value};
+
+use super::suggest::closest;
+use super::Refusal;
+use crate::controls::{ControlProfile, MAX_NOTES_CHARS};
+use crate::run::Mode;
+use crate::sim::presets::IDEAL_TWIN;
+use crate::sim::{self, Preset};
+use crate::targets::Targets;
+use crate::validation::FieldError;
+
+/// A validated run request, before defaults that depend on the server.
+#[derive(Debug, PartialEq)]
+pub struct RunRequest {
+    pub preset: Preset,
+    pub hardware_target: String,
+    pub shot_budget: Option<u64>,
+    pub mode: Mode,
+    pub notes: Option<String>,
+    pub control_overrides: Option<Map<String, Value>>,
+    pub seed: Option<u64>,
+    pub compare_with: Option<String>,
+    pub marked: Option<String>,
+}
+
+/// A run request as understood, with what it runs under and what the
+/// answer warns about.
+#[derive(Debug)]
+pub struct ParsedRun {
+    pub request: RunRequest,
+    /// The active control profile with the request's overrides laid over it.
+    pub controls: ControlProfile,
+    pub warnings: Vec<String>,
+}
+
+/// The run request's fields (docs/api.md), as unknown-field warnings list them.
+const FIELDS: [&str; 9] = [
+    "preset",
+    "hardware_target",
+    "shot_budget",
+    "mode",
+    "notes",
+    "control_overrides",
+    "seed",
+    "compare_with",
+    "marked",
+];
+
+/// Names other clients give the run request's fields, the old Python
+/// service's clients first: too far from the real name for an edit distance
+/// to find, but plainly meant.
+const ALIASES: [(&str, &str); 27] = [
+    ("shots", "shot_budget"),
+    ("num_shots", "shot_budget"),
+    ("n_shots", "shot_budget"),
+    ("shot_count", "shot_budget"),
+    ("budget", "shot_budget"),
+    ("target", "hardware_target"),
+    ("backend", "hardware_target"),
+    ("backend_id", "hardware_target"),
+    ("backend_name", "hardware_target"),
+    ("device", "hardware_target"),
+    ("hardware", "hardware_target"),
+    ("provider", "hardware_target"),
+    ("preset_id", "preset"),
+    ("preset_name", "preset"),
+    ("experiment", "preset"),
+    ("compare", "compare_with"),
+    ("compare_to", "compare_with"),
+    ("compare_target", "compare_with"),
+    ("baseline", "compare_with"),
+    ("controls", "control_overrides"),
+    ("control_profile", "control_overrides"),
+    ("overrides", "control_overrides"),
+    ("note", "notes"),
+    ("description", "notes"),
+    ("random_seed", "seed"),
+    ("marked_state", "marked"),
+    ("run_mode", "mode"),
+];
+
+/// At most this many unknown fields are named one by one; a body with
+/// thousands of them gets one more line, not thousands stored with the run.
+const MAX_NAMED_UNKNOWN: usize = 16;
+
+/// The run request field an unknown field name most likely meant.
+fn field_meant(name: &str) -> Option<&'static str> {
+    let normal = name.to_lowercase().replace('-', "_");
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == normal)
+        .map(|&(_, field)| field)
+        .or_else(|| closest(name, &FIELDS))
+}
+
+/// The warnings for fields the request names but synqc does not know.
+fn unknown_field_warnings(obj: &Map<String, Value>) -> Vec<String> {
+    let unknown: Vec<&String> = obj.keys().filter(|k| !FIELDS.contains(&k.as_str())).collect();
+    let mut warnings: Vec<String> = unknown
+        .iter()
+        .take(MAX_NAMED_UNKNOWN)
+        .map(|name| {
+            let shown: String = name.chars().take(64).collect();
+            match field_meant(name) {
+                Some(field) => {
+                    format!("Unknown field '{shown}' was ignored; did you mean '{field}'?")
+                }
+                None => format!(
+                    "Unknown field '{shown}' was ignored; the run request fields are {}.",
+                    FIELDS.join(", ")
+                ),
+            }
+        })
+        .collect();
+    if unknown.len() > MAX_NAMED_UNKNOWN {
+        warnings.push(format!(
+            "{} more unknown fields were ignored.",
+            unknown.len() - MAX_NAMED_UNKNOWN
+        ));
+    }
+    warnings
+}
+
+/// What `field` (hardware_target or compare_with) accepts.
+fn target_values(targets: &Targets, field: &str) -> Vec<&'static str> {
+    let mut valid = targets.ids();
+    if field == "compare_with" {
+        valid.insert(0, IDEAL_TWIN);
+    }
+    valid
+}
+
+/// 400 INVALID_TARGET for `given` in `field`, with the values it accepts.
+pub(super) fn unknown_target(targets: &Targets, field: &'static str, given: &str) -> Refusal {
+    let valid = target_values(targets, field);
+    Refusal::UnknownTarget {
+        field,
+        given: given.chars().take(64).collect(),
+        did_you_mean: closest(given, &valid).map(str::to_string),
+        valid: valid.into_iter().map(str::to_string).collect(),
+    }
+}
+
+/// Checks every field of a run request body and lists every bad one: one
+/// 422 names them all, an unknown target among them. An unknown target
+/// that is the only problem is 400 INVALID_TARGET (docs/api.md). Unknown fields
+/// are accepted (old clients send extras) and named in the warnings.
+pub fn parse_run_request(
+    body: &Value,
+    targets: &Targets,
+    active: &ControlProfile,
+) -> Result<ParsedRun, Refusal> {
+    let Some(obj) = body.as_object() else {
+        return Err(Refusal::Invalid(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
+    };
+    let mut warnings = unknown_field_warnings(obj);
+    let mut bad = Vec::new();
+    // Unknown target ids, also listed in `bad`.
+    let mut unknown_targets = Vec::new();
+    let mut check_target = |field: &'static str, id: &str, bad: &mut Vec<FieldError>| {
+        if !target_values(targets, field).contains(&id) {
+            let e = unknown_target(targets, field, id);
+            if let Refusal::UnknownTarget {
+                given,
+                did_you_mean,
+                valid,
+                ..
+            } = &e
+            {
+                let guess = did_you_mean
+                    .as_ref()
+                    .map(|d| format!(" (did you mean '{d}'?)"))
+                    .unwrap_or_default();
+                bad.push(FieldError::new(
+                    field,
+                    format!(
+                        "unknown target '{given}'{guess}; must be one of {}",
+                        valid.join(", ")
+                    ),
+                ));
+            }
+            unknown_targets.push(e);
+        }
+    };
+    let present = |k: &str| obj.get(k).filter(|v| !v.is_null());
+    let string = |k: &str, bad: &mut Vec<FieldError>| match present(k) {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            bad.push(FieldError::new(k, "must be a string"));
+            None
+        }
+    };
+    let preset = match present("preset") {
+        None => {
+            bad.push(FieldError::new("preset", "field required"));
+            None
+        }
+        Some(v) => {
+            let p = v.as_str().and_then(Preset::parse);
+            if p.is_none() {
+                bad.push(FieldError::new("preset", preset_choices(v.as_str())));
+            }
+            p
+        }
+    };
+    let hardware_target = string("hardware_target", &mut bad).unwrap_or_else(|| "sim_local".into());
+    check_target("hardware_target", &hardware_target, &mut bad);
+    let shot_budget = match present("shot_budget") {
+        None => None,
+        // An int64 as the OpenAPI document says: a larger integer is
+        // refused, never saturated into another number.
+        Some(v) => match v.as_i64() {
+            Some(n) if n >= 1 => Some(n as u64),
+            Some(_) => {
+                bad.push(FieldError::new("shot_budget", "must be >= 1"));
+                None
+            }
+            None if v.is_u64() => {
+                bad.push(FieldError::new(
+                    "shot_budget",
+                    format!("must be at most {} (a 64-bit signed integer)", i64::MAX),
+                ));
+                None
+            }
+            None => {
+                bad.push(FieldError::new("shot_budget", "must be an integer >= 1"));
+                None
+            }
+        },
+    };
+    let mode = match string("mode", &mut bad) {
+        None => Mode::Explore,
+        Some(m) => Mode::parse(&m).unwrap_or_else(|| {
+            bad.push(FieldError::new("mode", "must be one of explore, calibrate, prod"));
+            Mode::Explore
+        }),
+    };
+    let notes = string("notes", &mut bad);
+    if notes
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NOTES_CHARS)
+    {
+        bad.push(FieldError::new(
+            "notes",
+            format!("at most {MAX_NOTES_CHARS} characters"),
+        ));
+    }
+    let control_overrides = match present("control_overrides") {
+        None => None,
+        Some(Value::Object(m)) => Some(m.clone()),
+        Some(_) => {
+            bad.push(FieldError::new("control_overrides", "must be an object"));
+            None
+        }
+    };
+    let controls = effective_controls(active, control_overrides.as_ref()).unwrap_or_else(|e| {
+        bad.extend(e);
+        active.clone()
+    });
+    let seed = match present("seed") {
+        None => None,
+        Some(v) => v.as_u64().or_else(|| {
+            bad.push(FieldError::new("seed", "must be an integer between 0 and 2^64-1"));
+            None
+        }),
+    };
+    let compare_with = string("compare_with", &mut bad);
+    match (&compare_with, preset) {
+        (Some(c), Some(Preset::BackendCompare)) => check_target("compare_with", c, &mut bad),
+        (Some(_), Some(p)) => warnings.push(format!(
+            "compare_with is used only by backend_compare; it was ignored for preset {}.",
+            p.as_str()
+        )),
+        _ => {}
+    }
+    let named_marked = string("marked", &mut bad);
+    if let (Some(_), Some(p)) = (&named_marked, preset) {
+        if p != Preset::GroverDemo {
+            warnings.push(format!(
+                "marked is used only by grover_demo; it was ignored for preset {}.",
+                p.as_str()
+            ));
+        }
+    }
+    let marked = named_marked.or_else(|| notes.as_deref().and_then(marked_in_notes));
+    if marked.as_deref().is_some_and(|m| !sim::valid_marked(m)) {
+        bad.push(FieldError::new("marked", "must be a 3-bit string such as 101"));
+    }
+    match preset {
+        Some(preset) if bad.is_empty() => Ok(ParsedRun {
+            request: RunRequest {
+                preset,
+                hardware_target,
+                shot_budget,
+                mode,
+                notes,
+                control_overrides,
+                seed,
+                compare_with,
+                marked,
+            },
+            controls,
+            warnings,
+        }),
+        _ if bad.len() == 1 && unknown_targets.len() == 1 => Err(unknown_targets.remove(0)),
+        _ => Err(Refusal::Invalid(bad)),
+    }
+}
+
+/// A field error's text for a preset name that is not one, with the names
+/// that are.
+pub fn preset_choices(given: Option<&str>) -> String {
+    let names: Vec<&str> = Preset::ALL.iter().map(|p| p.as_str()).collect();
+    let guess = given
+        .and_then(|g| closest(g, &names))
+        .map(|d| format!(" (did you mean '{d}'?)"))
+        .unwrap_or_default();
+    match given {
+        Some(g) => format!(
+            "unknown preset '{}'{guess}; must be one of {}",
+            g.chars().take(64).collect::<String>(),
+            names.join(", ")
+        ),
+        None => format!("must be a string, one of {}", names.join(", ")),
+    }
+}
+
+/// grover_demo's marked state may be named in the notes as `marked=110`
+/// (docs/physics.md); the old console did so.
+fn marked_in_notes(notes: &str) -> Option<String> {
+    let rest = &notes[notes.find("marked")? + "marked".len()..];
+    let rest = rest.trim_start_matches([' ', ':', '=']);
+    let bits: String = rest.chars().take_while(|c| *c == '0' || *c == '1').collect();
+    (bits.len() == 3).then_some(bits)
+}
+
+/// The control profile a run executes with: the active profile with the
+/// run's overrides laid over it, validated with the same ranges.
+fn effective_controls(
+    active: &ControlProfile,
+    overrides: Option<&Map<String, Value>>,
+) -> Result<ControlProfile, Vec<FieldError>> {
+    let Some(over) = overrides else {
+        return Ok(active.clone());
+    };
+    let invalid = |why: String| vec![FieldError::new("control_overrides", format!("invalid: {why}"))];
+    let mut merged = serde_json::to_value(active).map_err(|e| invalid(e.to_string()))?;
+    for (k, v) in over {
+        merged[k] = v.clone();
+    }
+    let profile: ControlProfile = serde_json::from_value(merged).map_err(|e| invalid(e.to_string()))?;
+    let bad = profile.validate("control_overrides.");
+    if bad.is_empty() {
+        Ok(profile)
+    } else {
+        Err(bad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::suggest::edit_distance;
+    use super::*;
+    use crate::config::Config;
+    // Only the tests reach up to the HTTP error: they check each refusal
+    // as the API answers it.
+    use crate::error::ApiError;
+
+    fn parse(body: Value) -> Result<ParsedRun, ApiError> {
+        parse_run_request(
+            &body,
+            &Targets::new(&Config::default()),
+            &ControlProfile::default(),
+        )
+        .map_err(ApiError::from)
+    }
+
+    fn request(body: Value) -> RunRequest {
+        match parse(body) {
+            Ok(p) => p.request,
+            Err(e) => panic!("expected a valid request, got {e:?}"),
+        }
+    }
+
+    fn fields(e: ApiError) -> Vec<String> {
+        match e {
+            ApiError::Invalid(f) => f.into_iter().map(|f| f.loc).collect(),
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+
+    fn warnings(body: Value) -> Vec<String> {
+        parse(body).map(|p| p.warnings).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_old_clients_minimal_body_is_valid() {
+        let r = request(json!({"preset": "health", "extra": 1}));
+        assert_eq!(r.preset, Preset::Health);
+        assert_eq!(r.hardware_target, "sim_local");
+        assert_eq!(r.mode, Mode::Explore);
+        assert_eq!(r.shot_budget, None);
+    }
+
+    #[test]
+    fn every_bad_field_is_listed_at_once() {
+        let e = parse(json!({
+            "preset": "nope", "shot_budget": 0, "mode": "fast", "notes": 5, "seed": -1, "control_overrides": []
+        }))
+        .unwrap_err();
+        assert_eq!(
+            fields(e),
+            [
+                "preset",
+                "shot_budget",
+                "mode",
+                "notes",
+                "control_overrides",
+                "seed"
+            ]
+        );
+        assert_eq!(fields(parse(json!([1])).unwrap_err()), ["body"]);
+        assert_eq!(fields(parse(json!({})).unwrap_err()), ["preset"]);
+        assert_eq!(
+            fields(parse(json!({"preset": "health", "shot_budget": 1.5})).unwrap_err()),
+            ["shot_budget"]
+        );
+        // Past int64 is refused, not saturated.
+        for too_big in [json!(9_223_372_036_854_775_808u64), json!(u64::MAX)] {
+            assert_eq!(
+                fields(parse(json!({"preset": "health", "shot_budget": too_big})).unwrap_err()),
+                ["shot_budget"]
+            );
+        }
+        assert_eq!(
+            parse(json!({"preset": "health", "shot_budget": i64::MAX}))
+                .ok()
+                .and_then(|r| r.request.shot_budget),
+            Some(i64::MAX as u64)
+        );
+        // Control overrides out of range are listed with the rest.
+        assert_eq!(
+            fields(
+                parse(json!({"preset": "health", "mode": "x", "control_overrides": {"drive_bias": 9}}))
+                    .unwrap_err()
+            ),
+            ["mode", "control_overrides.drive_bias"]
+        );
+    }
+
+    #[test]
+    fn an_unknown_target_alone_is_invalid_target_and_with_others_one_more_field() {
+        match parse(json!({"preset": "health", "hardware_target": "sim-local"})).unwrap_err() {
+            ApiError::UnknownTarget {
+                field,
+                did_you_mean,
+                valid,
+                ..
+            } => {
+                assert_eq!(field, "hardware_target");
+                assert_eq!(did_you_mean.as_deref(), Some("sim_local"));
+                assert_eq!(valid.len(), 6);
+            }
+            other => panic!("expected 400 INVALID_TARGET, got {other:?}"),
+        }
+        let e = parse(json!({"preset": "health", "hardware_target": "nope", "shot_budget": 0})).unwrap_err();
+        let ApiError::Invalid(bad) = e else {
+            panic!("expected 422, got {e:?}");
+        };
+        assert_eq!(bad[0].loc, "hardware_target");
+        assert!(bad[0].msg.contains("sim_local, aws_braket"), "{}", bad[0].msg);
+        assert_eq!(bad[1].loc, "shot_budget");
+        // compare_with is a target too, and also accepts ideal.
+        assert!(matches!(
+            parse(json!({"preset": "backend_compare", "compare_with": "idael"})),
+            Err(ApiError::UnknownTarget { field: "compare_with", did_you_mean: Some(ref d), .. }) if d == "ideal"
+        ));
+        assert_eq!(
+            request(json!({"preset": "backend_compare", "compare_with": "ideal"}))
+                .compare_with
+                .as_deref(),
+            Some("ideal")
+        );
+        assert!(
+            parse(json!({"preset": "backend_compare", "hardware_target": "ideal"})).is_err(),
+            "ideal is no hardware target"
+        );
+    }
+
+    #[test]
+    fn did_you_mean_finds_typos_case_dashes_and_old_names() {
+        assert_eq!(field_meant("shots"), Some("shot_budget"));
+        assert_eq!(field_meant("target"), Some("hardware_target"));
+        assert_eq!(field_meant("backend"), Some("hardware_target"));
+        assert_eq!(field_meant("preset_id"), Some("preset"));
+        assert_eq!(field_meant("Shot-Budget"), Some("shot_budget"));
+        assert_eq!(field_meant("shot_budgt"), Some("shot_budget"));
+        assert_eq!(field_meant("hardware_targets"), Some("hardware_target"));
+        assert_eq!(field_meant("sed"), Some("seed"));
+        assert_eq!(field_meant("colour"), None);
+        assert_eq!(field_meant("x"), None);
+        assert_eq!(
+            closest("nope", &["mode", "notes"]),
+            None,
+            "two edits in four letters is another word"
+        );
+        assert_eq!(closest(&"a".repeat(100), &["a"]), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+        assert_eq!(edit_distance("idael", "ideal"), 1, "a swap is one edit");
+    }
+
+    #[test]
+    fn unknown_fields_are_accepted_and_named() {
+        let w = warnings(json!({"preset": "health", "shots": 100, "colour": "red"}));
+        assert_eq!(
+            w,
+            [
+                "Unknown field 'colour' was ignored; the run request fields are preset, hardware_target, \
+                 shot_budget, mode, notes, control_overrides, seed, compare_with, marked.",
+                "Unknown field 'shots' was ignored; did you mean 'shot_budget'?",
+            ]
+        );
+        assert!(warnings(json!({"preset": "health", "shot_budget": 100})).is_empty());
+        let mut many = json!({"preset": "health"});
+        for i in 0..100 {
+            many[format!("extra{i:03}")] = json!(i);
+        }
+        let w = warnings(many);
+        assert_eq!(w.len(), MAX_NAMED_UNKNOWN + 1);
+        assert_eq!(w[MAX_NAMED_UNKNOWN], "84 more unknown fields were ignored.");
+        // A field meant for another preset is named too.
+        assert_eq!(
+            warnings(json!({"preset": "health", "compare_with": "sim_local", "marked": "101"})),
+            [
+                "compare_with is used only by backend_compare; it was ignored for preset health.",
+                "marked is used only by grover_demo; it was ignored for preset health.",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_leave_the_understood_request_alone() {
+        // What the idempotency digest is taken over.
+        assert_eq!(
+            request(json!({"preset": "health", "shots": 100})),
+            request(json!({"preset": "health", "shots": 5, "colour": 1}))
+        );
+    }
+
+    #[test]
+    fn marked_state_comes_from_the_field_or_the_notes() {
+        let r = request(json!({"preset": "grover_demo", "notes": "search marked=110 please"}));
+        assert_eq!(r.marked.as_deref(), Some("110"));
+        let r = request(json!({"preset": "grover_demo", "marked": "011", "notes": "marked=110"}));
+        assert_eq!(r.marked.as_deref(), Some("011"));
+        assert_eq!(
+            fields(parse(json!({"preset": "grover_demo", "marked": "12"})).unwrap_err()),
+            ["marked"]
+        );
+    }
+}
