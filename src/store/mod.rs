@@ -198,7 +198,7 @@ impl Store {
     /// to what did reach the disk. Logs the cause; returns the error
     /// callers pass on.
     pub(crate) fn refuse_writes(&self, cause: StoreError) -> StoreError {
-        if cause != StoreError::WritesRefused && !self.write_failed.swap(true, Ordering::SeqCst) {
+        if !matches!(cause, StoreError::WritesRefused) && !self.write_failed.swap(true, Ordering::SeqCst) {
             log::error!(
                 "a write to the store failed ({cause}); writes are refused until synqc restarts: \
                  free space on the data directory's disk and restart synqc"
@@ -335,7 +335,7 @@ impl Store {
         self.finish_all(vec![(rec, token, fin, now_ms)])
             .await
             .pop()
-            .unwrap_or_else(|| Err(StoreError::Io("the store writer gave no answer".into())))
+            .unwrap_or_else(|| Err(StoreError::Unavailable("the store writer gave no answer".into())))
     }
 
     /// [`Store::finish`] for several runs, normally in one transaction;
@@ -669,7 +669,8 @@ impl Store {
         while Arc::strong_count(&store) > 1 && began.elapsed() < wait {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
-        let store = Arc::try_unwrap(store).map_err(|_| StoreError::Io("still in use elsewhere".into()))?;
+        let store =
+            Arc::try_unwrap(store).map_err(|_| StoreError::Unavailable("still in use elsewhere".into()))?;
         // Nothing changes the queue from here on: its copy for the next
         // start is exact.
         let mut copy = Vec::with_capacity(store.counts.get(RunStatus::Queued) as usize * QUEUE_ENTRY);
@@ -705,7 +706,7 @@ impl Drop for Store {
 }
 
 fn unexpected(outcome: Outcome) -> StoreError {
-    StoreError::Io(format!(
+    StoreError::Unavailable(format!(
         "the store writer answered {outcome:?} to another command"
     ))
 }
