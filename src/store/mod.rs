@@ -5,7 +5,7 @@
 //! command applied by the single writer (writer.rs), in one sled
 //! transaction with the others waiting, and the per-state counts are
 //! updated as those transactions commit, so nothing on a hot path ever
-//! scans the store.
+//! scans the store. The reads (a run, a page, leases, sessions) are in read.rs.
 
 mod archive;
 mod backup;
@@ -17,6 +17,7 @@ mod fill;
 mod layout;
 mod open;
 mod queue_index;
+mod read;
 mod usage;
 mod writer;
 
@@ -34,8 +35,8 @@ use error::Result;
 pub use error::StoreError;
 pub use fill::fill;
 use layout::{
-    bump, decode_lease, encode_lease, finished_key, lease_cancel_requested, queue_key, run_id_of, u64_of,
-    CANCEL_REQUESTED, META_PROBE, META_PROFILE, META_QUEUE_AT_STOP, QUEUE_ENTRY,
+    bump, decode_lease, encode_lease, finished_key, queue_key, run_id_of, u64_of, CANCEL_REQUESTED,
+    META_PROBE, META_PROFILE, META_QUEUE_AT_STOP, QUEUE_ENTRY,
 };
 use open::open_sled;
 pub use open::{DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
@@ -461,71 +462,6 @@ impl Store {
         }
     }
 
-    /// A run from the main store, or else from the archive: blocks while
-    /// the archive opens, so async callers await [`Store::archive_opened`]
-    /// first. Main first: a record is in the archive before the main
-    /// store's copy becomes a stub or leaves.
-    pub fn get(&self, id: &RunId) -> Result<Option<RunRecord>> {
-        match self.runs.get(id.0)? {
-            Some(v) if codec::stub_status(&v).is_none() => Ok(self.decode_or_quarantine(&id.0, &v)),
-            _ => self.get_archived(&id.0),
-        }
-    }
-
-    /// Decodes a run record; one that cannot be decoded is moved to the
-    /// quarantine tree and reported, never allowed to crash a request.
-    fn decode_or_quarantine(&self, key: &[u8], value: &[u8]) -> Option<RunRecord> {
-        match codec::decode(value) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                log::error!("run record {} cannot be decoded: {e}", crate::budget::hex(key));
-                let command = Command::Quarantine {
-                    key: key.to_vec(),
-                    value: value.to_vec(),
-                };
-                if let Err(e) = self.apply(&[command]) {
-                    log::error!("cannot quarantine it: {e}");
-                }
-                None
-            }
-        }
-    }
-
-    /// 0-based position among queued runs in dispatch order.
-    pub fn queue_position(&self, run: &RunRecord) -> Option<u64> {
-        self.index().position(run.mode.priority(), &run.id)
-    }
-
-    /// Newest first, filtered, one page plus whether there is more.
-    pub fn list(&self, f: &ListFilter) -> Result<(Vec<RunRecord>, bool)> {
-        let upper = f.before.map(|id| id.0.to_vec()).unwrap_or_else(|| vec![0xff; 17]);
-        let mut out = Vec::with_capacity(f.limit.min(512));
-        for item in self.newest_first(&upper)? {
-            let (k, v, archived) = item?;
-            let decoded = if archived {
-                self.decode_archived(&k, &v)
-            } else {
-                self.decode_or_quarantine(&k, &v)
-            };
-            let Some(rec) = decoded else {
-                continue;
-            };
-            if f.status.is_some_and(|s| s != rec.status)
-                || f.preset.is_some_and(|p| p != rec.preset)
-                || f.hardware_target
-                    .as_ref()
-                    .is_some_and(|t| *t != rec.hardware_target)
-            {
-                continue;
-            }
-            if out.len() == f.limit {
-                return Ok((out, true));
-            }
-            out.push(rec);
-        }
-        Ok((out, false))
-    }
-
     /// Extends a lease, keeping its cancel mark; false when the lease is
     /// no longer this token's.
     pub fn renew(&self, id: &RunId, token: u64, expires_ms: u64) -> Result<bool> {
@@ -548,33 +484,6 @@ impl Store {
                 return Ok(true);
             }
         }
-    }
-
-    /// Whether a cancel of this running run was accepted (its lease carries
-    /// the mark), so that recovery ends it cancelled rather than running
-    /// it again.
-    pub fn cancel_requested(&self, id: &RunId) -> Result<bool> {
-        Ok(self.leases.get(id.0)?.is_some_and(|l| lease_cancel_requested(&l)))
-    }
-
-    pub fn leases(&self) -> Result<Vec<(RunId, Lease)>> {
-        self.leases
-            .iter()
-            .map(|item| {
-                let (k, v) = item?;
-                Ok((run_id_of(&k).unwrap_or(RunId([0; 16])), decode_lease(&v)))
-            })
-            .collect()
-    }
-
-    /// Queued runs due now and queued runs waiting for a retry backoff.
-    pub fn ready_and_future(&self, now_ms: u64) -> (u64, u64) {
-        self.index().ready_and_future(now_ms)
-    }
-
-    /// The oldest queued run's submit time (ms).
-    pub fn oldest_queued_ms(&self) -> Option<u64> {
-        self.index().oldest_ms()
     }
 
     /// Drops expired budget sessions and stale idempotency keys. Returns
@@ -613,17 +522,6 @@ impl Store {
             }
         }
         Ok(expired)
-    }
-
-    pub fn session(&self, id: &str) -> Result<Option<SessionRecord>> {
-        Ok(self
-            .sessions
-            .get(id.as_bytes())?
-            .and_then(|v| SessionRecord::decode(&v)))
-    }
-
-    pub fn control_profile(&self) -> ControlProfile {
-        self.profile.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn set_control_profile(&self, p: &ControlProfile) -> Result<()> {
