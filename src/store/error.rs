@@ -22,7 +22,8 @@ pub enum StoreError {
     /// `CURRENT` that names no store.
     Corrupt(String),
     /// The store cannot do what was asked in the state it is in: its
-    /// writer stopped or gave no answer, a restore into a used directory.
+    /// writer stopped or gave no answer, a cancel did not settle in time,
+    /// a restore into a used directory.
     Unavailable(String),
     /// The store was written by a newer synqc.
     TooNew { found: u64 },
@@ -50,7 +51,7 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::Sled(e) => write!(f, "store I/O error: {e}"),
             StoreError::Io { context, source } => write!(f, "store I/O error: {context}: {source}"),
-            StoreError::Corrupt(why) => write!(f, "store data is damaged: {why}"),
+            StoreError::Corrupt(why) => write!(f, "corrupt data: {why}"),
             StoreError::Unavailable(why) => write!(f, "store error: {why}"),
             StoreError::InUse => write!(
                 f,
