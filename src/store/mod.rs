@@ -5,10 +5,12 @@
 //! command applied by the single writer (writer.rs), in one sled
 //! transaction with the others waiting, and the per-state counts are
 //! updated as those transactions commit, so nothing on a hot path ever
-//! scans the store. The reads (a run, a page, leases, sessions) are in read.rs.
+//! scans the store. The reads (a run, a page, leases, sessions) are in
+//! read.rs, a clean stop in close.rs.
 
 mod archive;
 mod backup;
+mod close;
 mod codec;
 mod commands;
 mod compact;
@@ -36,7 +38,7 @@ pub use error::StoreError;
 pub use fill::fill;
 use layout::{
     bump, decode_lease, encode_lease, finished_key, queue_key, run_id_of, u64_of, CANCEL_REQUESTED,
-    META_PROBE, META_PROFILE, META_QUEUE_AT_STOP, QUEUE_ENTRY,
+    META_PROBE, META_PROFILE,
 };
 use open::open_sled;
 pub use open::{DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
@@ -551,46 +553,6 @@ impl Store {
     pub fn flush_now(&self) -> Result<()> {
         self.db.flush()?;
         self.flush_archive()
-    }
-
-    /// Closes the store, then opens and closes its main database once
-    /// more, so that the next start is fast: sled 0.34 writes its recovery
-    /// snapshot only when it opens a database, and a start otherwise
-    /// replays all the log written since the previous start (most of a
-    /// second after a busy day, see tests/bench.sh). While it is open, a
-    /// main store whose file is mostly free space is compacted (see
-    /// compact.rs). Waits up to `wait` for other handles to go (the writer
-    /// thread holds the store while it answers a batch), and is refused
-    /// unless `store` is then the last one.
-    pub fn close_with_snapshot(store: Arc<Store>, wait: std::time::Duration) -> Result<Option<Compacted>> {
-        let began = std::time::Instant::now();
-        while Arc::strong_count(&store) > 1 && began.elapsed() < wait {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        let store =
-            Arc::try_unwrap(store).map_err(|_| StoreError::Unavailable("still in use elsewhere".into()))?;
-        // Nothing changes the queue from here on: its copy for the next
-        // start is exact.
-        let mut copy = Vec::with_capacity(store.counts.get(RunStatus::Queued) as usize * QUEUE_ENTRY);
-        for item in store.queue.iter() {
-            let (k, v) = item?;
-            copy.extend_from_slice(&k);
-            copy.extend_from_slice(&v);
-        }
-        store.meta.insert(META_QUEUE_AT_STOP, copy)?;
-        store.db.flush()?;
-        let (data_dir, cache) = (store.path.clone(), store.cache_bytes);
-        drop(store);
-        let db = open_sled(&compact::main_dir(&data_dir)?, cache)?;
-        let compacted = compact::compact_if_sparse(&data_dir, &db, compact::SPARSE, cache)?;
-        drop(db);
-        if compacted.is_some() {
-            // Held while the old store's files go, so that no second synqc
-            // can start on this data dir in the meantime.
-            let _fresh = open_sled(&compact::main_dir(&data_dir)?, cache)?;
-            compact::remove_leftovers(&data_dir)?;
-        }
-        Ok(compacted)
     }
 }
 

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use smol::block_on;
 
 use super::archive::{encode_intent, PRUNE_INTENT};
-use super::layout::META_SCHEMA;
+use super::layout::{META_QUEUE_AT_STOP, META_SCHEMA, QUEUE_ENTRY};
 use super::*;
 use crate::budget::Budget;
 use crate::controls::ControlProfile;
