@@ -79,14 +79,14 @@ pub async fn cancel(state: &State, id: &RunId) -> Result<Cancel, StoreError> {
                 Stop::Ending => {}
             }
             if Instant::now() >= deadline {
-                return Err(StoreError::Io(format!(
+                return Err(StoreError::Unavailable(format!(
                     "cancel of {id}: its outcome was not stored within {CANCEL_WAIT:?}"
                 )));
             }
             Timer::after(Duration::from_millis(5)).await;
         }
         if Instant::now() >= deadline {
-            return Err(StoreError::Io(format!(
+            return Err(StoreError::Unavailable(format!(
                 "cancel of {id}: it kept going back to the queue"
             )));
         }

@@ -86,9 +86,7 @@ pub(super) fn open_in_background(path: std::path::PathBuf, slot: Slot, cache_byt
             let _ = fill.set(opened);
         });
     if let Err(e) = spawned {
-        let _ = slot.set(Err(StoreError::Io(format!(
-            "cannot start the archive thread: {e}"
-        ))));
+        let _ = slot.set(Err(StoreError::io("cannot start the archive thread", e)));
     }
 }
 

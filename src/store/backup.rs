@@ -26,7 +26,7 @@ pub struct Restored {
 }
 
 fn line(out: &mut dyn Write, v: &Value) -> Result<()> {
-    writeln!(out, "{v}").map_err(|e| StoreError::Io(format!("writing backup: {e}")))
+    writeln!(out, "{v}").map_err(|e| StoreError::io("writing backup", e))
 }
 
 impl Store {
@@ -60,8 +60,7 @@ impl Store {
             runs += 1;
         }
         line(out, &json!({"end": {"runs": runs}}))?;
-        out.flush()
-            .map_err(|e| StoreError::Io(format!("writing backup: {e}")))?;
+        out.flush().map_err(|e| StoreError::io("writing backup", e))?;
         Ok(runs)
     }
 }
@@ -76,7 +75,7 @@ pub fn restore(dir: &Path, input: &mut dyn BufRead) -> Result<Restored> {
             .map(|mut d| d.next().is_some())
             .unwrap_or(true)
     {
-        return Err(StoreError::Io(format!(
+        return Err(StoreError::Unavailable(format!(
             "{} is not empty; restore needs a new data directory",
             dir.display()
         )));
@@ -87,10 +86,10 @@ pub fn restore(dir: &Path, input: &mut dyn BufRead) -> Result<Restored> {
     match outcome {
         Ok(done) => {
             if dir.exists() {
-                std::fs::remove_dir(dir).map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
+                std::fs::remove_dir(dir).map_err(|e| StoreError::io(dir.display().to_string(), e))?;
             }
             std::fs::rename(&staging, dir)
-                .map_err(|e| StoreError::Io(format!("moving the restored store into place: {e}")))?;
+                .map_err(|e| StoreError::io("moving the restored store into place", e))?;
             Ok(done)
         }
         Err(e) => {
@@ -108,13 +107,13 @@ fn restore_into(dir: &Path, input: &mut dyn BufRead) -> Result<Restored> {
             ttl_ms: u64::MAX,
         },
     )?;
-    let bad = |n: usize, why: &str| StoreError::Io(format!("backup line {n}: {why}"));
+    let bad = |n: usize, why: &str| StoreError::Corrupt(format!("backup line {n}: {why}"));
     let mut done = Restored::default();
     let mut finished = [0u64; 5];
     let mut ended = false;
     for (i, text) in input.lines().enumerate() {
         let n = i + 1;
-        let text = text.map_err(|e| StoreError::Io(format!("reading backup: {e}")))?;
+        let text = text.map_err(|e| StoreError::io("reading backup", e))?;
         let v: Value = serde_json::from_str(&text).map_err(|e| bad(n, &e.to_string()))?;
         if ended {
             return Err(bad(n, "data after the end marker"));
@@ -170,7 +169,7 @@ fn restore_into(dir: &Path, input: &mut dyn BufRead) -> Result<Restored> {
         }
     }
     if !ended {
-        return Err(StoreError::Io("backup is truncated (no end marker)".into()));
+        return Err(StoreError::Corrupt("backup is truncated (no end marker)".into()));
     }
     for s in [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled] {
         let had = store.meta.get(finished_key(s))?.map(|v| u64_of(&v)).unwrap_or(0);

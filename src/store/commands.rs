@@ -234,7 +234,9 @@ impl Store {
         let (outcomes, effects) = match committed {
             Ok(done) => done,
             Err(TransactionError::Storage(e)) => return Err(e.into()),
-            Err(TransactionError::Abort(())) => return Err(StoreError::Io("write batch aborted".into())),
+            Err(TransactionError::Abort(())) => {
+                return Err(StoreError::Unavailable("write batch aborted".into()))
+            }
         };
         let mut index = self.index();
         for effect in effects {

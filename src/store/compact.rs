@@ -68,7 +68,7 @@ fn current(data_dir: &Path) -> Result<Option<String>> {
         Err(e) => return Err(at(&file)(e)),
     };
     if generation(&name).is_none() || name.ends_with(".tmp") || !data_dir.join(&name).join("db").is_file() {
-        return Err(StoreError::Io(format!(
+        return Err(StoreError::Corrupt(format!(
             "{} names {name:?}, which holds no store; refusing to guess",
             file.display()
         )));
@@ -185,5 +185,5 @@ fn sync_dir(dir: &Path) -> Result<()> {
 
 /// An I/O error, with the path it concerns.
 fn at(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
-    move |e| StoreError::Io(format!("{}: {e}", path.display()))
+    move |e| StoreError::io(path.display().to_string(), e)
 }

@@ -5,10 +5,12 @@
 //! command applied by the single writer (writer.rs), in one sled
 //! transaction with the others waiting, and the per-state counts are
 //! updated as those transactions commit, so nothing on a hot path ever
-//! scans the store.
+//! scans the store. The reads (a run, a page, leases, sessions) are in
+//! read.rs, a clean stop in close.rs.
 
 mod archive;
 mod backup;
+mod close;
 mod codec;
 mod commands;
 mod compact;
@@ -17,6 +19,7 @@ mod fill;
 mod layout;
 mod open;
 mod queue_index;
+mod read;
 mod usage;
 mod writer;
 
@@ -34,8 +37,8 @@ use error::Result;
 pub use error::StoreError;
 pub use fill::fill;
 use layout::{
-    bump, decode_lease, encode_lease, finished_key, lease_cancel_requested, queue_key, run_id_of, u64_of,
-    CANCEL_REQUESTED, META_PROBE, META_PROFILE, META_QUEUE_AT_STOP, QUEUE_ENTRY,
+    bump, decode_lease, encode_lease, finished_key, queue_key, run_id_of, u64_of, CANCEL_REQUESTED,
+    META_PROBE, META_PROFILE,
 };
 use open::open_sled;
 pub use open::{DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
@@ -198,7 +201,7 @@ impl Store {
     /// to what did reach the disk. Logs the cause; returns the error
     /// callers pass on.
     pub(crate) fn refuse_writes(&self, cause: StoreError) -> StoreError {
-        if cause != StoreError::WritesRefused && !self.write_failed.swap(true, Ordering::SeqCst) {
+        if !matches!(cause, StoreError::WritesRefused) && !self.write_failed.swap(true, Ordering::SeqCst) {
             log::error!(
                 "a write to the store failed ({cause}); writes are refused until synqc restarts: \
                  free space on the data directory's disk and restart synqc"
@@ -335,7 +338,7 @@ impl Store {
         self.finish_all(vec![(rec, token, fin, now_ms)])
             .await
             .pop()
-            .unwrap_or_else(|| Err(StoreError::Io("the store writer gave no answer".into())))
+            .unwrap_or_else(|| Err(StoreError::Unavailable("the store writer gave no answer".into())))
     }
 
     /// [`Store::finish`] for several runs, normally in one transaction;
@@ -461,71 +464,6 @@ impl Store {
         }
     }
 
-    /// A run from the main store, or else from the archive: blocks while
-    /// the archive opens, so async callers await [`Store::archive_opened`]
-    /// first. Main first: a record is in the archive before the main
-    /// store's copy becomes a stub or leaves.
-    pub fn get(&self, id: &RunId) -> Result<Option<RunRecord>> {
-        match self.runs.get(id.0)? {
-            Some(v) if codec::stub_status(&v).is_none() => Ok(self.decode_or_quarantine(&id.0, &v)),
-            _ => self.get_archived(&id.0),
-        }
-    }
-
-    /// Decodes a run record; one that cannot be decoded is moved to the
-    /// quarantine tree and reported, never allowed to crash a request.
-    fn decode_or_quarantine(&self, key: &[u8], value: &[u8]) -> Option<RunRecord> {
-        match codec::decode(value) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                log::error!("run record {} cannot be decoded: {e}", crate::budget::hex(key));
-                let command = Command::Quarantine {
-                    key: key.to_vec(),
-                    value: value.to_vec(),
-                };
-                if let Err(e) = self.apply(&[command]) {
-                    log::error!("cannot quarantine it: {e}");
-                }
-                None
-            }
-        }
-    }
-
-    /// 0-based position among queued runs in dispatch order.
-    pub fn queue_position(&self, run: &RunRecord) -> Option<u64> {
-        self.index().position(run.mode.priority(), &run.id)
-    }
-
-    /// Newest first, filtered, one page plus whether there is more.
-    pub fn list(&self, f: &ListFilter) -> Result<(Vec<RunRecord>, bool)> {
-        let upper = f.before.map(|id| id.0.to_vec()).unwrap_or_else(|| vec![0xff; 17]);
-        let mut out = Vec::with_capacity(f.limit.min(512));
-        for item in self.newest_first(&upper)? {
-            let (k, v, archived) = item?;
-            let decoded = if archived {
-                self.decode_archived(&k, &v)
-            } else {
-                self.decode_or_quarantine(&k, &v)
-            };
-            let Some(rec) = decoded else {
-                continue;
-            };
-            if f.status.is_some_and(|s| s != rec.status)
-                || f.preset.is_some_and(|p| p != rec.preset)
-                || f.hardware_target
-                    .as_ref()
-                    .is_some_and(|t| *t != rec.hardware_target)
-            {
-                continue;
-            }
-            if out.len() == f.limit {
-                return Ok((out, true));
-            }
-            out.push(rec);
-        }
-        Ok((out, false))
-    }
-
     /// Extends a lease, keeping its cancel mark; false when the lease is
     /// no longer this token's.
     pub fn renew(&self, id: &RunId, token: u64, expires_ms: u64) -> Result<bool> {
@@ -548,33 +486,6 @@ impl Store {
                 return Ok(true);
             }
         }
-    }
-
-    /// Whether a cancel of this running run was accepted (its lease carries
-    /// the mark), so that recovery ends it cancelled rather than running
-    /// it again.
-    pub fn cancel_requested(&self, id: &RunId) -> Result<bool> {
-        Ok(self.leases.get(id.0)?.is_some_and(|l| lease_cancel_requested(&l)))
-    }
-
-    pub fn leases(&self) -> Result<Vec<(RunId, Lease)>> {
-        self.leases
-            .iter()
-            .map(|item| {
-                let (k, v) = item?;
-                Ok((run_id_of(&k).unwrap_or(RunId([0; 16])), decode_lease(&v)))
-            })
-            .collect()
-    }
-
-    /// Queued runs due now and queued runs waiting for a retry backoff.
-    pub fn ready_and_future(&self, now_ms: u64) -> (u64, u64) {
-        self.index().ready_and_future(now_ms)
-    }
-
-    /// The oldest queued run's submit time (ms).
-    pub fn oldest_queued_ms(&self) -> Option<u64> {
-        self.index().oldest_ms()
     }
 
     /// Drops expired budget sessions and stale idempotency keys. Returns
@@ -615,17 +526,6 @@ impl Store {
         Ok(expired)
     }
 
-    pub fn session(&self, id: &str) -> Result<Option<SessionRecord>> {
-        Ok(self
-            .sessions
-            .get(id.as_bytes())?
-            .and_then(|v| SessionRecord::decode(&v)))
-    }
-
-    pub fn control_profile(&self) -> ControlProfile {
-        self.profile.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
     pub fn set_control_profile(&self, p: &ControlProfile) -> Result<()> {
         self.writable()?;
         self.meta
@@ -654,45 +554,6 @@ impl Store {
         self.db.flush()?;
         self.flush_archive()
     }
-
-    /// Closes the store, then opens and closes its main database once
-    /// more, so that the next start is fast: sled 0.34 writes its recovery
-    /// snapshot only when it opens a database, and a start otherwise
-    /// replays all the log written since the previous start (most of a
-    /// second after a busy day, see tests/bench.sh). While it is open, a
-    /// main store whose file is mostly free space is compacted (see
-    /// compact.rs). Waits up to `wait` for other handles to go (the writer
-    /// thread holds the store while it answers a batch), and is refused
-    /// unless `store` is then the last one.
-    pub fn close_with_snapshot(store: Arc<Store>, wait: std::time::Duration) -> Result<Option<Compacted>> {
-        let began = std::time::Instant::now();
-        while Arc::strong_count(&store) > 1 && began.elapsed() < wait {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        let store = Arc::try_unwrap(store).map_err(|_| StoreError::Io("still in use elsewhere".into()))?;
-        // Nothing changes the queue from here on: its copy for the next
-        // start is exact.
-        let mut copy = Vec::with_capacity(store.counts.get(RunStatus::Queued) as usize * QUEUE_ENTRY);
-        for item in store.queue.iter() {
-            let (k, v) = item?;
-            copy.extend_from_slice(&k);
-            copy.extend_from_slice(&v);
-        }
-        store.meta.insert(META_QUEUE_AT_STOP, copy)?;
-        store.db.flush()?;
-        let (data_dir, cache) = (store.path.clone(), store.cache_bytes);
-        drop(store);
-        let db = open_sled(&compact::main_dir(&data_dir)?, cache)?;
-        let compacted = compact::compact_if_sparse(&data_dir, &db, compact::SPARSE, cache)?;
-        drop(db);
-        if compacted.is_some() {
-            // Held while the old store's files go, so that no second synqc
-            // can start on this data dir in the meantime.
-            let _fresh = open_sled(&compact::main_dir(&data_dir)?, cache)?;
-            compact::remove_leftovers(&data_dir)?;
-        }
-        Ok(compacted)
-    }
 }
 
 impl Drop for Store {
@@ -705,7 +566,7 @@ impl Drop for Store {
 }
 
 fn unexpected(outcome: Outcome) -> StoreError {
-    StoreError::Io(format!(
+    StoreError::Unavailable(format!(
         "the store writer answered {outcome:?} to another command"
     ))
 }

@@ -180,7 +180,7 @@ pub(super) fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         match sled::Config::new().path(path).cache_capacity(cache_bytes).open() {
-            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
+            Err(e) if super::error::lock_held(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
             other => return Ok(other?),

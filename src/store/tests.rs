@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use smol::block_on;
 
 use super::archive::{encode_intent, PRUNE_INTENT};
-use super::layout::META_SCHEMA;
+use super::layout::{META_QUEUE_AT_STOP, META_SCHEMA, QUEUE_ENTRY};
 use super::*;
 use crate::budget::Budget;
 use crate::controls::ControlProfile;
@@ -1630,7 +1630,7 @@ fn a_compaction_cut_short_leaves_the_store_it_had() {
     // CURRENT naming nothing is refused, not replaced by a guess.
     std::fs::write(dir.path().join("CURRENT"), b"main-7\n").expect("write");
     match Store::open(dir.path(), budget()) {
-        Err(StoreError::Io(e)) => assert!(e.contains("holds no store"), "{e}"),
+        Err(StoreError::Corrupt(e)) => assert!(e.contains("holds no store"), "{e}"),
         other => panic!("opened: {:?}", other.map(|_| ())),
     }
     assert!(root_has_sled_files(dir.path()), "nothing removed");
@@ -1705,7 +1705,7 @@ fn a_failed_write_refuses_every_write_after_it_and_says_restart() {
     let store = open_store(dir.path(), budget()).expect("open");
     assert!(store.is_writable());
     store.probe().expect("probe");
-    let cause = StoreError::Io("No space left on device".into());
+    let cause = StoreError::io("writing the log", std::io::Error::from_raw_os_error(28));
     assert_eq!(store.refuse_writes(cause), StoreError::WritesRefused);
     assert!(!store.is_writable());
     assert_eq!(store.probe(), Err(StoreError::WritesRefused));

@@ -63,7 +63,7 @@ impl Writer {
         self.call_many(vec![command])
             .await
             .pop()
-            .unwrap_or_else(|| Err(StoreError::Io("the store writer gave no answer".into())))
+            .unwrap_or_else(|| Err(StoreError::Unavailable("the store writer gave no answer".into())))
     }
 
     /// Applies several commands, in order, normally in one transaction:
@@ -83,7 +83,7 @@ impl Writer {
         for answer in answers {
             out.push(match answer {
                 Some(answer) => self.wait(answer, deadline).await,
-                None => Err(StoreError::Io("the store writer stopped".into())),
+                None => Err(StoreError::Unavailable("the store writer stopped".into())),
             });
         }
         out
@@ -99,7 +99,7 @@ impl Writer {
                 answer
                     .recv()
                     .await
-                    .map_err(|_| StoreError::Io("the store writer stopped".into()))
+                    .map_err(|_| StoreError::Unavailable("the store writer stopped".into()))
             })
             .await;
         answer.and_then(|outcome| outcome)
