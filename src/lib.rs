@@ -135,6 +135,16 @@ pub enum StartError {
     Runtime(String),
 }
 
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Bind(_, e) => Some(e),
+            StartError::Store(e) => Some(e),
+            StartError::Config(_) | StartError::Runtime(_) => None,
+        }
+    }
+}
+
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
