@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -87,9 +88,11 @@ settings! {
     /// concurrent simulations (default: number of cores)
     workers: usize = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     /// a run still executing after this fails with TIMEOUT
-    job_timeout_seconds: u64 = 90;
+    #[serde(with = "whole_seconds")]
+    job_timeout_seconds: Duration = Duration::from_secs(90);
     /// a running run whose lease is not renewed this long is requeued
-    lease_seconds: u64 = 30;
+    #[serde(with = "whole_seconds")]
+    lease_seconds: Duration = Duration::from_secs(30);
     /// attempts for transient failures and worker crashes
     max_attempts: u32 = 3;
     /// queued runs beyond this are refused with 503
@@ -101,7 +104,8 @@ settings! {
     /// shot_budget when a request names none
     default_shot_budget: u64 = 2048;
     /// idle time after which a session's budget resets (>= 60)
-    session_budget_ttl_seconds: u64 = 3600;
+    #[serde(with = "whole_seconds")]
+    session_budget_ttl_seconds: Duration = Duration::from_secs(3600);
     /// run provider targets as simulations of their noise
     allow_provider_simulation: bool = false;
     /// finished runs kept; the oldest beyond this are pruned
@@ -123,13 +127,16 @@ settings! {
     // developer's copy names itself.
     env: String = "production".into();
     /// on SIGTERM, how long running runs may finish
-    shutdown_grace_seconds: u64 = 10;
+    #[serde(with = "whole_seconds")]
+    shutdown_grace_seconds: Duration = Duration::from_secs(10);
     /// open HTTP connections at most (lowered to fit the fd limit); idle ones are closed first
     max_connections: u64 = 1024;
     /// a request's line and headers must arrive within this
-    header_timeout_seconds: u64 = 10;
+    #[serde(with = "whole_seconds")]
+    header_timeout_seconds: Duration = Duration::from_secs(10);
     /// a keep-alive connection with no request this long is closed
-    idle_timeout_seconds: u64 = 30;
+    #[serde(with = "whole_seconds")]
+    idle_timeout_seconds: Duration = Duration::from_secs(30);
     /// log level: error, warn, info, debug, trace
     log: String = "info".into();
     /// text or json
@@ -196,7 +203,7 @@ macro_rules! has_kind {
 
 has_kind!(Str: String, PathBuf);
 has_kind!(Addr: SocketAddr);
-has_kind!(Int: u32, u64, usize);
+has_kind!(Int: u32, u64, usize, Duration);
 has_kind!(Bool: bool);
 has_kind!(List: Vec<String>);
 
@@ -212,6 +219,22 @@ const fn doc_line(doc: &'static str) -> &'static str {
             Err(_) => doc,
         },
         _ => doc,
+    }
+}
+
+/// A duration as the file, environment and flags give it: whole seconds
+/// (the key says so: `*_seconds`).
+mod whole_seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
     }
 }
 
@@ -324,8 +347,8 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         let mut bad = Vec::new();
         for (name, v) in [
-            ("job_timeout_seconds", self.job_timeout_seconds),
-            ("lease_seconds", self.lease_seconds),
+            ("job_timeout_seconds", self.job_timeout_seconds.as_secs()),
+            ("lease_seconds", self.lease_seconds.as_secs()),
             ("max_attempts", u64::from(self.max_attempts)),
             ("max_pending", self.max_pending),
             ("max_shots_per_experiment", self.max_shots_per_experiment),
@@ -333,8 +356,8 @@ impl Config {
             ("default_shot_budget", self.default_shot_budget),
             ("max_request_bytes", self.max_request_bytes),
             ("max_connections", self.max_connections),
-            ("header_timeout_seconds", self.header_timeout_seconds),
-            ("idle_timeout_seconds", self.idle_timeout_seconds),
+            ("header_timeout_seconds", self.header_timeout_seconds.as_secs()),
+            ("idle_timeout_seconds", self.idle_timeout_seconds.as_secs()),
         ] {
             if v == 0 {
                 bad.push(format!("{name}: must be at least 1"));
@@ -345,7 +368,7 @@ impl Config {
                 "store_cache_bytes: must be at least {MIN_STORE_CACHE_BYTES} (1 MiB)"
             ));
         }
-        if self.session_budget_ttl_seconds < 60 {
+        if self.session_budget_ttl_seconds < Duration::from_secs(60) {
             bad.push("session_budget_ttl_seconds: must be at least 60".into());
         }
         if self.default_shot_budget > self.max_shots_per_experiment {
@@ -518,7 +541,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:9300");
         assert_eq!(c.workers, 5);
         assert_eq!(c.max_pending, 7);
-        assert_eq!(c.lease_seconds, 30);
+        assert_eq!(c.lease_seconds, Duration::from_secs(30));
     }
 
     #[test]

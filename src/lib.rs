@@ -178,7 +178,7 @@ impl State {
             .map_err(|e| StartError::Config(format!("data_dir {}: {e}", config.data_dir.display())))?;
         let budget = Budget {
             max_per_session: config.max_shots_per_session,
-            ttl_ms: config.session_budget_ttl_seconds * 1000,
+            ttl_ms: config.session_budget_ttl_seconds.as_millis() as u64,
         };
         let store = Store::open_with_cache(&config.data_dir, budget, config.store_cache_bytes)
             .map_err(StartError::Store)?;

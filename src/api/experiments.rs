@@ -31,7 +31,7 @@ pub async fn run_sync(mut req: Request<State>) -> Result<Response, ApiError> {
     if let (Some(w), false) = (watch, finished) {
         // Long enough for every attempt to time out, and then some.
         let cfg = &state.config;
-        let limit = Duration::from_secs(cfg.job_timeout_seconds * u64::from(cfg.max_attempts) + 30);
+        let limit = cfg.job_timeout_seconds * cfg.max_attempts + Duration::from_secs(30);
         smol::future::or(async { w.recv().await.ok() }, async {
             smol::Timer::after(limit).await;
             None

@@ -62,7 +62,7 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
             "connected": store_ok,
             "redis_connected": store_ok,
             "session_keys": counts.sessions.load(Ordering::Relaxed),
-            "session_ttl_seconds": cfg.session_budget_ttl_seconds,
+            "session_ttl_seconds": cfg.session_budget_ttl_seconds.as_secs(),
         },
         "queue": {
             "total": counts.total(),
@@ -74,7 +74,7 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
             "oldest_queued_age_s": oldest.map(|t| now.saturating_sub(t) as f64 / 1000.0),
             "max_workers": cfg.workers,
             "max_pending": cfg.max_pending,
-            "job_timeout_seconds": cfg.job_timeout_seconds,
+            "job_timeout_seconds": cfg.job_timeout_seconds.as_secs(),
             "expired_leases": expired,
             "failure_codes": failure_codes,
         },

@@ -115,7 +115,7 @@ impl Claimed {
 }
 
 pub(super) async fn claim(state: &State, batch: usize) -> Result<Claimed, StoreError> {
-    let lease_ms = state.config.lease_seconds * 1000;
+    let lease_ms = state.config.lease_seconds.as_millis() as u64;
     let at = Instant::now();
     let now = now_ms();
     let share = state
@@ -180,7 +180,7 @@ pub(super) async fn execute_batch(state: &State, claimed: Claimed) -> (Vec<Execu
 /// is renewed when a third of it has passed while the run waited for its
 /// turn.
 async fn lease_held(state: &State, id: &RunId, token: u64, claimed_at: Instant) -> bool {
-    let lease_ms = state.config.lease_seconds * 1000;
+    let lease_ms = state.config.lease_seconds.as_millis() as u64;
     if claimed_at.elapsed() < Duration::from_millis(lease_ms / 3) {
         return true;
     }
@@ -360,8 +360,8 @@ pub(super) fn classify(stopped: u8, e: SimError) -> RunError {
 /// Renews the lease while the simulation runs and raises the timeout flag;
 /// completes only if the lease is lost.
 async fn keep_lease(state: &State, rec: &RunRecord, token: u64, control: &RunControl) {
-    let lease_ms = state.config.lease_seconds * 1000;
-    let timeout = Duration::from_secs(state.config.job_timeout_seconds);
+    let lease_ms = state.config.lease_seconds.as_millis() as u64;
+    let timeout = state.config.job_timeout_seconds;
     let began = Instant::now();
     let tick = Duration::from_millis((lease_ms / 3).clamp(100, 10_000)).min(timeout);
     loop {

@@ -34,8 +34,8 @@ pub fn serve(config: Config) -> Result<(), StartError> {
     let cap = fd_cap(&state.config);
     let limits = Arc::new(http1::Limits {
         max_body: state.config.max_request_bytes,
-        header_timeout: Duration::from_secs(state.config.header_timeout_seconds),
-        idle_timeout: Duration::from_secs(state.config.idle_timeout_seconds),
+        header_timeout: state.config.header_timeout_seconds,
+        idle_timeout: state.config.idle_timeout_seconds,
     });
     // One registry for both listeners: they share the fd limit.
     let connections = connections::Connections::new(cap);
@@ -95,7 +95,7 @@ pub fn serve(config: Config) -> Result<(), StartError> {
     let first = signals.forever().next();
     log::info!(
         "signal {first:?}: draining (grace {} s)",
-        state.config.shutdown_grace_seconds
+        state.config.shutdown_grace_seconds.as_secs()
     );
     state.lifecycle.set_draining();
     // A second signal ends the process at once: everything accepted is
@@ -119,7 +119,7 @@ pub fn serve(config: Config) -> Result<(), StartError> {
 /// Lets running runs finish within the grace period, gives the rest back to
 /// the queue, and flushes.
 fn drain(state: &State) {
-    let grace = Duration::from_secs(state.config.shutdown_grace_seconds);
+    let grace = state.config.shutdown_grace_seconds;
     let began = Instant::now();
     while state.executor.running_here() > 0 && began.elapsed() < grace {
         std::thread::sleep(Duration::from_millis(20));
