@@ -21,6 +21,12 @@ use crate::sim::NoiseProfile;
 /// the struct field and how env and flag text is read, and its expression
 /// is the default. From that come [`Config`], its `Default` and [`KEYS`].
 /// `noise` tables exist only in the file, so they are declared apart.
+/// sled's page cache for the two databases together, unless configured
+/// (store_cache_bytes). sled's own default is 1 GiB per database, and the
+/// process grew with the store towards it; with a few MiB it stays flat
+/// however large the store grows (tests/soak.sh measures it).
+pub const DEFAULT_STORE_CACHE_BYTES: u64 = 8 << 20;
+
 macro_rules! settings {
     ($(
         #[doc = $help:literal]
@@ -115,7 +121,7 @@ settings! {
     /// new runs get 503 while the data dir's disk has less free space
     min_free_disk_bytes: u64 = 64 * 1024 * 1024;
     /// memory for the store's page caches (both databases, >= 1 MiB)
-    store_cache_bytes: u64 = crate::store::DEFAULT_CACHE_BYTES;
+    store_cache_bytes: u64 = DEFAULT_STORE_CACHE_BYTES;
     /// requests per minute per session (0 = off)
     rate_limit_per_minute: u64 = 0;
     /// origins allowed to call the API from a browser

@@ -19,11 +19,9 @@ use crate::run::RunStatus;
 /// LZ4-compressed (an older synqc would quarantine both; see codec.rs).
 pub const SCHEMA_VERSION: u64 = 3;
 
-/// sled's page cache for the two databases together, unless configured
-/// (store_cache_bytes). sled's own default is 1 GiB per database, and
-/// the process grew with the store towards it; with a few MiB it stays
-/// flat however large the store grows (tests/soak.sh measures it).
-pub const DEFAULT_CACHE_BYTES: u64 = 8 << 20;
+/// The configuration's default (store_cache_bytes), for a store opened
+/// without one (tests, `synqc bench fill`).
+pub use crate::config::DEFAULT_STORE_CACHE_BYTES as DEFAULT_CACHE_BYTES;
 
 /// The page cache of the main database and of the archive, out of
 /// `total`: half each. The main store is small but every submit, claim
