@@ -27,9 +27,13 @@ const RUNS: usize = 960;
 const SUBMITTERS: usize = 8;
 
 fn start() -> Server {
+    start_with_workers("1")
+}
+
+fn start_with_workers(workers: &str) -> Server {
     Server::start(&[
         "--workers",
-        "1",
+        workers,
         "--max-shots-per-session",
         &SESSION_LIMIT.to_string(),
         // The ledger probe asks for the whole session's worth at once.
@@ -183,6 +187,35 @@ fn every_accepted_cancel_of_quick_batched_runs_ends_cancelled() {
 }
 
 #[test]
+fn queued_runs_are_cancelled_at_once_with_their_shots_refunded() {
+    // No worker: the runs stay queued whatever the machine's load.
+    let s = start_with_workers("0");
+    let ids: Vec<String> = (0..5).map(|_| submit(&s, "hello_quantum_sim")).collect();
+    let mut answers = HashMap::new();
+    for id in &ids {
+        let r = cancel(&s, id);
+        assert_eq!(r.status, 200, "{}", r.body);
+        answers.insert(
+            id.clone(),
+            Answer {
+                status: r.status,
+                body: r.json(),
+            },
+        );
+    }
+    let finals = check(&s, &answers);
+    for id in &ids {
+        let done = &finals[id];
+        assert_eq!(stage(done), "queued", "{done}");
+        assert_eq!(done["error_detail"]["shots_refunded"], true, "{done}");
+    }
+    // Every shot came back: the whole session budget fits one more run.
+    let body = json!({"preset": "hello_quantum_sim", "shot_budget": SESSION_LIMIT});
+    let r = s.send("POST", "/runs", Some(&body), &[("X-Session-Id", SESSION)]);
+    assert_eq!(r.status, 202, "{}", r.body);
+}
+
+#[test]
 fn queued_waiting_and_executing_runs_each_end_cancelled_with_their_shots_accounted() {
     let s = start();
     let mut answers = HashMap::new();
@@ -277,11 +310,14 @@ fn queued_waiting_and_executing_runs_each_end_cancelled_with_their_shots_account
         }
     }
     let finals = check(&s, &answers);
+    // Behind the blocker they are usually still queued, but on a loaded
+    // machine the blocker can finish first: the answer says which.
     for id in &queued {
         let done = &finals[id];
-        assert_eq!(done["status"], "cancelled", "{done}");
-        assert_eq!(stage(done), "queued", "{done}");
-        assert_eq!(done["error_detail"]["shots_refunded"], true, "{done}");
+        if answers[id].status == 200 {
+            assert_eq!(stage(done), "queued", "{done}");
+            assert_eq!(done["error_detail"]["shots_refunded"], true, "{done}");
+        }
     }
     for done in finals.values().filter(|d| d["status"] == "cancelled") {
         let refunded = done["error_detail"]["shots_refunded"] == true;
