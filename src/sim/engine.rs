@@ -209,6 +209,11 @@ pub enum Op {
     Delay(usize, f64),
     /// One calibrated physical pulse implementing this unitary (RB Cliffords).
     Pulse(usize, U2),
+    /// Ideal, instantaneous reset to |0> once the qubit is free.
+    Reset(usize),
+    /// Scheduling barrier: the listed qubits wait for the latest of them,
+    /// idling as they wait.
+    Barrier(Vec<usize>),
 }
 
 /// The physical model a register runs under, resolved from a noise profile
@@ -414,6 +419,12 @@ impl Register {
         });
     }
 
+    /// rho -> |0><0| (x) Tr_q rho: the qubit's populations move to |0> and
+    /// its coherences with the rest vanish.
+    pub fn reset(&mut self, q: usize) {
+        self.map_blocks(q, |b| [b[0] + b[3], C::ZERO, C::ZERO, C::ZERO]);
+    }
+
     /// Bring qubits to a common start time, idling the early ones.
     fn sync(&mut self, qs: &[usize]) -> f64 {
         let start = qs.iter().map(|&q| self.clock_ns[q]).fold(0.0, f64::max);
@@ -510,6 +521,13 @@ impl Register {
                     let (axis, th) = axis_angle(u);
                     self.drive(q, axis, th);
                 }
+            }
+            Op::Reset(q) => {
+                self.sync(&[q]);
+                self.reset(q);
+            }
+            Op::Barrier(ref qs) => {
+                self.sync(qs);
             }
         }
     }
@@ -734,6 +752,28 @@ mod tests {
         r.apply(&Op::Delay(0, 1e5));
         assert!((r.populations()[1] - 0.02).abs() < 1e-9);
         assert!((r.trace() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn reset_returns_an_entangled_qubit_to_ground_and_leaves_its_partner_mixed() {
+        let mut r = Register::new(2, model().ideal());
+        r.run(&[Op::H(0), Op::Cx(0, 1), Op::Reset(0)]);
+        let p = r.populations();
+        // |00> and |01> (qubit 0 leftmost) each half; the partner lost its coherence.
+        assert!((p[0] - 0.5).abs() < 1e-12 && (p[1] - 0.5).abs() < 1e-12, "{p:?}");
+        assert!(r.rho()[1].norm_sqr() < 1e-24 && r.rho()[3].norm_sqr() < 1e-24);
+        assert!((r.trace() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn barrier_idles_the_early_qubit_until_the_latest_is_free() {
+        let m = model();
+        let mut r = Register::new(2, m.clone());
+        r.run(&[Op::X(0), Op::Barrier(vec![0, 1])]);
+        assert_eq!(r.clock_ns, vec![m.gate_1q_ns; 2]);
+        let mut free = Register::new(2, m);
+        free.run(&[Op::X(0)]);
+        assert_eq!(free.clock_ns[1], 0.0, "no barrier: qubit 1 has not moved");
     }
 
     #[test]
