@@ -157,7 +157,12 @@ HEALTH_STATUS=$(json 'd["status"]')
 VERSION=$(json 'd["version"]')
 PRESETS=$(json '" ".join(d["presets"])')
 check "health status is ok (got '$HEALTH_STATUS')" [ "$HEALTH_STATUS" = ok ]
-check "health lists the 6 presets ($PRESETS)" [ "$(wc -w <<<"$PRESETS")" -eq 6 ]
+has_presets() { local p; for p in "$@"; do [[ " $PRESETS " == *" $p "* ]] || return 1; done; }
+check "health lists the 6 built-in presets ($PRESETS)" has_presets hello_quantum_sim health latency backend_compare dpd_demo grover_demo
+# The circuit checks run once the server advertises the preset; until then
+# they say loudly that they did not.
+HAS_CIRCUIT=0
+if has_presets circuit; then HAS_CIRCUIT=1; else echo "SKIP circuit editor: server has no circuit preset"; fi
 cp "$TMP/body" "$TMP/health.json"
 
 # Watch the event stream while runs move (bounded).
@@ -221,6 +226,53 @@ check "GET /runs lists both runs newest first with next_cursor" \
   [ "$code" = 200 -a "$(json "[r['id'] for r in d['runs']][:2] == ['${RUN_IDS[1]}', '${RUN_IDS[0]}'] and 'next_cursor' in d")" = True ]
 code=$(http POST "$BASE/runs/${RUN_IDS[0]}/cancel")
 check "cancel of a finished run is 409 CONFLICT in the error envelope" [ "$code" = 409 -a "$(json 'd["detail"]["error_code"]')" = CONFLICT ]
+
+# ---------------------------------------------------------------- the console's circuit example, by curl
+# The program a newcomer finds in the editor, taken from the page itself,
+# must be one the server runs.
+CIRCUIT_ID=""
+if [ "$HAS_CIRCUIT" = 1 ]; then
+  python3 - "$ROOT/assets/console/index.html" >"$TMP/bell.json" <<'PY'
+import html, json, re, sys
+page = open(sys.argv[1]).read()
+m = re.search(r'<textarea id="c-qasm"[^>]*>(.*?)</textarea>', page, re.S)
+print(json.dumps({"preset": "circuit", "qasm": html.unescape(m.group(1)), "hardware_target": "sim_local", "shot_budget": 1024, "seed": 7, "mode": "explore"}))
+PY
+  code=$(http POST "$BASE/runs" "$(cat "$TMP/bell.json")")
+  CIRCUIT_ID=$(json 'd["id"]')
+  if [ "$code" = 202 ] && [[ $CIRCUIT_ID =~ $UUID_RE ]]; then
+    ok "POST /runs with the console's Bell example (preset circuit) -> 202, id $CIRCUIT_ID"
+    for _ in $(seq 1 240); do
+      http GET "$BASE/runs/$CIRCUIT_ID" >/dev/null
+      case $(json 'd["status"]') in succeeded | failed | cancelled) break ;; esac
+      sleep 0.5
+    done
+    cp "$TMP/body" "$TMP/run-circuit.json"
+    python3 - "$TMP/run-circuit.json" "$TMP/bell.json" <<'PY' && ok "Bell circuit run: succeeded; counts keyed 00/01/10/11 summing to the shots, mostly 00 and 11; expected 00/11 at 0.5; qubits 2, depth, h and cx counted, sha256 of the program" || bad "Bell circuit run result (above; $TMP/run-circuit.json)"
+import hashlib, json, sys
+d, req = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+errs = []
+if d.get("status") != "succeeded":
+    errs.append("status %s: %s" % (d.get("status"), d.get("error_message") or d.get("error")))
+else:
+    r = d["result"]; k, a = r["kpis"], r["artifacts"]
+    c, e = k["raw_counts"], k["expected_distribution"]
+    if not set(c) <= {"00", "01", "10", "11"}: errs.append("count keys %s" % sorted(c))
+    if sum(c.values()) != k["shots_used"]: errs.append("counts sum %d != shots_used %s" % (sum(c.values()), k["shots_used"]))
+    if (c.get("00", 0) + c.get("11", 0)) < 0.8 * sum(c.values()): errs.append("00+11 is under 80%%: %s" % c)
+    if set(k for k, v in e.items() if v > 1e-12) != {"00", "11"} or abs(e["00"] - 0.5) > 1e-9: errs.append("expected_distribution %s" % e)
+    if a.get("qubits") != 2: errs.append("artifacts.qubits %s" % a.get("qubits"))
+    if not isinstance(a.get("depth"), int) or a["depth"] < 2: errs.append("artifacts.depth %s" % a.get("depth"))
+    if not {"h", "cx"} <= set(a.get("gate_counts") or {}): errs.append("artifacts.gate_counts %s" % a.get("gate_counts"))
+    if a.get("sha256") != hashlib.sha256(req["qasm"].encode()).hexdigest(): errs.append("artifacts.sha256 %s is not the program's sha256" % a.get("sha256"))
+for x in errs: print("#   " + x)
+sys.exit(1 if errs else 0)
+PY
+  else
+    bad "POST /runs with the console's Bell example -> 202 (got $code: $(head -c 400 "$TMP/body"))"
+    CIRCUIT_ID=""
+  fi
+fi
 
 # ---------------------------------------------------------------- OpenAPI
 OPENAPI=$ROOT/assets/openapi.json
@@ -336,10 +388,12 @@ echo "# browser: $("$CHROME" --version 2>/dev/null | head -1)"
 # by curl, and by playwright below).
 chrome --dump-dom "$BASE/?live=poll#run=${RUN_IDS[1]}" >"$TMP/console-dom.html"
 check "console renders in headless Chromium (dump-dom)" [ -s "$TMP/console-dom.html" ]
-tally < <(python3 - "$TMP/console-dom.html" "$VERSION" "$PRESETS" "${RUN_IDS[@]}" <<'PY'
-import sys
+http GET "$BASE/hardware/targets" >/dev/null
+cp "$TMP/body" "$TMP/targets.json"
+tally < <(python3 - "$TMP/console-dom.html" "$VERSION" "$PRESETS" "$TMP/targets.json" "${RUN_IDS[@]}" <<'PY'
+import html, json, re, sys
 from html.parser import HTMLParser
-dom, version, presets, ids = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3].split(), sys.argv[4:]
+dom, version, presets, targets, ids = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3].split(), json.load(open(sys.argv[4]))["targets"], sys.argv[5:]
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
 class P(HTMLParser):
@@ -381,7 +435,7 @@ line(any(t == "option" and a.get("value") == "sim_local" for t, a in els("submit
 line(any(a.get("data-testid") == "submit-button" for _, a in els("submit-form")), "submit button is in the submit form")
 rows = [a.get("data-run-id") for t, a in els("runs-table") if t == "tr" and a.get("data-run-id")]
 line(all(i in rows for i in ids), f"runs table shows the submitted run ids ({len(rows)} rows)")
-line(rows[:2] == ids[::-1], "runs table is newest first")
+line(all(i in rows for i in ids) and rows.index(ids[1]) < rows.index(ids[0]), "runs table is newest first")
 d = text("run-detail")
 line(ids[1] in d and "succeeded" in d, "run detail (#run=id) shows the run id and status")
 line("KPI details" in d and "fidelity_dist_v1" in d and "ci95" in d, "run detail shows the kpi_details table with definition ids and ci95")
@@ -393,8 +447,61 @@ pt = text("profile-form")
 line("Effective probe window 120 ns" in pt and "κ = 0.213" in pt, "control profile form is filled from GET /controls/profile (probe window 120 ns, kappa 0.213)")
 cards = [a.get("data-target-id") for t, a in els("targets-panel") if t == "article"]
 line(len(cards) == 6 and "sim_local" in cards, f"targets panel shows the 6 hardware targets ({', '.join(c for c in cards if c)})")
+# Each target card: where it executes, and for an executor its health.
+if not any("execution" in t for t in targets):
+    print("SKIP target execution badges: GET /hardware/targets has no `execution` field")
+else:
+    card_html = {}
+    for t in targets:
+        i = dom.find(f'data-target-id="{t["id"]}"')
+        j = dom.find("</article>", i)
+        card_html[t["id"]] = dom[i:j] if i >= 0 else ""
+    errs = []
+    for t in targets:
+        h = card_html[t["id"]]
+        if f'data-execution="{t["execution"]}"' not in h: errs.append(f'{t["id"]}: no {t["execution"]} badge')
+        if t["execution"] == "executor":
+            x = t.get("executor") or {}
+            if f'data-up="{"true" if x.get("up") else "false"}"' not in h: errs.append(f'{t["id"]}: executor up/down badge')
+            b = x.get("backend")
+            if b and f'executor: {b["name"]} {b["version"]}' not in h: errs.append(f'{t["id"]}: backend name and version')
+            if not x.get("up") and x.get("reason") and x["reason"] not in h: errs.append(f'{t["id"]}: down reason')
+        elif "simulated" not in h: errs.append(f'{t["id"]}: simulated badge text')
+    line(not errs, "each target card shows simulated / executor <backend> <version> with up/down" + (": " + "; ".join(errs) if errs else ""))
+# The circuit editor is on the page with a runnable example.
+ed = text("circuit-editor")
+tags = els("circuit-editor")
+qasm = next((a for t, a in tags if t == "textarea" and a.get("id") == "c-qasm"), None)
+line(qasm is not None and "OPENQASM 3.0;" in ed and "measure" in ed, "circuit editor (data-testid circuit-editor) holds an OpenQASM 3 example with measurements")
+line(any(a.get("data-testid") == "circuit-submit" for _, a in tags) and any(a.get("id") == "c-ex-ghz" for _, a in tags), "circuit editor has a submit button and a GHZ example button")
+line(any(t == "option" and a.get("value") == "sim_local" for t, a in tags if a.get("value") is not None), "circuit editor target select lists sim_local")
+spans = dom[dom.find('id="c-gutter"'):].split("</pre>", 1)[0].count("<span")
+m = re.search(r'<textarea id="c-qasm"[^>]*>(.*?)</textarea>', dom, re.S)
+nlines = html.unescape(m.group(1)).count("\n") + 1 if m else -1
+line(spans == nlines, f"circuit editor gutter numbers every line ({spans} numbers, {nlines} lines)")
 PY
 )
+
+if [ -n "$CIRCUIT_ID" ]; then
+  chrome --dump-dom "$BASE/?live=poll#run=$CIRCUIT_ID" >"$TMP/console-circuit-dom.html"
+  tally < <(python3 - "$TMP/console-circuit-dom.html" "$TMP/run-circuit.json" <<'PY'
+import json, re, sys
+dom, run = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+a, k = run["result"]["artifacts"], run["result"]["kpis"]
+i = dom.find('data-testid="circuit-info"')
+info = re.sub(r"<[^>]+>", " ", dom[i:dom.find("</dl>", i)]) if i >= 0 else ""
+info = " ".join(info.split())
+def line(ok, what): print(("ok   - " if ok else "FAIL - ") + what)
+line(i >= 0 and f"Depth {a['depth']}" in info and "Qubits 2" in info and a["sha256"][:12] in info,
+     f"circuit run detail shows qubits, depth and the short sha256 ({info[:160]})")
+line(all(f"{g} × {n}" in info for g, n in a["gate_counts"].items()), "circuit run detail shows the gate counts")
+line("simulated by synqc (sim_local" in info, "circuit run detail says where it ran (simulated by synqc, sim_local)")
+shown = set(re.findall(r'<g data-outcome="([01 ]+)"', dom))
+line(shown == set(k["raw_counts"]) | {x for x, v in k["expected_distribution"].items() if v > 0}, f"counts chart draws one bar per measured or expected outcome ({sorted(shown)})")
+line('data-testid="counts-table"' in dom, "counts table lists the outcomes")
+PY
+  )
+fi
 
 SHOT=$TMP/console-1280x800.png
 chrome --window-size=1280,800 --screenshot="$SHOT" "$BASE/?live=poll#run=${RUN_IDS[1]}" >/dev/null
@@ -448,7 +555,7 @@ else
 // Drives the console like an operator: submit through the form, watch the
 // run finish over SSE, open it, see 422 field errors, use an API key.
 const { chromium } = require('playwright-core');
-const [base, keyBase, key, shotDir, chrome] = process.argv.slice(2);
+const [base, keyBase, key, shotDir, chrome, hasCircuit] = process.argv.slice(2);
 const line = (ok, what) => console.log((ok ? 'ok   - ' : 'FAIL - ') + 'browser: ' + what);
 async function step(what, fn) {
   try { const r = await fn(); line(r !== false, what); } catch (e) { line(false, what + ' (' + String(e.message || e).split('\n')[0].slice(0, 200) + ')'); }
@@ -459,6 +566,9 @@ async function step(what, fn) {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
+    // The 4xx answers this script provokes are logged by the browser as
+    // failed loads; anything else on the console is a fault of the page.
+    page.on('console', (m) => { if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) errors.push('console: ' + m.text()); });
     await page.goto(base + '/', { timeout: 20000 });
     await step('health pill turns ok', () => page.waitForSelector('#health-pill[data-state="ok"]', { timeout: 10000 }));
     await step('live updates use SSE without a key', () => page.waitForSelector('#live[data-mode="sse"]', { timeout: 10000 }));
@@ -499,6 +609,54 @@ async function step(what, fn) {
       const r = await page.evaluate(async () => (await fetch('/controls/profile')).json());
       return Math.abs(r.drive_bias - 1.05) < 1e-9;
     });
+    if (hasCircuit === '1') {
+      // Submits what is in the editor; returns [POST response, run id].
+      const submitCircuit = async () => {
+        const [resp] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/runs') && r.request().method() === 'POST', { timeout: 10000 }), page.click('[data-testid="circuit-submit"]')]);
+        return [resp, resp.status() === 202 ? (await resp.json()).id : null];
+      };
+      const detailOf = async (cid) => {
+        await page.waitForSelector(`tr[data-run-id="${cid}"][data-status="succeeded"]`, { state: 'attached', timeout: 60000 });
+        await page.waitForSelector('[data-testid="run-detail"] [data-testid="circuit-info"]', { timeout: 10000 });
+        return page.evaluate(async (id) => (await fetch('/runs/' + id)).json(), cid);
+      };
+      const outcomes = () => page.$$eval('[data-testid="run-detail"] [data-testid="counts-chart"] g[data-outcome]', (gs) => gs.map((g) => g.dataset.outcome));
+      await step('circuit editor: the preloaded Bell example submits as preset circuit and its detail shows where it ran, qubits, depth, gates, sha256 and the 00/11 bars', async () => {
+        await page.click('#tab-circuit');
+        const [resp, cid] = await submitCircuit();
+        const sent = JSON.parse(resp.request().postData());
+        if (!cid || sent.preset !== 'circuit' || !sent.qasm.startsWith('OPENQASM 3.0;') || sent.shot_budget !== 1024) throw new Error('POST ' + resp.status() + ' ' + resp.request().postData().slice(0, 200));
+        const run = await detailOf(cid);
+        const a = run.result.artifacts, info = await page.textContent('[data-testid="circuit-info"]');
+        const o = await outcomes();
+        return info.includes(a.sha256.slice(0, 12)) && info.includes('Depth' + a.depth) && info.includes('simulated by synqc') && o.includes('00') && o.includes('11') &&
+          Object.keys(run.result.kpis.raw_counts).every((k) => o.includes(k));
+      });
+      await step('circuit editor: GHZ example button loads it and it runs to 000/111', async () => {
+        await page.click('#c-ex-ghz');
+        if (!(await page.inputValue('#c-qasm')).includes('qubit[3] q;')) throw new Error('GHZ not loaded');
+        const [, cid] = await submitCircuit();
+        if (!cid) throw new Error('not accepted');
+        await page.waitForFunction((id) => document.querySelector('[data-testid="run-detail"] .rid') && document.querySelector('[data-testid="run-detail"] .rid').textContent === id, cid, { timeout: 10000 });
+        await detailOf(cid);
+        const o = await outcomes();
+        return o.includes('000') && o.includes('111');
+      });
+      await step('circuit editor: a refused program (classical if on line 7) shows error_message and action_hint beside the editor and highlights line 7', async () => {
+        await page.fill('#c-qasm', 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[2] c;\nh q[0];\nc[0] = measure q[0];\nif (c[0]) x q[1];\nc[1] = measure q[1];\n');
+        const [resp] = await submitCircuit();
+        const d = (await resp.json()).detail || {};
+        if (resp.status() !== 422 || d.error_code !== 'INVALID_REQUEST') throw new Error('got ' + resp.status() + ' ' + JSON.stringify(d).slice(0, 200));
+        if (!/line 7\b/.test(d.error_message)) throw new Error('error_message does not name line 7: ' + d.error_message);
+        await page.waitForSelector('#c-hl:not([hidden])', { timeout: 5000 });
+        const shown = await page.textContent('#c-error');
+        return (await page.getAttribute('#c-hl', 'data-line')) === '7' && (await page.$$('#c-gutter span.err')).length === 1 &&
+          (await page.textContent('#c-gutter span.err')) === '7' && shown.includes(d.error_message) && shown.includes(d.action_hint);
+      });
+      await page.click('#c-ex-bell');
+    } else {
+      console.log('SKIP circuit editor: server has no circuit preset');
+    }
     await step('targets tab lists the six targets', async () => {
       await page.click('#tab-targets');
       return (await page.$$('[data-testid="targets-panel"] article')).length === 6;
@@ -530,7 +688,7 @@ async function step(what, fn) {
       await page.waitForTimeout(300);
       return await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
     });
-    await step('no JavaScript errors on the page', () => errors.length === 0 || Promise.reject(new Error(errors.join('; '))));
+    await step('no JavaScript errors and no console errors on the page', () => errors.length === 0 || Promise.reject(new Error(errors.join('; '))));
 
     if (keyBase) {
       const kp = await browser.newPage({ viewport: { width: 1280, height: 800 } });
@@ -560,7 +718,7 @@ async function step(what, fn) {
   }
 })().catch((e) => { line(false, 'playwright run (' + String(e.message || e).split('\n')[0] + ')'); process.exitCode = 0; });
 JS
-    (cd "$TMP/pw" && timeout 300 node drive.js "$BASE" "${KEY_BASE:-}" "$KEY" "$TMP" "$CHROME") >"$TMP/pw.out" 2>&1
+    (cd "$TMP/pw" && timeout 300 node drive.js "$BASE" "${KEY_BASE:-}" "$KEY" "$TMP" "$CHROME" "$HAS_CIRCUIT") >"$TMP/pw.out" 2>&1
     tally <"$TMP/pw.out"
     [ -f "$TMP/console-clicked-1280x800.png" ] && echo "# screenshot: $TMP/console-clicked-1280x800.png"
   else
