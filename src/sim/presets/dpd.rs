@@ -324,4 +324,83 @@ mod tests {
             assert!(half.joint[1] + half.joint[3] < 1.0 - 1e-6);
         }
     }
+
+    /// The ancilla circuit without noise has exactly the instrument's joint
+    /// distribution (probe outcome, final bit), for weak and strong probes
+    /// and any feedback gain.
+    #[test]
+    fn the_ancilla_circuit_is_the_probe_instrument() {
+        let ideal = sim_local_model().ideal();
+        for (window, gain) in [(20.0, 0.35), (120.0, 1.0), (900.0, 0.0), (5000.0, 2.5)] {
+            let c = ControlProfile {
+                probe_window_ns: window,
+                feedback_gain: gain,
+                safety_clamp_ns: 0.0,
+                ..Default::default()
+            };
+            let st = dpd_state(&ideal, &c, gain);
+            let mut reg = Register::new(2, ideal.clone());
+            reg.run(&probe_circuit_ops(&c));
+            let p = reg.populations();
+            // Circuit index 2b + k; the instrument's 2k + b.
+            let joint: Vec<f64> = (0..4).map(|j| p[2 * (j % 2) + j / 2]).collect();
+            for (a, b) in joint.iter().zip(&st.joint) {
+                assert!(
+                    (a - b).abs() < 1e-12,
+                    "window {window} gain {gain}: {joint:?} vs {:?}",
+                    st.joint
+                );
+            }
+        }
+    }
+
+    /// Counts of the ancilla circuit sampled on the noisy engine: the
+    /// estimator is the simulator's, and the ancilla's own gate errors move
+    /// the fidelity only a little on a good plant.
+    #[test]
+    fn executor_counts_of_the_ancilla_circuit_agree_with_the_simulator() {
+        use crate::sim::{NoiseProfile, Plant, Preset};
+        for (gain, window) in [(0.35, 120.0), (1.0, 1000.0)] {
+            let req = SimRequest {
+                preset: Preset::DpdDemo,
+                plant: Plant {
+                    target: "ibm_quantum".into(),
+                    kind: "superconducting".into(),
+                    noise: NoiseProfile::builtin("ibm_quantum").expect("builtin"),
+                },
+                compare_with: None,
+                shots: 40_000,
+                seed: 4,
+                controls: ControlProfile {
+                    feedback_gain: gain,
+                    probe_window_ns: window,
+                    safety_clamp_ns: 0.0,
+                    ..Default::default()
+                },
+                marked: None,
+            };
+            let sim = dpd(&req, &|| false).expect("simulates");
+            let jobs = circuits(&req).expect("circuits");
+            let model = model_of(&req.plant, &req.controls);
+            let counts = Observed::on_engine(&jobs, |_| model.clone(), rng_for(9), &|| false)
+                .expect("samples")
+                .counts;
+            let exe = from_counts(&req, &counts, json!({"executor": "test"})).expect("estimates");
+            let (f_sim, f_exe) = (sim.kpis.fidelity, exe.kpis.fidelity);
+            assert!((f_sim - f_exe).abs() < 0.02, "gain {gain}: {f_sim} vs {f_exe}");
+            assert_eq!(exe.kpis.latency_us, sim.kpis.latency_us);
+            assert_eq!(exe.qubits_used, 2);
+            let names: Vec<&str> = exe.kpi_details.iter().map(|d| d.name.as_str()).collect();
+            assert_eq!(names, ["fidelity", "latency_us"]);
+            let probe = &exe.artifacts["probe_outcome_counts"];
+            assert_eq!(
+                probe["0"].as_u64().unwrap_or(0) + probe["1"].as_u64().unwrap_or(0),
+                40_000
+            );
+            assert!(exe
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("SIM_ONLY_BACKACTION: ")));
+        }
+    }
 }

@@ -332,14 +332,14 @@ fn protocol(req: &SimRequest) -> Result<Protocol, SimError> {
 /// the first draws of the run's generator, so the same seed rebuilds the
 /// same circuits whether they are simulated or sent to an executor; the
 /// generator comes back beside the plan, advanced past them.
-struct Plan {
+pub(super) struct Plan {
     proto: Protocol,
     group: Vec<U2>,
     circs: Vec<Circuit>,
     jobs: Vec<CircuitJob>,
 }
 
-fn plan(req: &SimRequest) -> Result<(Plan, SimRng), SimError> {
+pub(super) fn plan(req: &SimRequest) -> Result<(Plan, SimRng), SimError> {
     let proto = protocol(req)?;
     let group = clifford_group();
     let mut rng = rng_for(req.seed);
