@@ -449,3 +449,66 @@ fn bench_report_lists_every_preset() {
     }
     assert!(!report.contains("failed"), "{report}");
 }
+
+/// Every preset on every built-in target (and the ideal twin for
+/// backend_compare), three seeds, a reduced health budget and non-default
+/// controls: the serialized outcomes, hashed together.
+fn outcome_digest() -> String {
+    use sha2::Digest;
+    const TARGETS: [&str; 6] = [
+        "sim_local",
+        "ibm_quantum",
+        "aws_braket",
+        "rigetti_forest",
+        "azure_quantum",
+        "ionq_cloud",
+    ];
+    let controls = [
+        ControlProfile::default(),
+        ControlProfile {
+            drive_bias: 1.1,
+            probe_window_ns: 900.0,
+            feedback_gain: 1.0,
+            safety_clamp_ns: 0.0,
+            thermal_guard_enabled: false,
+            ..Default::default()
+        },
+    ];
+    let mut h = sha2::Sha256::new();
+    for preset in Preset::ALL {
+        for target in TARGETS {
+            for seed in [1, 2, 3] {
+                for (ci, c) in controls.iter().enumerate() {
+                    for shots in [2048, 257] {
+                        let mut r = with_controls(req(preset, target, shots, seed), c.clone());
+                        if preset == Preset::BackendCompare && seed == 3 {
+                            r.compare_with = Some(presets::ideal_twin(&r.plant));
+                        }
+                        if preset == Preset::GroverDemo && ci == 1 {
+                            r.marked = Some("010".into());
+                        }
+                        let mut probe = FakeLoop((0..40).map(|i| 50.0 + f64::from(i) * 3.5).collect());
+                        let line = match run(&r, Some(&mut probe), &|| false) {
+                            Ok(o) => serde_json::to_string(&o).expect("outcome serializes"),
+                            Err(e) => format!("{e:?}"),
+                        };
+                        h.update(line.as_bytes());
+                        h.update(b"\n");
+                    }
+                }
+            }
+        }
+    }
+    crate::budget::hex(&h.finalize())
+}
+
+/// Pins the simulator's output across the refactor that split the presets
+/// into circuits and estimators: the same request and seed give the same
+/// bytes. A deliberate physics change bumps ENGINE_VERSION and this digest.
+#[test]
+fn outcomes_are_pinned_across_presets_targets_and_seeds() {
+    assert_eq!(
+        outcome_digest(),
+        "ac81fed71f62ac24a1bca77384d1330ec1dd4a16261056dfe3d3fdb300eb58a5"
+    );
+}

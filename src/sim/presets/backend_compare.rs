@@ -2,64 +2,117 @@
 //! target and on compare_with (another target or the ideal twin), the budget
 //! split between them, with a paired bootstrap of the difference.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::hello::bell_ops;
+use super::jobs::{CircuitJob, Observed};
 use super::{
-    assemble, backaction_kpi, check, count_map, dist_map, kpi, latency_model_kpi, model_of, noise_json,
-    projective_measurement, simulate, standard_trace, state_fidelity_kpi, Parts,
+    assemble, backaction_kpi, count_map, dist_map, kpi, latency_model_kpi, model_of, noise_json,
+    projective_measurement, standard_trace, state_fidelity_kpi, Parts,
 };
-use crate::sim::estimators::{dist_fidelity, multinomial, pool_off_support, rng_for, spread, Multinomial};
-use crate::sim::{SimError, SimOutcome, SimRequest};
+use crate::sim::estimators::{dist_fidelity, pool_off_support, rng_for, spread, Multinomial};
+use crate::sim::{Plant, SimError, SimOutcome, SimRequest};
+
+fn second(req: &SimRequest) -> Result<&Plant, SimError> {
+    req.compare_with
+        .as_ref()
+        .ok_or_else(|| SimError::Invalid("backend_compare needs a second target (compare_with)".into()))
+}
+
+/// The two plants in the order of the circuits.
+fn plants(req: &SimRequest) -> Result<[&Plant; 2], SimError> {
+    Ok([&req.plant, second(req)?])
+}
+
+/// Two Bell circuits: the first on the run's target with the larger half of
+/// the shots, the second on compare_with. Each job names its target, so the
+/// two halves can run on different executors; their counts come back in
+/// this order to [`from_counts`].
+pub(super) fn circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
+    let (n1, n2) = crate::sim::compare_split(req.shots);
+    Ok(plants(req)?
+        .into_iter()
+        .zip([n1, n2])
+        .enumerate()
+        .map(|(i, (plant, shots))| CircuitJob {
+            name: format!("bell_{}", ["first", "second"][i]),
+            target: plant.target.clone(),
+            qubits: 2,
+            ops: bell_ops(),
+            shots,
+        })
+        .collect())
+}
 
 pub(in crate::sim) fn backend_compare(
     req: &SimRequest,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<SimOutcome, SimError> {
-    let Some(second) = req.compare_with.as_ref() else {
-        return Err(SimError::Invalid(
-            "backend_compare needs a second target (compare_with)".into(),
-        ));
-    };
+    let jobs = circuits(req)?;
+    let plants = plants(req)?;
+    let obs = Observed::on_engine(
+        &jobs,
+        |i| model_of(plants[i], &req.controls),
+        rng_for(req.seed),
+        cancelled,
+    )?;
+    estimate(req, obs)
+}
+
+/// `counts` holds both halves (the run's target first). `plant` becomes
+/// physics_contract.plant as given: when the halves ran in different places
+/// the caller says where each did.
+pub(super) fn from_counts(
+    req: &SimRequest,
+    counts: &[Vec<u64>],
+    plant: Value,
+) -> Result<SimOutcome, SimError> {
+    let jobs = circuits(req)?;
+    let plants = plants(req)?;
+    let obs = Observed::from_executor(
+        &jobs,
+        counts,
+        |i| model_of(plants[i], &req.controls),
+        rng_for(req.seed),
+        plant,
+    )?;
+    estimate(req, obs)
+}
+
+fn estimate(req: &SimRequest, mut obs: Observed) -> Result<SimOutcome, SimError> {
+    let second = second(req)?;
     let (n1, n2) = crate::sim::compare_split(req.shots);
-    let mut rng = rng_for(req.seed);
-    let mut runs = Vec::new();
-    for (plant, n) in [(&req.plant, n1), (second, n2)] {
-        check(cancelled)?;
-        let sim = simulate(2, &bell_ops(), &model_of(plant, &req.controls));
-        let counts = multinomial(&mut rng, n, &sim.dist);
-        runs.push((plant, sim, counts));
-    }
-    let q = runs[0].1.ideal.clone();
-    let f1 = dist_fidelity(&runs[0].2, &q);
-    let f2 = dist_fidelity(&runs[1].2, &q);
+    let q = obs.refs[0].ideal.clone();
+    let f1 = dist_fidelity(&obs.counts[0], &q);
+    let f2 = dist_fidelity(&obs.counts[1], &q);
     // Paired bootstrap: each replicate resamples both targets' counts.
-    let (c1, pq) = pool_off_support(&runs[0].2, &q);
-    let (c2, _) = pool_off_support(&runs[1].2, &q);
+    let (c1, pq) = pool_off_support(&obs.counts[0], &q);
+    let (c2, _) = pool_off_support(&obs.counts[1], &q);
     let p1: Vec<f64> = c1.iter().map(|&c| c as f64 / n1.max(1) as f64).collect();
     let p2: Vec<f64> = c2.iter().map(|&c| c as f64 / n2.max(1) as f64).collect();
     let timer = crate::sim::estimators::BootstrapTimer::start();
     let (m1, m2) = (Multinomial::new(n1, &p1), Multinomial::new(n2, &p2));
     let (mut r1, mut r2, mut rd) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..crate::sim::estimators::BOOTSTRAP_RESAMPLES {
-        let a = dist_fidelity(&m1.sample(&mut rng), &pq);
-        let b = dist_fidelity(&m2.sample(&mut rng), &pq);
+        let a = dist_fidelity(&m1.sample(&mut obs.rng), &pq);
+        let b = dist_fidelity(&m2.sample(&mut obs.rng), &pq);
         r1.push(a);
         r2.push(b);
         rd.push(a - b);
     }
     drop(timer);
-    let latency_us = runs[0].1.shot_ns / 1e3;
+    let latency_us = obs.refs[0].shot_ns / 1e3;
     let mut per_target = serde_json::Map::new();
-    for (plant, sim, counts) in &runs {
+    for (i, plant) in plants(req)?.into_iter().enumerate() {
+        let counts = &obs.counts[i];
         per_target.insert(
             plant.target.clone(),
             json!({
                 "shots": counts.iter().sum::<u64>(),
                 "counts": count_map(counts, 2),
                 "fidelity": dist_fidelity(counts, &q),
-                "state_fidelity": sim.state_fidelity,
-                "latency_model_us": sim.shot_ns / 1e3,
+                "state_fidelity": obs.exact(i).map(|e| e.state_fidelity),
+                "latency_model_us": obs.refs[i].shot_ns / 1e3,
             }),
         );
     }
@@ -67,6 +120,38 @@ pub(in crate::sim) fn backend_compare(
     if second.target == req.plant.target {
         warnings.push("compare_with is the same target as hardware_target".to_string());
     }
+    let mut details = vec![
+        kpi(
+            "fidelity",
+            f1,
+            "fidelity_dist_v1",
+            "estimate",
+            "ratio",
+            spread(r1),
+        ),
+        kpi(
+            "fidelity_compare",
+            f2,
+            "fidelity_dist_v1",
+            "estimate",
+            "ratio",
+            spread(r2),
+        ),
+        kpi(
+            "fidelity_difference",
+            f1 - f2,
+            "fidelity_dist_v1",
+            "estimate",
+            "ratio",
+            spread(rd),
+        ),
+    ];
+    if let Some(e) = obs.exact(0) {
+        details.push(state_fidelity_kpi(e.state_fidelity));
+        details.push(backaction_kpi(0.0));
+    }
+    details.push(latency_model_kpi(latency_us));
+    let on_engine = obs.on_engine_ran();
     Ok(assemble(
         req,
         Parts {
@@ -74,39 +159,15 @@ pub(in crate::sim) fn backend_compare(
             fidelity: f1,
             latency_us,
             backaction: 0.0,
-            raw_counts: count_map(&runs[0].2, 2),
+            raw_counts: count_map(&obs.counts[0], 2),
             expected: dist_map(&q, 2),
-            details: vec![
-                kpi(
-                    "fidelity",
-                    f1,
-                    "fidelity_dist_v1",
-                    "estimate",
-                    "ratio",
-                    spread(r1),
-                ),
-                kpi(
-                    "fidelity_compare",
-                    f2,
-                    "fidelity_dist_v1",
-                    "estimate",
-                    "ratio",
-                    spread(r2),
-                ),
-                kpi(
-                    "fidelity_difference",
-                    f1 - f2,
-                    "fidelity_dist_v1",
-                    "estimate",
-                    "ratio",
-                    spread(rd),
-                ),
-                state_fidelity_kpi(runs[0].1.state_fidelity),
-                backaction_kpi(0.0),
-                latency_model_kpi(latency_us),
-            ],
+            details,
             measurement: projective_measurement(2),
-            sim_only: vec!["SIM_ONLY_STATE_FIDELITY"],
+            sim_only: if on_engine {
+                vec!["SIM_ONLY_STATE_FIDELITY"]
+            } else {
+                vec!["SIM_ONLY_STATE_FIDELITY", "SIM_ONLY_BACKACTION"]
+            },
             artifacts: json!({
                 "circuit": ["h q0", "cx q0,q1", "measure q0,q1"],
                 "targets": [req.plant.target, second.target],
@@ -115,7 +176,8 @@ pub(in crate::sim) fn backend_compare(
                 "difference_definition": "fidelity(hardware_target) - fidelity(compare_with), paired bootstrap",
             }),
             warnings,
-            trace: standard_trace(req.shots, latency_us),
+            trace: standard_trace(req.shots, latency_us, on_engine),
+            executor_plant: obs.plant,
         },
     ))
 }
@@ -125,7 +187,7 @@ mod tests {
     use super::*;
     use crate::controls::ControlProfile;
     use crate::sim::presets::ideal_twin;
-    use crate::sim::{NoiseProfile, Plant, Preset};
+    use crate::sim::{NoiseProfile, Preset};
 
     #[test]
     fn the_ideal_twin_runs_the_same_circuit_with_noise_off() {

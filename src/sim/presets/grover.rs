@@ -1,14 +1,15 @@
 //! grover_demo: two Grover iterations on three qubits searching for the
 //! marked string; the KPI is the share of shots that read it.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
+use super::jobs::{CircuitJob, Observed};
 use super::{
-    assemble, backaction_kpi, check, count_map, dist_map, kpi, latency_model_kpi, projective_measurement,
-    simulate, standard_trace, state_fidelity_kpi, Parts,
+    assemble, backaction_kpi, count_map, dist_map, kpi, latency_model_kpi, model_of, projective_measurement,
+    standard_trace, state_fidelity_kpi, Parts,
 };
-use crate::sim::engine::{Model, Op};
-use crate::sim::estimators::{dist_fidelity, for_each_resample, multinomial, rng_for, spread};
+use crate::sim::engine::Op;
+use crate::sim::estimators::{dist_fidelity, for_each_resample, rng_for, spread};
 use crate::sim::{SimError, SimOutcome, SimRequest};
 
 /// CCZ on (0, 1, 2) from cx and t/tdg: the Toffoli network without the
@@ -55,32 +56,89 @@ pub(in crate::sim) fn grover_ops(marked: &str) -> Vec<Op> {
     ops
 }
 
-pub(in crate::sim) fn grover(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<SimOutcome, SimError> {
+/// The marked string of a request (default "101"), checked.
+fn marked(req: &SimRequest) -> Result<String, SimError> {
     let marked = req.marked.clone().unwrap_or_else(|| "101".to_string());
     if !crate::sim::valid_marked(&marked) {
         return Err(SimError::Invalid(format!(
             "marked must be a 3-bit string like 101, got {marked:?}"
         )));
     }
-    check(cancelled)?;
-    let model = Model::new(&req.plant.noise, &req.controls);
-    let ops = grover_ops(&marked);
-    let sim = simulate(3, &ops, &model);
-    let mut rng = rng_for(req.seed);
-    let counts = multinomial(&mut rng, req.shots, &sim.dist);
+    Ok(marked)
+}
+
+/// One three-qubit Grover circuit with every shot.
+pub(super) fn circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
+    let marked = marked(req)?;
+    Ok(vec![CircuitJob {
+        name: format!("grover_{marked}"),
+        target: req.plant.target.clone(),
+        qubits: 3,
+        ops: grover_ops(&marked),
+        shots: req.shots,
+    }])
+}
+
+pub(in crate::sim) fn grover(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<SimOutcome, SimError> {
+    let jobs = circuits(req)?;
+    let model = model_of(&req.plant, &req.controls);
+    let obs = Observed::on_engine(&jobs, |_| model.clone(), rng_for(req.seed), cancelled)?;
+    estimate(req, &jobs, obs)
+}
+
+pub(super) fn from_counts(
+    req: &SimRequest,
+    counts: &[Vec<u64>],
+    plant: Value,
+) -> Result<SimOutcome, SimError> {
+    let jobs = circuits(req)?;
+    let model = model_of(&req.plant, &req.controls);
+    let obs = Observed::from_executor(&jobs, counts, |_| model.clone(), rng_for(req.seed), plant)?;
+    estimate(req, &jobs, obs)
+}
+
+fn estimate(req: &SimRequest, jobs: &[CircuitJob], mut obs: Observed) -> Result<SimOutcome, SimError> {
+    let marked = marked(req)?;
+    let ops = &jobs[0].ops;
+    let counts = &obs.counts[0];
     let target = usize::from_str_radix(&marked, 2).unwrap_or(0);
     let success = counts[target] as f64 / req.shots.max(1) as f64;
-    let q = sim.ideal.clone();
-    let fid = dist_fidelity(&counts, &q);
+    let q = obs.refs[0].ideal.clone();
+    let fid = dist_fidelity(counts, &q);
     // One resample feeds both statistics, so their intervals are coherent.
     let (mut rf, mut rs) = (Vec::new(), Vec::new());
-    for_each_resample(&mut rng, &counts, |c| {
+    for_each_resample(&mut obs.rng, counts, |c| {
         rf.push(dist_fidelity(c, &q));
         rs.push(c[target] as f64 / req.shots.max(1) as f64);
     });
     let (fs, ss) = (spread(rf), spread(rs));
-    let latency_us = sim.shot_ns / 1e3;
+    let latency_us = obs.refs[0].shot_ns / 1e3;
     let cx_count = ops.iter().filter(|o| matches!(o, Op::Cx(..))).count();
+    let mut details = vec![
+        kpi("fidelity", fid, "fidelity_dist_v1", "estimate", "ratio", fs),
+        kpi(
+            "success_probability",
+            success,
+            "grover_success_v1",
+            "estimate",
+            "ratio",
+            ss,
+        ),
+    ];
+    let mut artifacts = json!({
+        "marked": marked,
+        "iterations": 2,
+        "ideal_success_probability": q[target],
+        "success_probability": success,
+        "cx_count": cx_count,
+    });
+    if let Some(e) = obs.exact(0) {
+        details.push(state_fidelity_kpi(e.state_fidelity));
+        details.push(backaction_kpi(0.0));
+        artifacts["noisy_distribution"] = json!(dist_map(&e.dist, 3));
+    }
+    details.push(latency_model_kpi(latency_us));
+    let on_engine = obs.on_engine_ran();
     Ok(assemble(
         req,
         Parts {
@@ -88,34 +146,19 @@ pub(in crate::sim) fn grover(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> 
             fidelity: fid,
             latency_us,
             backaction: 0.0,
-            raw_counts: count_map(&counts, 3),
+            raw_counts: count_map(counts, 3),
             expected: dist_map(&q, 3),
-            details: vec![
-                kpi("fidelity", fid, "fidelity_dist_v1", "estimate", "ratio", fs),
-                kpi(
-                    "success_probability",
-                    success,
-                    "grover_success_v1",
-                    "estimate",
-                    "ratio",
-                    ss,
-                ),
-                state_fidelity_kpi(sim.state_fidelity),
-                backaction_kpi(0.0),
-                latency_model_kpi(latency_us),
-            ],
+            details,
             measurement: projective_measurement(3),
-            sim_only: vec!["SIM_ONLY_STATE_FIDELITY"],
-            artifacts: json!({
-                "marked": marked,
-                "iterations": 2,
-                "ideal_success_probability": q[target],
-                "success_probability": success,
-                "cx_count": cx_count,
-                "noisy_distribution": dist_map(&sim.dist, 3),
-            }),
+            sim_only: if on_engine {
+                vec!["SIM_ONLY_STATE_FIDELITY"]
+            } else {
+                vec!["SIM_ONLY_STATE_FIDELITY", "SIM_ONLY_BACKACTION"]
+            },
+            artifacts,
             warnings: vec![],
-            trace: standard_trace(req.shots, latency_us),
+            trace: standard_trace(req.shots, latency_us, on_engine),
+            executor_plant: obs.plant,
         },
     ))
 }
@@ -124,7 +167,7 @@ pub(in crate::sim) fn grover(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> 
 mod tests {
     use super::*;
     use crate::sim::engine::bitstring;
-    use crate::sim::presets::sim_local_model;
+    use crate::sim::presets::{sim_local_model, simulate};
 
     #[test]
     fn grover_ideal_success_matches_theory_for_every_marked_state() {

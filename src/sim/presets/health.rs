@@ -9,12 +9,13 @@
 //! split, one set of fits and one bootstrap.
 
 use rand::RngExt;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::{assemble, backaction_kpi, check, count_map, dist_map, kpi, latency_model_kpi, trace, Parts};
-use crate::sim::engine::{hadamard, phase, u_dagger, u_mul, Model, Op, Register, C, U2};
+use super::jobs::{CircuitJob, Observed};
+use super::{assemble, backaction_kpi, count_map, dist_map, kpi, latency_model_kpi, model_of, trace, Parts};
+use crate::sim::engine::{hadamard, phase, u_dagger, u_mul, Model, Op, C, U2};
 use crate::sim::estimators::{
-    binomial, fit_exp_decay, fit_rb, multinomial, rng_for, spread, ExpFit, RbFit, BOOTSTRAP_RESAMPLES,
+    binomial, fit_exp_decay, fit_rb, rng_for, spread, ExpFit, RbFit, SimRng, BOOTSTRAP_RESAMPLES,
 };
 use crate::sim::{SimError, SimOutcome, SimRequest};
 
@@ -177,7 +178,7 @@ fn delays_ns(nominal_us: f64, points: usize) -> Vec<f64> {
         .collect()
 }
 
-fn circuits(
+fn protocol_circuits(
     req: &SimRequest,
     rng: &mut crate::sim::estimators::SimRng,
     group: &[U2],
@@ -317,42 +318,120 @@ fn curve_json(
     })
 }
 
-pub(in crate::sim) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<SimOutcome, SimError> {
-    let Some(proto) = protocol_for(req.shots) else {
-        return Err(SimError::Invalid(format!(
+/// The protocol a request's budget runs.
+fn protocol(req: &SimRequest) -> Result<Protocol, SimError> {
+    protocol_for(req.shots).ok_or_else(|| {
+        SimError::Invalid(format!(
             "health needs at least {} shots: with fewer, the smallest protocol's circuits get under {MIN_SHOTS_PER_CIRCUIT} shots each, too coarse to fit",
             min_shots()
-        )));
-    };
-    let reduced = proto != FULL;
-    let model = Model::new(&req.plant.noise, &req.controls);
+        ))
+    })
+}
+
+/// Everything a health run's circuits are built from. The RB sequences are
+/// the first draws of the run's generator, so the same seed rebuilds the
+/// same circuits whether they are simulated or sent to an executor; the
+/// generator comes back beside the plan, advanced past them.
+pub(super) struct Plan {
+    proto: Protocol,
+    group: Vec<U2>,
+    circs: Vec<Circuit>,
+    jobs: Vec<CircuitJob>,
+}
+
+pub(super) fn plan(req: &SimRequest) -> Result<(Plan, SimRng), SimError> {
+    let proto = protocol(req)?;
     let group = clifford_group();
     let mut rng = rng_for(req.seed);
-    let circs = circuits(req, &mut rng, &group, &proto);
+    let circs = protocol_circuits(req, &mut rng, &group, &proto);
     let nc = circs.len() as u64;
-    let mut shots = Vec::with_capacity(circs.len());
-    let mut counts = Vec::with_capacity(circs.len());
-    let mut ideal_one = Vec::with_capacity(circs.len());
+    let mut seen = [0usize; 3];
+    let mut rb_index = 0usize;
+    let jobs = circs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let name = match c.kind {
+                Kind::Rb { to_one } => {
+                    // Each random sequence runs twice: inverted to |0>, then to |1>.
+                    let seq = rb_index / 2;
+                    rb_index += 1;
+                    format!("rb_m{}_s{seq}_to{}", c.x, u8::from(to_one))
+                }
+                k => {
+                    let (slot, prefix) = match k {
+                        Kind::T1 => (0, "t1"),
+                        Kind::Ramsey => (1, "ramsey"),
+                        _ => (2, "echo"),
+                    };
+                    seen[slot] += 1;
+                    format!("{prefix}_d{}", seen[slot] - 1)
+                }
+            };
+            CircuitJob {
+                name,
+                target: req.plant.target.clone(),
+                qubits: 1,
+                ops: c.ops.clone(),
+                // The budget split evenly, the remainder to the first circuits.
+                shots: req.shots / nc + u64::from((i as u64) < req.shots % nc),
+            }
+        })
+        .collect();
+    Ok((
+        Plan {
+            proto,
+            group,
+            circs,
+            jobs,
+        },
+        rng,
+    ))
+}
+
+/// One circuit per delay point of T1 (x, delay), Ramsey (h, delay, h) and
+/// echo (h, delay/2, x, delay/2, h), then per RB sequence one circuit
+/// inverted to |0> and one to |1>, its Cliffords as single pulses.
+pub(super) fn circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
+    Ok(plan(req)?.0.jobs)
+}
+
+pub(in crate::sim) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Result<SimOutcome, SimError> {
+    let (plan, rng) = plan(req)?;
+    let model = model_of(&req.plant, &req.controls);
+    let obs = Observed::on_engine(&plan.jobs, |_| model.clone(), rng, cancelled)?;
+    Ok(estimate(req, &plan, &model, obs))
+}
+
+pub(super) fn from_counts(
+    req: &SimRequest,
+    counts: &[Vec<u64>],
+    plant: Value,
+) -> Result<SimOutcome, SimError> {
+    let (plan, rng) = plan(req)?;
+    let model = model_of(&req.plant, &req.controls);
+    let obs = Observed::from_executor(&plan.jobs, counts, |_| model.clone(), rng, plant)?;
+    Ok(estimate(req, &plan, &model, obs))
+}
+
+fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> SimOutcome {
+    let (proto, group, circs) = (plan.proto, &plan.group, &plan.circs);
+    let reduced = proto != FULL;
+    let nc = circs.len() as u64;
+    let shots: Vec<u64> = plan.jobs.iter().map(|j| j.shots).collect();
+    let counts = &obs.counts;
+    let ideal_one: Vec<f64> = obs.refs.iter().map(|r| r.ideal[1]).collect();
     let mut time_weighted = 0.0;
-    for (i, c) in circs.iter().enumerate() {
-        check(cancelled)?;
-        let mut reg = Register::new(1, model.clone());
-        reg.run(&c.ops);
-        reg.sync_all();
-        let mut ideal = Register::new(1, model.ideal());
-        ideal.run(&c.ops);
-        let n = req.shots / nc + u64::from((i as u64) < req.shots % nc);
-        time_weighted += n as f64 * reg.shot_time_ns();
-        shots.push(n);
-        counts.push(multinomial(&mut rng, n, &reg.readout_distribution()));
-        ideal_one.push(ideal.populations()[1]);
+    for (&n, r) in shots.iter().zip(&obs.refs) {
+        time_weighted += n as f64 * r.shot_ns;
     }
+    let rng = &mut obs.rng;
     let p0: Vec<f64> = counts
         .iter()
         .zip(&shots)
         .map(|(c, &n)| c[0] as f64 / n.max(1) as f64)
         .collect();
-    let data = curves(&circs, &p0, proto.rb_lengths);
+    let data = curves(circs, &p0, proto.rb_lengths);
     let fits = fit_all(&data, req, None);
 
     // Bootstrap: resample every circuit's counts from its own p_hat and refit,
@@ -366,9 +445,9 @@ pub(in crate::sim) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> 
     let mut p_rep = vec![0.0; circs.len()];
     for _ in 0..BOOTSTRAP_RESAMPLES {
         for ((pr, &p), &n) in p_rep.iter_mut().zip(&p0).zip(&shots) {
-            *pr = binomial(&mut rng, n, p) as f64 / n.max(1) as f64;
+            *pr = binomial(rng, n, p) as f64 / n.max(1) as f64;
         }
-        let f = fit_all(&curves(&circs, &p_rep, proto.rb_lengths), req, Some(&fits));
+        let f = fit_all(&curves(circs, &p_rep, proto.rb_lengths), req, Some(&fits));
         for (n, fit) in clipped.iter_mut().zip([f.t1, f.ramsey, f.echo]) {
             *n += usize::from(fit.at_bound);
         }
@@ -388,7 +467,7 @@ pub(in crate::sim) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> 
     let mut pooled = [0u64; 2];
     let mut expected = [0.0; 2];
     let mut rb_shots = 0u64;
-    for ((c, cnt), (&n, &one)) in circs.iter().zip(&counts).zip(shots.iter().zip(&ideal_one)) {
+    for ((c, cnt), (&n, &one)) in circs.iter().zip(counts).zip(shots.iter().zip(&ideal_one)) {
         if matches!(c.kind, Kind::Rb { .. }) {
             pooled[0] += cnt[0];
             pooled[1] += cnt[1];
@@ -489,7 +568,47 @@ pub(in crate::sim) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> 
             "full_protocol_min_shots": FULL.min_shots(),
         });
     }
-    Ok(assemble(
+    let on_engine = obs.on_engine_ran();
+    let mut details = vec![
+        kpi(
+            "fidelity",
+            fidelity,
+            "fidelity_rb_v1",
+            "estimate",
+            "ratio",
+            spread(fid_reps),
+        ),
+        kpi("epc", epc, "fidelity_rb_v1", "estimate", "ratio", spread(r_epc)),
+        kpi(
+            "t1_us",
+            fits.t1.tau,
+            "health_t1_fit_v1",
+            "estimate",
+            "us",
+            spread(r_t1),
+        ),
+        kpi(
+            "t2star_us",
+            fits.ramsey.tau,
+            "health_t2star_fit_v1",
+            "estimate",
+            "us",
+            spread(r_t2s),
+        ),
+        kpi(
+            "t2echo_us",
+            fits.echo.tau,
+            "health_t2echo_fit_v1",
+            "estimate",
+            "us",
+            spread(r_t2e),
+        ),
+    ];
+    if on_engine {
+        details.push(backaction_kpi(0.0));
+    }
+    details.push(latency_model_kpi(latency_us));
+    assemble(
         req,
         Parts {
             qubits: 1,
@@ -498,50 +617,18 @@ pub(in crate::sim) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> 
             backaction: 0.0,
             raw_counts: count_map(&pooled, 1),
             expected: dist_map(&expected, 1),
-            details: vec![
-                kpi(
-                    "fidelity",
-                    fidelity,
-                    "fidelity_rb_v1",
-                    "estimate",
-                    "ratio",
-                    spread(fid_reps),
-                ),
-                kpi("epc", epc, "fidelity_rb_v1", "estimate", "ratio", spread(r_epc)),
-                kpi(
-                    "t1_us",
-                    fits.t1.tau,
-                    "health_t1_fit_v1",
-                    "estimate",
-                    "us",
-                    spread(r_t1),
-                ),
-                kpi(
-                    "t2star_us",
-                    fits.ramsey.tau,
-                    "health_t2star_fit_v1",
-                    "estimate",
-                    "us",
-                    spread(r_t2s),
-                ),
-                kpi(
-                    "t2echo_us",
-                    fits.echo.tau,
-                    "health_t2echo_fit_v1",
-                    "estimate",
-                    "us",
-                    spread(r_t2e),
-                ),
-                backaction_kpi(0.0),
-                latency_model_kpi(latency_us),
-            ],
+            details,
             measurement: json!({
                 "model": "projective_z_with_readout_confusion",
                 "basis": "Z",
                 "povm": "Z projectors on qubit 0 followed by the confusion matrix [[1-p10, p01], [p10, 1-p01]]",
                 "descriptor": format!("{nc} single-qubit circuits: T1, Ramsey, Hahn echo and Clifford RB"),
             }),
-            sim_only: vec![],
+            sim_only: if on_engine {
+                vec![]
+            } else {
+                vec!["SIM_ONLY_BACKACTION"]
+            },
             artifacts,
             warnings,
             trace: trace(&[
@@ -561,13 +648,15 @@ pub(in crate::sim) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> 
                     time_weighted / 1e6,
                 ),
             ]),
+            executor_plant: obs.plant,
         },
-    ))
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::engine::Register;
     use crate::sim::noise::NoiseProfile;
 
     #[test]

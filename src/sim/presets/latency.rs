@@ -22,6 +22,21 @@ pub fn latency_probes(shots: u64) -> u64 {
     (shots / LATENCY_SHOTS_PER_PROBE).clamp(LATENCY_MIN_PROBES, LATENCY_MAX_PROBES)
 }
 
+/// Why the latency preset does not run on a target bound to an executor.
+/// Its KPI is the appliance's own queue-execute-store round trip, timed one
+/// probe circuit at a time between circuits; an executor gets all of a run's
+/// circuits in one request, so no per-probe round trip exists to time, and
+/// timing the executor instead would report the provider's latency under
+/// this KPI's definition.
+pub(super) fn executor_refusal() -> SimError {
+    SimError::Invalid(
+        "latency measures synqc's own queue-execute-store loop, which does not pass through an executor; \
+         submit it to an unbound target such as sim_local, and read the executor's own latency from \
+         synqc_executor_request_duration_seconds"
+            .into(),
+    )
+}
+
 pub(in crate::sim) fn latency(
     req: &SimRequest,
     probe: Option<&mut dyn LoopProbe>,
@@ -105,6 +120,7 @@ pub(in crate::sim) fn latency(
                     0.0,
                 ),
             ]),
+            executor_plant: None,
         },
     ))
 }

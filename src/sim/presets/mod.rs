@@ -7,6 +7,7 @@ mod dpd;
 mod grover;
 pub(super) mod health;
 mod hello;
+mod jobs;
 mod latency;
 
 pub(super) use backend_compare::backend_compare;
@@ -14,6 +15,8 @@ pub(super) use dpd::dpd;
 pub(super) use grover::grover;
 pub(super) use health::health;
 pub(super) use hello::hello;
+pub use jobs::CircuitJob;
+pub use jobs::{preset_circuits, preset_from_counts, validate};
 pub(super) use latency::latency;
 pub use latency::{latency_probes, LATENCY_MAX_PROBES, LATENCY_MIN_PROBES, LATENCY_SHOTS_PER_PROBE};
 
@@ -128,6 +131,9 @@ struct Parts {
     pub artifacts: Value,
     pub warnings: Vec<String>,
     pub trace: Vec<TraceStep>,
+    /// Where the counts came from when an executor ran the circuits
+    /// (physics_contract.plant); None when synqc's engine did.
+    pub executor_plant: Option<Value>,
 }
 
 /// compare_with's name for the noise-free twin of the run's own target
@@ -191,30 +197,59 @@ fn noise_json(plant: &Plant, c: &ControlProfile) -> Value {
     })
 }
 
+/// Why a simulator-only KPI is missing from a result whose counts came
+/// from an executor.
+fn sim_only_note(code: &str) -> String {
+    let why = match code {
+        "SIM_ONLY_STATE_FIDELITY" => {
+            "state_fidelity needs the quantum state before readout, which an executor does not return; it is omitted"
+        }
+        "SIM_ONLY_BACKACTION" => {
+            "backaction needs the quantum state the probe meets, which an executor does not return; it is omitted"
+        }
+        _ => "needs the simulator's quantum state; it is omitted",
+    };
+    format!("{code}: {why}")
+}
+
 fn assemble(req: &SimRequest, p: Parts) -> SimOutcome {
     let c = &req.controls;
-    let mut assumptions: Vec<String> = p.sim_only.iter().map(|s| s.to_string()).collect();
-    // backend_compare also runs on its second plant; either may be a provider's.
-    let second = if req.preset == Preset::BackendCompare {
-        req.compare_with.as_ref()
+    let mut warnings = p.warnings;
+    let mut assumptions: Vec<String> = Vec::new();
+    if p.executor_plant.is_some() {
+        // The KPIs these codes describe are absent: say why, once each.
+        warnings.extend(p.sim_only.iter().map(|code| sim_only_note(code)));
     } else {
-        None
-    };
-    if std::iter::once(&req.plant)
-        .chain(second)
-        .any(|p| p.target != "sim_local" && p.target != IDEAL_TWIN)
-    {
-        assumptions.push("PROVIDER_NOISE_PROFILE_SIMULATED".to_string());
+        assumptions.extend(p.sim_only.iter().map(|s| s.to_string()));
+        // backend_compare also runs on its second plant; either may be a provider's.
+        let second = if req.preset == Preset::BackendCompare {
+            req.compare_with.as_ref()
+        } else {
+            None
+        };
+        if std::iter::once(&req.plant)
+            .chain(second)
+            .any(|p| p.target != "sim_local" && p.target != IDEAL_TWIN)
+        {
+            assumptions.push("PROVIDER_NOISE_PROFILE_SIMULATED".to_string());
+        }
     }
     let noise = noise_json(&req.plant, c);
     let dim = 1u64 << p.qubits;
+    let (plant, sampling_model) = match p.executor_plant {
+        Some(plant) => (plant, "executor_counts_bootstrap_xoshiro256plusplus_seeded"),
+        None => (
+            json!({"kind": req.plant.kind, "target": req.plant.target, "backend_id": req.plant.target}),
+            "multinomial_xoshiro256plusplus_seeded",
+        ),
+    };
     let physics_contract = json!({
         "version": ENGINE_VERSION,
-        "plant": {"kind": req.plant.kind, "target": req.plant.target, "backend_id": req.plant.target},
+        "plant": plant,
         "state": {"model": "density_matrix_complex_f64", "n_qubits": p.qubits, "hilbert_dim": dim},
         "measurement": p.measurement,
         "sampling": {
-            "model": "multinomial_xoshiro256plusplus_seeded",
+            "model": sampling_model,
             "seed": req.seed,
             "shots_requested": req.shots,
             "shots_executed": req.shots,
@@ -247,7 +282,7 @@ fn assemble(req: &SimRequest, p: Parts) -> SimOutcome {
         physics_contract,
         kpi_details: p.details,
         artifacts: p.artifacts,
-        warnings: p.warnings,
+        warnings,
         workflow_trace: p.trace,
     }
 }
@@ -308,7 +343,18 @@ fn fidelity_with_spread(rng: &mut SimRng, counts: &[u64], q: &[f64]) -> (f64, Op
     (f, spread(bootstrap_counts(rng, &pc, |c| dist_fidelity(c, &pq))))
 }
 
-fn standard_trace(shots: u64, latency_us: f64) -> Vec<TraceStep> {
+fn standard_trace(shots: u64, latency_us: f64, on_engine: bool) -> Vec<TraceStep> {
+    let (evolve, sample) = if on_engine {
+        (
+            "density-matrix evolution with Kraus noise",
+            "multinomial shots on the plant (modeled plant time)",
+        )
+    } else {
+        (
+            "noise-free reference run of the same circuits",
+            "shots on the executor (modeled plant time)",
+        )
+    };
     trace(&[
         (
             "compile",
@@ -316,18 +362,8 @@ fn standard_trace(shots: u64, latency_us: f64) -> Vec<TraceStep> {
             "map the preset to gates on the target's noise model",
             0.0,
         ),
-        (
-            "evolve",
-            "Evolve",
-            "density-matrix evolution with Kraus noise",
-            0.0,
-        ),
-        (
-            "sample",
-            "Sample",
-            "multinomial shots on the plant (modeled plant time)",
-            shots as f64 * latency_us / 1e3,
-        ),
+        ("evolve", "Evolve", evolve, 0.0),
+        ("sample", "Sample", sample, shots as f64 * latency_us / 1e3),
         (
             "estimate",
             "Estimate",

@@ -1,0 +1,494 @@
+//! The presets as circuits plus estimators, so a target bound to an
+//! external executor can run them (docs/physics.md "Presets"): a preset
+//! lists the circuits it runs ([`preset_circuits`]); the counts those
+//! circuits returned, wherever they ran, become the result through the same
+//! estimators the simulator uses ([`preset_from_counts`]).
+//!
+//! On synqc's engine the circuits are simulated and sampled with the run's
+//! seeded generator, which then continues into the bootstrap, so a seed
+//! still fixes every byte of a result. Counts from an executor are
+//! bootstrapped from a generator seeded the same way; the noise-free
+//! reference distribution and the modeled shot time still come from synqc's
+//! own noise-free run of the same circuit on the target's model, while what
+//! only a simulation knows (the state before readout, the exact noisy
+//! distribution) is left out with a warning saying why.
+
+use serde_json::Value;
+
+use super::{check, simulate};
+use crate::sim::engine::{Model, Op, Register};
+use crate::sim::estimators::{multinomial, SimRng};
+use crate::sim::{Preset, SimError, SimOutcome, SimRequest};
+
+/// One circuit a preset runs: every qubit 0..qubits is measured at the end,
+/// qubit i into classical bit i.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CircuitJob {
+    /// Unique within the run, e.g. "t1_d0" (an executor answers by name).
+    pub name: String,
+    /// The target whose plant runs it: the run's own, or backend_compare's
+    /// compare_with for its second half.
+    pub target: String,
+    pub qubits: usize,
+    pub ops: Vec<Op>,
+    pub shots: u64,
+}
+
+/// What synqc's engine says about a circuit whatever ran it: the
+/// noise-free reference distribution (the q of fidelity_dist_v1) and the
+/// modeled plant time of one shot.
+pub(super) struct Reference {
+    pub ideal: Vec<f64>,
+    pub shot_ns: f64,
+}
+
+/// What only a simulation of the circuit knows.
+pub(super) struct Exact {
+    /// The noisy outcome distribution, readout confusion included.
+    pub dist: Vec<f64>,
+    /// Overlap of the noisy state before readout with the ideal state.
+    pub state_fidelity: f64,
+}
+
+/// The counts of a preset's circuits, one vector per job in order (dense,
+/// index = engine basis index, qubit 0 the most significant bit), and what
+/// is known beside them.
+pub(super) struct Observed {
+    pub counts: Vec<Vec<u64>>,
+    pub refs: Vec<Reference>,
+    /// Per job; None when the counts came from an executor.
+    pub exact: Option<Vec<Exact>>,
+    /// The generator the estimators' bootstrap continues with.
+    pub rng: SimRng,
+    /// Where the counts came from (physics_contract.plant); None on
+    /// synqc's engine, whose plant the result describes itself.
+    pub plant: Option<Value>,
+}
+
+impl Observed {
+    /// Simulate and sample every job on synqc's engine, in order, polling
+    /// `cancelled` before each; the shots are drawn from `rng`, which the
+    /// estimators then continue with.
+    pub fn on_engine(
+        jobs: &[CircuitJob],
+        model: impl Fn(usize) -> Model,
+        mut rng: SimRng,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Observed, SimError> {
+        let mut counts = Vec::with_capacity(jobs.len());
+        let mut refs = Vec::with_capacity(jobs.len());
+        let mut exact = Vec::with_capacity(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            check(cancelled)?;
+            let sim = simulate(job.qubits, &job.ops, &model(i));
+            counts.push(multinomial(&mut rng, job.shots, &sim.dist));
+            refs.push(Reference {
+                ideal: sim.ideal,
+                shot_ns: sim.shot_ns,
+            });
+            exact.push(Exact {
+                dist: sim.dist,
+                state_fidelity: sim.state_fidelity,
+            });
+        }
+        Ok(Observed {
+            counts,
+            refs,
+            exact: Some(exact),
+            rng,
+            plant: None,
+        })
+    }
+
+    /// Counts an executor returned for `jobs`, checked against them, with
+    /// each job's noise-free reference from synqc's engine.
+    pub fn from_executor(
+        jobs: &[CircuitJob],
+        counts: &[Vec<u64>],
+        model: impl Fn(usize) -> Model,
+        rng: SimRng,
+        plant: Value,
+    ) -> Result<Observed, SimError> {
+        if counts.len() != jobs.len() {
+            return Err(SimError::Invalid(format!(
+                "the executor returned counts for {} circuits but the run sent {}; resubmit the run",
+                counts.len(),
+                jobs.len()
+            )));
+        }
+        for (job, c) in jobs.iter().zip(counts) {
+            let dim = 1usize << job.qubits;
+            let total: u64 = c.iter().sum();
+            if c.len() != dim || total != job.shots {
+                return Err(SimError::Invalid(format!(
+                    "the counts of circuit {} cover {} outcomes and {total} shots, expected {dim} outcomes and {} shots; resubmit the run",
+                    job.name,
+                    c.len(),
+                    job.shots
+                )));
+            }
+        }
+        let refs = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| reference(job.qubits, &job.ops, &model(i)))
+            .collect();
+        Ok(Observed {
+            counts: counts.to_vec(),
+            refs,
+            exact: None,
+            rng,
+            plant: Some(plant),
+        })
+    }
+
+    pub fn on_engine_ran(&self) -> bool {
+        self.plant.is_none()
+    }
+
+    /// Job i's simulator-only facts; None for executor counts.
+    pub fn exact(&self, i: usize) -> Option<&Exact> {
+        self.exact.as_ref().and_then(|e| e.get(i))
+    }
+}
+
+/// The noise-free engine run of a circuit on `model`'s durations. The
+/// clocks do not depend on the noise, so its shot time is the noisy
+/// plant's too.
+fn reference(n: usize, ops: &[Op], model: &Model) -> Reference {
+    let mut ideal = Register::new(n, model.ideal());
+    ideal.run(ops);
+    Reference {
+        ideal: ideal.populations(),
+        shot_ns: ideal.shot_time_ns(),
+    }
+}
+
+/// The circuits `req` runs, in order; for backend_compare the first half
+/// runs on the run's target and the second on compare_with (see each job's
+/// `target`). The latency preset has none: it measures synqc's own loop.
+pub fn preset_circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
+    validate(req)?;
+    match req.preset {
+        Preset::HelloQuantumSim => super::hello::circuits(req),
+        Preset::GroverDemo => super::grover::circuits(req),
+        Preset::Health => super::health::circuits(req),
+        Preset::BackendCompare => super::backend_compare::circuits(req),
+        Preset::DpdDemo => super::dpd::circuits(req),
+        Preset::Latency => Err(super::latency::executor_refusal()),
+    }
+}
+
+/// The result of `req` from the counts its circuits returned (one vector per
+/// job of [`preset_circuits`], in order; dense, index = engine basis index,
+/// qubit 0 the most significant bit). `plant` says where they ran and
+/// becomes physics_contract.plant.
+pub fn preset_from_counts(
+    req: &SimRequest,
+    counts: &[Vec<u64>],
+    plant: Value,
+) -> Result<SimOutcome, SimError> {
+    validate(req)?;
+    match req.preset {
+        Preset::HelloQuantumSim => super::hello::from_counts(req, counts, plant),
+        Preset::GroverDemo => super::grover::from_counts(req, counts, plant),
+        Preset::Health => super::health::from_counts(req, counts, plant),
+        Preset::BackendCompare => super::backend_compare::from_counts(req, counts, plant),
+        Preset::DpdDemo => super::dpd::from_counts(req, counts, plant),
+        Preset::Latency => Err(super::latency::executor_refusal()),
+    }
+}
+
+/// The checks `sim::run` makes before any preset runs: enough shots for the
+/// protocol, and a physical noise profile.
+pub fn validate(req: &SimRequest) -> Result<(), SimError> {
+    let min = crate::sim::min_shots(req.preset);
+    if req.shots < min {
+        return Err(SimError::Invalid(format!(
+            "{} needs at least {min} shots",
+            req.preset.as_str()
+        )));
+    }
+    let problems = req.plant.noise.problems();
+    if !problems.is_empty() {
+        return Err(SimError::Invalid(format!(
+            "noise profile of {}: {}",
+            req.plant.target,
+            problems.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::controls::ControlProfile;
+    use crate::sim::estimators::rng_for;
+    use crate::sim::presets::{ideal_twin, model_of};
+    use crate::sim::{run, NoiseProfile, Plant};
+
+    fn plant(target: &str) -> Plant {
+        Plant {
+            target: target.into(),
+            kind: "superconducting".into(),
+            noise: NoiseProfile::builtin(target).expect("builtin"),
+        }
+    }
+
+    fn req(preset: Preset, target: &str, shots: u64, seed: u64) -> SimRequest {
+        SimRequest {
+            preset,
+            plant: plant(target),
+            compare_with: Some(plant("ibm_quantum")),
+            shots,
+            seed,
+            controls: ControlProfile::default(),
+            marked: None,
+        }
+    }
+
+    /// What an executor would return, produced the way the simulator
+    /// samples: synqc's engine, the run's generator (health's past the RB
+    /// draws), the jobs in order.
+    fn engine_counts(r: &SimRequest) -> Vec<Vec<u64>> {
+        let jobs = preset_circuits(r).expect("circuits");
+        let rng = if r.preset == Preset::Health {
+            super::super::health::plan(r).expect("plan").1
+        } else {
+            rng_for(r.seed)
+        };
+        let plant_of = |i: usize| match (r.preset, &r.compare_with) {
+            (Preset::BackendCompare, Some(second)) if i == 1 => second,
+            _ => &r.plant,
+        };
+        Observed::on_engine(&jobs, |i| model_of(plant_of(i), &r.controls), rng, &|| false)
+            .expect("samples")
+            .counts
+    }
+
+    fn executor_plant() -> Value {
+        json!({"executor": "ibm_quantum", "backend": {"name": "aer_simulator", "version": "0.18.2"}, "metadata": {"job": 7}})
+    }
+
+    /// The same counts give the same KPIs through either path; only the
+    /// bootstrap draws differ (the executor path has no shot draws before
+    /// them), so intervals agree to within their own noise.
+    #[test]
+    fn counts_from_an_executor_give_the_simulators_kpis() {
+        let mut cases = Vec::new();
+        for preset in [
+            Preset::HelloQuantumSim,
+            Preset::GroverDemo,
+            Preset::BackendCompare,
+            Preset::Health,
+        ] {
+            for (target, seed) in [("sim_local", 1), ("aws_braket", 2), ("rigetti_forest", 3)] {
+                cases.push(req(preset, target, 4000, seed));
+            }
+        }
+        let mut twin = req(Preset::BackendCompare, "aws_braket", 3001, 4);
+        twin.compare_with = Some(ideal_twin(&twin.plant));
+        cases.push(twin);
+        let mut marked = req(Preset::GroverDemo, "ionq_cloud", 2048, 5);
+        marked.marked = Some("011".into());
+        cases.push(marked);
+        cases.push(req(Preset::Health, "ibm_quantum", 300, 6));
+        for r in cases {
+            let label = format!("{:?} {} {}", r.preset, r.plant.target, r.seed);
+            let sim = run(&r, None, &|| false).expect("simulates");
+            let exe = preset_from_counts(&r, &engine_counts(&r), executor_plant()).expect("estimates");
+            assert_eq!(exe.kpis.raw_counts, sim.kpis.raw_counts, "{label}");
+            assert_eq!(
+                exe.kpis.expected_distribution, sim.kpis.expected_distribution,
+                "{label}"
+            );
+            assert_eq!(exe.kpis.fidelity, sim.kpis.fidelity, "{label}");
+            assert_eq!(exe.kpis.latency_us, sim.kpis.latency_us, "{label}");
+            assert_eq!(exe.kpis.status, sim.kpis.status, "{label}");
+            let sim_kept: Vec<&str> = sim
+                .kpi_details
+                .iter()
+                .map(|d| d.name.as_str())
+                .filter(|n| *n != "state_fidelity" && *n != "backaction")
+                .collect();
+            let exe_names: Vec<&str> = exe.kpi_details.iter().map(|d| d.name.as_str()).collect();
+            assert_eq!(exe_names, sim_kept, "{label}: simulator-only KPIs are absent");
+            for d in &exe.kpi_details {
+                let s = sim
+                    .kpi_details
+                    .iter()
+                    .find(|s| s.name == d.name)
+                    .expect("same kpi");
+                assert_eq!(
+                    (d.value, &d.definition_id, &d.kind),
+                    (s.value, &s.definition_id, &s.kind),
+                    "{label} {}",
+                    d.name
+                );
+                match (d.ci95, s.ci95) {
+                    (None, None) => {}
+                    (Some([lo, hi]), Some([slo, shi])) => {
+                        let w = shi - slo;
+                        assert!(
+                            (lo - slo).abs() <= 0.35 * w && (hi - shi).abs() <= 0.35 * w,
+                            "{label} {}: [{lo}, {hi}] vs [{slo}, {shi}]",
+                            d.name
+                        );
+                    }
+                    other => panic!("{label} {}: {other:?}", d.name),
+                }
+            }
+            assert_eq!(exe.physics_contract["plant"], executor_plant(), "{label}");
+            assert!(
+                exe.warnings
+                    .iter()
+                    .any(|w| w.starts_with("SIM_ONLY_BACKACTION: ")),
+                "{label}: {:?}",
+                exe.warnings
+            );
+            let had_state = sim.kpi_details.iter().any(|d| d.name == "state_fidelity");
+            assert_eq!(
+                exe.warnings
+                    .iter()
+                    .any(|w| w.starts_with("SIM_ONLY_STATE_FIDELITY: ")),
+                had_state,
+                "{label}"
+            );
+            assert!(
+                !exe.assumptions.iter().any(|a| a.starts_with("SIM_ONLY")),
+                "{label}"
+            );
+            assert!(exe.artifacts.get("noisy_distribution").is_none(), "{label}");
+        }
+    }
+
+    #[test]
+    fn health_circuits_carry_the_delays_and_split_the_budget() {
+        let r = req(Preset::Health, "sim_local", 2048, 9);
+        let jobs = preset_circuits(&r).expect("circuits");
+        assert_eq!(jobs.len() as u64, super::super::health::FULL.circuits());
+        assert_eq!(jobs.iter().map(|j| j.shots).sum::<u64>(), 2048);
+        let mut names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), jobs.len(), "names are unique");
+        let delays = |prefix: &str| -> Vec<f64> {
+            jobs.iter()
+                .filter(|j| j.name.starts_with(prefix))
+                .map(|j| {
+                    j.ops
+                        .iter()
+                        .filter_map(|op| match op {
+                            Op::Delay(0, ns) => Some(*ns),
+                            _ => None,
+                        })
+                        .sum()
+                })
+                .collect()
+        };
+        for prefix in ["t1_d", "ramsey_d", "echo_d"] {
+            let d = delays(prefix);
+            assert_eq!(d.len(), super::super::health::FULL.delay_points, "{prefix}");
+            assert!(d.windows(2).all(|w| w[0] > 0.0 && w[1] > w[0]), "{prefix}: {d:?}");
+        }
+        // The longest T1 delay is three times the profile's T1.
+        let t1 = delays("t1_d");
+        assert!((t1[t1.len() - 1] - 3.0 * r.plant.noise.t1_us * 1e3).abs() < 1e-6);
+        for j in jobs.iter().filter(|j| j.name.starts_with("rb_")) {
+            assert!(j.ops.iter().all(|op| matches!(op, Op::Pulse(0, _))), "{}", j.name);
+        }
+        // Same seed, same RB sequences; another seed draws others.
+        assert_eq!(preset_circuits(&r).expect("circuits"), jobs);
+        assert_ne!(
+            preset_circuits(&req(Preset::Health, "sim_local", 2048, 10)).expect("circuits"),
+            jobs
+        );
+    }
+
+    /// Every circuit stays inside its register and runs on the engine to a
+    /// normalized state.
+    #[test]
+    fn every_circuit_is_well_formed() {
+        for preset in Preset::ALL.into_iter().filter(|p| *p != Preset::Latency) {
+            let r = req(preset, "aws_braket", 2048, 1);
+            let jobs = preset_circuits(&r).expect("circuits");
+            assert_eq!(jobs.iter().map(|j| j.shots).sum::<u64>(), r.shots, "{preset:?}");
+            for j in &jobs {
+                let qubits_of = |op: &Op| -> Vec<usize> {
+                    match op {
+                        Op::Cx(a, b) | Op::Cz(a, b) | Op::Swap(a, b) => vec![*a, *b],
+                        Op::Barrier(qs) => qs.clone(),
+                        Op::X(q)
+                        | Op::Y(q)
+                        | Op::Z(q)
+                        | Op::H(q)
+                        | Op::S(q)
+                        | Op::Sdg(q)
+                        | Op::T(q)
+                        | Op::Tdg(q)
+                        | Op::Rx(q, _)
+                        | Op::Ry(q, _)
+                        | Op::Rz(q, _)
+                        | Op::Delay(q, _)
+                        | Op::Pulse(q, _)
+                        | Op::Reset(q) => vec![*q],
+                    }
+                };
+                assert!(
+                    j.ops.iter().flat_map(qubits_of).all(|q| q < j.qubits),
+                    "{}",
+                    j.name
+                );
+                let mut reg = Register::new(j.qubits, model_of(&r.plant, &r.controls));
+                reg.run(&j.ops);
+                assert!((reg.trace() - 1.0).abs() < 1e-12, "{}", j.name);
+            }
+        }
+        let mut r = req(Preset::GroverDemo, "sim_local", 2048, 1);
+        r.marked = Some("1x1".into());
+        assert!(matches!(preset_circuits(&r), Err(SimError::Invalid(_))));
+        r.preset = Preset::BackendCompare;
+        r.compare_with = None;
+        assert!(matches!(preset_circuits(&r), Err(SimError::Invalid(_))));
+        assert!(matches!(
+            preset_circuits(&req(Preset::Health, "sim_local", 100, 1)),
+            Err(SimError::Invalid(m)) if m.contains("needs at least")
+        ));
+    }
+
+    #[test]
+    fn latency_refuses_executors_with_an_action() {
+        let r = req(Preset::Latency, "sim_local", 2048, 1);
+        for err in [
+            preset_circuits(&r).unwrap_err(),
+            preset_from_counts(&r, &[vec![2048, 0]], executor_plant()).unwrap_err(),
+        ] {
+            assert!(
+                matches!(&err, SimError::Invalid(m) if m.contains("submit it to an unbound target")),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn counts_that_do_not_match_the_circuits_are_refused() {
+        let r = req(Preset::HelloQuantumSim, "sim_local", 2048, 1);
+        for bad in [
+            vec![],
+            vec![vec![1024, 0, 0, 1024], vec![0, 0, 0, 0]],
+            vec![vec![1024, 0, 1024]],
+            vec![vec![1024, 0, 0, 1023]],
+        ] {
+            let err = preset_from_counts(&r, &bad, executor_plant()).unwrap_err();
+            assert!(
+                matches!(&err, SimError::Invalid(m) if m.ends_with("resubmit the run")),
+                "{bad:?}: {err:?}"
+            );
+        }
+        let ok = preset_from_counts(&r, &[vec![1024, 0, 0, 1024]], executor_plant()).expect("estimates");
+        assert_eq!(ok.kpis.fidelity, 1.0);
+    }
+}
