@@ -45,7 +45,7 @@ try:
     import qiskit
     import qiskit_aer
     from qiskit import ClassicalRegister, QuantumCircuit, qasm2, qasm3
-    from qiskit.circuit.library import get_standard_gate_name_mapping
+    from qiskit.circuit.library import PhaseGate, SXGate, UGate, get_standard_gate_name_mapping
     from qiskit_aer import AerSimulator
     from qiskit_aer.noise import depolarizing_error, kraus_error, pauli_error
 except ImportError as missing:
@@ -150,7 +150,19 @@ def parse_program(source):
     header = re.search(r"OPENQASM\s+(\d+)(\.\d+)?\s*;", source)
     try:
         if header and header.group(1) == "2":
-            return qasm2.loads(source)
+            # synqc's OpenQASM 2 also knows sx, p and u, which qelib1.inc lacks.
+            extra = [qasm2.CustomInstruction(name, n_params, 1, cls, builtin=True)
+                     for name, n_params, cls in (("sx", 0, SXGate), ("p", 1, PhaseGate), ("u", 3, UGate))
+                     if not re.search(rf"\bgate\s+{name}\b", source)]
+            names = {e.name for e in extra}
+            legacy = [c for c in qasm2.LEGACY_CUSTOM_INSTRUCTIONS if c.name not in names]
+            return qasm2.loads(source, custom_instructions=legacy + extra)
+        if re.search(r"^\s*u\s*\(", source, re.M) and not re.search(r"\bgate\s+u\b", source):
+            # synqc accepts `u` (= u3), which stdgates.inc does not define:
+            # define it from the builtin U, on the header's line so error
+            # positions stay those of the program as sent.
+            at = header.end() if header else 0
+            source = source[:at] + " gate u(t, p, l) a { U(t, p, l) a; }" + source[at:]
         return qasm3.loads(source)
     except Exception as e:  # the parsers raise several exception types
         raise RequestError(f"The OpenQASM program does not parse: {e}. Fix the program.") from e
