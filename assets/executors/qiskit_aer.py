@@ -16,7 +16,9 @@ registers joined by a space, last declared register first (Qiskit's own
 convention). Logs go to stderr only: stdout carries nothing but replies.
 
 To wrap your own instrument, copy this file and replace `run_circuit` with
-a call to your driver; keep the loop, the validation and the reply shapes.
+a call to your driver (and `lower` with your own compilation, if the
+instrument takes something other than a Qiskit circuit); keep the loop, the
+validation and the reply shapes.
 
 The simulation reproduces synqc's own noise model exactly (docs/physics.md):
 each circuit is rebuilt as an explicit list of unitaries and noise channels
@@ -89,6 +91,7 @@ def noise_from_profile(profile):
         return float(v)
 
     n = {
+        "idle_cache": {},  # idle channels by duration: building one is not cheap
         "t1_ns": number("t1_us", 1e-12, nullable=True) * 1e3,
         "t2_ns": number("t2_us", 1e-12, nullable=True) * 1e3,
         "p1q": number("p1q", hi=1.0),
@@ -100,6 +103,11 @@ def noise_from_profile(profile):
         "gate_2q_ns": number("gate_2q_ns"),
         "drive_bias": number("drive_bias", hi=10.0),
     }
+    # The channels every circuit uses, built once per request.
+    n["dep1"] = depolarizing_error(n["p1q"], 1) if n["p1q"] > 0 else None
+    n["dep2"] = depolarizing_error(n["p2q"], 2) if n["p2q"] > 0 else None
+    n["thermal"] = pauli_error([("X", n["pe"]), ("I", 1 - n["pe"])]) if n["pe"] > 0 else None
+    n["readout"] = readout_error(n)
     return n
 
 
@@ -109,11 +117,14 @@ def idle_error(noise, t_ns):
     and coherences decay as exp(-t/T2). None when nothing happens."""
     if t_ns <= 0:
         return None
+    if t_ns in noise["idle_cache"]:
+        return noise["idle_cache"][t_ns]
     pe = noise["pe"]
     g = 1.0 - math.exp(-t_ns / noise["t1_ns"])
     rate_phi = max(0.0, 1.0 / noise["t2_ns"] - 0.5 / noise["t1_ns"])
     lam = math.exp(-t_ns * rate_phi)
     if g <= 0.0 and lam >= 1.0:
+        noise["idle_cache"][t_ns] = None
         return None
     s, r = math.sqrt(1 - g), math.sqrt(g)
     damping = [  # decay to |0> with weight 1-pe, "heating" to |1> with weight pe
@@ -124,7 +135,8 @@ def idle_error(noise, t_ns):
     ]
     dephasing = [math.sqrt((1 + lam) / 2) * np.eye(2), math.sqrt((1 - lam) / 2) * np.diag([1, -1])]
     kraus = [d @ a for d in dephasing for a in damping]
-    return kraus_error([k.astype(complex) for k in kraus if np.any(k)])
+    err = noise["idle_cache"][t_ns] = kraus_error([k.astype(complex) for k in kraus if np.any(k)])
+    return err
 
 
 def readout_error(noise):
@@ -212,9 +224,9 @@ class Lowering:
         self.out = QuantumCircuit(n, len(qc.clbits))
         self.standard = set(get_standard_gate_name_mapping())
         # Initial state: each qubit thermally excited with probability pe.
-        if noise["pe"] > 0:
+        if noise["thermal"] is not None:
             for q in range(n):
-                self.out.append(pauli_error([("X", noise["pe"]), ("I", 1 - noise["pe"])]), [q])
+                self.out.append(noise["thermal"], [q])
         for ins in qc.data:
             qubits = [qc.find_bit(b).index for b in ins.qubits]
             clbits = [qc.find_bit(b).index for b in ins.clbits]
@@ -224,7 +236,7 @@ class Lowering:
         # Readout starts together: every qubit waits for the last one.
         self.sync(range(n))
         for q in self.measured:
-            self.out.append(readout_error(noise), [q])
+            self.out.append(noise["readout"], [q])
 
     def sync(self, qs):
         qs = list(qs)
@@ -246,15 +258,15 @@ class Lowering:
         start = self.sync([q])
         angle = theta * self.noise["drive_bias"]  # a miscalibrated drive over/under-rotates
         (self.out.rx if axis == "x" else self.out.ry)(angle, q)
-        if self.noise["p1q"] > 0:
-            self.out.append(depolarizing_error(self.noise["p1q"], 1), [q])
+        if self.noise["dep1"] is not None:
+            self.out.append(self.noise["dep1"], [q])
         self.clock[q] = start + self.noise["gate_1q_ns"]
 
     def two_qubit(self, name, a, b):
         start = self.sync([a, b])
         getattr(self.out, name)(a, b)
-        if self.noise["p2q"] > 0:
-            self.out.append(depolarizing_error(self.noise["p2q"], 2), [a, b])
+        if self.noise["dep2"] is not None:
+            self.out.append(self.noise["dep2"], [a, b])
         self.clock[a] = self.clock[b] = start + self.noise["gate_2q_ns"]
 
     def gate(self, name, qs, params):
@@ -319,10 +331,11 @@ class Lowering:
                                f"{', '.join(GATES)}, measure, reset, barrier or delay.")
 
 
-def lower(qasm, noise_profile):
-    """(explicit noisy circuit, measured qubit -> clbit, registers) of a program."""
+def lower(qasm, noise):
+    """(explicit noisy circuit, measured qubit -> clbit, registers) of a
+    program, under a model from noise_from_profile."""
     qc = parse_program(qasm)
-    low = Lowering(qc, noise_from_profile(noise_profile))
+    low = Lowering(qc, noise)
     return low.out, low.measured, registers_of(qc)
 
 
@@ -334,7 +347,7 @@ def simulator():
 
 def exact_distribution(qasm, noise_profile):
     """Exact outcome probabilities (readout confusion included), keyed like counts."""
-    circ, measured, registers = lower(qasm, noise_profile)
+    circ, measured, registers = lower(qasm, noise_from_profile(noise_profile))
     qubits = list(measured)
     circ.save_probabilities(qubits)
     probs = simulator().run(circ).result().data()["probabilities"]
@@ -349,9 +362,10 @@ def exact_distribution(qasm, noise_profile):
     return out
 
 
-def run_circuit(qasm, noise_profile, shots, seed):
-    """Counts of one circuit. This is the function to replace with your driver."""
-    circ, measured, registers = lower(qasm, noise_profile)
+def run_circuit(lowered, shots, seed):
+    """Counts of one lowered circuit. This is the function to replace with your driver."""
+    circ, measured, registers = lowered
+    circ = circ.copy()
     for q, c in measured.items():
         circ.measure(q, c)
     raw = simulator().run(circ, shots=shots, seed_simulator=seed).result().get_counts()
@@ -371,21 +385,24 @@ def handle_run(req):
     seed = req.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise RequestError("seed must be a non-negative integer; send the run's seed.")
-    profile = req.get("noise_profile")
-    noise_from_profile(profile)  # refuse a bad profile before running anything
+    noise = noise_from_profile(req.get("noise_profile"))
+    lowered = []  # every circuit is checked before any runs
     for i, c in enumerate(circuits):
         if not isinstance(c, dict) or not isinstance(c.get("name"), str):
             raise RequestError(f"circuits[{i}] must be an object with a string 'name'.")
         shots = c.get("shots")
         if isinstance(shots, bool) or not isinstance(shots, int) or not 1 <= shots <= MAX_SHOTS:
             raise RequestError(f"circuits[{i}].shots must be an integer from 1 to {MAX_SHOTS}.")
-        lower(c.get("qasm"), profile)  # parse every circuit before running any
+        try:
+            lowered.append(lower(c.get("qasm"), noise))
+        except RequestError as e:
+            raise RequestError(f"circuits[{i}] ({c['name']}): {e}") from None
     results, seeds = [], []
-    for i, c in enumerate(circuits):
+    for i, (c, low) in enumerate(zip(circuits, lowered)):
         # Aer takes a signed 64-bit seed; each circuit gets its own stream.
         s = (seed + i) % (2**63)
         seeds.append(s)
-        results.append({"name": c["name"], "counts": run_circuit(c["qasm"], profile, c["shots"], s)})
+        results.append({"name": c["name"], "counts": run_circuit(low, c["shots"], s)})
     metadata = {"method": "density_matrix", "qiskit": qiskit.__version__,
                 "qiskit_aer": qiskit_aer.__version__, "seed_simulator": seeds}
     return {"op": "result", "id": req.get("id"), "results": results, "metadata": metadata}

@@ -372,7 +372,7 @@ def key_convention_two_registers():
           "x q[0];\nx q[2];\nx q[3];\n"
           "measure q[0] -> a[0];\nmeasure q[1] -> a[2];\nmeasure q[2] -> b[1];\nmeasure q[3] -> b[0];\n")
     for src in (v3, v2):
-        assert ex.run_circuit(src, NOISELESS, 64, 1) == {"11 001": 64}
+        assert ex.run_circuit(ex.lower(src, ex.noise_from_profile(NOISELESS)), 64, 1) == {"11 001": 64}
         d = ex.exact_distribution(src, NOISELESS)
         assert abs(d["11 001"] - 1) < 1e-12, d
         qc = ex.parse_program(src)
