@@ -46,7 +46,7 @@ try:
     import numpy as np
     import qiskit
     import qiskit_aer
-    from qiskit import ClassicalRegister, QuantumCircuit, qasm2, qasm3
+    from qiskit import QuantumCircuit, qasm2, qasm3
     from qiskit.circuit.library import PhaseGate, SXGate, UGate, get_standard_gate_name_mapping
     from qiskit_aer import AerSimulator
     from qiskit_aer.noise import depolarizing_error, kraus_error, pauli_error
@@ -63,6 +63,9 @@ MAX_QUBITS = 12
 MAX_SHOTS = 1_000_000
 GATES = ["x", "y", "z", "h", "s", "sdg", "t", "tdg", "sx", "rx", "ry", "rz", "p", "u1",
          "u2", "u3", "u", "cx", "cz", "swap", "ccx"]
+# Qiskit's library gates: a gate outside GATES with one of these names is
+# refused; any other name is a `gate` the program defines.
+STANDARD = set(get_standard_gate_name_mapping())
 NS_PER_UNIT = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9, "dt": 1.0}
 PI = math.pi
 
@@ -169,7 +172,7 @@ def parse_program(source):
             names = {e.name for e in extra}
             legacy = [c for c in qasm2.LEGACY_CUSTOM_INSTRUCTIONS if c.name not in names]
             return qasm2.loads(source, custom_instructions=legacy + extra)
-        if re.search(r"^\s*u\s*\(", source, re.M) and not re.search(r"\bgate\s+u\b", source):
+        if re.search(r"(?<![\w.])u\s*\(", source) and not re.search(r"\bgate\s+u\b", source):
             # synqc accepts `u` (= u3), which stdgates.inc does not define:
             # define it from the builtin U, on the header's line so error
             # positions stay those of the program as sent.
@@ -208,6 +211,7 @@ class Lowering:
     gate waits for its qubits to be free (the early ones idle meanwhile),
     acts, is followed by its depolarizing error, and advances the clocks."""
 
+    # ccx a, b, t (indices into its qubits) as synqc's engine decomposes it.
     CCX = [("h", 2), ("cx", 1, 2), ("tdg", 2), ("cx", 0, 2), ("t", 2), ("cx", 1, 2),
            ("tdg", 2), ("cx", 0, 2), ("t", 1), ("t", 2), ("h", 2), ("cx", 0, 1),
            ("t", 0), ("tdg", 1), ("cx", 0, 1)]
@@ -222,7 +226,6 @@ class Lowering:
         self.clock = [0.0] * n
         self.measured = {}  # qubit -> clbit
         self.out = QuantumCircuit(n, len(qc.clbits))
-        self.standard = set(get_standard_gate_name_mapping())
         # Initial state: each qubit thermally excited with probability pe.
         if noise["thermal"] is not None:
             for q in range(n):
@@ -321,7 +324,7 @@ class Lowering:
             self.clock[qs[0]] = start + max(t, 0.0)
         elif name in GATES:
             self.gate(name, qs, [float(p) for p in op.params])
-        elif name not in self.standard and getattr(op, "definition", None) is not None:
+        elif name not in STANDARD and getattr(op, "definition", None) is not None:
             # A `gate` defined in the program: run its body on these qubits.
             body = op.definition
             for ins in body.data:
