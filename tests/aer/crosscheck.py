@@ -23,6 +23,7 @@ exits 1 on any failure. Loopback only; every wait is bounded.
 """
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -63,6 +64,8 @@ class Api:
                 return e.code, json.loads(text)
             except ValueError:
                 return e.code, text
+        except (OSError, http.client.HTTPException) as e:  # refused, reset, timed out
+            return 0, f"no answer ({e})"
 
 
 def ideal(params):
@@ -85,12 +88,20 @@ def plan(api, rng, per_size, per_target):
     status, doc = api.call("GET", "/hardware/targets")
     if status != 200:
         raise SystemExit(f"aer crosscheck: GET /hardware/targets answered {status}: {doc}")
+    checked, skipped = ["sim_local"], []
     for t in doc["targets"]:
-        if t["id"] == "sim_local" or not t.get("available") or t.get("executor"):
+        if t["id"] == "sim_local":
             continue
+        # A target bound to an executor names it; synqc does not simulate it.
+        bound = t.get("executor") or (t.get("capabilities") or {}).get("executor")
+        if not t.get("available") or bound:
+            skipped.append(f"{t['id']} ({'bound to an executor' if bound else 'unavailable'})")
+            continue
+        checked.append(t["id"])
         for i in range(per_target):
             qasm = randcirc.random_circuit(rng, rng.randint(1, 4))[0]
             jobs.append((f"{t['id']}#{i}", qasm, t["id"], None))
+    print(f"aer crosscheck: targets {', '.join(checked)}; skipped: {', '.join(skipped) or 'none'}")
     return jobs
 
 
