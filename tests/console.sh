@@ -163,6 +163,9 @@ check "health lists the 6 built-in presets ($PRESETS)" has_presets hello_quantum
 # they say loudly that they did not.
 HAS_CIRCUIT=0
 if has_presets circuit; then HAS_CIRCUIT=1; else echo "SKIP circuit editor: server has no circuit preset"; fi
+# `synqc help submit` ends with "presets: a, b, ...", from the same registry.
+HELP_PRESETS=$("$BIN" help submit | sed -n 's/^presets: //p' | tr -d ,)
+check "health lists the presets synqc help submit lists ($PRESETS)" [ -n "$PRESETS" -a "$PRESETS" = "$HELP_PRESETS" ]
 cp "$TMP/body" "$TMP/health.json"
 
 # Watch the event stream while runs move (bounded).
@@ -275,10 +278,36 @@ PY
 fi
 
 # ---------------------------------------------------------------- OpenAPI
-OPENAPI=$ROOT/assets/openapi.json
-check "assets/openapi.json is well-formed JSON (python3 -m json.tool)" python3 -m json.tool "$OPENAPI" /dev/null
+check "assets/openapi.json is well-formed JSON (python3 -m json.tool)" python3 -m json.tool "$ROOT/assets/openapi.json" /dev/null
+# The file marks where the preset lists go ("x-synqc-presets"); the served
+# document has them filled from the appliance's registry, which GET /health
+# lists too. The rest of the checks read the document as served.
 code=$(http GET "$BASE/openapi.json")
-check "GET /openapi.json serves assets/openapi.json" [ "$code" = 200 -a "$(python3 -c "import json; print(json.load(open('$TMP/body')) == json.load(open('$OPENAPI')))")" = True ]
+OPENAPI=$TMP/openapi.json
+cp "$TMP/body" "$OPENAPI"
+check "GET /openapi.json serves assets/openapi.json with every preset list filled as GET /health lists the presets" \
+  [ "$code" = 200 -a "$(python3 - "$ROOT/assets/openapi.json" "$OPENAPI" "$TMP/health.json" <<'PY'
+import json, sys
+raw, served, presets = (json.load(open(f)) for f in sys.argv[1:4])
+presets = presets["presets"]
+def same(r, s):
+    if isinstance(r, dict) and isinstance(s, dict):
+        what = r.get("x-synqc-presets")
+        if what is not None:
+            key = {"enum": "enum", "example": "example", "minimum_shots": "anyOf"}[what]
+            got = s.get(key)
+            names = [n for b in got for n in b["properties"]["preset"]["enum"]] if key == "anyOf" else got
+            if sorted(names or []) != sorted(presets):
+                return False
+            r = {k: v for k, v in r.items() if k != "x-synqc-presets"}
+            s = {k: v for k, v in s.items() if k != key}
+        return r.keys() == s.keys() and all(same(r[k], s[k]) for k in r)
+    if isinstance(r, list) and isinstance(s, list):
+        return len(r) == len(s) and all(same(a, b) for a, b in zip(r, s))
+    return r == s
+print(same(raw, served))
+PY
+)" = True ]
 python3 - "$OPENAPI" "$VERSION" <<'PY' && ok "openapi.json documents every docs/api.md route, the schemas, security schemes, headers and an envelope on every error" || bad "openapi.json coverage (above)"
 import json, sys
 d = json.load(open(sys.argv[1]))

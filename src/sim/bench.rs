@@ -42,16 +42,6 @@ impl LoopProbe for InMemoryLoop {
     }
 }
 
-/// Circuits one run of a preset simulates at the given budget.
-pub fn circuits_per_run(preset: Preset, shots: u64) -> u64 {
-    match preset {
-        Preset::HelloQuantumSim | Preset::DpdDemo | Preset::GroverDemo => 1,
-        Preset::BackendCompare => 2,
-        Preset::Health => super::presets::health::circuit_count(),
-        Preset::Latency => super::presets::latency_probes(shots),
-    }
-}
-
 fn plant(target: &str) -> Plant {
     Plant {
         target: target.to_string(),
@@ -124,7 +114,7 @@ pub fn bench_report() -> String {
             preset.as_str(),
             runs,
             r / wall,
-            r * circuits_per_run(preset, BENCH_SHOTS) as f64 / wall,
+            r * preset.circuits(BENCH_SHOTS) as f64 / wall,
             boot / r * 1e6,
             cpu / r * 1e3
         );

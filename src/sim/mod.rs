@@ -50,6 +50,7 @@ pub mod engine;
 pub mod estimators;
 pub mod noise;
 pub mod presets;
+mod registry;
 
 use std::collections::BTreeMap;
 
@@ -57,6 +58,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::controls::ControlProfile;
 pub use noise::NoiseProfile;
+// Up, on purpose: the registry stands above this file, since its rows call
+// the presets, which take the request and outcome types declared here; the
+// re-export keeps `sim::Preset` the one name the rest of the crate uses.
+pub use registry::Preset;
 
 /// Names the physical model. Bump whenever any output for a given request
 /// and seed would change.
@@ -64,54 +69,6 @@ pub const ENGINE_VERSION: &str = "synqc-dm-1";
 
 /// Version of the KPI definitions table in docs/physics.md.
 pub const KPI_DEFINITIONS_VERSION: &str = "kpi-defs-1";
-
-/// The experiment presets, named on the wire in snake_case.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Preset {
-    HelloQuantumSim,
-    Health,
-    Latency,
-    BackendCompare,
-    DpdDemo,
-    GroverDemo,
-}
-
-impl Preset {
-    pub const ALL: [Preset; 6] = [
-        Preset::HelloQuantumSim,
-        Preset::Health,
-        Preset::Latency,
-        Preset::BackendCompare,
-        Preset::DpdDemo,
-        Preset::GroverDemo,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Preset::HelloQuantumSim => "hello_quantum_sim",
-            Preset::Health => "health",
-            Preset::Latency => "latency",
-            Preset::BackendCompare => "backend_compare",
-            Preset::DpdDemo => "dpd_demo",
-            Preset::GroverDemo => "grover_demo",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Preset> {
-        Preset::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-
-    /// The qubits the preset's circuits act on: 0..qubits() of each target
-    /// it runs on (the result's `qubits_used`).
-    pub fn qubits(self) -> u32 {
-        match self {
-            Preset::Health | Preset::Latency | Preset::DpdDemo => 1,
-            Preset::HelloQuantumSim | Preset::BackendCompare => 2,
-            Preset::GroverDemo => 3,
-        }
-    }
-}
 
 /// How backend_compare splits its shots over its two targets: the first
 /// gets the odd one.
@@ -251,22 +208,10 @@ pub struct SimOutcome {
     pub workflow_trace: Vec<TraceStep>,
 }
 
-/// Smallest shot budget a preset's protocol can run with (asked at submit
-/// time; below it the server answers 422 BUDGET_GUARDRAIL). Every minimum is
-/// at most the default budget (2048).
+/// Smallest shot budget a preset's protocol can run with: see
+/// [`Preset::min_shots`].
 pub fn min_shots(preset: Preset) -> u64 {
-    match preset {
-        // One circuit: enough shots that the bootstrap resamples differ.
-        Preset::HelloQuantumSim | Preset::DpdDemo => 32,
-        // Two targets, each needs the single-circuit minimum.
-        Preset::BackendCompare => 64,
-        // Eight outcomes.
-        Preset::GroverDemo => 64,
-        // The smallest reduced protocol; budgets below the full protocol's
-        // run a reduced one and say so in the result's warnings.
-        Preset::Health => presets::health::min_shots(),
-        Preset::Latency => presets::LATENCY_MIN_PROBES * presets::LATENCY_SHOTS_PER_PROBE,
-    }
+    preset.min_shots()
 }
 
 /// A grover_demo marked state: exactly three characters, each 0 or 1.
@@ -297,14 +242,7 @@ pub fn run(
             problems.join(", ")
         )));
     }
-    match req.preset {
-        Preset::HelloQuantumSim => presets::hello(req, cancelled),
-        Preset::Health => presets::health(req, cancelled),
-        Preset::Latency => presets::latency(req, probe, cancelled),
-        Preset::BackendCompare => presets::backend_compare(req, cancelled),
-        Preset::DpdDemo => presets::dpd(req, cancelled),
-        Preset::GroverDemo => presets::grover(req, cancelled),
-    }
+    req.preset.execute(req, probe, cancelled)
 }
 
 #[cfg(test)]

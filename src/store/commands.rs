@@ -8,6 +8,13 @@
 //!
 //! In-memory state (counts, the queue index, session metrics) moves only
 //! after the transaction commits, by the effects the commands recorded.
+//!
+//! Longer than most files on purpose: it is one concept, what each command
+//! means inside a transaction. The arms of `apply_one` and the submit and
+//! claim steps read and write the same trees under the same rules (refuse
+//! before writing, record effects, never abort the batch), and are checked
+//! together against the store's model test; apart, each would hide the
+//! rule it shares with the others.
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;

@@ -204,25 +204,6 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    #[test]
-    fn the_openapi_document_states_each_presets_minimum_shots() {
-        let doc: Value =
-            serde_json::from_str(include_str!("../../../assets/openapi.json")).expect("openapi.json");
-        let branches = doc["components"]["schemas"]["RunRequest"]["allOf"][0]["anyOf"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for preset in Preset::ALL {
-            let stated = branches.iter().find_map(|b| {
-                let names = b["properties"]["preset"]["enum"].as_array()?;
-                names
-                    .iter()
-                    .any(|n| n == preset.as_str())
-                    .then(|| b["properties"]["shot_budget"]["minimum"].as_u64())?
-            });
-            assert_eq!(stated, Some(sim::min_shots(preset)), "{preset:?}");
-        }
-    }
     fn admit_with(body: Value, cap: u64) -> Result<Admitted, Refusal> {
         let limits = Limits {
             default_shot_budget: 1024,

@@ -1,0 +1,160 @@
+//! The preset registry: every fact the rest of the appliance asks of a
+//! preset (its wire name, the qubits it acts on, its smallest budget, the
+//! circuits a run simulates, the function that runs it) in one row per
+//! preset. A new preset is a row here and a file in `presets/`; the enum,
+//! `Preset::ALL`, the wire names and the dispatch in `sim::run` follow
+//! from the rows, and the served OpenAPI document takes its preset lists
+//! from `Preset::ALL` and `Preset::min_shots`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{presets, LoopProbe, SimError, SimOutcome, SimRequest};
+
+/// Declares [`Preset`] and its facts from one row per preset:
+/// `Variant { name, qubits, min_shots, circuits: |shots| .., run: |req, probe, cancelled| .. }`.
+/// The closures are called in place, so each row says in its own words
+/// what it does with the budget and the probe.
+macro_rules! registry {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident {
+            name: $name:literal,
+            qubits: $qubits:expr,
+            min_shots: $min_shots:expr,
+            circuits: $circuits:expr,
+            run: $run:expr $(,)?
+        }
+    ),* $(,)?) => {
+        /// The experiment presets, named on the wire as the registry says.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum Preset {
+            $($(#[$doc])* #[serde(rename = $name)] $variant,)*
+        }
+
+        impl Preset {
+            pub const ALL: [Preset; [$($name),*].len()] = [$(Preset::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Preset::$variant => $name,)*
+                }
+            }
+
+            /// The qubits the preset's circuits act on: 0..qubits() of each
+            /// target it runs on (the result's `qubits_used`).
+            pub fn qubits(self) -> u32 {
+                match self {
+                    $(Preset::$variant => $qubits,)*
+                }
+            }
+
+            /// Smallest shot budget the preset's protocol can run with
+            /// (asked at submit time; below it the server answers 422
+            /// BUDGET_GUARDRAIL). Every minimum is at most the default
+            /// budget (2048).
+            pub fn min_shots(self) -> u64 {
+                match self {
+                    $(Preset::$variant => $min_shots,)*
+                }
+            }
+
+            /// Circuits one run of the preset simulates at the given budget.
+            pub fn circuits(self, shots: u64) -> u64 {
+                match self {
+                    $(Preset::$variant => ($circuits)(shots),)*
+                }
+            }
+
+            /// Runs the preset's protocol; [`super::run`] checks the request
+            /// first.
+            pub(super) fn execute(
+                self,
+                req: &SimRequest,
+                probe: Option<&mut dyn LoopProbe>,
+                cancelled: &dyn Fn() -> bool,
+            ) -> Result<SimOutcome, SimError> {
+                match self {
+                    $(Preset::$variant => ($run)(req, probe, cancelled),)*
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    HelloQuantumSim {
+        name: "hello_quantum_sim",
+        qubits: 2,
+        // One circuit: enough shots that the bootstrap resamples differ.
+        min_shots: 32,
+        circuits: |_| 1,
+        run: |req, _, cancelled| presets::hello(req, cancelled),
+    },
+    Health {
+        name: "health",
+        qubits: 1,
+        // The smallest reduced protocol; budgets below the full protocol's
+        // run a reduced one and say so in the result's warnings.
+        min_shots: presets::health::min_shots(),
+        // The full protocol, which the default budget runs.
+        circuits: |_| presets::health::circuit_count(),
+        run: |req, _, cancelled| presets::health(req, cancelled),
+    },
+    Latency {
+        name: "latency",
+        // One X on qubit 0.
+        qubits: 1,
+        min_shots: presets::LATENCY_MIN_PROBES * presets::LATENCY_SHOTS_PER_PROBE,
+        circuits: presets::latency_probes,
+        run: presets::latency,
+    },
+    BackendCompare {
+        name: "backend_compare",
+        qubits: 2,
+        // Two targets, each needs the single-circuit minimum.
+        min_shots: 64,
+        circuits: |_| 2,
+        run: |req, _, cancelled| presets::backend_compare(req, cancelled),
+    },
+    DpdDemo {
+        name: "dpd_demo",
+        qubits: 1,
+        min_shots: 32,
+        circuits: |_| 1,
+        run: |req, _, cancelled| presets::dpd(req, cancelled),
+    },
+    GroverDemo {
+        name: "grover_demo",
+        qubits: 3,
+        // Eight outcomes.
+        min_shots: 64,
+        circuits: |_| 1,
+        run: |req, _, cancelled| presets::grover(req, cancelled),
+    },
+}
+
+impl Preset {
+    pub fn parse(s: &str) -> Option<Preset> {
+        Preset::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Preset;
+
+    /// The wire name serde writes is the registry's name, so a request,
+    /// a stored record and the help all spell a preset the same way.
+    #[test]
+    fn serde_and_as_str_agree_on_every_name() {
+        for preset in Preset::ALL {
+            let wire = serde_json::to_value(preset).expect("serializes");
+            assert_eq!(wire, preset.as_str(), "{preset:?}");
+            assert_eq!(Preset::parse(preset.as_str()), Some(preset));
+            assert!(
+                preset.min_shots() <= 2048,
+                "{preset:?} exceeds the default budget"
+            );
+        }
+    }
+}
