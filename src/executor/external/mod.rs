@@ -12,9 +12,7 @@ mod protocol;
 mod supervisor;
 
 pub use config::{qiskit_env_bindings, ExecutorConfig};
-pub use protocol::{
-    BackendInfo, ExecCircuit, ExecFailure, ExecRequest, ExecResponse, ProviderFailure, PROTOCOL,
-};
+pub use protocol::{BackendInfo, ExecCircuit, ExecFailure, ExecRequest, ExecResponse, ProviderFailure};
 pub use supervisor::{ExecutorHandle, ExecutorStatus};
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};

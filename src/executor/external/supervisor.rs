@@ -100,6 +100,8 @@ struct Inner {
 struct Conn {
     generation: u64,
     lines: Sender<String>,
+    /// What it said in its handshake.
+    backend: BackendInfo,
 }
 
 enum Waiter {
@@ -260,19 +262,18 @@ impl ExecutorHandle {
         let (reply, answers) = mpsc::channel();
         let mut reply = Some(reply);
         // Wait for a slot; the request's time starts once it has one.
-        let (conn, backend, deadline) = loop {
+        let (conn, deadline) = loop {
             let mut inner = lock(&sh.state);
             match (inner.conn.clone(), inner.status.up) {
                 (Some(conn), true) => {
                     if inner.pending.len() < sh.config.max_in_flight.max(1) {
                         let deadline = Instant::now() + sh.config.timeout();
-                        let backend = inner.status.backend.clone();
                         if let Some(reply) = reply.take() {
                             inner
                                 .pending
                                 .insert(id.clone(), Waiter::Waiting { reply, deadline });
                         }
-                        break (conn, backend, deadline);
+                        break (conn, deadline);
                     }
                 }
                 _ => {
@@ -299,10 +300,7 @@ impl ExecutorHandle {
                             let response = ExecResponse {
                                 counts,
                                 metadata,
-                                backend: backend.unwrap_or_else(|| BackendInfo {
-                                    name: String::new(),
-                                    version: String::new(),
-                                }),
+                                backend: conn.backend.clone(),
                                 duration: sent.elapsed(),
                             };
                             (Outcome::Ok, Some(sent), Ok(response))
@@ -461,18 +459,18 @@ impl Shared {
         }
     }
 
-    fn set_up(&self, conn: Conn, backend: BackendInfo, capabilities: Value) {
+    fn set_up(&self, conn: Conn, capabilities: Value) {
         log::info!(
             "executor {}: up, backend {} {}, capabilities {capabilities}",
             self.target,
-            backend.name,
-            backend.version
+            conn.backend.name,
+            conn.backend.version
         );
         let mut inner = lock(&self.state);
-        inner.conn = Some(conn);
         inner.status.up = true;
         inner.status.reason = None;
-        inner.status.backend = Some(backend);
+        inner.status.backend = Some(conn.backend.clone());
+        inner.conn = Some(conn);
         inner.status.capabilities = capabilities;
         drop(inner);
         metrics::gauge!(UP, "target" => self.target.clone()).set(1.0);
@@ -555,14 +553,12 @@ fn run_child(shared: &Arc<Shared>, inbox: &Receiver<Event>, generation: u64) -> 
                 Err(reason) => (reason, Duration::ZERO),
                 Ok((backend, capabilities)) => {
                     let up_since = Instant::now();
-                    shared.set_up(
-                        Conn {
-                            generation,
-                            lines: lines.clone(),
-                        },
+                    let conn = Conn {
+                        generation,
+                        lines: lines.clone(),
                         backend,
-                        capabilities,
-                    );
+                    };
+                    shared.set_up(conn, capabilities);
                     let reason = serve(shared, inbox, generation, &lines);
                     (reason, up_since.elapsed())
                 }
