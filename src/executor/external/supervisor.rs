@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -240,25 +241,7 @@ impl ExecutorHandle {
         let sh = &self.shared;
         let who = sh.who();
         let id = format!("q{}", sh.next_id.fetch_add(1, Ordering::Relaxed));
-        let line = match run_line(&id, request) {
-            Ok(line) => line,
-            Err(e) => {
-                let f = ProviderFailure::provider_error(
-                    format!(
-                        "the request for {who} cannot be written as JSON ({e}); report this as a synqc bug"
-                    ),
-                    false,
-                );
-                return (
-                    Outcome::BadAnswer,
-                    None,
-                    Err(ExecFailure::Failed(ProviderFailure {
-                        retryable: false,
-                        ..f
-                    })),
-                );
-            }
-        };
+        let line = run_line(&id, request);
         let (reply, answers) = mpsc::channel();
         let mut reply = Some(reply);
         // Wait for a slot; the request's time starts once it has one.
@@ -582,8 +565,12 @@ fn spawn(shared: &Shared) -> Result<Child, String> {
     let Some((program, args)) = shared.config.command.split_first() else {
         return Err(format!("has no command; set executors.{t}.command"));
     };
+    // Its own process group: a wrapper script's children go with it when
+    // it is killed, and a terminal's Ctrl-C reaches synqc, which then
+    // closes the executor's input, not the executor directly.
     Command::new(program)
         .args(args)
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -789,7 +776,7 @@ fn serve(shared: &Shared, inbox: &Receiver<Event>, generation: u64, lines: &Send
 }
 
 /// Ends a child and says how it ended: it gets a moment to exit on its
-/// own (its stdin is closed by now), then it is killed.
+/// own (its stdin is closed by now), then its process group is killed.
 fn stop(child: &mut Child) -> String {
     let until = Instant::now() + Duration::from_millis(200);
     while Instant::now() < until {
@@ -799,7 +786,12 @@ fn stop(child: &mut Child) -> String {
             Err(_) => break,
         }
     }
-    let _ = child.kill();
+    // The child is not reaped yet, so its pid (the group's id) is still
+    // its own.
+    let group = rustix::process::Pid::from_child(child);
+    if rustix::process::kill_process_group(group, rustix::process::Signal::KILL).is_err() {
+        let _ = child.kill();
+    }
     match child.wait() {
         Ok(status) => status.to_string(),
         Err(e) => format!("not reaped: {e}"),

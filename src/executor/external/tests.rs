@@ -15,9 +15,9 @@ use crate::run::ErrorCode;
 use crate::testutil::TempDir;
 
 /// argv: mode (ok, no_hello, no_pong), then optionally a journal file that
-/// gets one line per op received.
+/// gets one line per op received: the op and the executor's pid.
 const FAKE: &str = r#"
-import json, sys, time
+import json, os, sys, time
 mode = sys.argv[1]
 journal = open(sys.argv[2], "a") if len(sys.argv) > 2 else None
 
@@ -29,7 +29,7 @@ for line in sys.stdin:
     msg = json.loads(line)
     op = msg["op"]
     if journal:
-        journal.write(op + "\n")
+        journal.write("%s %d\n" % (op, os.getpid()))
         journal.flush()
     if op == "hello" and mode != "no_hello":
         send({"op": "hello", "protocol": 1, "backend": {"name": "fake", "version": "1.0"},
@@ -146,7 +146,7 @@ fn the_handshake_records_the_backend_and_pings_are_answered() {
     // Two ping periods and a bit: pings went out and were answered.
     thread::sleep(Duration::from_millis(2500));
     let ops = std::fs::read_to_string(&journal).unwrap();
-    assert!(ops.starts_with("hello\n"), "{ops}");
+    assert!(ops.starts_with("hello "), "{ops}");
     assert!(ops.matches("ping").count() >= 2, "{ops}");
     let s = h.status();
     assert!(s.up && s.restarts == 0, "{s:?}");
@@ -308,7 +308,7 @@ fn a_silent_executor_stays_down_and_runs_are_not_sent() {
         h.run(&request("ok"), &never),
         Err(ExecFailure::Unavailable(_))
     ));
-    assert!(began.elapsed() < Duration::from_millis(100));
+    assert!(began.elapsed() < Duration::from_millis(500));
     h.shutdown();
 }
 
@@ -325,11 +325,7 @@ fn cancel_reaches_a_request_waiting_for_its_answer_or_for_a_slot() {
     let asked = Instant::now();
     let stop = || asked.elapsed() > Duration::from_millis(300);
     assert_eq!(h.run(&request("ok"), &stop).unwrap_err(), ExecFailure::Cancelled);
-    assert!(
-        asked.elapsed() < Duration::from_millis(700),
-        "{:?}",
-        asked.elapsed()
-    );
+    assert!(asked.elapsed() < Duration::from_secs(1), "{:?}", asked.elapsed());
     // A later request waits for the slot, then is answered.
     let waited = Instant::now();
     h.run(&request("ok"), &never).unwrap();
@@ -351,13 +347,40 @@ fn cancel_reaches_a_request_waiting_for_its_answer_or_for_a_slot() {
         let began = Instant::now();
         let r = h.run(&request("slow"), &|| cancelled.load(Ordering::SeqCst));
         assert_eq!(r.unwrap_err(), ExecFailure::Cancelled);
-        assert!(
-            began.elapsed() < Duration::from_millis(700),
-            "{:?}",
-            began.elapsed()
-        );
+        assert!(began.elapsed() < Duration::from_secs(1), "{:?}", began.elapsed());
     });
     h.run(&request("ok"), &never).unwrap();
     assert_eq!(h.status().restarts, 0);
+    h.shutdown();
+}
+
+#[test]
+fn a_hung_wrapper_is_killed_with_the_executor_it_started() {
+    let dir = TempDir::new("exec-wrapper");
+    let journal = dir.path().join("ops");
+    // A wrapper that does not exec: the executor is its child.
+    let wrapper = "python3 -c \"$0\" ok \"$1\"; echo wrapper-done >&2";
+    let command = ["sh", "-c", wrapper, FAKE, &journal.to_string_lossy()];
+    let h = start("wrapper", config(command.map(String::from).to_vec()));
+    wait_up(&h);
+    let f = failed(h.run(&request("hang"), &never));
+    assert!(f.message.contains("did not answer"), "{}", f.message);
+    wait_for(&h, Duration::from_secs(10), |s| s.up && s.restarts == 1);
+    let ops = std::fs::read_to_string(&journal).unwrap();
+    let first: u32 = ops
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    // Gone, or a zombie waiting for a reaper that is not synqc.
+    let state = std::fs::read_to_string(format!("/proc/{first}/stat")).unwrap_or_default();
+    let running = state
+        .rsplit(") ")
+        .next()
+        .is_some_and(|rest| !rest.starts_with('Z'));
+    assert!(
+        !running,
+        "the hung executor {first} survived its wrapper: {state}"
+    );
     h.shutdown();
 }
