@@ -3,6 +3,16 @@
 //! stays the queue, budget, store and estimator; an executor only turns
 //! circuits into counts, over JSON lines on its stdin and stdout.
 //!
+//! What synqc expects of an executor, beyond the line formats:
+//! - stdout carries protocol lines only; a stray line fails the requests
+//!   outstanding (their answers may be lost), and diagnostics belong on
+//!   stderr, which goes to synqc's log;
+//! - it answers the hello within timeout_seconds of its start;
+//! - pings come only while no request is outstanding, so an executor may
+//!   handle one line at a time; a request's timeout covers a hang;
+//! - it exits at the end of its input (synqc closes it to stop it, then
+//!   kills its process group).
+//!
 //! config.rs is a binding as the config file gives it; protocol.rs the
 //! lines exchanged and the checks an answer passes; supervisor.rs keeps
 //! one child per bound target alive and sends it requests.

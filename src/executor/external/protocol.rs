@@ -315,7 +315,7 @@ mod tests {
     }
 
     fn check(answer: Value) -> Result<(Vec<BTreeMap<String, u64>>, Value), ProviderFailure> {
-        check_answer("the executor", &request(), answer)
+        check_answer("The executor", &request(), answer)
     }
 
     fn garbage(answer: Value, says: &str) {

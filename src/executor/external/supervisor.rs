@@ -341,7 +341,7 @@ impl ExecutorHandle {
                     let inner = lock(&sh.state);
                     let why = inner.status.reason.clone().unwrap_or_default();
                     let f = ProviderFailure::provider_error(
-                        format!("{who} went down while it ran the request ({why}); it is being restarted"),
+                        format!("{who} went down while it ran the request. {why}"),
                         false,
                     );
                     return (Outcome::Exited, Some(sent), Err(ExecFailure::Failed(f)));
@@ -353,7 +353,7 @@ impl ExecutorHandle {
 
 impl Shared {
     fn who(&self) -> String {
-        format!("the executor of {}", self.target)
+        format!("The executor of {}", self.target)
     }
 
     fn down_reason(&self, inner: &Inner) -> String {
