@@ -10,6 +10,7 @@
 
 mod cancel;
 mod control;
+pub mod external;
 mod recovery;
 mod worker;
 
