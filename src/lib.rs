@@ -62,7 +62,7 @@ use crate::events::Events;
 // holding the run meet in one place.
 use crate::executor::Executor;
 use crate::store::{Store, StoreError};
-use crate::targets::Targets;
+use crate::targets::{HardwareTarget, Targets};
 
 /// Where the server is in its life: /health/ready answers 200 only when
 /// Ready, and new runs are refused while Draining.
@@ -99,6 +99,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub targets: Targets,
     pub executor: Executor,
+    /// The child processes of targets bound to an executor.
+    pub external: executor::external::Bindings,
     pub events: Events,
     pub lifecycle: Lifecycle,
     pub metrics: PrometheusHandle,
@@ -110,6 +112,37 @@ pub struct AppState {
     /// not kept.
     pub key_digests: Vec<[u8; 32]>,
     pub started: Instant,
+}
+
+impl AppState {
+    /// Whether `t` can run now, and why: a bound target follows its
+    /// executor's health, every other target its configuration.
+    pub fn availability(&self, t: &HardwareTarget) -> (bool, String) {
+        let Some(handle) = self.external.get(t.id) else {
+            return (t.available, t.availability_reason.clone());
+        };
+        let status = handle.status();
+        match (status.up, status.reason, status.backend) {
+            (true, _, Some(b)) => (true, format!("Runs on its executor, {} {}.", b.name, b.version)),
+            (true, _, None) => (true, "Runs on its executor.".to_string()),
+            (false, Some(why), _) => (false, why),
+            (false, None, _) => (false, "Its executor is down.".to_string()),
+        }
+    }
+
+    /// A target as /hardware/targets and /health show it: its registry
+    /// entry with the live availability, and its executor's status when
+    /// it is bound.
+    pub fn target_view(&self, t: &HardwareTarget) -> serde_json::Value {
+        let (available, reason) = self.availability(t);
+        let mut view = serde_json::to_value(t).unwrap_or_default();
+        view["available"] = available.into();
+        view["availability_reason"] = reason.into();
+        if let Some(handle) = self.external.get(t.id) {
+            view["executor"] = serde_json::to_value(handle.status()).unwrap_or_default();
+        }
+        view
+    }
 }
 
 /// The shared handle to [`AppState`] that tide hands to every endpoint.
@@ -185,6 +218,7 @@ impl State {
         let state = State(Arc::new(AppState {
             targets: Targets::new(&config),
             executor: Executor::new(config.workers),
+            external: Default::default(),
             events: Events::default(),
             lifecycle: Lifecycle::default(),
             metrics: telemetry::registry(),
@@ -201,8 +235,12 @@ impl State {
         Ok(state)
     }
 
-    /// Starts the workers and the maintenance loop on `ex`.
+    /// Starts the bound targets' executors, the workers and the
+    /// maintenance loop on `ex`.
     pub fn spawn_workers(&self, ex: &smol::Executor<'static>) {
+        if let Err(e) = self.external.start(&self.config.executors) {
+            log::error!("cannot start the executor supervisors ({e}); their targets stay unavailable");
+        }
         for _ in 0..self.config.workers {
             ex.spawn(executor::worker_loop(self.clone())).detach();
         }

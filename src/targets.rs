@@ -25,6 +25,9 @@ pub struct HardwareTarget {
     pub description: &'static str,
     pub available: bool,
     pub availability_reason: String,
+    /// "simulated" (synqc's engine with the target's noise profile) or
+    /// "executor" (bound to an external program, docs/circuits.md).
+    pub execution: &'static str,
     pub capabilities: Capabilities,
     pub noise_profile: NoiseProfile,
 }
@@ -98,8 +101,13 @@ impl Targets {
                 let overridden = config.noise.get(id);
                 let noise_profile = overridden.map(|o| o.apply(&builtin)).unwrap_or(builtin);
                 let local = id == "sim_local";
-                let available = local || config.allow_provider_simulation;
+                // A bound target runs on its executor whatever
+                // allow_provider_simulation says; the server overlays the
+                // executor's health (AppState::availability).
+                let bound = config.executors.get(id);
+                let available = local || config.allow_provider_simulation || bound.is_some();
                 let availability_reason = match (local, available) {
+                    _ if bound.is_some() => "Bound to an executor.".to_string(),
                     (true, _) => "Built in; always available.".to_string(),
                     (false, true) => {
                         "Runs as a local simulation of this provider's noise profile (air-gapped)."
@@ -109,7 +117,12 @@ impl Targets {
                         "Provider simulation is disabled (allow_provider_simulation = false).".to_string()
                     }
                 };
-                let mut notes = if local {
+                let mut notes = if let Some(b) = bound {
+                    format!(
+                        "Runs on the executor `{}`; synqc keeps the queue, budget and estimators.",
+                        b.command.join(" ")
+                    )
+                } else if local {
                     "Exact density-matrix simulation; no network access.".to_string()
                 } else {
                     "Never contacts the provider: a simulation with the provider-class noise profile."
@@ -125,6 +138,7 @@ impl Targets {
                     description,
                     available,
                     availability_reason,
+                    execution: if bound.is_some() { "executor" } else { "simulated" },
                     capabilities: Capabilities {
                         max_shots: config.max_shots_per_experiment,
                         queue_behavior: "fifo; calibrate-mode runs first",
@@ -184,9 +198,11 @@ impl Targets {
         self.list.iter().map(|t| t.id).collect()
     }
 
+    /// Targets available by configuration (before an executor's health).
     pub fn visible_count(&self) -> usize {
         self.list.iter().filter(|t| t.available).count()
     }
+
 }
 
 #[cfg(test)]

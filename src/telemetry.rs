@@ -95,6 +95,12 @@ pub fn registry() -> PrometheusHandle {
                 })
                 .and_then(|b| {
                     b.set_buckets_for_metric(
+                        Matcher::Full("synqc_executor_request_duration_seconds".into()),
+                        &run_buckets,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
                         Matcher::Full("synqc_store_flush_duration_seconds".into()),
                         &flush_buckets,
                     )
@@ -118,6 +124,7 @@ pub fn registry() -> PrometheusHandle {
 }
 
 fn describe_all() {
+    crate::executor::external::describe();
     describe_gauge!(
         "synqc_build_info",
         "Build of this synqc (always 1): version and simulator engine_version labels."
@@ -331,7 +338,7 @@ fn refresh(state: &State) {
     metrics::gauge!("synqc_budget_session_keys", "backend" => "sled")
         .set(counts.sessions.load(std::sync::atomic::Ordering::Relaxed) as f64);
     for t in state.targets.all() {
-        metrics::gauge!("synqc_target_up", "hardware_target" => t.id).set(if t.available {
+        metrics::gauge!("synqc_target_up", "hardware_target" => t.id).set(if state.availability(t).0 {
             1.0
         } else {
             0.0

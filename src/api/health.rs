@@ -45,7 +45,15 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
         "max_shots_per_session": cfg.max_shots_per_session,
         "default_shot_budget": cfg.default_shot_budget,
         "presets": Preset::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-        "visible_target_count": state.targets.visible_count(),
+        "visible_target_count": state.targets.all().iter().filter(|t| state.availability(t).0).count(),
+        // Bound targets and their executors' health (docs/circuits.md).
+        "executors": state
+            .targets
+            .all()
+            .iter()
+            .filter(|t| t.execution == "executor")
+            .map(|t| (t.id.to_string(), state.target_view(t)["executor"].clone()))
+            .collect::<serde_json::Map<_, _>>(),
         "control_profile": state.store.control_profile(),
         "store": {
             "backend": "sled",

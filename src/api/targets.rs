@@ -8,8 +8,9 @@ use crate::error::ApiError;
 use crate::State;
 
 pub async fn list(req: Request<State>) -> Result<Response, ApiError> {
+    let state = req.state();
     Ok(json_response(
         StatusCode::Ok,
-        &json!({ "targets": req.state().targets.all() }),
+        &json!({ "targets": state.targets.all().iter().map(|t| state.target_view(t)).collect::<Vec<_>>() }),
     ))
 }

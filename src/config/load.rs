@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::kind::typed;
-use super::{Config, Kind, KEYS};
+use super::{qiskit_env_bindings, Config, Kind, KEYS};
 
 /// Where the configuration comes from, besides the defaults.
 #[derive(Debug, Default)]
@@ -63,6 +63,8 @@ impl Config {
             match key_kind(&key) {
                 // The CLI's own variable, not a setting of the appliance.
                 None if var == CLIENT_SESSION_VAR => {}
+                // The old service's executor bindings, read below.
+                None if is_binding_var(var) => {}
                 // Other tools share the environment (SYNQC_BIN in scripts),
                 // so an unknown variable is reported, not fatal.
                 None => warnings.push(format!("ignoring unknown environment variable {var}")),
@@ -76,13 +78,25 @@ impl Config {
             let kind = key_kind(&key).ok_or_else(|| format!("unknown option --{flag}"))?;
             table.insert(key, typed(kind, value).map_err(|e| format!("--{flag}: {e}"))?);
         }
-        let config: Config =
+        let mut config: Config =
             toml::Value::Table(table)
                 .try_into()
                 .map_err(|e: toml::de::Error| match &file {
                     Some(f) => format!("{}: {}", f.display(), e.message()),
                     None => e.message().to_string(),
                 })?;
+        let (bound, problems) = qiskit_env_bindings(sources.env.clone());
+        warnings.extend(problems);
+        for (target, binding) in bound {
+            if config.executors.contains_key(&target) {
+                warnings.push(format!(
+                    "SYNQC_QISKIT_BACKEND_{} is ignored: the config file binds {target} itself",
+                    target.to_uppercase()
+                ));
+            } else {
+                config.executors.insert(target, binding);
+            }
+        }
         config.validate()?;
         Ok(Loaded {
             config,
@@ -90,6 +104,11 @@ impl Config {
             warnings,
         })
     }
+}
+
+/// The variables [`qiskit_env_bindings`] reads.
+fn is_binding_var(var: &str) -> bool {
+    var.starts_with("SYNQC_QISKIT_BACKEND_") || var == "SYNQC_PYTHON" || var == "SYNQC_EXECUTORS_DIR"
 }
 
 fn key_kind(key: &str) -> Option<Kind> {

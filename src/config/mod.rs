@@ -6,7 +6,8 @@
 //! Each setting is declared once, in `settings!`, which yields the struct
 //! field, its default, and its entry in [`KEYS`] (kind and help text).
 //! How a setting's text is read is in kind.rs, loading and precedence in
-//! load.rs, the file-only noise overrides in noise.rs.
+//! load.rs, the file-only noise overrides in noise.rs and executor
+//! bindings in executors.rs.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -19,8 +20,10 @@ use crate::sim::NoiseProfile;
 pub use kind::Kind;
 use kind::{doc_line, listen_address, metrics_address, whole_seconds, HasKind};
 pub use load::{default_file, Loaded, Sources, CLIENT_SESSION_VAR, DEFAULT_CONFIG_FILE};
+pub use executors::{qiskit_env_bindings, ExecutorConfig};
 pub use noise::NoiseOverride;
 
+mod executors;
 mod kind;
 mod load;
 mod noise;
@@ -31,6 +34,10 @@ mod noise;
 /// however large the store grows (tests/soak.sh measures it).
 pub const DEFAULT_STORE_CACHE_BYTES: u64 = 8 << 20;
 
+/// The largest circuit register the engine is allowed: its density matrix
+/// takes 256 MiB, and one more qubit would take 1 GiB per run.
+const MAX_CIRCUIT_QUBITS: usize = 12;
+
 /// Below this sled's caches would hold too few pages to be of use.
 const MIN_STORE_CACHE_BYTES: u64 = 1 << 20;
 
@@ -38,7 +45,8 @@ const MIN_STORE_CACHE_BYTES: u64 = 1 << 20;
 /// TOML key (env `SYNQC_NAME`, flag `--name-with-dashes`), its type gives
 /// the struct field and how env and flag text is read, and its expression
 /// is the default. From that come [`Config`], its `Default` and [`KEYS`].
-/// `noise` tables exist only in the file, so they are declared apart.
+/// `noise` and `executors` tables exist only in the file, so they are
+/// declared apart.
 macro_rules! settings {
     ($(
         #[doc = $help:literal]
@@ -56,6 +64,8 @@ macro_rules! settings {
             )*
             /// Per-target overrides of the built-in noise profiles.
             pub noise: BTreeMap<String, NoiseOverride>,
+            /// Targets bound to an executor (docs/circuits.md).
+            pub executors: BTreeMap<String, ExecutorConfig>,
         }
 
         impl Default for Config {
@@ -63,6 +73,7 @@ macro_rules! settings {
                 Config {
                     $($key: $default,)*
                     noise: BTreeMap::new(),
+                    executors: BTreeMap::new(),
                 }
             }
         }
@@ -152,6 +163,10 @@ settings! {
     /// a request's line and headers must arrive within this
     #[serde(with = "whole_seconds")]
     header_timeout_seconds: Duration = Duration::from_secs(10);
+    /// qubits a circuit run may declare (1 to 12; memory grows 16x per 2 qubits)
+    max_circuit_qubits: usize = 10;
+    /// operations a circuit run may have once its gates are expanded
+    max_circuit_ops: usize = 10_000;
     /// a keep-alive connection with no request this long is closed
     #[serde(with = "whole_seconds")]
     idle_timeout_seconds: Duration = Duration::from_secs(30);
@@ -181,6 +196,15 @@ impl Config {
             if v == 0 {
                 bad.push(format!("{name}: must be at least 1"));
             }
+        }
+        if !(1..=MAX_CIRCUIT_QUBITS).contains(&self.max_circuit_qubits) {
+            bad.push(format!(
+                "max_circuit_qubits: must be 1 to {MAX_CIRCUIT_QUBITS} (a density matrix of {MAX_CIRCUIT_QUBITS} qubits \
+                 holds 4^{MAX_CIRCUIT_QUBITS} complex numbers)"
+            ));
+        }
+        if self.max_circuit_ops == 0 {
+            bad.push("max_circuit_ops: must be at least 1".into());
         }
         if self.store_cache_bytes < MIN_STORE_CACHE_BYTES {
             bad.push(format!(
@@ -227,6 +251,14 @@ impl Config {
                     }
                 }
             }
+        }
+        for (target, binding) in &self.executors {
+            if NoiseProfile::builtin(target).is_none() {
+                bad.push(format!(
+                    "executors.{target}: unknown hardware target; bind one listed in /hardware/targets"
+                ));
+            }
+            bad.extend(binding.validate().into_iter().map(|p| format!("executors.{target}.{p}")));
         }
         if bad.is_empty() {
             Ok(())

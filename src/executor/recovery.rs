@@ -12,7 +12,7 @@ use super::control::{CANCELLED_EXECUTING, CANCELLED_WAITING, LAPSED};
 use super::on_finished;
 use crate::clock::now_ms;
 use crate::run::{CancelStage, ErrorCode, RunError, RunStatus};
-use crate::store::{Finish, StoreError};
+use crate::store::{Finish, Requeue, StoreError};
 // Up to the crate root, which holds the executor (see mod.rs).
 use crate::State;
 
@@ -67,7 +67,7 @@ pub fn recover_leases(state: &State, at_startup: bool) -> Result<u64, StoreError
             if let Some(done) = smol::block_on(state.store.finish(rec, lease.token, fin, now))? {
                 on_finished(state, &done);
             }
-        } else if smol::block_on(state.store.requeue(&id, lease.token, 0, true))? {
+        } else if smol::block_on(state.store.requeue(&id, lease.token, 0, Requeue::Crashed))? {
             recovered += 1;
             log::warn!(
                 "run {id}: recovered from an expired lease (crash {})",
@@ -96,7 +96,7 @@ pub fn give_back_leases(state: &State) -> Result<u64, StoreError> {
                     on_finished(state, &done);
                 }
             }
-        } else if smol::block_on(state.store.requeue(&id, lease.token, 0, false))? {
+        } else if smol::block_on(state.store.requeue(&id, lease.token, 0, Requeue::Retry))? {
             given += 1;
         }
     }

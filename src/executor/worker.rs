@@ -15,7 +15,7 @@ use super::on_finished;
 use crate::clock::now_ms;
 use crate::run::{retry_backoff_ms, ErrorCode, ResultDoc, RunError, RunId, RunRecord, RunStatus};
 use crate::sim::{self, LoopProbe, SimError, SimOutcome, SimRequest};
-use crate::store::{Finish, Lease, StoreError};
+use crate::store::{Finish, Lease, Requeue, StoreError};
 use crate::targets::Refusal;
 // Up to the crate root, which holds the executor (see mod.rs).
 use crate::State;
@@ -149,7 +149,7 @@ pub(super) async fn execute_batch(state: &State, claimed: Claimed) -> (Vec<Execu
         // queue; a lost lease was taken back), unless a cancel came first.
         if (draining || !lease_held(state, &id, lease.token, claimed.at).await) && control.lapse() == LAPSED {
             if draining {
-                if let Err(e) = state.store.requeue(&id, lease.token, 0, false).await {
+                if let Err(e) = state.store.requeue(&id, lease.token, 0, Requeue::Retry).await {
                     log::error!("run {id}: cannot give it back at shutdown ({e}); it will be recovered");
                 }
             }
@@ -282,7 +282,7 @@ pub(super) async fn execute(
         Err(err) if err.retried(rec.attempts, state.config.max_attempts) => {
             match state
                 .store
-                .requeue(&id, token, now + retry_backoff_ms(rec.attempts), false)
+                .requeue(&id, token, now + retry_backoff_ms(rec.attempts), Requeue::Retry)
                 .await
             {
                 Ok(true) => {

@@ -87,17 +87,34 @@ impl RunError {
         }
     }
 
+    /// The error of an attempt on a target's executor (docs/circuits.md):
+    /// `code` is the executor's PROVIDER_* code; `retryable` says whether
+    /// another attempt may succeed; `counts_returned` that the backend
+    /// spent the shots even though its answer was refused.
+    pub fn provider(code: ErrorCode, message: impl Into<String>, retryable: bool, counts_returned: bool) -> RunError {
+        RunError::new(
+            code,
+            message,
+            json!({"retryable": retryable, "counts_returned": counts_returned}),
+            code.hint(),
+        )
+    }
+
     /// Whether a run that failed with this error gets its shots back:
-    /// only when nothing was sampled, and a timeout is the one failure
-    /// that stops a simulation already under way.
+    /// only when nothing was sampled. A timeout is the one failure that
+    /// stops a simulation already under way; an executor whose counts came
+    /// back spent them even when its answer was refused.
     pub fn refunds(&self) -> bool {
-        self.code != ErrorCode::Timeout
+        self.code != ErrorCode::Timeout && self.detail.get("counts_returned") != Some(&json!(true))
     }
 
     /// Whether a run that failed with this error on attempt `attempts`
-    /// goes back to the queue, given max_attempts (docs/operations.md).
+    /// goes back to the queue, given max_attempts (docs/operations.md):
+    /// transient codes, and executor failures the executor (or synqc, for
+    /// a dead, hung or garbling one) calls retryable.
     pub fn retried(&self, attempts: u32, max_attempts: u32) -> bool {
-        self.code.is_transient() && attempts < max_attempts
+        let retryable = self.code.is_transient() || self.detail.get("retryable") == Some(&json!(true));
+        retryable && attempts < max_attempts
     }
 }
 
@@ -138,5 +155,15 @@ mod tests {
         let timeout = RunError::from_sim(SimError::Cancelled, true);
         assert!(timeout.retried(1, 3) && !timeout.retried(3, 3));
         assert!(!RunError::cancelled(CancelStage::Waiting).retried(1, 3));
+    }
+
+    #[test]
+    fn executor_failures_retry_as_told_and_refund_unless_counts_came_back() {
+        let garbled = RunError::provider(ErrorCode::ProviderError, "bad counts", true, true);
+        assert!(garbled.retried(2, 3) && !garbled.retried(3, 3));
+        assert!(!garbled.refunds(), "the backend spent the shots");
+        let refused = RunError::provider(ErrorCode::ProviderCredentials, "no token", false, false);
+        assert!(!refused.retried(1, 3));
+        assert!(refused.refunds());
     }
 }

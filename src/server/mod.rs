@@ -124,6 +124,9 @@ fn drain(state: &State) {
     while state.executor.running_here() > 0 && began.elapsed() < grace {
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Runs still waiting on an executor end their wait as unavailable and
+    // go back to the queue with the rest.
+    state.external.shutdown();
     match crate::executor::give_back_leases(state) {
         Ok(0) => {}
         Ok(n) => log::info!("gave {n} unfinished runs back to the queue"),

@@ -227,21 +227,7 @@ pub fn run(
     probe: Option<&mut dyn LoopProbe>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<SimOutcome, SimError> {
-    let min = min_shots(req.preset);
-    if req.shots < min {
-        return Err(SimError::Invalid(format!(
-            "{} needs at least {min} shots",
-            req.preset.as_str()
-        )));
-    }
-    let problems = req.plant.noise.problems();
-    if !problems.is_empty() {
-        return Err(SimError::Invalid(format!(
-            "noise profile of {}: {}",
-            req.plant.target,
-            problems.join(", ")
-        )));
-    }
+    presets::validate(req)?;
     req.preset.execute(req, probe, cancelled)
 }
 

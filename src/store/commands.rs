@@ -57,7 +57,7 @@ pub(super) enum Command {
         id: RunId,
         token: u64,
         not_before_ms: u64,
-        crashed: bool,
+        why: Requeue,
     },
     /// Cancel a queued run (shots refunded); report any other state.
     Cancel { id: RunId, error: RunError, now_ms: u64 },
@@ -65,6 +65,19 @@ pub(super) enum Command {
     Quarantine { key: Vec<u8>, value: Vec<u8> },
     /// Nothing to apply; answered once everything before it is on disk.
     Flush,
+}
+
+/// Why a running run goes back to the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requeue {
+    /// Its attempt ended (a transient failure, or given back at shutdown):
+    /// the attempt stays counted.
+    Retry,
+    /// Its worker died holding it: a crash is counted against it too.
+    Crashed,
+    /// It never started (its target's executor is down): the attempt the
+    /// claim counted is given back, so waiting costs it no retries.
+    NotStarted,
 }
 
 impl Command {
@@ -348,7 +361,7 @@ impl Store {
                 id,
                 token,
                 not_before_ms,
-                crashed,
+                why,
             } => {
                 let Found::Run(mut rec) = tx.run(id)? else {
                     return Ok(Outcome::Requeued(false));
@@ -359,8 +372,11 @@ impl Store {
                 tx.leases.remove(&id.0)?;
                 rec.status = RunStatus::Queued;
                 rec.started_at = None;
-                if *crashed {
-                    rec.crashes += 1;
+                match why {
+                    Requeue::Retry => {}
+                    Requeue::Crashed => rec.crashes += 1,
+                    // The claim counted an attempt the run never made.
+                    Requeue::NotStarted => rec.attempts = rec.attempts.saturating_sub(1),
                 }
                 let priority = rec.mode.priority();
                 tx.runs.insert(&id.0, codec::encode(&rec))?;

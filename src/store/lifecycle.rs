@@ -3,7 +3,7 @@
 //! goes to the single writer (writer.rs) and is applied in one
 //! transaction (commands.rs).
 
-use super::commands::{Command, Outcome, Refund};
+use super::commands::{Command, Outcome, Refund, Requeue};
 use super::error::Result;
 use super::{archive, codec, usage};
 use super::{unexpected, CancelOutcome, Finish, IdempotencyKey, Lease, Store, StoreError, Submitted};
@@ -147,14 +147,14 @@ impl Store {
     }
 
     /// Puts a running run back in the queue (lease expired, retry after a
-    /// transient error, or given back at shutdown). `crashed` counts a
-    /// worker death against the run. False when the lease is not `token`'s.
-    pub async fn requeue(&self, id: &RunId, token: u64, not_before_ms: u64, crashed: bool) -> Result<bool> {
+    /// transient error, given back at shutdown, or not started), counted
+    /// as `why` says. False when the lease is not `token`'s.
+    pub async fn requeue(&self, id: &RunId, token: u64, not_before_ms: u64, why: Requeue) -> Result<bool> {
         let command = Command::Requeue {
             id: *id,
             token,
             not_before_ms,
-            crashed,
+            why,
         };
         match self.call(command).await? {
             Outcome::Requeued(done) => Ok(done),

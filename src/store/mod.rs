@@ -34,6 +34,7 @@ use crate::controls::ControlProfile;
 use crate::run::{RunError, RunId, RunRecord, RunStatus};
 pub use backup::{restore, Restored};
 use commands::{Command, Outcome};
+pub use commands::Requeue;
 pub use compact::Compacted;
 use error::Result;
 pub use error::StoreError;

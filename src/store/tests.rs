@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use smol::block_on;
 
 use super::archive::{encode_intent, PRUNE_INTENT};
+use super::commands::Requeue;
 use super::layout::{META_QUEUE_AT_STOP, META_SCHEMA, QUEUE_ENTRY};
 use super::*;
 use crate::budget::Budget;
@@ -423,7 +424,7 @@ impl Harness {
                     None => (RunId::new(1, 0, 7), 1),
                 };
                 if *requeue {
-                    let ok = block_on(self.store().requeue(&id, token, 0, true)).expect("requeue");
+                    let ok = block_on(self.store().requeue(&id, token, 0, Requeue::Crashed)).expect("requeue");
                     prop_assert!(!ok, "requeue with a foreign token succeeded");
                 } else {
                     let fin = Finish {
@@ -452,7 +453,7 @@ impl Harness {
                 let id = running[which % running.len()];
                 let token = self.model.runs[&id].token.expect("token");
                 let not_before = if *delay == 0 { 0 } else { self.now + delay };
-                let ok = block_on(self.store().requeue(&id, token, not_before, *crashed)).expect("requeue");
+                let ok = block_on(self.store().requeue(&id, token, not_before, if *crashed { Requeue::Crashed } else { Requeue::Retry })).expect("requeue");
                 prop_assert!(ok, "requeue of {} with its own token refused", id);
                 let m = self.model.runs.get_mut(&id).expect("model run");
                 m.status = RunStatus::Queued;
@@ -1423,7 +1424,7 @@ fn a_finish_cut_short_or_refused_leaves_the_run_to_run_again() {
     assert_eq!(store.prune_finished(0).expect("prune"), 0, "not finished yet");
     assert_eq!(store.counts.get(RunStatus::Succeeded), 0);
     // Lease recovery puts it back; its next finish replaces the record.
-    assert!(block_on(store.requeue(&run.id, 7, 0, true)).expect("requeue"));
+    assert!(block_on(store.requeue(&run.id, 7, 0, Requeue::Crashed)).expect("requeue"));
     assert_eq!(claim_and_finish(&store, 1), vec![run.id]);
     let rec = store.get(&run.id).expect("get").expect("run");
     assert_eq!((rec.status, rec.crashes), (RunStatus::Succeeded, 1));

@@ -13,19 +13,23 @@
 //! - it exits at the end of its input (synqc closes it to stop it, then
 //!   kills its process group).
 //!
-//! config.rs is a binding as the config file gives it; protocol.rs the
-//! lines exchanged and the checks an answer passes; supervisor.rs keeps
-//! one child per bound target alive and sends it requests.
+//! A binding as the config file gives it is crate::config::ExecutorConfig;
+//! protocol.rs holds the lines exchanged and the checks an answer passes;
+//! supervisor.rs keeps one child per bound target alive and sends it
+//! requests.
 
-mod config;
 mod protocol;
 mod supervisor;
 
-pub use config::{qiskit_env_bindings, ExecutorConfig};
 pub use protocol::{BackendInfo, ExecCircuit, ExecFailure, ExecRequest, ExecResponse, ProviderFailure};
 pub use supervisor::{ExecutorHandle, ExecutorStatus};
 
+use std::collections::BTreeMap;
+
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use once_cell::sync::OnceCell;
+
+use crate::config::ExecutorConfig;
 
 const REQUESTS: &str = "synqc_executor_requests_total";
 const REQUEST_SECONDS: &str = "synqc_executor_request_duration_seconds";
@@ -68,6 +72,43 @@ impl Outcome {
             Outcome::Exited => "exited",
             Outcome::Cancelled => "cancelled",
             Outcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The executors of the bound targets. Empty until [`Bindings::start`]:
+/// only a serving appliance starts child processes, never a CLI command
+/// that opens the store.
+#[derive(Default)]
+pub struct Bindings {
+    handles: OnceCell<BTreeMap<String, ExecutorHandle>>,
+}
+
+impl Bindings {
+    /// Starts one supervisor per binding (each starts its child at once).
+    pub fn start(&self, config: &BTreeMap<String, ExecutorConfig>) -> std::io::Result<()> {
+        let mut handles = BTreeMap::new();
+        for (target, binding) in config {
+            log::info!(
+                "target {target} is bound to the executor {}",
+                binding.command.join(" ")
+            );
+            handles.insert(target.clone(), ExecutorHandle::start(target, binding.clone())?);
+        }
+        // A second start (there is none) would keep the first set running.
+        let _ = self.handles.set(handles);
+        Ok(())
+    }
+
+    /// The executor of `target`, when it is bound and started.
+    pub fn get(&self, target: &str) -> Option<&ExecutorHandle> {
+        self.handles.get()?.get(target)
+    }
+
+    /// Stops every child; runs still waiting on one go back to the queue.
+    pub fn shutdown(&self) {
+        for handle in self.handles.get().into_iter().flat_map(BTreeMap::values) {
+            handle.shutdown();
         }
     }
 }

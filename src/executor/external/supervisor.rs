@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::config::ExecutorConfig;
+use crate::config::ExecutorConfig;
 use super::protocol::{
     check_answer, check_hello, hello_line, ping_line, run_line, BackendInfo, ExecFailure, ExecRequest,
     ExecResponse, ProviderFailure,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::*;
+use crate::config::ExecutorConfig;
 use crate::run::ErrorCode;
 use crate::testutil::TempDir;
 

@@ -164,6 +164,21 @@ fn reference(n: usize, ops: &[Op], model: &Model) -> Reference {
     }
 }
 
+/// Counts for job `i` sampled on synqc's engine while the run's other jobs
+/// go to an executor (backend_compare's half on a simulated target): from
+/// the job's exact distribution on its plant, with a generator of its own
+/// seeded from the run's seed and the job's position, so a seed still
+/// fixes the counts.
+pub fn sample_on_engine(req: &SimRequest, i: usize, job: &CircuitJob) -> Vec<u64> {
+    let plant = match &req.compare_with {
+        Some(other) if job.target == other.target && job.target != req.plant.target => other,
+        _ => &req.plant,
+    };
+    let sim = simulate(job.qubits, &job.ops, &super::model_of(plant, &req.controls));
+    let mut rng = crate::sim::estimators::rng_for(req.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    multinomial(&mut rng, job.shots, &sim.dist)
+}
+
 /// The circuits `req` runs, in order; for backend_compare the first half
 /// runs on the run's target and the second on compare_with (see each job's
 /// `target`). The latency preset has none: it measures synqc's own loop.

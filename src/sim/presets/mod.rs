@@ -16,7 +16,7 @@ pub(super) use grover::grover;
 pub(super) use health::health;
 pub(super) use hello::hello;
 pub use jobs::CircuitJob;
-pub use jobs::{preset_circuits, preset_from_counts, validate};
+pub use jobs::{preset_circuits, preset_from_counts, sample_on_engine, validate};
 pub(super) use latency::latency;
 pub use latency::{latency_probes, LATENCY_MAX_PROBES, LATENCY_MIN_PROBES, LATENCY_SHOTS_PER_PROBE};
 
@@ -170,6 +170,13 @@ fn model_of(plant: &Plant, c: &ControlProfile) -> Model {
     } else {
         m
     }
+}
+
+/// The model `plant` runs under as its parameters: the result's
+/// noise.params, and the noise_profile an executor is sent
+/// (docs/circuits.md). Infinite T1/T2 (the ideal twin) are null.
+pub fn noise_params(plant: &Plant, c: &ControlProfile) -> Value {
+    noise_json(plant, c)["params"].take()
 }
 
 fn noise_json(plant: &Plant, c: &ControlProfile) -> Value {
