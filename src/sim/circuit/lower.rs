@@ -97,7 +97,9 @@ impl Std {
     /// (angle parameters, qubits)
     fn signature(self) -> (usize, usize) {
         match self {
-            Std::X | Std::Y | Std::Z | Std::H | Std::S | Std::Sdg | Std::T | Std::Tdg | Std::Sx | Std::Id => (0, 1),
+            Std::X | Std::Y | Std::Z | Std::H | Std::S | Std::Sdg | Std::T | Std::Tdg | Std::Sx | Std::Id => {
+                (0, 1)
+            }
             Std::Rx | Std::Ry | Std::Rz | Std::P => (1, 1),
             Std::U => (3, 1),
             Std::U2 => (2, 1),
@@ -156,8 +158,8 @@ impl Std {
 /// Standard-library gates synqc does not simulate, named so the refusal
 /// can say so rather than "unknown gate".
 const UNSUPPORTED_STD: [&str; 22] = [
-    "cy", "ch", "crx", "cry", "crz", "cp", "cphase", "cu", "cu1", "cu3", "cswap", "sxdg", "csx", "rxx", "rzz",
-    "rccx", "rc3x", "c3x", "c3sqrtx", "c4x", "u0", "cu2",
+    "cy", "ch", "crx", "cry", "crz", "cp", "cphase", "cu", "cu1", "cu3", "cswap", "sxdg", "csx", "rxx",
+    "rzz", "rccx", "rc3x", "c3x", "c3sqrtx", "c4x", "u0", "cu2",
 ];
 
 const SUPPORTED_LIST: &str = "x y z h s sdg t tdg sx id rx ry rz p u1 u u3 u2 cx cz swap ccx";
@@ -249,35 +251,19 @@ fn text(node: &SyntaxNode) -> String {
 
 pub(super) fn lower(src: &Source, limits: &CircuitLimits) -> Res<Lowered> {
     let parse = SourceFile::parse(&src.text);
-    let root = parse.syntax_node();
-    let refused = root
-        .descendants_with_tokens()
-        .filter_map(|e| e.into_token())
-        .find_map(|t| refusal(t.kind(), t.text()).map(|r| (usize::from(t.text_range().start()), t.text().to_string(), r)));
-    let syntax = parse
-        .errors()
-        .iter()
-        .min_by_key(|e| e.range().start())
-        .map(|e| (usize::from(e.range().start()), e.message().to_string()));
-    match (refused, syntax) {
-        (Some((at, word, (what, action))), s) if s.as_ref().is_none_or(|(sat, _)| at <= *sat) => {
-            return Err(error(
-                src,
-                at,
-                &word,
-                format!("`{word}` ({what}) is not supported; synqc runs straight-line circuits: {action}"),
-            ));
-        }
-        (_, Some((at, message))) => {
-            let near = src.text.get(at..).and_then(|t| t.split_whitespace().next()).unwrap_or("end of program");
-            return Err(error(
-                src,
-                at,
-                near,
-                format!("syntax error near `{near}`: {message}; fix the statement"),
-            ));
-        }
-        _ => {}
+    if let Some(e) = parse.errors().iter().min_by_key(|e| e.range().start()) {
+        let at = usize::from(e.range().start());
+        let near = src
+            .text
+            .get(at..)
+            .and_then(|t| t.split_whitespace().next())
+            .unwrap_or("end of program");
+        return Err(error(
+            src,
+            at,
+            near,
+            format!("syntax error near `{near}`: {}; fix the statement", e.message()),
+        ));
     }
     let mut l = Lowerer {
         src,
@@ -327,49 +313,6 @@ fn error(src: &Source, at: usize, construct: &str, message: String) -> QasmError
     }
 }
 
-/// The constructs refused wherever they appear: (what it is, what to do).
-fn refusal(kind: SyntaxKind, word: &str) -> Option<(&'static str, &'static str)> {
-    use SyntaxKind::*;
-    Some(match kind {
-        IF_KW | ELSE_KW | SWITCH_KW | CASE_KW | DEFAULT_KW => ("classical control flow", "remove the condition"),
-        FOR_KW | WHILE_KW | IN_KW | BREAK_KW | CONTINUE_KW | END_KW => {
-            ("classical control flow", "unroll the loop into straight-line gates")
-        }
-        DEF_KW | RETURN_KW => (
-            "subroutines",
-            "write the operations inline, or as a `gate` definition",
-        ),
-        EXTERN_KW => ("external functions", "remove it; circuits run no classical code"),
-        BOX_KW => ("timing boxes", "keep the gates and time them with `delay`"),
-        CAL_KW | DEFCAL_KW | DEFCALGRAMMAR_KW => (
-            "pulse-level calibration",
-            "remove it; the target's own calibration applies",
-        ),
-        INPUT_KW | OUTPUT_KW => ("run-time parameters", "write the values into the program"),
-        LET_KW => ("aliases", "name the register's qubits directly"),
-        CONST_KW | INT_TY | UINT_TY | FLOAT_TY | ANGLE_TY | BOOL_TY | DURATION_TY | STRETCH_TY | COMPLEX_TY
-        | ARRAY_KW | READONLY_KW | MUTABLE_KW | VOID_KW => (
-            "classical variables",
-            "write angles and durations as literals and declare only `qubit` and `bit` registers",
-        ),
-        CTRL_KW | NEGCTRL_KW | INV_KW | POW_KW => (
-            "gate modifiers",
-            "use cx or ccx, or a `gate` definition built from supported gates",
-        ),
-        GPHASE_KW => ("global phase", "remove it; a global phase changes no outcome"),
-        PRAGMA | ANNOTATION => ("pragmas and annotations", "remove the line"),
-        HARDWAREIDENT => (
-            "hardware qubits",
-            "declare a register, e.g. `qubit[2] q;`, and use q[0]",
-        ),
-        IDENT if word == "opaque" => (
-            "opaque gates",
-            "define the gate with `gate` from supported gates",
-        ),
-        _ => return None,
-    })
-}
-
 impl Lowerer<'_, '_> {
     fn err(&self, at: usize, construct: &str, message: String) -> QasmError {
         error(self.src, at, construct, message)
@@ -405,7 +348,9 @@ impl Lowerer<'_, '_> {
                 Ok(())
             }
             ast::Stmt::ClassicalDeclarationStatement(d) => {
-                let scalar = d.scalar_type().filter(|s| s.bit_token().is_some() && d.array_type().is_none());
+                let scalar = d
+                    .scalar_type()
+                    .filter(|s| s.bit_token().is_some() && d.array_type().is_none());
                 let Some(scalar) = scalar else {
                     return Err(self.err(
                         at,
@@ -448,7 +393,11 @@ impl Lowerer<'_, '_> {
             ast::Stmt::Reset(r) => {
                 let operand = r.gate_operand().map(|o| o.syntax().clone());
                 let Some(operand) = operand else {
-                    return Err(self.err(at, "reset", "`reset` needs a qubit: write `reset q[0];`".to_string()));
+                    return Err(self.err(
+                        at,
+                        "reset",
+                        "`reset` needs a qubit: write `reset q[0];`".to_string(),
+                    ));
                 };
                 for q in self.qubit_operand(&operand)? {
                     self.check_unmeasured(at, "reset", q)?;
@@ -502,18 +451,21 @@ impl Lowerer<'_, '_> {
                 "the `OPENQASM` line must be the first statement: move it to the top".to_string(),
             ));
         }
-        let number = v.version().map(|n| text(n.syntax())).unwrap_or_default();
-        self.version = match number.split('.').next() {
-            Some("2") => 2,
-            Some("3") => 3,
-            _ => {
-                return Err(self.err(
-                    at,
-                    "OPENQASM",
-                    format!("OpenQASM version {number} is not supported: write `OPENQASM 3.0;` or `OPENQASM 2.0;`"),
-                ))
-            }
-        };
+        let number = v
+            .syntax()
+            .children()
+            .find(|c| c.kind() == SyntaxKind::VERSION)
+            .and_then(|c| c.first_token())
+            .map(|t| t.text().to_string())
+            .unwrap_or_default();
+        let major = number.split('.').next().unwrap_or_default();
+        if major != "2" && major != "3" {
+            let message = format!(
+                "OpenQASM version {number} is not supported: write `OPENQASM 3.0;` or `OPENQASM 2.0;`"
+            );
+            return Err(self.err(at, "OPENQASM", message));
+        }
+        self.version = if major == "2" { 2 } else { 3 };
         Ok(())
     }
 
@@ -521,7 +473,11 @@ impl Lowerer<'_, '_> {
         let at = start(inc.syntax());
         let file = inc.file().map(|f| text(f.syntax())).unwrap_or_default();
         let file = file.trim_matches('"');
-        let expected = if self.version == 2 { "qelib1.inc" } else { "stdgates.inc" };
+        let expected = if self.version == 2 {
+            "qelib1.inc"
+        } else {
+            "stdgates.inc"
+        };
         if file != expected {
             return Err(self.err(
                 at,
@@ -571,7 +527,8 @@ impl Lowerer<'_, '_> {
         self.err(
             at,
             "measure",
-            "a measurement needs a target bit: write `c[0] = measure q[0];` (or `measure q[0] -> c[0];`)".to_string(),
+            "a measurement needs a target bit: write `c[0] = measure q[0];` (or `measure q[0] -> c[0];`)"
+                .to_string(),
         )
     }
 
@@ -581,14 +538,20 @@ impl Lowerer<'_, '_> {
             return Err(self.err(
                 at,
                 "=",
-                "classical assignment is not supported; only `c = measure q;` writes a bit: remove it".to_string(),
+                "classical assignment is not supported; only `c = measure q;` writes a bit: remove it"
+                    .to_string(),
             ));
         };
-        let bits = match (a.indexed_identifier(), a.name()) {
-            (Some(ii), _) => self.operand(ii.syntax(), true)?,
-            (None, Some(name)) => self.operand(name.syntax(), true)?,
-            (None, None) => return Err(self.bare_measure(at)),
+        let lhs = a.syntax().children().find(|c| {
+            matches!(
+                c.kind(),
+                SyntaxKind::IDENTIFIER | SyntaxKind::INDEXED_IDENTIFIER | SyntaxKind::NAME
+            )
+        });
+        let Some(lhs) = lhs else {
+            return Err(self.bare_measure(at));
         };
+        let bits = self.operand(&lhs, true)?;
         let Some(operand) = m.gate_operand() else {
             return Err(self.bare_measure(at));
         };
@@ -722,8 +685,10 @@ impl Lowerer<'_, '_> {
                     .find(|c| c.kind() == SyntaxKind::IDENTIFIER)
                     .map(|c| text(&c))
                     .unwrap_or_default();
-                let ops: Vec<SyntaxNode> =
-                    node.children().filter(|c| c.kind() == SyntaxKind::INDEX_OPERATOR).collect();
+                let ops: Vec<SyntaxNode> = node
+                    .children()
+                    .filter(|c| c.kind() == SyntaxKind::INDEX_OPERATOR)
+                    .collect();
                 let index = match ops.as_slice() {
                     [op] => op
                         .children()
@@ -787,7 +752,11 @@ impl Lowerer<'_, '_> {
         if let Some(std) = Std::named(name) {
             let builtin = name == "U" || (name == "CX" && self.version == 2);
             if !builtin && !self.included {
-                let file = if self.version == 2 { "qelib1.inc" } else { "stdgates.inc" };
+                let file = if self.version == 2 {
+                    "qelib1.inc"
+                } else {
+                    "stdgates.inc"
+                };
                 return Err(self.err(
                     at,
                     name,
@@ -829,7 +798,10 @@ impl Lowerer<'_, '_> {
 
     /// Name, argument nodes and operand nodes of a gate call, with the arity
     /// checked.
-    fn call_parts(&self, call: &ast::GateCallExpr) -> Res<(String, GateRef, Vec<SyntaxNode>, Vec<SyntaxNode>)> {
+    fn call_parts(
+        &self,
+        call: &ast::GateCallExpr,
+    ) -> Res<(String, GateRef, Vec<SyntaxNode>, Vec<SyntaxNode>)> {
         let at = start(call.syntax());
         let name = call.identifier().map(|i| text(i.syntax())).unwrap_or_default();
         let gate = self.gate_ref(at, &name)?;
@@ -838,7 +810,10 @@ impl Lowerer<'_, '_> {
             .and_then(|a| a.expression_list())
             .map(|l| l.syntax().children().collect())
             .unwrap_or_default();
-        let operands: Vec<SyntaxNode> = call.qubit_list().map(|l| l.syntax().children().collect()).unwrap_or_default();
+        let operands: Vec<SyntaxNode> = call
+            .qubit_list()
+            .map(|l| l.syntax().children().collect())
+            .unwrap_or_default();
         let (np, nq) = self.signature(gate);
         if args.len() != np || operands.len() != nq {
             return Err(self.err(
@@ -869,7 +844,12 @@ impl Lowerer<'_, '_> {
             .collect::<Res<Vec<_>>>()?;
         // Register operands broadcast (OpenQASM 2): all registers the same
         // size, single qubits repeated.
-        let width = operands.iter().map(Vec::len).filter(|&n| n != 1).max().unwrap_or(1);
+        let width = operands
+            .iter()
+            .map(Vec::len)
+            .filter(|&n| n != 1)
+            .max()
+            .unwrap_or(1);
         if operands.iter().any(|o| o.len() != 1 && o.len() != width) {
             return Err(self.err(
                 at,
@@ -878,7 +858,10 @@ impl Lowerer<'_, '_> {
             ));
         }
         for k in 0..width {
-            let qs: Vec<usize> = operands.iter().map(|o| if o.len() == 1 { o[0] } else { o[k] }).collect();
+            let qs: Vec<usize> = operands
+                .iter()
+                .map(|o| if o.len() == 1 { o[0] } else { o[k] })
+                .collect();
             for &q in &qs {
                 self.check_unmeasured(at, &name, q)?;
             }
@@ -894,7 +877,9 @@ impl Lowerer<'_, '_> {
             Err(self.err(
                 at,
                 name,
-                format!("an angle of gate `{name}` evaluates to {v} (a division by zero?): fix the expression"),
+                format!(
+                    "an angle of gate `{name}` evaluates to {v} (a division by zero?): fix the expression"
+                ),
             ))
         }
     }
@@ -935,7 +920,10 @@ impl Lowerer<'_, '_> {
     fn define(&mut self, g: &ast::Gate) -> Res<()> {
         let at = start(g.syntax());
         let name = g.name().map(|n| text(n.syntax())).unwrap_or_default();
-        if self.gate_index.contains_key(&name) || (Std::named(&name).is_some() && self.included) || name == "U" {
+        if self.gate_index.contains_key(&name)
+            || (Std::named(&name).is_some() && self.included)
+            || name == "U"
+        {
             return Err(self.err(
                 at,
                 &name,
@@ -943,12 +931,17 @@ impl Lowerer<'_, '_> {
             ));
         }
         let names = |l: Option<ast::ParamList>| -> Vec<String> {
-            l.map(|l| l.params().map(|p| text(p.syntax())).collect()).unwrap_or_default()
+            l.map(|l| l.params().map(|p| text(p.syntax())).collect())
+                .unwrap_or_default()
         };
         let params = names(g.angle_params());
         let qubits = names(g.qubit_params());
         if qubits.is_empty() {
-            return Err(self.err(at, &name, format!("gate `{name}` needs at least one qubit argument")));
+            return Err(self.err(
+                at,
+                &name,
+                format!("gate `{name}` needs at least one qubit argument"),
+            ));
         }
         let mut body = Vec::new();
         let mut nesting = 1;
@@ -979,13 +972,24 @@ impl Lowerer<'_, '_> {
                     if let GateRef::User(i) = gate {
                         nesting = nesting.max(self.gates[i].nesting + 1);
                     }
-                    let args = arg_nodes.iter().map(|n| self.expr(n, &params)).collect::<Res<Vec<_>>>()?;
+                    let args = arg_nodes
+                        .iter()
+                        .map(|n| self.expr(n, &params))
+                        .collect::<Res<Vec<_>>>()?;
                     let qs = operand_nodes.iter().map(operand_index).collect::<Res<Vec<_>>>()?;
-                    body.push(Call { gate, args, qubits: qs });
+                    body.push(Call {
+                        gate,
+                        args,
+                        qubits: qs,
+                    });
                 }
                 ast::Stmt::Barrier(b) => {
                     let qs = match b.qubit_list() {
-                        Some(list) => list.syntax().children().map(|n| operand_index(&n)).collect::<Res<Vec<_>>>()?,
+                        Some(list) => list
+                            .syntax()
+                            .children()
+                            .map(|n| operand_index(&n))
+                            .collect::<Res<Vec<_>>>()?,
                         None => (0..qubits.len()).collect(),
                     };
                     body.push(Call {
@@ -1112,7 +1116,10 @@ fn first_word(node: &SyntaxNode) -> String {
 fn first_word_at(src: &Source, at: usize) -> String {
     src.text
         .get(at..)
-        .and_then(|t| t.split(|c: char| !(c.is_alphanumeric() || c == '_')).find(|w| !w.is_empty()))
+        .and_then(|t| {
+            t.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .find(|w| !w.is_empty())
+        })
         .unwrap_or("statement")
         .to_string()
 }

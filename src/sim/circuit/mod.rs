@@ -136,7 +136,13 @@ impl Circuit {
         for (_, size) in &self.registers {
             let part = (0..*size)
                 .rev()
-                .map(|i| if bits.get(offset + i).copied().unwrap_or(false) { '1' } else { '0' })
+                .map(|i| {
+                    if bits.get(offset + i).copied().unwrap_or(false) {
+                        '1'
+                    } else {
+                        '0'
+                    }
+                })
                 .collect();
             parts.push(part);
             offset += size;
@@ -213,8 +219,16 @@ pub fn depth(qubits: usize, ops: &[Op]) -> usize {
     let mut level = vec![0usize; qubits];
     for op in ops {
         let qs = op_qubits(op);
-        let top = qs.iter().filter_map(|&q| level.get(q).copied()).max().unwrap_or(0);
-        let new = if matches!(op, Op::Barrier(_)) { top } else { top + 1 };
+        let top = qs
+            .iter()
+            .filter_map(|&q| level.get(q).copied())
+            .max()
+            .unwrap_or(0);
+        let new = if matches!(op, Op::Barrier(_)) {
+            top
+        } else {
+            top + 1
+        };
         for q in qs {
             if let Some(l) = level.get_mut(q) {
                 *l = new;

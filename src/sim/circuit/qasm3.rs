@@ -65,18 +65,18 @@ fn arg(z: C) -> f64 {
 /// (theta, phi, lambda) with U = e^{ig} P(phi) Ry(theta) P(lambda),
 /// P(x) = diag(1, e^{ix}); that product is
 /// [[cos, -e^{i lambda} sin], [e^{i phi} sin, e^{i(phi+lambda)} cos]] of
-/// theta/2. Every phase is read from an entry of the larger magnitude in
-/// its row or column, so a vanishing entry (theta near 0 or pi), whose
-/// phase is noise, only sets an angle whose effect it multiplies.
+/// theta/2, so g is the phase of the top-left entry. The other phases are
+/// read from the larger-magnitude entries: a vanishing entry (theta near 0
+/// or pi) has a phase that is noise, and only ever sets an angle whose
+/// effect it multiplies.
 fn zyz(u: &U2) -> (f64, f64, f64) {
     let (a, b, c, d) = (u[0][0], u[0][1], u[1][0], u[1][1]);
     let theta = 2.0 * c.norm_sqr().sqrt().atan2(a.norm_sqr().sqrt());
+    let g = if a.norm_sqr() > 0.0 { arg(a) } else { 0.0 };
     if a.norm_sqr() >= c.norm_sqr() {
-        let g = arg(a);
         let phi = if c.norm_sqr() > 0.0 { arg(c) - g } else { 0.0 };
         (theta, phi, arg(d) - g - phi)
     } else {
-        // Global phase 0: a and d are small, their phases matter little.
-        (theta, arg(c), arg(-b))
+        (theta, arg(c) - g, arg(-b) - g)
     }
 }

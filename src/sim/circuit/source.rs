@@ -38,6 +38,7 @@ impl<'a> Source<'a> {
             origin: Vec::with_capacity(original.len() + 1),
         };
         let toks = tokens(original);
+        refuse(original, &toks)?;
         let mut copied = 0;
         let mut i = 0;
         let mut at_statement_start = true;
@@ -101,7 +102,13 @@ impl<'a> Source<'a> {
     /// `OPENQASM 2;` -> `OPENQASM 2.0;` (the parser wants a float).
     fn version(&self, toks: &[Tok]) -> Option<(usize, Vec<Piece>)> {
         let [kw, num, semi, ..] = toks else { return None };
-        let int = matches!(num.kind, TokenKind::Literal { kind: LiteralKind::Int { .. }, .. });
+        let int = matches!(
+            num.kind,
+            TokenKind::Literal {
+                kind: LiteralKind::Int { .. },
+                ..
+            }
+        );
         (int && semi.kind == TokenKind::Semi).then(|| {
             (
                 3,
@@ -120,7 +127,13 @@ impl<'a> Source<'a> {
             [kw, name, open, size, close, semi, ..]
                 if name.kind == TokenKind::Ident
                     && open.kind == TokenKind::OpenBracket
-                    && matches!(size.kind, TokenKind::Literal { kind: LiteralKind::Int { .. }, .. })
+                    && matches!(
+                        size.kind,
+                        TokenKind::Literal {
+                            kind: LiteralKind::Int { .. },
+                            ..
+                        }
+                    )
                     && close.kind == TokenKind::CloseBracket
                     && semi.kind == TokenKind::Semi =>
             {
@@ -158,7 +171,9 @@ impl<'a> Source<'a> {
     fn arrow_measure(&self, toks: &[Tok]) -> Option<(usize, Vec<Piece>)> {
         let semi = toks.iter().position(|t| t.kind == TokenKind::Semi)?;
         let arrow = (1..semi).find(|&k| {
-            toks[k].kind == TokenKind::Minus && toks[k + 1].kind == TokenKind::Gt && toks[k + 1].start == toks[k].end
+            toks[k].kind == TokenKind::Minus
+                && toks[k + 1].kind == TokenKind::Gt
+                && toks[k + 1].start == toks[k].end
         })?;
         if arrow < 2 || arrow + 2 >= semi {
             return None;
@@ -175,6 +190,133 @@ impl<'a> Source<'a> {
             ],
         ))
     }
+}
+
+/// Refuse, before the parser sees them, the keywords and tokens outside the
+/// straight-line subset, wherever they appear. Before, not after: the parser
+/// has internal assertions that some malformed input trips (a panic, which
+/// aborts a release build), e.g. `delay q;` or a string where no include
+/// is; so it only ever reads the tokens of the subset synqc supports (the
+/// property test `arbitrary_text_is_answered` hunts for more), and `delay`
+/// must be followed by its `[duration]`.
+fn refuse(original: &str, toks: &[Tok]) -> Result<(), QasmError> {
+    for (i, t) in toks.iter().enumerate() {
+        let word = &original[t.start..t.end];
+        let after_include = i > 0 && &original[toks[i - 1].start..toks[i - 1].end] == "include";
+        let refusal = match t.kind {
+            TokenKind::Ident => refusal(word),
+            // A number followed by a word is a duration (the unit is its
+            // own token): only `delay[...]` takes one.
+            TokenKind::Literal {
+                kind: LiteralKind::Int { .. } | LiteralKind::Float { .. },
+                ..
+            } if toks.get(i + 1).is_some_and(|n| n.kind == TokenKind::Ident)
+                && !(i > 1
+                    && toks[i - 1].kind == TokenKind::OpenBracket
+                    && &original[toks[i - 2].start..toks[i - 2].end] == "delay") =>
+            {
+                Some(("durations outside delay", "write durations only as `delay[100ns] q[0];`"))
+            }
+            TokenKind::Literal {
+                kind: LiteralKind::Int { .. } | LiteralKind::Float { .. },
+                ..
+            } => None,
+            TokenKind::Literal {
+                kind: LiteralKind::Str { terminated: true },
+                ..
+            } if after_include => None,
+            TokenKind::Semi
+            | TokenKind::Comma
+            | TokenKind::OpenParen
+            | TokenKind::CloseParen
+            | TokenKind::OpenBrace
+            | TokenKind::CloseBrace
+            | TokenKind::OpenBracket
+            | TokenKind::CloseBracket
+            | TokenKind::Eq
+            | TokenKind::Minus
+            | TokenKind::Plus
+            | TokenKind::Star
+            | TokenKind::Slash => None,
+            // Only in `->`.
+            TokenKind::Gt if i > 0 && toks[i - 1].kind == TokenKind::Minus && toks[i - 1].end == t.start => None,
+            TokenKind::Colon => Some(("index ranges", "name the qubits one by one, e.g. `q[0], q[1]`")),
+            TokenKind::HardwareIdent => Some((
+                "hardware qubits",
+                "declare a register, e.g. `qubit[2] q;`, and use q[0]",
+            )),
+            TokenKind::Pragma | TokenKind::Annotation => Some(("pragmas and annotations", "remove the line")),
+            _ => Some((
+                "outside the supported language",
+                "use gates, measure, reset, barrier, delay and angles of numbers, pi, + - * / and parentheses",
+            )),
+        };
+        let (line, column) = line_column(original, t.start);
+        if let Some((what, action)) = refusal {
+            return Err(QasmError {
+                line,
+                column,
+                construct: word.to_string(),
+                message: format!(
+                    "`{word}` ({what}) is not supported; synqc runs straight-line circuits: {action}"
+                ),
+            });
+        }
+        if t.kind == TokenKind::OpenBrace && i > 0 && toks[i - 1].kind == TokenKind::OpenBracket {
+            return Err(QasmError {
+                line,
+                column,
+                construct: "{".to_string(),
+                message: "`{` (index sets) is not supported; synqc runs straight-line circuits: \
+                          name the qubits one by one, e.g. `q[0], q[1]`"
+                    .to_string(),
+            });
+        }
+        if word == "delay" && toks.get(i + 1).is_none_or(|n| n.kind != TokenKind::OpenBracket) {
+            return Err(QasmError {
+                line,
+                column,
+                construct: word.to_string(),
+                message: "a delay is written `delay[100ns] q[0];`: add the duration".to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The OpenQASM 3 keywords synqc refuses: (what it is, what to do).
+fn refusal(word: &str) -> Option<(&'static str, &'static str)> {
+    Some(match word {
+        "if" | "else" | "switch" | "case" | "default" => ("classical control flow", "remove the condition"),
+        "for" | "while" | "in" | "break" | "continue" | "end" => (
+            "classical control flow",
+            "unroll the loop into straight-line gates",
+        ),
+        "def" | "return" => (
+            "subroutines",
+            "write the operations inline, or as a `gate` definition",
+        ),
+        "extern" => ("external functions", "remove it; circuits run no classical code"),
+        "box" => ("timing boxes", "keep the gates and time them with `delay`"),
+        "cal" | "defcal" | "defcalgrammar" => (
+            "pulse-level calibration",
+            "remove it; the target's own calibration applies",
+        ),
+        "input" | "output" => ("run-time parameters", "write the values into the program"),
+        "let" => ("aliases", "name the register's qubits directly"),
+        "const" | "int" | "uint" | "float" | "angle" | "bool" | "duration" | "stretch" | "complex"
+        | "array" | "readonly" | "mutable" | "void" => (
+            "classical variables",
+            "write angles and durations as literals and declare only `qubit` and `bit` registers",
+        ),
+        "ctrl" | "negctrl" | "inv" | "pow" => (
+            "gate modifiers",
+            "use cx or ccx, or a `gate` definition built from supported gates",
+        ),
+        "gphase" => ("global phase", "remove it; a global phase changes no outcome"),
+        "opaque" => ("opaque gates", "define the gate with `gate` from supported gates"),
+        _ => return None,
+    })
 }
 
 enum Piece {

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::{
-    assemble, check, fidelity_with_spread, kpi, latency_model_kpi, model_of, projective_measurement, simulate,
-    standard_trace, state_fidelity_kpi, Parts,
+    assemble, check, fidelity_with_spread, kpi, latency_model_kpi, model_of, projective_measurement,
+    simulate, standard_trace, state_fidelity_kpi, Parts,
 };
 use crate::sim::circuit::Circuit;
 use crate::sim::engine::{Model, Op, Register};
@@ -26,7 +26,10 @@ const SHOWN_ABOVE: f64 = 1e-12;
 
 #[cfg_attr(
     not(test),
-    expect(dead_code, reason = "the preset registry dispatches to it once the circuit preset is wired")
+    expect(
+        dead_code,
+        reason = "the preset registry dispatches to it once the circuit preset is wired"
+    )
 )]
 pub(in crate::sim) fn circuit(
     req: &SimRequest,
@@ -75,7 +78,9 @@ pub(in crate::sim) fn circuit(
         circuit.measures.len()
     ));
     let regs = |rs: &[(String, usize)]| -> Vec<serde_json::Value> {
-        rs.iter().map(|(name, size)| json!({"name": name, "size": size})).collect()
+        rs.iter()
+            .map(|(name, size)| json!({"name": name, "size": size}))
+            .collect()
     };
     Ok(assemble(
         req,
@@ -175,7 +180,11 @@ mod tests {
         let m = v.as_object().expect("map");
         m.iter()
             .map(|(k, v)| {
-                let k = if reverse { k.chars().rev().collect() } else { k.clone() };
+                let k = if reverse {
+                    k.chars().rev().collect()
+                } else {
+                    k.clone()
+                };
                 (k, v.as_f64().expect("number"))
             })
             .collect()
@@ -200,7 +209,12 @@ mod tests {
             &dist(&json!(out.kpis.expected_distribution), true),
             &preset.kpis.expected_distribution,
         );
-        let sf = |o: &SimOutcome| o.kpi_details.iter().find(|d| d.name == "state_fidelity").map(|d| d.value);
+        let sf = |o: &SimOutcome| {
+            o.kpi_details
+                .iter()
+                .find(|d| d.name == "state_fidelity")
+                .map(|d| d.value)
+        };
         let (a, b) = (sf(&out).expect("reported"), sf(preset).expect("reported"));
         assert!((a - b).abs() < 1e-12, "{a} vs {b}");
         assert!((out.kpis.latency_us - preset.kpis.latency_us).abs() < 1e-9);
@@ -247,7 +261,12 @@ c = measure q;
         assert_eq!(one, two);
         assert_ne!(one.kpis.raw_counts, other.kpis.raw_counts);
         // Last register first, bit 0 rightmost: b="1", a = q1 q0.
-        let expected: Vec<&str> = one.kpis.expected_distribution.keys().map(String::as_str).collect();
+        let expected: Vec<&str> = one
+            .kpis
+            .expected_distribution
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(expected, ["1 00", "1 11"]);
         assert_eq!(one.kpis.raw_counts.values().sum::<u64>(), 4096);
         let noisy = one.artifacts["noisy_distribution"].as_object().expect("map");
@@ -260,8 +279,14 @@ c = measure q;
         }
         assert!(one.kpis.fidelity > 0.9 && one.kpis.fidelity <= 1.0);
         assert_eq!(one.artifacts["clbits"], 3);
-        assert_eq!(one.artifacts["registers"], json!([{"name": "a", "size": 2}, {"name": "b", "size": 1}]));
-        assert_eq!(one.artifacts["gate_counts"], json!({"h": 1, "cx": 1, "x": 1, "measure": 3}));
+        assert_eq!(
+            one.artifacts["registers"],
+            json!([{"name": "a", "size": 2}, {"name": "b", "size": 1}])
+        );
+        assert_eq!(
+            one.artifacts["gate_counts"],
+            json!({"h": 1, "cx": 1, "x": 1, "measure": 3})
+        );
         assert_eq!(one.artifacts["depth"], 2);
         assert_eq!(one.qubits_used, 3);
     }
@@ -273,9 +298,18 @@ c = measure q;
             "OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit[2] q;\nbit[2] c;\nx q[1];\nx q[0];\nc[0] = measure q[0];\n",
             3,
         );
-        let keys: Vec<&str> = out.kpis.expected_distribution.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = out
+            .kpis
+            .expected_distribution
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(keys, ["01"]);
-        assert!(out.kpis.raw_counts.keys().all(|k| k.starts_with('0')), "{:?}", out.kpis.raw_counts);
+        assert!(
+            out.kpis.raw_counts.keys().all(|k| k.starts_with('0')),
+            "{:?}",
+            out.kpis.raw_counts
+        );
     }
 
     #[test]
@@ -300,13 +334,19 @@ c = measure q;
 
     #[test]
     fn ten_qubits_run() {
-        let mut src = String::from("OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit[10] q;\nbit[10] c;\nh q[0];\n");
+        let mut src =
+            String::from("OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit[10] q;\nbit[10] c;\nh q[0];\n");
         for i in 0..9 {
             src.push_str(&format!("cx q[{i}], q[{}];\n", i + 1));
         }
         src.push_str("c = measure q;\n");
         let out = run(&src, 5);
-        let keys: Vec<&str> = out.kpis.expected_distribution.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = out
+            .kpis
+            .expected_distribution
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(keys, ["0000000000", "1111111111"]);
         assert_eq!(out.qubits_used, 10);
     }
