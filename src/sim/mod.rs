@@ -46,6 +46,7 @@
 //! Model and simulator-only KPIs have no sampling error: `ci95` is null.
 
 pub mod bench;
+pub mod circuit;
 pub mod engine;
 pub mod estimators;
 pub mod noise;

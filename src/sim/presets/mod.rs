@@ -3,6 +3,7 @@
 //! contract and the trace.
 
 mod backend_compare;
+mod circuit;
 mod dpd;
 mod grover;
 pub(super) mod health;
