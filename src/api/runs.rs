@@ -9,6 +9,7 @@ use crate::error::{ApiError, FieldError};
 use crate::executor::Cancel;
 use crate::run::admission::{self, preset_choices, Admitted, Limits, Refusal, Stamp};
 use crate::run::{views, RunId, RunRecord, RunStatus};
+use crate::sim::circuit::CircuitLimits;
 use crate::sim::Preset;
 use crate::store::{IdempotencyKey, ListFilter, Submitted};
 use crate::State;
@@ -62,6 +63,10 @@ pub async fn accept(
     let limits = Limits {
         default_shot_budget: cfg.default_shot_budget,
         max_shots_per_experiment: cfg.max_shots_per_experiment,
+        circuit: CircuitLimits {
+            max_qubits: cfg.max_circuit_qubits,
+            max_ops: cfg.max_circuit_ops,
+        },
     };
     let session_id = session_of(req);
     let stamp = Stamp {

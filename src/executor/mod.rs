@@ -12,6 +12,7 @@ mod cancel;
 mod control;
 pub mod external;
 mod recovery;
+mod remote;
 mod worker;
 
 pub use cancel::{cancel, Cancel};

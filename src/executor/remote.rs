@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::external::{ExecCircuit, ExecFailure, ExecRequest, ExecResponse, ExecutorHandle};
 use crate::run::{RunError, RunRecord};
-use crate::sim::circuit::{to_qasm3, Circuit};
+use crate::sim::circuit::to_qasm3;
 use crate::sim::presets::{circuit_from_counts, noise_params, preset_circuits, preset_from_counts, sample_on_engine};
 use crate::sim::{Preset, SimError, SimOutcome, SimRequest};
 // Up to the crate root for the bound targets' executors (see mod.rs).
@@ -37,15 +37,9 @@ pub(super) fn is_remote(state: &State, rec: &RunRecord) -> bool {
 }
 
 /// Runs `req` on the executors of its bound targets. Blocking: call it
-/// from a blocking thread. `program` is a circuit run's parsed program.
-pub(super) fn run_remote(
-    state: &State,
-    rec: &RunRecord,
-    req: &SimRequest,
-    program: Option<&Circuit>,
-    cancelled: &dyn Fn() -> bool,
-) -> Remote {
-    match (req.preset, program, rec.qasm.as_deref()) {
+/// from a blocking thread.
+pub(super) fn run_remote(state: &State, rec: &RunRecord, req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Remote {
+    match (req.preset, req.program.as_ref(), rec.qasm.as_deref()) {
         (Preset::Circuit, Some(circuit), Some(qasm)) => {
             let Some(handle) = state.external.get(&rec.hardware_target) else {
                 return Remote::Stopped(SimError::Invalid("the circuit's target is not bound".into()));
@@ -58,8 +52,8 @@ pub(super) fn run_remote(
             };
             match send(handle, rec, req, &req.plant, vec![job], cancelled) {
                 Ok(answer) => {
-                    let counts = answer.counts.into_iter().next().unwrap_or_default();
                     let plant = plant_json(handle, &answer);
+                    let counts = answer.counts.into_iter().next().unwrap_or_default();
                     finish(circuit_from_counts(req, circuit, &counts, plant))
                 }
                 Err(stop) => stop,

@@ -12,8 +12,10 @@ use smol::Timer;
 use super::cancel::cancelled;
 use super::control::{RunControl, CANCELLED_EXECUTING, CANCELLED_WAITING, EXECUTING, LAPSED, TIMED_OUT};
 use super::on_finished;
+use super::remote::{self, Remote};
 use crate::clock::now_ms;
 use crate::run::{retry_backoff_ms, ErrorCode, ResultDoc, RunError, RunId, RunRecord, RunStatus};
+use crate::sim::circuit::{self, Circuit, CircuitLimits};
 use crate::sim::{self, LoopProbe, SimError, SimOutcome, SimRequest};
 use crate::store::{Finish, Lease, Requeue, StoreError};
 use crate::targets::Refusal;
@@ -229,6 +231,30 @@ pub(super) async fn execute(
 
     let outcome = match sim_request(state, &rec) {
         Err(e) => Err(e),
+        Ok(req) if remote::is_remote(state, &rec) => {
+            let (remote_state, remote_control, remote_rec) = (state.clone(), control.clone(), rec.clone());
+            let work = smol::unblock(move || {
+                remote::run_remote(&remote_state, &remote_rec, &req, &|| {
+                    remote_control.state() != EXECUTING
+                })
+            });
+            let guard = keep_lease(state, &rec, token, &control);
+            match smol::future::or(async { Some(work.await) }, async {
+                guard.await;
+                None
+            })
+            .await
+            {
+                Some(Remote::Done(out)) => Ok(out),
+                Some(Remote::Stopped(e)) => Err(classify(control.state(), e)),
+                Some(Remote::Failed(err)) => Err(err),
+                Some(Remote::Wait(why)) => {
+                    wait_for_executor(state, &rec, token, &why).await;
+                    return None;
+                }
+                None => Err(classify(control.state(), SimError::Invalid("lease lost".into()))),
+            }
+        }
         Ok(req) => {
             let sim_state = state.clone();
             let sim_control = control.clone();
@@ -316,6 +342,24 @@ pub(super) async fn execute(
         succeeded,
         now,
     })
+}
+
+/// How long a run whose executor is down waits before it is tried again.
+const EXECUTOR_WAIT_MS: u64 = 2_000;
+
+/// A run whose target's executor is down goes back to the queue, without
+/// spending an attempt, to be tried again shortly (docs/circuits.md: its
+/// runs wait, they are not failed).
+async fn wait_for_executor(state: &State, rec: &RunRecord, token: u64, why: &str) {
+    log::debug!("run {}: waiting for the executor of {}: {why}", rec.id, rec.hardware_target);
+    if let Err(e) = state
+        .store
+        .requeue(&rec.id, token, now_ms() + EXECUTOR_WAIT_MS, Requeue::NotStarted)
+        .await
+    {
+        log::error!("run {}: cannot put it back to wait for its executor ({e}); it will be recovered", rec.id);
+    }
+    state.executor.release(&rec.id, token);
 }
 
 /// Stores the outcomes of a batch in one transaction, then announces them.
@@ -417,6 +461,24 @@ fn sim_request(state: &State, rec: &RunRecord) -> Result<SimRequest, RunError> {
         seed: rec.seed,
         controls: rec.controls.clone(),
         marked: rec.marked.clone(),
+        program: rec.qasm.as_deref().map(|src| program(state, src)).transpose()?,
+    })
+}
+
+/// A circuit run's program, parsed again as at submit (it passed then; a
+/// server restarted with tighter limits refuses it now, before sampling).
+fn program(state: &State, src: &str) -> Result<Circuit, RunError> {
+    let limits = CircuitLimits {
+        max_qubits: state.config.max_circuit_qubits,
+        max_ops: state.config.max_circuit_ops,
+    };
+    circuit::parse(src, &limits).map_err(|e| {
+        RunError::new(
+            ErrorCode::InvalidRequest,
+            format!("qasm: {e}"),
+            json!({}),
+            ErrorCode::InvalidRequest.hint(),
+        )
     })
 }
 

@@ -222,6 +222,12 @@ pub struct RunRecord {
     pub seed: u64,
     pub notes: Option<String>,
     pub marked: Option<String>,
+    /// circuit runs: the OpenQASM program as the client sent it, and the
+    /// qubits it declares. Older records, and other presets, have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qasm: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_qubits: Option<u32>,
     /// The profile in force for this run: the active one at submit time,
     /// or the run's own control_overrides.
     pub controls: ControlProfile,
@@ -307,6 +313,8 @@ mod tests {
             seed: 1,
             notes: None,
             marked: None,
+            qasm: None,
+            circuit_qubits: None,
             controls: ControlProfile::default(),
             session_id: "s".into(),
             budget_window_ms: 0,

@@ -165,6 +165,7 @@ mod tests {
             &Limits {
                 default_shot_budget: 2048,
                 max_shots_per_experiment: 100_000,
+                circuit: Default::default(),
             },
             &Targets::new(&Config::default()),
             &ControlProfile::default(),

@@ -80,6 +80,7 @@ pub fn bench_report() -> String {
             seed: 42,
             controls: Default::default(),
             marked: None,
+            program: None,
         };
         let mut probe = InMemoryLoop::default();
         let (wall0, cpu0, boot0) = (Instant::now(), thread_cpu(), bootstrap_time());

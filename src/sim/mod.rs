@@ -118,6 +118,8 @@ pub struct SimRequest {
     pub controls: ControlProfile,
     /// grover_demo only: the marked 3-bit string (default "101").
     pub marked: Option<String>,
+    /// circuit only: the client's program, parsed and lowered.
+    pub program: Option<circuit::Circuit>,
 }
 
 /// The appliance's own queue-execute-store loop, measured by the latency
@@ -257,6 +259,7 @@ mod usage_tests {
                 seed: 3,
                 controls: ControlProfile::default(),
                 marked: None,
+                program: None,
             };
             let out = run(&req, None, &|| false).expect("runs");
             assert_eq!(out.qubits_used, preset.qubits(), "{preset:?}");

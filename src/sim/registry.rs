@@ -131,6 +131,19 @@ registry! {
         circuits: |_| 1,
         run: |req, _, cancelled| presets::grover(req, cancelled),
     },
+    Circuit {
+        name: "circuit",
+        // At least one; a circuit run's own program says how many
+        // (RunRecord::qubits, the result's qubits_used).
+        qubits: 1,
+        // One circuit, as hello_quantum_sim.
+        min_shots: 32,
+        circuits: |_| 1,
+        run: |req: &SimRequest, _, cancelled| match &req.program {
+            Some(program) => presets::circuit(req, program, cancelled),
+            None => Err(SimError::Invalid("a circuit run needs its program (qasm)".into())),
+        },
+    },
 }
 
 impl Preset {

@@ -26,6 +26,7 @@ fn req(preset: Preset, target: &str, shots: u64, seed: u64) -> SimRequest {
         seed,
         controls: ControlProfile::default(),
         marked: None,
+        program: None,
     }
 }
 

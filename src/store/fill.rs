@@ -30,6 +30,8 @@ pub fn fill(path: &Path, runs: u64) -> Result<()> {
         seed: 1,
         notes: None,
         marked: None,
+        qasm: None,
+        circuit_qubits: None,
         controls: ControlProfile::default(),
         session_id: "bench-fill".into(),
         budget_window_ms: 0,

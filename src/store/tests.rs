@@ -75,6 +75,8 @@ fn record(id: RunId, mode: Mode, shots: u64, session: &str, body: u8) -> RunReco
         seed: u64::from(body),
         notes: None,
         marked: None,
+        qasm: None,
+        circuit_qubits: None,
         controls: ControlProfile::default(),
         session_id: session.into(),
         budget_window_ms: 0,

@@ -50,7 +50,7 @@ pub(super) fn deltas(rec: &RunRecord) -> Vec<UsageDelta> {
             Some(d) => d.shots += shots,
             None => out.push(UsageDelta {
                 target: target.to_string(),
-                qubits: rec.preset.qubits(),
+                qubits: rec.circuit_qubits.unwrap_or(rec.preset.qubits()),
                 shots,
             }),
         }

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use super::{Mode, RunId, RunRecord, RunStatus};
 use crate::controls::ControlProfile;
 use crate::sim::presets::IDEAL_TWIN;
+use crate::sim::circuit::CircuitLimits;
 use crate::sim::{self, Preset};
 use crate::targets::{self, Targets};
 use crate::validation::FieldError;
@@ -48,6 +49,8 @@ pub struct Limits {
     pub default_shot_budget: u64,
     /// The per-run cap: clamped to in explore and calibrate, refused in prod.
     pub max_shots_per_experiment: u64,
+    /// What a circuit run's program may ask for.
+    pub circuit: CircuitLimits,
 }
 
 /// What the caller supplies that admission may not make itself: the new
@@ -117,8 +120,9 @@ pub fn admit(
     let ParsedRun {
         request,
         controls,
+        program,
         mut warnings,
-    } = parse_run_request(body, targets, active)?;
+    } = parse_run_request(body, targets, active, &limits.circuit)?;
     let plant = targets
         .plant(&request.hardware_target)
         .map_err(|r| refused(targets, "hardware_target", &request.hardware_target, r))?;
@@ -180,6 +184,8 @@ pub fn admit(
         seed: request.seed.unwrap_or(random_seed),
         notes: request.notes,
         marked: request.marked,
+        qasm: request.qasm,
+        circuit_qubits: program.map(|p| p.qubits as u32),
         controls,
         session_id,
         budget_window_ms: 0,
@@ -208,6 +214,7 @@ mod tests {
         let limits = Limits {
             default_shot_budget: 1024,
             max_shots_per_experiment: cap,
+            circuit: CircuitLimits::default(),
         };
         let stamp = Stamp {
             id: RunId::new(1_700_000_000_000, 0, 7),

@@ -8,6 +8,7 @@ use super::Refusal;
 use crate::controls::{ControlProfile, MAX_NOTES_CHARS};
 use crate::run::Mode;
 use crate::sim::presets::IDEAL_TWIN;
+use crate::sim::circuit::{self, Circuit, CircuitLimits};
 use crate::sim::{self, Preset};
 use crate::targets::Targets;
 use crate::validation::FieldError;
@@ -24,6 +25,8 @@ pub struct RunRequest {
     pub seed: Option<u64>,
     pub compare_with: Option<String>,
     pub marked: Option<String>,
+    /// circuit only: the program as sent.
+    pub qasm: Option<String>,
 }
 
 /// A run request as understood, with what it runs under and what the
@@ -33,11 +36,13 @@ pub struct ParsedRun {
     pub request: RunRequest,
     /// The active control profile with the request's overrides laid over it.
     pub controls: ControlProfile,
+    /// circuit only: the program, parsed and checked against the limits.
+    pub program: Option<Circuit>,
     pub warnings: Vec<String>,
 }
 
 /// The run request's fields (docs/api.md), as unknown-field warnings list them.
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 10] = [
     "preset",
     "hardware_target",
     "shot_budget",
@@ -47,12 +52,13 @@ const FIELDS: [&str; 9] = [
     "seed",
     "compare_with",
     "marked",
+    "qasm",
 ];
 
 /// Names other clients give the run request's fields, the old Python
 /// service's clients first: too far from the real name for an edit distance
 /// to find, but plainly meant.
-const ALIASES: [(&str, &str); 27] = [
+const ALIASES: [(&str, &str); 30] = [
     ("shots", "shot_budget"),
     ("num_shots", "shot_budget"),
     ("n_shots", "shot_budget"),
@@ -80,6 +86,9 @@ const ALIASES: [(&str, &str); 27] = [
     ("random_seed", "seed"),
     ("marked_state", "marked"),
     ("run_mode", "mode"),
+    ("program", "qasm"),
+    ("circuit", "qasm"),
+    ("openqasm", "qasm"),
 ];
 
 /// At most this many unknown fields are named one by one; a body with
@@ -152,6 +161,7 @@ pub fn parse_run_request(
     body: &Value,
     targets: &Targets,
     active: &ControlProfile,
+    circuit_limits: &CircuitLimits,
 ) -> Result<ParsedRun, Refusal> {
     let Some(obj) = body.as_object() else {
         return Err(Refusal::Invalid(vec![FieldError::new(
@@ -293,6 +303,31 @@ pub fn parse_run_request(
     if marked.as_deref().is_some_and(|m| !sim::valid_marked(m)) {
         bad.push(FieldError::new("marked", "must be a 3-bit string such as 101"));
     }
+    let named_qasm = string("qasm", &mut bad);
+    let (qasm, program) = match (preset, named_qasm) {
+        (Some(Preset::Circuit), None) => {
+            bad.push(FieldError::new(
+                "qasm",
+                "field required for preset circuit: the OpenQASM 3 or 2 program to run",
+            ));
+            (None, None)
+        }
+        (Some(Preset::Circuit), Some(src)) => match circuit::parse(&src, circuit_limits) {
+            Ok(program) => (Some(src), Some(program)),
+            Err(e) => {
+                bad.push(FieldError::new("qasm", e.to_string()));
+                (None, None)
+            }
+        },
+        (Some(p), Some(_)) => {
+            warnings.push(format!(
+                "qasm is used only by preset circuit; it was ignored for preset {}.",
+                p.as_str()
+            ));
+            (None, None)
+        }
+        (_, None) | (None, _) => (None, None),
+    };
     match preset {
         Some(preset) if bad.is_empty() => Ok(ParsedRun {
             request: RunRequest {
@@ -305,8 +340,10 @@ pub fn parse_run_request(
                 seed,
                 compare_with,
                 marked,
+                qasm,
             },
             controls,
+            program,
             warnings,
         }),
         _ if bad.len() == 1 && unknown_targets.len() == 1 => Err(unknown_targets.remove(0)),
@@ -380,6 +417,7 @@ mod tests {
             &body,
             &Targets::new(&Config::default()),
             &ControlProfile::default(),
+            &CircuitLimits::default(),
         )
         .map_err(ApiError::from)
     }

@@ -210,6 +210,7 @@ mod tests {
             seed: 3,
             controls,
             marked: None,
+            program: None,
         };
         let o = backend_compare(&req, &|| false).expect("runs");
         let kpi = |name: &str| {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{
     assemble, check, fidelity_with_spread, kpi, latency_model_kpi, model_of, projective_measurement,
@@ -13,7 +13,7 @@ use super::{
 };
 use crate::sim::circuit::Circuit;
 use crate::sim::engine::{Model, Op, Register};
-use crate::sim::estimators::{multinomial, rng_for};
+use crate::sim::estimators::{multinomial, rng_for, SimRng};
 use crate::sim::{SimError, SimOutcome, SimRequest};
 
 /// Purity Tr(sigma^2) of the noise-free final state above which it counts
@@ -24,30 +24,98 @@ const PURE_ABOVE: f64 = 1.0 - 1e-9;
 /// other presets.
 const SHOWN_ABOVE: f64 = 1e-12;
 
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the preset registry dispatches to it once the circuit preset is wired"
-    )
-)]
 pub(in crate::sim) fn circuit(
     req: &SimRequest,
     circuit: &Circuit,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<SimOutcome, SimError> {
     check(cancelled)?;
-    let n = circuit.qubits;
     let model = model_of(&req.plant, &req.controls);
-    let sim = simulate(n, &circuit.ops, &model);
+    let sim = simulate(circuit.qubits, &circuit.ops, &model);
     check(cancelled)?;
     let (keys, noisy, ideal) = marginals(circuit, &sim.dist, &sim.ideal);
     let mut rng = rng_for(req.seed);
     let counts = multinomial(&mut rng, req.shots, &noisy);
-    let (fid, fs) = fidelity_with_spread(&mut rng, &counts, &ideal);
-    let latency_us = sim.shot_ns / 1e3;
+    let pure = ideal_is_pure(circuit.qubits, &circuit.ops, &model);
+    let observed = Observed {
+        keys,
+        counts,
+        ideal,
+        shot_ns: sim.shot_ns,
+        exact: Some((noisy, pure.then_some(sim.state_fidelity))),
+        executor_plant: None,
+    };
+    Ok(estimate(req, circuit, observed, &mut rng))
+}
+
+/// The result of a circuit run from the counts an executor returned (keyed
+/// as the program's classical bits). The noise-free reference and the
+/// modeled shot time still come from synqc's engine; what only a
+/// simulation knows is left out with a note.
+pub fn circuit_from_counts(
+    req: &SimRequest,
+    circuit: &Circuit,
+    returned: &BTreeMap<String, u64>,
+    plant: Value,
+) -> Result<SimOutcome, SimError> {
+    let model = model_of(&req.plant, &req.controls);
+    let mut reference = Register::new(circuit.qubits, model.ideal());
+    reference.run(&circuit.ops);
+    let populations = reference.populations();
+    let (keys, _, ideal) = marginals(circuit, &populations, &populations);
+    let mut counts = vec![0u64; keys.len()];
+    for (key, &n) in returned {
+        match keys.binary_search(key) {
+            Ok(i) => counts[i] += n,
+            Err(_) => {
+                return Err(SimError::Invalid(format!(
+                    "the executor returned the outcome '{key}', which the program's classical bits \
+                     cannot read (unmeasured bits read 0); check the executor"
+                )))
+            }
+        }
+    }
+    if counts.iter().sum::<u64>() != req.shots {
+        return Err(SimError::Invalid(format!(
+            "the executor returned {} shots for a run of {}; check the executor",
+            counts.iter().sum::<u64>(),
+            req.shots
+        )));
+    }
+    let observed = Observed {
+        keys,
+        counts,
+        ideal,
+        shot_ns: reference.shot_time_ns(),
+        exact: None,
+        executor_plant: Some(plant),
+    };
+    Ok(estimate(req, circuit, observed, &mut rng_for(req.seed)))
+}
+
+/// A circuit run's counts and what is known beside them, over the
+/// program's counts keys (sorted).
+struct Observed {
+    keys: Vec<String>,
+    counts: Vec<u64>,
+    /// The noise-free distribution.
+    ideal: Vec<f64>,
+    /// Modeled plant time of one shot.
+    shot_ns: f64,
+    /// On synqc's engine: the exact noisy distribution, and the state
+    /// fidelity when the noise-free final state is pure.
+    exact: Option<(Vec<f64>, Option<f64>)>,
+    /// physics_contract.plant when an executor ran it.
+    executor_plant: Option<Value>,
+}
+
+fn estimate(req: &SimRequest, circuit: &Circuit, obs: Observed, rng: &mut SimRng) -> SimOutcome {
+    let n = circuit.qubits;
+    let (fid, fs) = fidelity_with_spread(rng, &obs.counts, &obs.ideal);
+    let latency_us = obs.shot_ns / 1e3;
     let keyed = |p: &[f64]| -> BTreeMap<String, f64> {
-        keys.iter()
+        obs.keys
+            .iter()
             .zip(p)
             .filter(|(_, &v)| v > SHOWN_ABOVE)
             .map(|(k, &v)| (k.clone(), v))
@@ -56,19 +124,42 @@ pub(in crate::sim) fn circuit(
     let mut details = vec![kpi("fidelity", fid, "fidelity_dist_v1", "estimate", "ratio", fs)];
     let mut sim_only = vec![];
     let mut warnings = vec![];
-    // <psi|rho|psi> is the state fidelity only against a pure reference.
-    // Without reset the noise-free run is unitary from |0...0>, so pure;
-    // a reset of an entangled qubit leaves the rest mixed, and then the
-    // KPI is left out (a KpiDetail has no null value) and a warning says why.
-    if ideal_is_pure(n, &circuit.ops, &model) {
-        details.push(state_fidelity_kpi(sim.state_fidelity));
-        sim_only.push("SIM_ONLY_STATE_FIDELITY");
-    } else {
-        warnings.push(
-            "state_fidelity is not reported: a reset leaves the noise-free final state mixed, \
-             and the overlap with a mixed state is not a fidelity"
-                .to_string(),
-        );
+    let regs = |rs: &[(String, usize)]| -> Vec<Value> {
+        rs.iter()
+            .map(|(name, size)| json!({"name": name, "size": size}))
+            .collect()
+    };
+    let mut artifacts = json!({
+        "qubits": n,
+        "depth": circuit.depth,
+        "gate_counts": circuit.gate_counts,
+        "sha256": circuit.sha256,
+        "clbits": circuit.clbits(),
+        "registers": regs(&circuit.registers),
+        "quantum_registers": regs(&circuit.qregs),
+        "openqasm_version": circuit.version,
+    });
+    match &obs.exact {
+        // <psi|rho|psi> is the state fidelity only against a pure
+        // reference. Without reset the noise-free run is unitary from
+        // |0...0>, so pure; a reset of an entangled qubit leaves the rest
+        // mixed, and then the KPI is left out (a KpiDetail has no null
+        // value) and a warning says why.
+        Some((noisy, Some(state_fidelity))) => {
+            artifacts["noisy_distribution"] = json!(keyed(noisy));
+            details.push(state_fidelity_kpi(*state_fidelity));
+            sim_only.push("SIM_ONLY_STATE_FIDELITY");
+        }
+        Some((noisy, None)) => {
+            artifacts["noisy_distribution"] = json!(keyed(noisy));
+            warnings.push(
+                "state_fidelity is not reported: a reset leaves the noise-free final state mixed, \
+                 and the overlap with a mixed state is not a fidelity"
+                    .to_string(),
+            );
+        }
+        // On an executor assemble() notes why the state fidelity is absent.
+        None => sim_only.push("SIM_ONLY_STATE_FIDELITY"),
     }
     details.push(latency_model_kpi(latency_us));
     let mut measurement = projective_measurement(n as u32);
@@ -77,43 +168,31 @@ pub(in crate::sim) fn circuit(
          bits, bit 0 rightmost, registers joined by a space with the last declared first",
         circuit.measures.len()
     ));
-    let regs = |rs: &[(String, usize)]| -> Vec<serde_json::Value> {
-        rs.iter()
-            .map(|(name, size)| json!({"name": name, "size": size}))
-            .collect()
-    };
-    Ok(assemble(
+    let on_engine = obs.executor_plant.is_none();
+    assemble(
         req,
         Parts {
             qubits: n as u32,
             fidelity: fid,
             latency_us,
             backaction: 0.0,
-            raw_counts: keys
+            raw_counts: obs
+                .keys
                 .iter()
-                .zip(&counts)
+                .zip(&obs.counts)
                 .filter(|(_, &c)| c > 0)
                 .map(|(k, &c)| (k.clone(), c))
                 .collect(),
-            expected: keyed(&ideal),
+            expected: keyed(&obs.ideal),
             details,
             measurement,
             sim_only,
-            artifacts: json!({
-                "noisy_distribution": keyed(&noisy),
-                "qubits": n,
-                "depth": circuit.depth,
-                "gate_counts": circuit.gate_counts,
-                "sha256": circuit.sha256,
-                "clbits": circuit.clbits(),
-                "registers": regs(&circuit.registers),
-                "quantum_registers": regs(&circuit.qregs),
-                "openqasm_version": circuit.version,
-            }),
+            artifacts,
             warnings,
-            trace: standard_trace(req.shots, latency_us),
+            trace: standard_trace(req.shots, latency_us, on_engine),
+            executor_plant: obs.executor_plant,
         },
-    ))
+    )
 }
 
 /// The engine's distributions over basis states summed onto the circuit's
@@ -167,6 +246,7 @@ mod tests {
             seed,
             controls: ControlProfile::default(),
             marked: Some("101".into()),
+            program: None,
         }
     }
 

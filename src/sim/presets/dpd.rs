@@ -378,6 +378,7 @@ mod tests {
                     ..Default::default()
                 },
                 marked: None,
+                program: None,
             };
             let sim = dpd(&req, &|| false).expect("simulates");
             let jobs = circuits(&req).expect("circuits");

@@ -698,6 +698,7 @@ mod tests {
             seed,
             controls: Default::default(),
             marked: None,
+            program: None,
         }
     }
 

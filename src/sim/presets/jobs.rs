@@ -191,7 +191,14 @@ pub fn preset_circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
         Preset::BackendCompare => super::backend_compare::circuits(req),
         Preset::DpdDemo => super::dpd::circuits(req),
         Preset::Latency => Err(super::latency::executor_refusal()),
+        Preset::Circuit => Err(circuit_as_sent()),
     }
+}
+
+/// A circuit run goes to its executor as the client wrote it, and comes
+/// back through [`super::circuit_from_counts`].
+fn circuit_as_sent() -> SimError {
+    SimError::Invalid("a circuit run is sent to its executor as written, not as preset circuits".into())
 }
 
 /// The result of `req` from the counts its circuits returned (one vector per
@@ -211,6 +218,7 @@ pub fn preset_from_counts(
         Preset::BackendCompare => super::backend_compare::from_counts(req, counts, plant),
         Preset::DpdDemo => super::dpd::from_counts(req, counts, plant),
         Preset::Latency => Err(super::latency::executor_refusal()),
+        Preset::Circuit => Err(circuit_as_sent()),
     }
 }
 
@@ -262,6 +270,7 @@ mod tests {
             seed,
             controls: ControlProfile::default(),
             marked: None,
+            program: None,
         }
     }
 

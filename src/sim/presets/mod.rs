@@ -12,6 +12,8 @@ mod jobs;
 mod latency;
 
 pub(super) use backend_compare::backend_compare;
+pub(super) use circuit::circuit;
+pub use circuit::circuit_from_counts;
 pub(super) use dpd::dpd;
 pub(super) use grover::grover;
 pub(super) use health::health;
