@@ -204,9 +204,9 @@ impl CircuitBench {
                 b.in_process = true;
                 continue;
             }
-            let value = it
-                .next()
-                .ok_or_else(|| format!("{flag} needs a value; synqc bench circuits --help lists the options"))?;
+            let value = it.next().ok_or_else(|| {
+                format!("{flag} needs a value; synqc bench circuits --help lists the options")
+            })?;
             let whole = |v: &str| {
                 v.parse::<u64>()
                     .map_err(|_| format!("{flag} must be a whole number, not '{v}'"))
@@ -234,7 +234,9 @@ impl CircuitBench {
             ));
         }
         if b.depth == 0 || b.circuits == 0 {
-            return Err("--depth and --circuits must be at least 1; give e.g. --depth 20 --circuits 10".into());
+            return Err(
+                "--depth and --circuits must be at least 1; give e.g. --depth 20 --circuits 10".into(),
+            );
         }
         Ok(b)
     }
@@ -310,7 +312,9 @@ impl WidthResult {
     fn row(&self) -> String {
         let k = self.circuits as f64;
         let wall = self.wall.as_secs_f64();
-        let cpu = self.cpu.map_or("n/a".to_string(), |c| format!("{:.3}", c.as_secs_f64() / k * 1e3));
+        let cpu = self
+            .cpu
+            .map_or("n/a".to_string(), |c| format!("{:.3}", c.as_secs_f64() / k * 1e3));
         let peak = self
             .peak_kib
             .map_or("n/a".to_string(), |p| format!("{:.1}", p as f64 / 1024.0));
@@ -384,8 +388,9 @@ pub fn circuits_command(args: &[String]) -> Result<(), String> {
         for n in bench.qubits.clone() {
             for (k, ops) in bench.circuits_of(n).iter().enumerate() {
                 let path = dir.join(format!("q{n:02}_c{k:03}.qasm"));
-                std::fs::write(&path, bench_qasm(n, ops)?)
-                    .map_err(|e| format!("cannot write {}: {e}; give a writable --qasm-dir", path.display()))?;
+                std::fs::write(&path, bench_qasm(n, ops)?).map_err(|e| {
+                    format!("cannot write {}: {e}; give a writable --qasm-dir", path.display())
+                })?;
             }
         }
     }
@@ -439,10 +444,24 @@ mod tests {
     fn circuit_bench_options_parse_and_refuse_nonsense() {
         let b = CircuitBench::from_args(&args("--qubits 3-5 --depth 4 --circuits 2 --seed 9 --in-process"))
             .expect("valid options");
-        assert_eq!((b.qubits, b.depth, b.circuits, b.seed, b.in_process), (3..=5, 4, 2, 9, true));
+        assert_eq!(
+            (b.qubits, b.depth, b.circuits, b.seed, b.in_process),
+            (3..=5, 4, 2, 9, true)
+        );
         assert_eq!(CircuitBench::from_args(&[]), Ok(CircuitBench::default()));
-        assert_eq!(CircuitBench::from_args(&args("--qubits 7")).map(|b| b.qubits), Ok(7..=7));
-        for bad in ["--qubits 1-4", "--qubits 6-3", "--qubits 15", "--depth 0", "--seed x", "--depth", "--fast 1"] {
+        assert_eq!(
+            CircuitBench::from_args(&args("--qubits 7")).map(|b| b.qubits),
+            Ok(7..=7)
+        );
+        for bad in [
+            "--qubits 1-4",
+            "--qubits 6-3",
+            "--qubits 15",
+            "--depth 0",
+            "--seed x",
+            "--depth",
+            "--fast 1",
+        ] {
             assert!(CircuitBench::from_args(&args(bad)).is_err(), "{bad}");
         }
     }
@@ -461,7 +480,10 @@ mod tests {
         for layer in cs[0].chunks(5 + 2) {
             let (single, pairs) = layer.split_at(5);
             for (q, op) in single.iter().enumerate() {
-                assert!(matches!(*op, Op::H(p) | Op::X(p) | Op::Rx(p, _) | Op::Ry(p, _) if p == q), "{op:?}");
+                assert!(
+                    matches!(*op, Op::H(p) | Op::X(p) | Op::Rx(p, _) | Op::Ry(p, _) if p == q),
+                    "{op:?}"
+                );
             }
             let mut used: Vec<usize> = pairs
                 .iter()
