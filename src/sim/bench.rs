@@ -528,7 +528,7 @@ mod tests {
         let r = time_width(3, &b.circuits_of(3)).expect("valid circuits");
         assert_eq!(r.qubits, 3);
         assert!(
-            r.circuits >= 3 && r.circuits % 3 == 0,
+            r.circuits >= 3 && r.circuits.is_multiple_of(3),
             "whole sets only: {}",
             r.circuits
         );
