@@ -3,12 +3,24 @@
 //! share and CPU time per run. CPU time is this thread's scheduler time
 //! (/proc/thread-self/schedstat); where that is unavailable the wall clock
 //! stands in and the table says so.
+//!
+//! `synqc bench circuits`: the density-matrix engine on seeded random
+//! circuits of growing width, circuits/s and peak memory per width, each
+//! width in a fresh child process so its peak resident memory (VmHWM) is
+//! its own. It can write the circuits as OpenQASM 3 files so Qiskit Aer can
+//! be timed on the very same circuits.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::estimators::bootstrap_time;
+use rand::seq::SliceRandom;
+use rand::RngExt;
+
+use super::engine::{Model, Op, Register};
+use super::estimators::{bootstrap_time, rng_for, SimRng};
 use super::{run, LoopProbe, NoiseProfile, Plant, Preset, SimError, SimRequest};
 
 /// Default shot budget (docs/api.md), the budget every preset is benched at.
@@ -137,6 +149,282 @@ pub fn bench_report() -> String {
     out
 }
 
+/// The command line that reaches [`circuits_command`] (main.rs dispatches
+/// it); the bench re-runs itself under it, one child process per width.
+pub const CIRCUITS_COMMAND: [&str; 2] = ["bench", "circuits"];
+
+/// What `synqc bench circuits` runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CircuitBench {
+    pub qubits: RangeInclusive<usize>,
+    pub depth: usize,
+    /// Circuits per width (the same set for every engine compared).
+    pub circuits: usize,
+    pub seed: u64,
+    /// Where to write each circuit as `q<width>_c<index>.qasm`.
+    pub qasm_dir: Option<PathBuf>,
+    /// Run every width in this process and print only the table rows: the
+    /// mode the parent starts its children in.
+    pub in_process: bool,
+}
+
+impl Default for CircuitBench {
+    fn default() -> Self {
+        CircuitBench {
+            qubits: 2..=10,
+            depth: 20,
+            circuits: 10,
+            seed: 1,
+            qasm_dir: None,
+            in_process: false,
+        }
+    }
+}
+
+/// The widest register the bench accepts: rho takes 16 * 4^n bytes, 4 GiB at 14.
+const BENCH_MAX_QUBITS: usize = 14;
+
+impl CircuitBench {
+    /// Parses `--qubits N|MIN-MAX --depth D --circuits K --seed S
+    /// --qasm-dir DIR --in-process`; anything else is refused.
+    pub fn from_args(args: &[String]) -> Result<CircuitBench, String> {
+        let mut b = CircuitBench::default();
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            if flag == "--in-process" {
+                b.in_process = true;
+                continue;
+            }
+            let value = it.next().ok_or_else(|| {
+                format!("{flag} needs a value; synqc bench circuits --help lists the options")
+            })?;
+            let whole = |v: &str| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{flag} must be a whole number, not '{v}'"))
+            };
+            match flag.as_str() {
+                "--qubits" => {
+                    let (lo, hi) = value.split_once('-').unwrap_or((value, value));
+                    b.qubits = whole(lo)? as usize..=whole(hi)? as usize;
+                }
+                "--depth" => b.depth = whole(value)? as usize,
+                "--circuits" => b.circuits = whole(value)? as usize,
+                "--seed" => b.seed = whole(value)?,
+                "--qasm-dir" => b.qasm_dir = Some(PathBuf::from(value)),
+                _ => {
+                    return Err(format!(
+                        "unknown option {flag}; synqc bench circuits --help lists the options"
+                    ))
+                }
+            }
+        }
+        let (lo, hi) = (*b.qubits.start(), *b.qubits.end());
+        if lo < 2 || lo > hi || hi > BENCH_MAX_QUBITS {
+            return Err(format!(
+                "--qubits must be a width or a range MIN-MAX within 2-{BENCH_MAX_QUBITS}; give e.g. --qubits 2-10"
+            ));
+        }
+        if b.depth == 0 || b.circuits == 0 {
+            return Err(
+                "--depth and --circuits must be at least 1; give e.g. --depth 20 --circuits 10".into(),
+            );
+        }
+        Ok(b)
+    }
+
+    /// The circuits of one width: a generator per width, so a width's
+    /// circuits do not depend on which other widths are run.
+    pub fn circuits_of(&self, n: usize) -> Vec<Vec<Op>> {
+        let mut rng = rng_for(self.seed ^ ((n as u64) << 32));
+        (0..self.circuits)
+            .map(|_| random_circuit(n, self.depth, &mut rng))
+            .collect()
+    }
+}
+
+/// A random circuit of `depth` layers on `n` qubits; a layer is a random
+/// physical single-qubit gate on every qubit, then cx on a random pairing
+/// (one qubit left out when `n` is odd). All qubits are measured at the end.
+pub fn random_circuit(n: usize, depth: usize, rng: &mut SimRng) -> Vec<Op> {
+    use std::f64::consts::{FRAC_PI_2, TAU};
+    let mut ops = Vec::with_capacity(depth * (n + n / 2));
+    let mut order: Vec<usize> = (0..n).collect();
+    for _ in 0..depth {
+        for q in 0..n {
+            ops.push(match rng.random_range(0..5) {
+                0 => Op::H(q),
+                1 => Op::X(q),
+                // sx: the engine's sx is rx(pi/2).
+                2 => Op::Rx(q, FRAC_PI_2),
+                3 => Op::Rx(q, rng.random::<f64>() * TAU),
+                _ => Op::Ry(q, rng.random::<f64>() * TAU),
+            });
+        }
+        order.shuffle(rng);
+        for pair in order.chunks_exact(2) {
+            ops.push(Op::Cx(pair[0], pair[1]));
+        }
+    }
+    ops
+}
+
+/// OpenQASM 3 text of a bench circuit, every qubit i measured into c[i].
+/// Covers only the gates [`random_circuit`] emits.
+// TODO(lead): replace by crate::sim::circuit::to_qasm3(qubits, ops, &measured).
+fn bench_qasm(qubits: usize, ops: &[Op]) -> Result<String, String> {
+    let mut s = format!("OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit[{qubits}] q;\nbit[{qubits}] c;\n");
+    for op in ops {
+        let _ = match *op {
+            Op::H(q) => writeln!(s, "h q[{q}];"),
+            Op::X(q) => writeln!(s, "x q[{q}];"),
+            Op::Rx(q, t) => writeln!(s, "rx({t:?}) q[{q}];"),
+            Op::Ry(q, t) => writeln!(s, "ry({t:?}) q[{q}];"),
+            Op::Cx(a, b) => writeln!(s, "cx q[{a}], q[{b}];"),
+            ref other => return Err(format!("the bench does not emit {other:?}")),
+        };
+    }
+    s.push_str("c = measure q;\n");
+    Ok(s)
+}
+
+/// One row of the table: how long `circuits` noisy simulations of width
+/// `n` took and the process's peak resident memory after them.
+#[derive(Clone, Debug)]
+pub struct WidthResult {
+    pub qubits: usize,
+    pub wall: Duration,
+    pub cpu: Option<Duration>,
+    /// Circuits simulated, repeats of the set included.
+    pub circuits: usize,
+    /// VmHWM in KiB, if /proc tells.
+    pub peak_kib: Option<u64>,
+}
+
+impl WidthResult {
+    fn row(&self) -> String {
+        let k = self.circuits as f64;
+        let wall = self.wall.as_secs_f64();
+        let cpu = self
+            .cpu
+            .map_or("n/a".to_string(), |c| format!("{:.3}", c.as_secs_f64() / k * 1e3));
+        let peak = self
+            .peak_kib
+            .map_or("n/a".to_string(), |p| format!("{:.1}", p as f64 / 1024.0));
+        let rho = (16u64 << (2 * self.qubits)) as f64 / 1024.0;
+        format!(
+            "{:>6} {:>8} {:>12.2} {:>14.3} {:>12} {:>12} {:>10.1}",
+            self.qubits,
+            self.circuits,
+            k / wall,
+            wall / k * 1e3,
+            cpu,
+            peak,
+            rho
+        )
+    }
+}
+
+fn table_header() -> String {
+    format!(
+        "{:>6} {:>8} {:>12} {:>14} {:>12} {:>12} {:>10}",
+        "qubits", "circuits", "circuits/s", "wall ms/circ", "cpu ms/circ", "peak RSS MB", "rho KiB"
+    )
+}
+
+/// The peak resident set of this process so far (VmHWM), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Small widths repeat their circuit set for at least this long, so the
+/// clocks' resolution (the scheduler tick for CPU time) does not dominate.
+const MIN_WIDTH_TIME: Duration = Duration::from_secs(1);
+
+/// Simulates each circuit with the sim_local noise model as a circuit run
+/// does: the noisy state, then the outcome distribution after readout; the
+/// whole set once, and again until [`MIN_WIDTH_TIME`] has passed.
+pub fn time_width(n: usize, circuits: &[Vec<Op>]) -> Result<WidthResult, String> {
+    let noise = NoiseProfile::builtin("sim_local").ok_or("the sim_local profile is missing")?;
+    let model = Model::new(&noise, &Default::default());
+    let (wall0, cpu0) = (Instant::now(), thread_cpu());
+    let mut rounds = 0;
+    while rounds == 0 || (wall0.elapsed() < MIN_WIDTH_TIME && rounds < 100_000) {
+        for ops in circuits {
+            let mut r = Register::new(n, model.clone());
+            r.run(ops);
+            r.sync_all();
+            let total: f64 = r.readout_distribution().iter().sum();
+            if (total - 1.0).abs() > 1e-9 {
+                return Err(format!("a {n}-qubit circuit lost probability: total {total}"));
+            }
+        }
+        rounds += 1;
+    }
+    let wall = wall0.elapsed();
+    let cpu = cpu0.zip(thread_cpu()).map(|(a, b)| b - a);
+    Ok(WidthResult {
+        qubits: n,
+        circuits: circuits.len() * rounds,
+        wall,
+        cpu,
+        peak_kib: peak_rss_kib(),
+    })
+}
+
+/// `synqc bench circuits [options]`: prints the table (see the module doc).
+pub fn circuits_command(args: &[String]) -> Result<(), String> {
+    let bench = CircuitBench::from_args(args)?;
+    if bench.in_process {
+        for n in bench.qubits.clone() {
+            println!("{}", time_width(n, &bench.circuits_of(n))?.row());
+        }
+        return Ok(());
+    }
+    if let Some(dir) = &bench.qasm_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}; give a writable --qasm-dir", dir.display()))?;
+        for n in bench.qubits.clone() {
+            for (k, ops) in bench.circuits_of(n).iter().enumerate() {
+                let path = dir.join(format!("q{n:02}_c{k:03}.qasm"));
+                std::fs::write(&path, bench_qasm(n, ops)?).map_err(|e| {
+                    format!("cannot write {}: {e}; give a writable --qasm-dir", path.display())
+                })?;
+            }
+        }
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program to re-run it: {e}"))?;
+    println!(
+        "synqc density-matrix engine {}: random circuits of depth {}, seed {}, sim_local noise, one thread, one process per width",
+        super::ENGINE_VERSION,
+        bench.depth,
+        bench.seed
+    );
+    println!("{}", table_header());
+    for n in bench.qubits.clone() {
+        let out = std::process::Command::new(&exe)
+            .args(CIRCUITS_COMMAND)
+            .args(["--qubits", &n.to_string()])
+            .args(["--depth", &bench.depth.to_string()])
+            .args(["--circuits", &bench.circuits.to_string()])
+            .args(["--seed", &bench.seed.to_string()])
+            .arg("--in-process")
+            .output()
+            .map_err(|e| format!("cannot start the {n}-qubit bench process: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "the {n}-qubit bench process failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    println!("peak RSS is the whole process's high-water mark (binary and allocator included); rho KiB is one density matrix; circuits counts repeats of the set (small widths run it for at least 1 s).");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +434,96 @@ mod tests {
         let mut l = InMemoryLoop::default();
         let v = l.round_trip_us().expect("in-memory loop cannot fail");
         assert!(v.is_finite() && v >= 0.0);
+    }
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn circuit_bench_options_parse_and_refuse_nonsense() {
+        let b = CircuitBench::from_args(&args("--qubits 3-5 --depth 4 --circuits 2 --seed 9 --in-process"))
+            .expect("valid options");
+        assert_eq!(
+            (b.qubits, b.depth, b.circuits, b.seed, b.in_process),
+            (3..=5, 4, 2, 9, true)
+        );
+        assert_eq!(CircuitBench::from_args(&[]), Ok(CircuitBench::default()));
+        assert_eq!(
+            CircuitBench::from_args(&args("--qubits 7")).map(|b| b.qubits),
+            Ok(7..=7)
+        );
+        for bad in [
+            "--qubits 1-4",
+            "--qubits 6-3",
+            "--qubits 15",
+            "--depth 0",
+            "--seed x",
+            "--depth",
+            "--fast 1",
+        ] {
+            assert!(CircuitBench::from_args(&args(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn random_circuits_have_the_layer_shape_and_follow_the_seed() {
+        let b = CircuitBench {
+            depth: 3,
+            circuits: 2,
+            ..CircuitBench::default()
+        };
+        let cs = b.circuits_of(5);
+        assert_eq!(cs.len(), 2);
+        assert_ne!(cs[0], cs[1], "circuits of a width differ");
+        assert_eq!(cs, b.circuits_of(5), "same seed, same circuits");
+        for layer in cs[0].chunks(5 + 2) {
+            let (single, pairs) = layer.split_at(5);
+            for (q, op) in single.iter().enumerate() {
+                assert!(
+                    matches!(*op, Op::H(p) | Op::X(p) | Op::Rx(p, _) | Op::Ry(p, _) if p == q),
+                    "{op:?}"
+                );
+            }
+            let mut used: Vec<usize> = pairs
+                .iter()
+                .flat_map(|op| match *op {
+                    Op::Cx(a, c) => [a, c],
+                    ref other => panic!("{other:?}"),
+                })
+                .collect();
+            used.sort_unstable();
+            used.dedup();
+            assert_eq!(used.len(), 4, "a pairing uses each qubit at most once");
+        }
+    }
+
+    #[test]
+    fn bench_qasm_lists_every_gate_and_measures_all() {
+        let ops = [Op::H(0), Op::Rx(1, 0.25), Op::Cx(1, 0)];
+        let q = bench_qasm(2, &ops).expect("bench gates");
+        assert!(q.starts_with("OPENQASM 3.0;"), "{q}");
+        for line in ["h q[0];", "rx(0.25) q[1];", "cx q[1], q[0];", "c = measure q;"] {
+            assert!(q.contains(line), "{line} in {q}");
+        }
+        assert!(bench_qasm(1, &[Op::Reset(0)]).is_err());
+    }
+
+    #[test]
+    fn timing_a_width_simulates_every_circuit() {
+        let b = CircuitBench {
+            depth: 2,
+            circuits: 3,
+            ..CircuitBench::default()
+        };
+        let r = time_width(3, &b.circuits_of(3)).expect("valid circuits");
+        assert_eq!(r.qubits, 3);
+        assert!(
+            r.circuits >= 3 && r.circuits.is_multiple_of(3),
+            "whole sets only: {}",
+            r.circuits
+        );
+        assert!(r.wall >= MIN_WIDTH_TIME);
+        assert!(r.row().trim_start().starts_with('3'), "{}", r.row());
     }
 }

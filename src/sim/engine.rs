@@ -126,6 +126,7 @@ impl AddAssign for C {
 /// A single-qubit unitary, row-major.
 pub type U2 = [[C; 2]; 2];
 
+#[inline]
 pub fn u_mul(a: &U2, b: &U2) -> U2 {
     let mut r = [[C::ZERO; 2]; 2];
     for (i, row) in r.iter_mut().enumerate() {
@@ -136,6 +137,7 @@ pub fn u_mul(a: &U2, b: &U2) -> U2 {
     r
 }
 
+#[inline]
 pub fn u_dagger(a: &U2) -> U2 {
     [[a[0][0].conj(), a[1][0].conj()], [a[0][1].conj(), a[1][1].conj()]]
 }
@@ -327,19 +329,26 @@ impl Register {
 
     /// Apply `f` to every 2x2 block of qubit `q` ([00, 01, 10, 11] in the
     /// qubit's row/column bits). Any single-qubit linear map is one of these.
-    fn map_blocks(&mut self, q: usize, f: impl Fn([C; 4]) -> [C; 4]) {
+    /// One pass, in place: rows come in bands of 2m rows whose first m have
+    /// the qubit's bit clear, and within a row columns come the same way, so
+    /// the four entries of a block are walked as four slices side by side.
+    #[inline(always)]
+    fn map_blocks(&mut self, q: usize, mut f: impl FnMut([C; 4]) -> [C; 4]) {
         let (m, d) = (self.mask(q), self.dim);
-        for i in (0..d).filter(|i| i & m == 0) {
-            for j in (0..d).filter(|j| j & m == 0) {
-                let idx = [i * d + j, i * d + (j | m), (i | m) * d + j, (i | m) * d + (j | m)];
-                let out = f([
-                    self.rho[idx[0]],
-                    self.rho[idx[1]],
-                    self.rho[idx[2]],
-                    self.rho[idx[3]],
-                ]);
-                for (k, v) in idx.into_iter().zip(out) {
-                    self.rho[k] = v;
+        for band in self.rho.chunks_exact_mut(2 * m * d) {
+            let (top, bottom) = band.split_at_mut(m * d);
+            for (row0, row1) in top.chunks_exact_mut(d).zip(bottom.chunks_exact_mut(d)) {
+                for (c0, c1) in row0.chunks_exact_mut(2 * m).zip(row1.chunks_exact_mut(2 * m)) {
+                    let (b00, b01) = c0.split_at_mut(m);
+                    let (b10, b11) = c1.split_at_mut(m);
+                    let blocks = b00
+                        .iter_mut()
+                        .zip(b01.iter_mut())
+                        .zip(b10.iter_mut())
+                        .zip(b11.iter_mut());
+                    for (((e00, e01), e10), e11) in blocks {
+                        [*e00, *e01, *e10, *e11] = f([*e00, *e01, *e10, *e11]);
+                    }
                 }
             }
         }
@@ -348,11 +357,7 @@ impl Register {
     /// rho -> U rho U^dagger on qubit q (exact, no noise, no time).
     pub fn unitary_1q(&mut self, q: usize, u: &U2) {
         let ud = u_dagger(u);
-        self.map_blocks(q, |b| {
-            let blk = [[b[0], b[1]], [b[2], b[3]]];
-            let r = u_mul(&u_mul(u, &blk), &ud);
-            [r[0][0], r[0][1], r[1][0], r[1][1]]
-        });
+        self.map_blocks(q, |b| conjugate_block(u, &ud, b));
     }
 
     /// Depolarizing channel rho -> (1-p) rho + p I/2 (x) Tr_q rho.
@@ -360,15 +365,7 @@ impl Register {
         if p <= 0.0 {
             return;
         }
-        self.map_blocks(q, |b| {
-            let avg = (b[0] + b[3]).scale(0.5 * p);
-            [
-                b[0].scale(1.0 - p) + avg,
-                b[1].scale(1.0 - p),
-                b[2].scale(1.0 - p),
-                b[3].scale(1.0 - p) + avg,
-            ]
-        });
+        self.map_blocks(q, |b| depolarize_block(p, b));
     }
 
     /// Two-qubit depolarizing rho -> (1-p) rho + p I/4 (x) Tr_ab rho.
@@ -376,20 +373,55 @@ impl Register {
         if p <= 0.0 {
             return;
         }
-        let (ma, mb, d) = (self.mask(a), self.mask(b), self.dim);
-        let subs = [0, mb, ma, ma | mb];
-        let old = self.rho.clone();
-        for v in self.rho.iter_mut() {
-            *v = v.scale(1.0 - p);
+        let identity = Pair::new(a < b, |x, y| (x, y, 1.0));
+        self.map_blocks_2q(a, b, |blk| identity.depolarize(blk, p));
+    }
+
+    /// Apply `f` to every 4x4 block of qubits `a`, `b`: the entries whose
+    /// row and column indices differ from a base index (both bits clear)
+    /// only in those two bits. Any two-qubit linear map is one of these.
+    /// Within a block, local index t has bit 1 = the higher of the two
+    /// masks and bit 0 = the lower one (see [`Pair`]).
+    /// `a == b` names no pair and leaves the state alone (the circuit
+    /// parser refuses a gate repeating a qubit).
+    #[inline(always)]
+    fn map_blocks_2q(&mut self, a: usize, b: usize, mut f: impl FnMut(&mut [[C; 4]; 4])) {
+        debug_assert_ne!(a, b, "a two-qubit gate needs two qubits");
+        if a == b {
+            return;
         }
-        for i in (0..d).filter(|i| i & (ma | mb) == 0) {
-            for j in (0..d).filter(|j| j & (ma | mb) == 0) {
-                let mut tr = C::ZERO;
-                for s in subs {
-                    tr += old[(i | s) * d + (j | s)];
+        let d = self.dim;
+        let (lo, hi) = {
+            let (ma, mb) = (self.mask(a), self.mask(b));
+            (ma.min(mb), ma.max(mb))
+        };
+        let offs = [0, lo, hi, hi + lo];
+        // Base indices (both bits clear): bands of 2*hi, within them runs of
+        // lo after every 2*lo.
+        let bases = move || {
+            (0..d)
+                .step_by(2 * hi)
+                .flat_map(move |h| (h..h + hi).step_by(2 * lo))
+                .flat_map(move |l| l..l + lo)
+        };
+        for i0 in bases() {
+            let span = &mut self.rho[i0 * d..(i0 + hi + lo + 1) * d];
+            let (s0, rest) = span.split_at_mut(lo * d);
+            let (s1, rest) = rest.split_at_mut((hi - lo) * d);
+            let (s2, s3) = rest.split_at_mut(lo * d);
+            let mut rows: [&mut [C]; 4] = [&mut s0[..d], &mut s1[..d], &mut s2[..d], &mut s3[..d]];
+            for j0 in bases() {
+                let mut blk = [[C::ZERO; 4]; 4];
+                for (r, row) in blk.iter_mut().zip(rows.iter()) {
+                    for (v, o) in r.iter_mut().zip(offs) {
+                        *v = row[j0 + o];
+                    }
                 }
-                for s in subs {
-                    self.rho[(i | s) * d + (j | s)] += tr.scale(p / 4.0);
+                f(&mut blk);
+                for (r, row) in blk.iter().zip(rows.iter_mut()) {
+                    for (v, o) in r.iter().zip(offs) {
+                        row[j0 + o] = *v;
+                    }
                 }
             }
         }
@@ -436,33 +468,47 @@ impl Register {
         start
     }
 
-    /// A physical single-qubit pulse: waits, rotates, depolarizes.
-    fn pulse(&mut self, q: usize, u: &U2) {
+    /// A physical single-qubit pulse: waits, rotates, depolarizes; `frame`
+    /// is a virtual gate applied just before (h's Z). A single qubit never
+    /// waits for itself, so the frame change, rotation and depolarizing are
+    /// one pass over the matrix, each block going through them in order.
+    fn pulse(&mut self, q: usize, frame: Option<&U2>, u: &U2) {
         let start = self.sync(&[q]);
-        self.unitary_1q(q, u);
-        self.depolarize_1q(q, self.model.p1q);
+        let frame = frame.map(|f| (*f, u_dagger(f)));
+        let (ud, p) = (u_dagger(u), self.model.p1q);
+        self.map_blocks(q, |b| {
+            let b = match &frame {
+                Some((f, fd)) => conjugate_block(f, fd, b),
+                None => b,
+            };
+            let b = conjugate_block(u, &ud, b);
+            if p > 0.0 {
+                depolarize_block(p, b)
+            } else {
+                b
+            }
+        });
         self.clock_ns[q] = start + self.model.gate_1q_ns;
     }
 
     /// A drive rotation about `axis` by the calibrated angle `theta`; the
     /// hardware turns it by drive_bias * theta.
-    fn drive(&mut self, q: usize, axis: [f64; 3], theta: f64) {
+    fn drive(&mut self, q: usize, frame: Option<&U2>, axis: [f64; 3], theta: f64) {
         let u = rotation(axis, theta * self.model.drive_bias);
-        self.pulse(q, &u);
+        self.pulse(q, frame, &u);
     }
 
-    fn permute_2q(&mut self, a: usize, b: usize, f: impl Fn(usize) -> (usize, f64)) {
+    /// A two-qubit gate that permutes basis states up to a sign (cx, cz,
+    /// swap), then its depolarizing, in one pass over the 4x4 blocks.
+    fn permute_2q(&mut self, a: usize, b: usize, gate: Pair) {
         let start = self.sync(&[a, b]);
-        let d = self.dim;
-        let old = self.rho.clone();
-        for i in 0..d {
-            let (pi, si) = f(i);
-            for j in 0..d {
-                let (pj, sj) = f(j);
-                self.rho[i * d + j] = old[pi * d + pj].scale(si * sj);
+        let p = self.model.p2q;
+        self.map_blocks_2q(a, b, |blk| {
+            gate.permute(blk);
+            if p > 0.0 {
+                gate.depolarize(blk, p);
             }
-        }
-        self.depolarize_2q(a, b, self.model.p2q);
+        });
         self.clock_ns[a] = start + self.model.gate_2q_ns;
         self.clock_ns[b] = start + self.model.gate_2q_ns;
     }
@@ -472,15 +518,12 @@ impl Register {
         const XA: [f64; 3] = [1.0, 0.0, 0.0];
         const YA: [f64; 3] = [0.0, 1.0, 0.0];
         match *op {
-            Op::X(q) => self.drive(q, XA, PI),
-            Op::Y(q) => self.drive(q, YA, PI),
+            Op::X(q) => self.drive(q, None, XA, PI),
+            Op::Y(q) => self.drive(q, None, YA, PI),
             // H = ry(pi/2) . Z exactly: a virtual Z then a (biased) pi/2 drive.
-            Op::H(q) => {
-                self.unitary_1q(q, &phase(PI));
-                self.drive(q, YA, FRAC_PI_2);
-            }
-            Op::Rx(q, th) => self.drive(q, XA, th),
-            Op::Ry(q, th) => self.drive(q, YA, th),
+            Op::H(q) => self.drive(q, Some(&phase(PI)), YA, FRAC_PI_2),
+            Op::Rx(q, th) => self.drive(q, None, XA, th),
+            Op::Ry(q, th) => self.drive(q, None, YA, th),
             Op::Z(q) => self.unitary_1q(q, &phase(PI)),
             Op::S(q) => self.unitary_1q(q, &phase(FRAC_PI_2)),
             Op::Sdg(q) => self.unitary_1q(q, &phase(-FRAC_PI_2)),
@@ -488,26 +531,16 @@ impl Register {
             Op::Tdg(q) => self.unitary_1q(q, &phase(-FRAC_PI_4)),
             Op::Rz(q, th) => self.unitary_1q(q, &phase(th)),
             Op::Cx(c, t) => {
-                let (mc, mt) = (self.mask(c), self.mask(t));
-                self.permute_2q(c, t, |i| (if i & mc != 0 { i ^ mt } else { i }, 1.0));
+                let gate = Pair::new(c < t, |c_bit, t_bit| (c_bit, t_bit ^ c_bit, 1.0));
+                self.permute_2q(c, t, gate);
             }
             Op::Cz(a, b) => {
-                let m = self.mask(a) | self.mask(b);
-                self.permute_2q(a, b, |i| (i, if i & m == m { -1.0 } else { 1.0 }));
+                let gate = Pair::new(a < b, |x, y| (x, y, if x && y { -1.0 } else { 1.0 }));
+                self.permute_2q(a, b, gate);
             }
             Op::Swap(a, b) => {
-                let (ma, mb) = (self.mask(a), self.mask(b));
-                self.permute_2q(a, b, |i| {
-                    let (ba, bb) = (i & ma != 0, i & mb != 0);
-                    let mut j = i & !(ma | mb);
-                    if ba {
-                        j |= mb;
-                    }
-                    if bb {
-                        j |= ma;
-                    }
-                    (j, 1.0)
-                });
+                let gate = Pair::new(a < b, |x, y| (y, x, 1.0));
+                self.permute_2q(a, b, gate);
             }
             Op::Delay(q, ns) => {
                 let start = self.sync(&[q]);
@@ -516,10 +549,10 @@ impl Register {
             }
             Op::Pulse(q, ref u) => {
                 if self.model.drive_bias == 1.0 {
-                    self.pulse(q, u);
+                    self.pulse(q, None, u);
                 } else {
                     let (axis, th) = axis_angle(u);
-                    self.drive(q, axis, th);
+                    self.drive(q, None, axis, th);
                 }
             }
             Op::Reset(q) => {
@@ -634,6 +667,95 @@ impl Register {
     }
 }
 
+/// U B U^dagger of one 2x2 block [00, 01, 10, 11].
+#[inline(always)]
+fn conjugate_block(u: &U2, ud: &U2, b: [C; 4]) -> [C; 4] {
+    let blk = [[b[0], b[1]], [b[2], b[3]]];
+    let r = u_mul(&u_mul(u, &blk), ud);
+    [r[0][0], r[0][1], r[1][0], r[1][1]]
+}
+
+/// (1-p) B + p I/2 Tr B of one 2x2 block.
+#[inline(always)]
+fn depolarize_block(p: f64, b: [C; 4]) -> [C; 4] {
+    let avg = (b[0] + b[3]).scale(0.5 * p);
+    [
+        b[0].scale(1.0 - p) + avg,
+        b[1].scale(1.0 - p),
+        b[2].scale(1.0 - p),
+        b[3].scale(1.0 - p) + avg,
+    ]
+}
+
+/// A signed permutation of the four basis states of a qubit pair, in the
+/// local indexing of [`Register::map_blocks_2q`] (bit 1 = the pair's lower
+/// qubit number, whose mask is the higher one).
+#[derive(Clone, Copy, Debug)]
+struct Pair {
+    /// New local state t takes the amplitude of `from[t]`, times `sign[t]`.
+    from: [usize; 4],
+    sign: [f64; 4],
+    /// Local indices of |a b> = 00, 01, 10, 11: the order in which the
+    /// depolarizing trace sums the block diagonal.
+    order: [usize; 4],
+}
+
+impl Pair {
+    /// `f(a_bit, b_bit) -> (a_bit', b_bit', sign)` gives, for each new
+    /// state, the old state it takes its amplitude from; `a_first` says
+    /// whether qubit a has the lower number (so the higher mask).
+    fn new(a_first: bool, f: impl Fn(bool, bool) -> (bool, bool, f64)) -> Pair {
+        // Local index of the state with these bits of a and b.
+        let local = |x: bool, y: bool| {
+            let (hi, lo) = if a_first { (x, y) } else { (y, x) };
+            usize::from(hi) << 1 | usize::from(lo)
+        };
+        let mut from = [0; 4];
+        let mut sign = [1.0; 4];
+        for x in [false, true] {
+            for y in [false, true] {
+                let (fx, fy, s) = f(x, y);
+                from[local(x, y)] = local(fx, fy);
+                sign[local(x, y)] = s;
+            }
+        }
+        Pair {
+            from,
+            sign,
+            order: [0, local(false, true), local(true, false), 3],
+        }
+    }
+
+    /// B -> P B P^T with the signs: entry (t, u) takes (from[t], from[u]).
+    #[inline(always)]
+    fn permute(&self, blk: &mut [[C; 4]; 4]) {
+        let old = *blk;
+        for (t, row) in blk.iter_mut().enumerate() {
+            for (u, v) in row.iter_mut().enumerate() {
+                *v = old[self.from[t]][self.from[u]].scale(self.sign[t] * self.sign[u]);
+            }
+        }
+    }
+
+    /// (1-p) B + p I/4 Tr B of one 4x4 block.
+    #[inline(always)]
+    fn depolarize(&self, blk: &mut [[C; 4]; 4], p: f64) {
+        let mut tr = C::ZERO;
+        for t in self.order {
+            tr += blk[t][t];
+        }
+        let add = tr.scale(p / 4.0);
+        for (t, row) in blk.iter_mut().enumerate() {
+            for (u, v) in row.iter_mut().enumerate() {
+                *v = v.scale(1.0 - p);
+                if t == u {
+                    *v += add;
+                }
+            }
+        }
+    }
+}
+
 /// Eigenvalues of a Hermitian matrix (row-major, dim x dim), ascending.
 /// Uses the real symmetric embedding [[Re, -Im], [Im, Re]], whose spectrum is
 /// the Hermitian one with every eigenvalue doubled, and cyclic Jacobi
@@ -702,10 +824,304 @@ pub fn bitstring(index: usize, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::estimators::{rng_for, SimRng};
 
     fn model() -> Model {
         let noise = NoiseProfile::builtin("sim_local").expect("builtin");
         Model::new(&noise, &ControlProfile::default())
+    }
+
+    /// The engine's first, straightforward kernels (full-matrix filters and
+    /// clones), kept as the reference the in-place kernels must match.
+    mod reference {
+        use super::super::*;
+
+        fn map_blocks(r: &mut Register, q: usize, f: impl Fn([C; 4]) -> [C; 4]) {
+            let (m, d) = (r.mask(q), r.dim);
+            for i in (0..d).filter(|i| i & m == 0) {
+                for j in (0..d).filter(|j| j & m == 0) {
+                    let idx = [i * d + j, i * d + (j | m), (i | m) * d + j, (i | m) * d + (j | m)];
+                    let out = f([r.rho[idx[0]], r.rho[idx[1]], r.rho[idx[2]], r.rho[idx[3]]]);
+                    for (k, v) in idx.into_iter().zip(out) {
+                        r.rho[k] = v;
+                    }
+                }
+            }
+        }
+
+        pub fn unitary_1q(r: &mut Register, q: usize, u: &U2) {
+            let ud = u_dagger(u);
+            map_blocks(r, q, |b| {
+                let blk = [[b[0], b[1]], [b[2], b[3]]];
+                let x = u_mul(&u_mul(u, &blk), &ud);
+                [x[0][0], x[0][1], x[1][0], x[1][1]]
+            });
+        }
+
+        pub fn depolarize_1q(r: &mut Register, q: usize, p: f64) {
+            if p <= 0.0 {
+                return;
+            }
+            map_blocks(r, q, |b| {
+                let avg = (b[0] + b[3]).scale(0.5 * p);
+                [
+                    b[0].scale(1.0 - p) + avg,
+                    b[1].scale(1.0 - p),
+                    b[2].scale(1.0 - p),
+                    b[3].scale(1.0 - p) + avg,
+                ]
+            });
+        }
+
+        pub fn depolarize_2q(r: &mut Register, a: usize, b: usize, p: f64) {
+            if p <= 0.0 {
+                return;
+            }
+            let (ma, mb, d) = (r.mask(a), r.mask(b), r.dim);
+            let subs = [0, mb, ma, ma | mb];
+            let old = r.rho.clone();
+            for v in r.rho.iter_mut() {
+                *v = v.scale(1.0 - p);
+            }
+            for i in (0..d).filter(|i| i & (ma | mb) == 0) {
+                for j in (0..d).filter(|j| j & (ma | mb) == 0) {
+                    let mut tr = C::ZERO;
+                    for s in subs {
+                        tr += old[(i | s) * d + (j | s)];
+                    }
+                    for s in subs {
+                        r.rho[(i | s) * d + (j | s)] += tr.scale(p / 4.0);
+                    }
+                }
+            }
+        }
+
+        fn idle(r: &mut Register, q: usize, t_ns: f64) {
+            if t_ns <= 0.0 {
+                return;
+            }
+            let (t1, t2, pe) = (r.model.t1_ns, r.model.t2_ns, r.model.p_excited);
+            let gamma = 1.0 - (-t_ns / t1).exp();
+            let lambda = (-t_ns * (1.0 / t2 - 0.5 / t1).max(0.0)).exp();
+            if gamma <= 0.0 && lambda >= 1.0 {
+                return;
+            }
+            let coh = (1.0 - gamma).sqrt() * lambda;
+            map_blocks(r, q, |b| {
+                let p00 = b[0].scale(1.0 - pe * gamma) + b[3].scale((1.0 - pe) * gamma);
+                let p11 = b[3].scale(1.0 - (1.0 - pe) * gamma) + b[0].scale(pe * gamma);
+                [p00, b[1].scale(coh), b[2].scale(coh), p11]
+            });
+        }
+
+        fn sync(r: &mut Register, qs: &[usize]) -> f64 {
+            let start = qs.iter().map(|&q| r.clock_ns[q]).fold(0.0, f64::max);
+            for &q in qs {
+                idle(r, q, start - r.clock_ns[q]);
+                r.clock_ns[q] = start;
+            }
+            start
+        }
+
+        fn pulse(r: &mut Register, q: usize, u: &U2) {
+            let start = sync(r, &[q]);
+            unitary_1q(r, q, u);
+            depolarize_1q(r, q, r.model.p1q);
+            r.clock_ns[q] = start + r.model.gate_1q_ns;
+        }
+
+        fn drive(r: &mut Register, q: usize, axis: [f64; 3], theta: f64) {
+            let u = rotation(axis, theta * r.model.drive_bias);
+            pulse(r, q, &u);
+        }
+
+        fn permute_2q(r: &mut Register, a: usize, b: usize, f: impl Fn(usize) -> (usize, f64)) {
+            let start = sync(r, &[a, b]);
+            let d = r.dim;
+            let old = r.rho.clone();
+            for i in 0..d {
+                let (pi, si) = f(i);
+                for j in 0..d {
+                    let (pj, sj) = f(j);
+                    r.rho[i * d + j] = old[pi * d + pj].scale(si * sj);
+                }
+            }
+            depolarize_2q(r, a, b, r.model.p2q);
+            r.clock_ns[a] = start + r.model.gate_2q_ns;
+            r.clock_ns[b] = start + r.model.gate_2q_ns;
+        }
+
+        pub fn apply(r: &mut Register, op: &Op) {
+            use std::f64::consts::{FRAC_PI_2, FRAC_PI_4, PI};
+            const XA: [f64; 3] = [1.0, 0.0, 0.0];
+            const YA: [f64; 3] = [0.0, 1.0, 0.0];
+            match *op {
+                Op::X(q) => drive(r, q, XA, PI),
+                Op::Y(q) => drive(r, q, YA, PI),
+                Op::H(q) => {
+                    unitary_1q(r, q, &phase(PI));
+                    drive(r, q, YA, FRAC_PI_2);
+                }
+                Op::Rx(q, th) => drive(r, q, XA, th),
+                Op::Ry(q, th) => drive(r, q, YA, th),
+                Op::Z(q) => unitary_1q(r, q, &phase(PI)),
+                Op::S(q) => unitary_1q(r, q, &phase(FRAC_PI_2)),
+                Op::Sdg(q) => unitary_1q(r, q, &phase(-FRAC_PI_2)),
+                Op::T(q) => unitary_1q(r, q, &phase(FRAC_PI_4)),
+                Op::Tdg(q) => unitary_1q(r, q, &phase(-FRAC_PI_4)),
+                Op::Rz(q, th) => unitary_1q(r, q, &phase(th)),
+                Op::Cx(c, t) => {
+                    let (mc, mt) = (r.mask(c), r.mask(t));
+                    permute_2q(r, c, t, |i| (if i & mc != 0 { i ^ mt } else { i }, 1.0));
+                }
+                Op::Cz(a, b) => {
+                    let m = r.mask(a) | r.mask(b);
+                    permute_2q(r, a, b, |i| (i, if i & m == m { -1.0 } else { 1.0 }));
+                }
+                Op::Swap(a, b) => {
+                    let (ma, mb) = (r.mask(a), r.mask(b));
+                    permute_2q(r, a, b, |i| {
+                        let mut j = i & !(ma | mb);
+                        if i & ma != 0 {
+                            j |= mb;
+                        }
+                        if i & mb != 0 {
+                            j |= ma;
+                        }
+                        (j, 1.0)
+                    });
+                }
+                Op::Delay(q, ns) => {
+                    let start = sync(r, &[q]);
+                    idle(r, q, ns);
+                    r.clock_ns[q] = start + ns.max(0.0);
+                }
+                Op::Pulse(q, ref u) => {
+                    if r.model.drive_bias == 1.0 {
+                        pulse(r, q, u);
+                    } else {
+                        let (axis, th) = axis_angle(u);
+                        drive(r, q, axis, th);
+                    }
+                }
+                Op::Reset(q) => {
+                    sync(r, &[q]);
+                    map_blocks(r, q, |b| [b[0] + b[3], C::ZERO, C::ZERO, C::ZERO]);
+                }
+                Op::Barrier(ref qs) => {
+                    sync(r, qs);
+                }
+            }
+        }
+    }
+
+    /// A random mixed state A A^dagger / Tr of a complex Gaussian-ish A.
+    fn random_state(n: usize, model: Model, rng: &mut SimRng) -> Register {
+        use rand::RngExt;
+        let mut r = Register::new(n, model);
+        let d = r.dim;
+        let a: Vec<C> = (0..d * d)
+            .map(|_| C::new(rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5))
+            .collect();
+        for i in 0..d {
+            for j in 0..d {
+                let mut v = C::ZERO;
+                for k in 0..d {
+                    v += a[i * d + k] * a[j * d + k].conj();
+                }
+                r.rho[i * d + j] = v;
+            }
+        }
+        let tr = r.trace();
+        for v in r.rho.iter_mut() {
+            *v = v.scale(1.0 / tr);
+        }
+        r
+    }
+
+    fn random_op(n: usize, rng: &mut SimRng) -> Op {
+        use rand::RngExt;
+        let q = rng.random_range(0..n);
+        let other = (q + rng.random_range(1..n.max(2))) % n;
+        let th = rng.random::<f64>() * std::f64::consts::TAU;
+        let two_q = n > 1 && rng.random_range(0..3) == 0;
+        if two_q {
+            return match rng.random_range(0..3) {
+                0 => Op::Cx(q, other),
+                1 => Op::Cz(q, other),
+                _ => Op::Swap(q, other),
+            };
+        }
+        match rng.random_range(0..15) {
+            0 => Op::X(q),
+            1 => Op::Y(q),
+            2 => Op::Z(q),
+            3 => Op::H(q),
+            4 => Op::S(q),
+            5 => Op::Sdg(q),
+            6 => Op::T(q),
+            7 => Op::Tdg(q),
+            8 => Op::Rx(q, th),
+            9 => Op::Ry(q, th),
+            10 => Op::Rz(q, th),
+            11 => Op::Delay(q, th * 100.0),
+            12 => Op::Pulse(q, u_mul(&rotation([0.6, 0.0, 0.8], th), &phase(th / 3.0))),
+            13 => Op::Reset(q),
+            _ => Op::Barrier((0..n).filter(|_| rng.random::<bool>()).collect()),
+        }
+    }
+
+    fn assert_same(got: &Register, want: &Register, what: &str) {
+        assert_eq!(got.clock_ns, want.clock_ns, "{what}: clocks");
+        for (k, (g, w)) in got.rho.iter().zip(&want.rho).enumerate() {
+            assert!(
+                (g.re - w.re).abs() < 1e-13 && (g.im - w.im).abs() < 1e-13,
+                "{what}: entry {k}: {g:?} vs {w:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn in_place_kernels_match_the_reference_on_random_states() {
+        use rand::RngExt;
+        let mut rng = rng_for(19);
+        let models = [
+            model(),
+            Model {
+                drive_bias: 1.07,
+                p_excited: P_EXCITED_GUARD_OFF,
+                ..model()
+            },
+            model().ideal(),
+        ];
+        for n in 1..=6 {
+            for m in &models {
+                let mut got = random_state(n, m.clone(), &mut rng);
+                // Staggered clocks, so gates and barriers make qubits idle.
+                for c in got.clock_ns.iter_mut() {
+                    *c = rng.random_range(0..4) as f64 * 150.0;
+                }
+                let mut want = got.clone();
+                for step in 0..40 {
+                    let op = random_op(n, &mut rng);
+                    got.apply(&op);
+                    reference::apply(&mut want, &op);
+                    assert_same(&got, &want, &format!("n={n} step {step} {op:?}"));
+                }
+                let (q, p) = (rng.random_range(0..n), rng.random::<f64>());
+                got.depolarize_1q(q, p);
+                reference::depolarize_1q(&mut want, q, p);
+                let u = u_mul(&rotation([0.0, 0.6, 0.8], p * 5.0), &phase(p));
+                got.unitary_1q(q, &u);
+                reference::unitary_1q(&mut want, q, &u);
+                if n > 1 {
+                    let b = (q + 1 + rng.random_range(0..n - 1)) % n;
+                    got.depolarize_2q(q, b, p);
+                    reference::depolarize_2q(&mut want, q, b, p);
+                }
+                assert_same(&got, &want, &format!("n={n} direct kernels"));
+            }
+        }
     }
 
     #[test]
