@@ -108,6 +108,22 @@ const COMMANDS: &[Command] = &[
         client: false,
     },
     Command {
+        name: "bench circuits",
+        usage: "[--qubits 2-10] [--depth 20] [--circuits 10] [--seed 1] [--qasm-dir DIR]",
+        about: "time the density-matrix engine on seeded random circuits per width: circuits/s and peak memory",
+        options: &[
+            ("--qubits N|MIN-MAX", "widths to run, 2-14 (default 2-10)"),
+            ("--depth D", "layers per circuit (default 20)"),
+            ("--circuits K", "circuits per width (default 10)"),
+            ("--seed S", "generator seed (default 1)"),
+            (
+                "--qasm-dir DIR",
+                "also write each circuit as OpenQASM 3 (q<width>_c<index>.qasm) to time Aer on the same circuits",
+            ),
+        ],
+        client: false,
+    },
+    Command {
         name: "bench fill",
         usage: "--data-dir DIR --runs N",
         about: "write N finished runs into a store that is not being served (sizing tests)",

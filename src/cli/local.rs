@@ -69,6 +69,7 @@ pub(super) fn bench(args: &[String]) -> Result<(), String> {
             print!("{}", synqc::sim::bench::bench_report());
             Ok(())
         }
+        Some("circuits") => synqc::sim::bench::circuits_command(&args[1..]),
         Some("fill") => {
             let (mut flags, _) = parse_flags(&args[1..])?;
             let dir = take(&mut flags, "data-dir").ok_or("--data-dir is required")?;

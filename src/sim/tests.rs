@@ -476,7 +476,9 @@ fn outcome_digest() -> String {
         },
     ];
     let mut h = sha2::Sha256::new();
-    for preset in Preset::ALL {
+    // The six presets the digest was taken on; circuit runs have their
+    // own tests (presets/circuit.rs).
+    for preset in Preset::ALL.into_iter().filter(|p| *p != Preset::Circuit) {
         for target in TARGETS {
             for seed in [1, 2, 3] {
                 for (ci, c) in controls.iter().enumerate() {

@@ -565,7 +565,7 @@ mod tests {
             w,
             [
                 "Unknown field 'colour' was ignored; the run request fields are preset, hardware_target, \
-                 shot_budget, mode, notes, control_overrides, seed, compare_with, marked.",
+                 shot_budget, mode, notes, control_overrides, seed, compare_with, marked, qasm.",
                 "Unknown field 'shots' was ignored; did you mean 'shot_budget'?",
             ]
         );
