@@ -12,6 +12,7 @@ use std::process::ExitCode;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    synqc::sim::circuit::abort_on_unguarded_panic();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match cli::run(&args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -100,7 +100,56 @@ pub struct Circuit {
 }
 
 /// Parse, check and lower a program.
+///
+/// The parser crate asserts on some malformed input; `source` refuses every
+/// form known to reach one before parsing, and a panic that still happens
+/// is caught here and answered as a refusal (see [`guard`]).
 pub fn parse(src: &str, limits: &CircuitLimits) -> Result<Circuit, QasmError> {
+    guard(|| parse_unguarded(src, limits)).unwrap_or_else(|| {
+        Err(QasmError {
+            line: 1,
+            column: 1,
+            construct: "program".into(),
+            message: "the OpenQASM parser could not read this program; check its syntax against \
+                      docs/circuits.md, and report it if it is valid"
+                .into(),
+        })
+    })
+}
+
+thread_local! {
+    /// Set while this thread runs [`guard`]ed code.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic inside it into None. The binary aborts on
+/// every other panic ([`abort_on_unguarded_panic`]), so a bug elsewhere
+/// still stops the process for systemd to restart, while a client program
+/// that trips the third-party parser only gets a refusal.
+fn guard<T>(f: impl FnOnce() -> T) -> Option<T> {
+    GUARDED.with(|g| g.set(true));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    GUARDED.with(|g| g.set(false));
+    out
+}
+
+/// The binary's panic policy: a panic outside [`guard`] prints as usual and
+/// aborts the process (what `panic = "abort"` did); inside it, it unwinds
+/// to the guard. Installed once by main, never by the tests, whose failures
+/// are panics.
+pub fn abort_on_unguarded_panic() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if GUARDED.with(std::cell::Cell::get) {
+            log::warn!("the OpenQASM parser panicked on a client program ({info}); refused");
+        } else {
+            previous(info);
+            std::process::abort();
+        }
+    }));
+}
+
+fn parse_unguarded(src: &str, limits: &CircuitLimits) -> Result<Circuit, QasmError> {
     let source = source::Source::new(src)?;
     let l = lower::lower(&source, limits)?;
     let mut gate_counts = BTreeMap::new();

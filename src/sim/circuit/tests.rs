@@ -760,3 +760,11 @@ proptest! {
         let _ = parse(&src, &CircuitLimits::default());
     }
 }
+
+#[test]
+fn a_panic_inside_the_guard_is_a_refusal_not_a_crash() {
+    assert_eq!(super::guard(|| 7), Some(7));
+    assert_eq!(super::guard(|| -> u8 { panic!("parser assertion") }), None);
+    // The guard is left: a later panic is the test's own again.
+    assert!(!super::GUARDED.with(std::cell::Cell::get));
+}
