@@ -304,7 +304,7 @@ esac
 WE_INSTALLED_DEB=1
 if [ -d /run/systemd/system ]; then note "systemd is running: postinst will start the unit"; fi
 check "dpkg -i $(basename "$DEB") (systemd not PID 1)" dpkg -i "$DEB"
-check "installed files: binary, unit, conffile, man page, Prometheus, Grafana, docs" bash -c '
+check "installed files: binary, unit, conffile, man page, Prometheus, Grafana, the Aer executor, docs" bash -c '
     set -e
     for f in /usr/bin/synqc /usr/lib/systemd/system/synqc.service /etc/synqc/synqc.toml \
              /usr/share/man/man1/synqc.1.gz \
@@ -314,7 +314,8 @@ check "installed files: binary, unit, conffile, man page, Prometheus, Grafana, d
     done
     ls /usr/share/synqc/prometheus/*.yml >/dev/null
     ls /usr/share/synqc/grafana/*.json >/dev/null
-    ls -d /usr/share/synqc/grafana/provisioning >/dev/null'
+    ls -d /usr/share/synqc/grafana/provisioning >/dev/null
+    [ -x /usr/share/synqc/executors/qiskit_aer.py ] || { echo "missing executable /usr/share/synqc/executors/qiskit_aer.py"; exit 1; }'
 check "/etc/synqc/synqc.toml is a conffile" \
     bash -c "dpkg-query -W -f='\${Conffiles}' synqc | grep -q '/etc/synqc/synqc.toml '"
 check "unit enabled (multi-user.target.wants symlink)" \
