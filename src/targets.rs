@@ -202,7 +202,6 @@ impl Targets {
     pub fn visible_count(&self) -> usize {
         self.list.iter().filter(|t| t.available).count()
     }
-
 }
 
 #[cfg(test)]

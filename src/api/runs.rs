@@ -75,7 +75,7 @@ pub async fn accept(
         random_seed: rand::random(),
     };
     let Admitted {
-        record,
+        mut record,
         request_digest,
     } = admission::admit(
         &body,
@@ -84,6 +84,16 @@ pub async fn accept(
         &state.store.control_profile(),
         stamp,
     )?;
+    // A bound target whose executor is down still takes runs: they wait
+    // in the queue until it is back (docs/circuits.md).
+    if let Some(t) = state.targets.get(&record.hardware_target) {
+        if let (false, why) = state.availability(t) {
+            record.warnings.push(format!(
+                "{} is not available now ({why}); the run waits in the queue until its executor is back.",
+                t.id
+            ));
+        }
+    }
     if state.store.counts.get(RunStatus::Queued) >= cfg.max_pending {
         return Err(ApiError::Backpressure {
             message: format!(

@@ -78,23 +78,24 @@ impl Config {
             let kind = key_kind(&key).ok_or_else(|| format!("unknown option --{flag}"))?;
             table.insert(key, typed(kind, value).map_err(|e| format!("--{flag}: {e}"))?);
         }
-        let mut config: Config =
-            toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| match &file {
-                    Some(f) => format!("{}: {}", f.display(), e.message()),
-                    None => e.message().to_string(),
-                })?;
+        let mut config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| match &file {
+                Some(f) => format!("{}: {}", f.display(), e.message()),
+                None => e.message().to_string(),
+            })?;
         let (bound, problems) = qiskit_env_bindings(sources.env.clone());
         warnings.extend(problems);
         for (target, binding) in bound {
-            if config.executors.contains_key(&target) {
-                warnings.push(format!(
-                    "SYNQC_QISKIT_BACKEND_{} is ignored: the config file binds {target} itself",
-                    target.to_uppercase()
-                ));
-            } else {
-                config.executors.insert(target, binding);
+            match config.executors.entry(target) {
+                std::collections::btree_map::Entry::Occupied(file) => warnings.push(format!(
+                    "SYNQC_QISKIT_BACKEND_{} is ignored: the config file binds {} itself",
+                    file.key().to_uppercase(),
+                    file.key()
+                )),
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(binding);
+                }
             }
         }
         config.validate()?;

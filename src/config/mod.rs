@@ -17,10 +17,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::sim::NoiseProfile;
+pub use executors::{qiskit_env_bindings, ExecutorConfig};
 pub use kind::Kind;
 use kind::{doc_line, listen_address, metrics_address, whole_seconds, HasKind};
 pub use load::{default_file, Loaded, Sources, CLIENT_SESSION_VAR, DEFAULT_CONFIG_FILE};
-pub use executors::{qiskit_env_bindings, ExecutorConfig};
 pub use noise::NoiseOverride;
 
 mod executors;
@@ -258,7 +258,12 @@ impl Config {
                     "executors.{target}: unknown hardware target; bind one listed in /hardware/targets"
                 ));
             }
-            bad.extend(binding.validate().into_iter().map(|p| format!("executors.{target}.{p}")));
+            bad.extend(
+                binding
+                    .validate()
+                    .into_iter()
+                    .map(|p| format!("executors.{target}.{p}")),
+            );
         }
         if bad.is_empty() {
             Ok(())

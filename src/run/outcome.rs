@@ -91,7 +91,12 @@ impl RunError {
     /// `code` is the executor's PROVIDER_* code; `retryable` says whether
     /// another attempt may succeed; `counts_returned` that the backend
     /// spent the shots even though its answer was refused.
-    pub fn provider(code: ErrorCode, message: impl Into<String>, retryable: bool, counts_returned: bool) -> RunError {
+    pub fn provider(
+        code: ErrorCode,
+        message: impl Into<String>,
+        retryable: bool,
+        counts_returned: bool,
+    ) -> RunError {
         RunError::new(
             code,
             message,

@@ -276,9 +276,6 @@ pub fn random_circuit(n: usize, depth: usize, rng: &mut SimRng) -> Vec<Op> {
     ops
 }
 
-/// OpenQASM 3 text of a bench circuit, every qubit i measured into c[i].
-/// Covers only the gates [`random_circuit`] emits.
-
 /// One row of the table: how long `circuits` noisy simulations of width
 /// `n` took and the process's peak resident memory after them.
 #[derive(Clone, Debug)]
@@ -380,9 +377,11 @@ pub fn circuits_command(args: &[String]) -> Result<(), String> {
         for n in bench.qubits.clone() {
             for (k, ops) in bench.circuits_of(n).iter().enumerate() {
                 let path = dir.join(format!("q{n:02}_c{k:03}.qasm"));
-                std::fs::write(&path, crate::sim::circuit::to_qasm3(n, ops, &(0..n).collect::<Vec<_>>())).map_err(|e| {
-                    format!("cannot write {}: {e}; give a writable --qasm-dir", path.display())
-                })?;
+                std::fs::write(
+                    &path,
+                    crate::sim::circuit::to_qasm3(n, ops, &(0..n).collect::<Vec<_>>()),
+                )
+                .map_err(|e| format!("cannot write {}: {e}; give a writable --qasm-dir", path.display()))?;
             }
         }
     }
@@ -489,7 +488,6 @@ mod tests {
             assert_eq!(used.len(), 4, "a pairing uses each qubit at most once");
         }
     }
-
 
     #[test]
     fn timing_a_width_simulates_every_circuit() {

@@ -250,7 +250,10 @@ mod usage_tests {
             kind: "sim".into(),
             noise: NoiseProfile::builtin(t).expect("builtin"),
         };
-        for preset in Preset::ALL.into_iter().filter(|p| !matches!(p, Preset::Latency | Preset::Circuit)) {
+        for preset in Preset::ALL
+            .into_iter()
+            .filter(|p| !matches!(p, Preset::Latency | Preset::Circuit))
+        {
             let req = SimRequest {
                 preset,
                 plant: plant("sim_local"),

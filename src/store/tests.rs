@@ -426,7 +426,8 @@ impl Harness {
                     None => (RunId::new(1, 0, 7), 1),
                 };
                 if *requeue {
-                    let ok = block_on(self.store().requeue(&id, token, 0, Requeue::Crashed)).expect("requeue");
+                    let ok =
+                        block_on(self.store().requeue(&id, token, 0, Requeue::Crashed)).expect("requeue");
                     prop_assert!(!ok, "requeue with a foreign token succeeded");
                 } else {
                     let fin = Finish {
@@ -455,7 +456,17 @@ impl Harness {
                 let id = running[which % running.len()];
                 let token = self.model.runs[&id].token.expect("token");
                 let not_before = if *delay == 0 { 0 } else { self.now + delay };
-                let ok = block_on(self.store().requeue(&id, token, not_before, if *crashed { Requeue::Crashed } else { Requeue::Retry })).expect("requeue");
+                let ok = block_on(self.store().requeue(
+                    &id,
+                    token,
+                    not_before,
+                    if *crashed {
+                        Requeue::Crashed
+                    } else {
+                        Requeue::Retry
+                    },
+                ))
+                .expect("requeue");
                 prop_assert!(ok, "requeue of {} with its own token refused", id);
                 let m = self.model.runs.get_mut(&id).expect("model run");
                 m.status = RunStatus::Queued;

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 
 use super::{Mode, RunId, RunRecord, RunStatus};
 use crate::controls::ControlProfile;
-use crate::sim::presets::IDEAL_TWIN;
 use crate::sim::circuit::CircuitLimits;
+use crate::sim::presets::IDEAL_TWIN;
 use crate::sim::{self, Preset};
 use crate::targets::{self, Targets};
 use crate::validation::FieldError;

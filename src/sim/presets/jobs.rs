@@ -175,7 +175,8 @@ pub fn sample_on_engine(req: &SimRequest, i: usize, job: &CircuitJob) -> Vec<u64
         _ => &req.plant,
     };
     let sim = simulate(job.qubits, &job.ops, &super::model_of(plant, &req.controls));
-    let mut rng = crate::sim::estimators::rng_for(req.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng =
+        crate::sim::estimators::rng_for(req.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     multinomial(&mut rng, job.shots, &sim.dist)
 }
 
@@ -436,7 +437,10 @@ mod tests {
     /// normalized state.
     #[test]
     fn every_circuit_is_well_formed() {
-        for preset in Preset::ALL.into_iter().filter(|p| !matches!(p, Preset::Latency | Preset::Circuit)) {
+        for preset in Preset::ALL
+            .into_iter()
+            .filter(|p| !matches!(p, Preset::Latency | Preset::Circuit))
+        {
             let r = req(preset, "aws_braket", 2048, 1);
             let jobs = preset_circuits(&r).expect("circuits");
             assert_eq!(jobs.iter().map(|j| j.shots).sum::<u64>(), r.shots, "{preset:?}");
