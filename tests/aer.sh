@@ -136,13 +136,13 @@ e2e() {
 part "e2e (ibm_quantum bound to the Aer executor vs simulated)" e2e
 
 bench() {
-  local rel=${SYNQC_RELEASE_BIN:-} qasm=$TMP/qasm small=$TMP/qasm-small f
-  if [[ -z $rel ]]; then
-    for f in "$ROOT/target/release/synqc" "${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-gnu/release/synqc"; do
-      [[ -x $f ]] && { rel=$f; break; }
-    done
-  fi
-  if [[ -n $rel && -x $rel ]]; then
+  local rel="" qasm=$TMP/qasm small=$TMP/qasm-small f
+  for f in ${SYNQC_RELEASE_BIN:+"$SYNQC_RELEASE_BIN"} "$ROOT/target/release/synqc" \
+    "${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-gnu/release/synqc"; do
+    [[ -x $f ]] && { rel=$f; break; }
+  done
+  if [[ -n $rel ]]; then
+    echo "synqc bench circuits ($rel):"
     timeout 240 "$rel" bench circuits --qubits 2-10 --circuits 3 --qasm-dir "$qasm" || return 1
   else
     echo "SKIP synqc bench circuits: no release binary (a debug build's timings say nothing); writing its circuits only"

@@ -9,7 +9,8 @@ run go to both, with the same seeds and shots. Each run must succeed; on
 the bound synqc physics_contract.plant must say the counts came from the
 executor's aer_simulator, on the other that synqc simulated the provider.
 The two samples are independent (Aer's sampler and synqc's are different
-generators), so the main KPIs are compared statistically:
+generators), so the main KPIs (of every run but dpd_demo, see RUNS) are
+compared statistically:
 
 - fidelity, fidelity_compare, success_probability: |a - b| <= 4 *
   sqrt(se_a^2 + se_b^2), each se the KPI's bootstrap stderr from
@@ -63,8 +64,14 @@ RUNS = [
     ("backend_compare", {"preset": "backend_compare", "compare_with": "sim_local",
                          "shot_budget": 20000, "seed": 1103},
      ["fidelity", "fidelity_compare"], []),
+    # dpd_demo's KPIs are not compared: synqc simulates the weak probe as a
+    # one-qubit instrument, while an executor is sent its two-qubit ancilla
+    # form (src/sim/presets/dpd.rs, probe_circuit_ops), whose four cx and
+    # ancilla readout add errors of their own; the two fidelities differ by
+    # design (on ibm_quantum by about 0.013, several sigma at 20000 shots).
+    # The run must still succeed on the executor with the right plant.
     ("dpd_demo", {"preset": "dpd_demo", "shot_budget": 20000, "seed": 1104},
-     ["fidelity"], []),
+     [], []),
     ("grover_demo", {"preset": "grover_demo", "shot_budget": 20000, "seed": 1105},
      ["fidelity", "success_probability"], []),
     ("circuit", {"preset": "circuit", "qasm": CIRCUIT, "shot_budget": 20000, "seed": 1106},
