@@ -29,6 +29,8 @@ BIN=${SYNQC_BIN:-$ROOT/target/debug/synqc}
 case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
 VENV=${AER_VENV:-$ROOT/target/aer-venv}
 PY=$VENV/bin/python
+# The helpers import each other; no __pycache__ left in the source tree.
+export PYTHONDONTWRITEBYTECODE=1
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/synqc-aer.XXXXXX")
 PIDS=()
 declare -a parts=()
