@@ -49,6 +49,13 @@ stage "real Prometheus scraping synqc: dashboard and alert queries" env SYNQC_BI
 stage "headless Chromium: console and API docs" env SYNQC_BIN="$bin" bash tests/console.sh
 stage "packaging: static binary, .deb, systemd unit, container" bash tests/packaging.sh
 stage "Schemathesis: every check against /openapi.json, with and without an API key" env SYNQC_BIN="$bin" bash tests/fuzz.sh
+# The shipped Qiskit Aer executor (pinned qiskit/qiskit-aer from PyPI in a
+# venv of its own, tests/aer/venv.sh): its tests, synqc's simulation against
+# Aer to 1e-9, a target bound to it against synqc's own model, and the
+# circuit bench beside synqc's (packaging's release binary, if built).
+stage "Qiskit Aer: executor, crosscheck, bound-target e2e, bench" \
+  env SYNQC_BIN="$bin" SYNQC_RELEASE_BIN="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/synqc" \
+  bash tests/aer.sh
 # A short soak of the release binary packaging built (an hour for a
 # release: DURATION=3600 bash tests/soak.sh); it prints RSS, fds and store
 # size, and fails only if the server does not stop cleanly.

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# The shipped Qiskit Aer executor against synqc's own simulator.
+#
+# Installs the pinned Python side (tests/aer/venv.sh), then:
+#   1. executor: tests/aer/test_executor.py (protocol, closed forms, an
+#      independent model of the engine);
+#   2. crosscheck: random circuits on a synqc that simulates all six
+#      targets (allow_provider_simulation); each artifacts.noisy_distribution
+#      must match Aer's exact distribution to 1e-9 (tests/aer/crosscheck.py);
+#   3. e2e: a second synqc with ibm_quantum bound to
+#      assets/executors/qiskit_aer.py; every preset a circuit can express
+#      and a circuit run go to it and to the first synqc's simulated
+#      ibm_quantum, and their KPIs must agree statistically (tests/aer/e2e.py);
+#   4. bench: Aer's throughput on synqc's bench circuits of 2-6 qubits
+#      (tests/aer/bench_aer.py), beside `synqc bench circuits` when a
+#      release binary exists (a debug build's timings say nothing).
+#
+# Usage: SYNQC_BIN=target/debug/synqc tests/aer.sh
+# Env:   SYNQC_BIN (default target/debug/synqc), SYNQC_RELEASE_BIN (default
+#        target/release/synqc, else the static build tests/packaging.sh
+#        makes), AER_VENV (see tests/aer/venv.sh), KEEP_TMP=1 (keep logs).
+# Prints a summary line per part and `aer: N parts passed, M failed`;
+# exits non-zero on any failure. Loopback only (apart from pip installing
+# into the venv); every wait is bounded; everything started is stopped.
+set -u -o pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${SYNQC_BIN:-$ROOT/target/debug/synqc}
+case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
+VENV=${AER_VENV:-$ROOT/target/aer-venv}
+PY=$VENV/bin/python
+# The helpers import each other; no __pycache__ left in the source tree.
+export PYTHONDONTWRITEBYTECODE=1
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/synqc-aer.XXXXXX")
+PIDS=()
+declare -a parts=()
+
+part() { # part NAME COMMAND...: runs one part, records its outcome
+  local name=$1 start=$SECONDS
+  shift
+  echo "=== aer: $name"
+  if "$@"; then
+    parts+=("ok      aer $name ($((SECONDS - start)) s)")
+  else
+    parts+=("FAILED  aer $name ($((SECONDS - start)) s)")
+  fi
+}
+finish() {
+  local p failed=0
+  echo "=== aer: summary"
+  for p in "${parts[@]}"; do
+    echo "$p"
+    [[ $p == FAILED* ]] && failed=$((failed + 1))
+  done
+  echo "aer: $((${#parts[@]} - failed)) parts passed, $failed failed"
+  [[ $failed == 0 ]]
+  exit
+}
+cleanup() {
+  local p i
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do
+    for ((i = 0; i < 75; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  if [[ ${KEEP_TMP:-0} == 1 ]]; then echo "aer: kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+c() { curl -sS --noproxy '*' --max-time 10 "$@"; }
+
+# start NAME CONFIG_TOML FLAGS...: synqc on a free port with a fresh data
+# dir and the given config; sets BASE. Fails unless ready within 60 s.
+start() {
+  local name=$1 config=$2 port pid i
+  shift 2
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  BASE=http://127.0.0.1:$port
+  # The machine's own SYNQC_* settings must not leak in.
+  local unset_env=()
+  while IFS= read -r v; do unset_env+=(-u "$v"); done < <(env | sed -n 's/^\(SYNQC_[A-Z0-9_]*\)=.*/\1/p')
+  env "${unset_env[@]}" SYNQC_LOG=warn "$BIN" serve --config "$config" --listen "127.0.0.1:$port" \
+    --data-dir "$TMP/$name-data" --workers 2 "$@" >"$TMP/$name.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    [[ $(c -o /dev/null -w '%{http_code}' "$BASE/health/ready" 2>/dev/null) == 200 ]] && return 0
+    sleep 0.2
+  done
+  echo "aer: synqc ($name) did not become ready; its log:"
+  tail -n 25 "$TMP/$name.log"
+  return 1
+}
+
+# ---------------------------------------------------------------- setup
+[[ -x $BIN ]] || { echo "aer: $BIN not found (cargo build first, or set SYNQC_BIN)"; parts+=("FAILED  aer setup: no synqc binary"); finish; }
+echo "aer: synqc $BIN, temp $TMP"
+part "venv" bash "$ROOT/tests/aer/venv.sh"
+[[ -x $PY ]] || finish
+
+printf 'allow_provider_simulation = true\n' >"$TMP/sim.toml"
+cat >"$TMP/bound.toml" <<EOF
+[executors.ibm_quantum]
+command = ["$PY", "$ROOT/assets/executors/qiskit_aer.py"]
+timeout_seconds = 120
+EOF
+
+SIM_BASE="" BOUND_BASE=""
+start sim "$TMP/sim.toml" && SIM_BASE=$BASE
+start bound "$TMP/bound.toml" && BOUND_BASE=$BASE
+
+# ---------------------------------------------------------------- parts
+part "executor tests" "$PY" "$ROOT/tests/aer/test_executor.py"
+
+crosscheck() {
+  [[ -n $SIM_BASE ]] || { echo "aer crosscheck: no simulating synqc"; return 1; }
+  "$PY" "$ROOT/tests/aer/crosscheck.py" "$SIM_BASE" | tee "$TMP/crosscheck.out"
+  local rc=${PIPESTATUS[0]}
+  # The script's own exit is authoritative; the summary line must say the same.
+  grep -Eq '^aer crosscheck: [0-9]+ circuits, max \|dp\| = [0-9.e+-]+, 0 failed$' "$TMP/crosscheck.out" || rc=1
+  return "$rc"
+}
+part "crosscheck (simulated targets vs Aer, 1e-9)" crosscheck
+
+e2e() {
+  [[ -n $SIM_BASE && -n $BOUND_BASE ]] || { echo "aer e2e: a synqc did not start"; return 1; }
+  local rc=0
+  "$PY" "$ROOT/tests/aer/e2e.py" "$BOUND_BASE" "$SIM_BASE" || rc=1
+  if grep -n -m 5 'panicked' "$TMP/sim.log" "$TMP/bound.log"; then
+    echo "aer e2e: synqc panicked (lines above)"
+    rc=1
+  fi
+  return "$rc"
+}
+part "e2e (ibm_quantum bound to the Aer executor vs simulated)" e2e
+
+bench() {
+  local rel="" qasm=$TMP/qasm small=$TMP/qasm-small f
+  for f in ${SYNQC_RELEASE_BIN:+"$SYNQC_RELEASE_BIN"} "$ROOT/target/release/synqc" \
+    "${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-gnu/release/synqc"; do
+    [[ -x $f ]] && { rel=$f; break; }
+  done
+  if [[ -n $rel ]]; then
+    echo "synqc bench circuits ($rel):"
+    timeout 240 "$rel" bench circuits --qubits 2-10 --circuits 3 --qasm-dir "$qasm" || return 1
+  else
+    echo "SKIP synqc bench circuits: no release binary (a debug build's timings say nothing); writing its circuits only"
+    # The debug binary writes the same circuits; its timing table is dropped.
+    timeout 240 "$BIN" bench circuits --qubits 2-6 --circuits 3 --qasm-dir "$qasm" >/dev/null || return 1
+  fi
+  mkdir -p "$small"
+  cp "$qasm"/q0[2-6]_c*.qasm "$small"/ || return 1
+  echo "Aer executor, the same circuits (2-6 qubits), sim_local noise:"
+  "$PY" "$ROOT/tests/aer/bench_aer.py" "$small" --timeout 120
+}
+part "bench (circuits/s, synqc beside Aer)" bench
+
+finish
