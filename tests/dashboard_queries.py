@@ -36,6 +36,7 @@ EXPECTED_ALERTS = {
     "SynqcDown", "SynqcStoreDown", "SynqcQueueBacklog", "SynqcOldestRunWaiting",
     "SynqcExpiredLeases", "SynqcNoActiveWorkers", "SynqcRunFailures",
     "SynqcHttpLatencyHigh", "SynqcBudgetKeyChurnSpike", "SynqcBudgetRejections",
+    "SynqcExecutorDown",
 }
 
 # docs/metrics.md "Series": name -> (type, label names). `le` is implied for
@@ -76,6 +77,11 @@ EXPECTED_FAMILIES = {
     "synqc_http_request_duration_seconds": ("histogram", {"method", "route"}),
     "synqc_metrics_collection_errors_total": ("counter", set()),
     "synqc_target_up": ("gauge", {"hardware_target"}),
+    # A target is bound to an executor in the e2e config (tests/prometheus_e2e.sh),
+    # so its series exist from start-up.
+    "synqc_executor_up": ("gauge", {"target"}),
+    "synqc_executor_requests_total": ("counter", {"target", "outcome"}),
+    "synqc_executor_restarts_total": ("counter", {"target"}),
     "process_resident_memory_bytes": ("gauge", set()),
     "process_cpu_seconds_total": ("counter", set()),
     "process_open_fds": ("gauge", set()),
@@ -91,6 +97,8 @@ EXPECTED_LABEL_VALUES = {
     ("synqc_redis_connected", "backend"): ({"sled"}, "all"),
     ("synqc_budget_session_keys", "backend"): ({"sled"}, "all"),
     ("synqc_budget_session_key_churn_total", "backend"): ({"sled"}, "all"),
+    ("synqc_executor_requests_total", "outcome"): (
+        {"ok", "executor_error", "bad_answer", "timeout", "exited", "cancelled", "unavailable"}, "all"),
     ("synqc_target_up", "hardware_target"): (
         {"sim_local", "aws_braket", "ibm_quantum", "azure_quantum", "ionq_cloud", "rigetti_forest"}, "all"),
 }

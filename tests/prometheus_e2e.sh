@@ -210,7 +210,12 @@ PY
 # environment (SYNQC_BIN is ours, not a synqc setting).
 clean_env=()
 while IFS= read -r var; do clean_env+=(-u "$var"); done < <(compgen -e | grep '^SYNQC_' || true)
-: >"$TMP/synqc.toml"
+# ionq_cloud is bound to a well-behaved fake executor (python3 only), so
+# the executor series and SynqcExecutorDown have something to show.
+cat >"$TMP/synqc.toml" <<TOML
+[executors.ionq_cloud]
+command = ["$(command -v python3)", "$ROOT/tests/executors/good.py"]
+TOML
 env "${clean_env[@]}" \
   "$SYNQC_BIN" serve --config "$TMP/synqc.toml" \
   --listen "$INSTANCE" --metrics-listen "127.0.0.1:$MPORT" \

@@ -32,6 +32,7 @@ declare -A EXPECTED=(
   [SynqcHttpLatencyHigh]=-
   [SynqcBudgetKeyChurnSpike]=-
   [SynqcBudgetRejections]=info
+  [SynqcExecutorDown]=warning
 )
 
 if ! command -v "$PROMTOOL" >/dev/null 2>&1; then
