@@ -11,14 +11,18 @@ use serde_json::{json, Value};
 use super::external::{ExecCircuit, ExecFailure, ExecRequest, ExecResponse, ExecutorHandle};
 use crate::run::{RunError, RunRecord};
 use crate::sim::circuit::to_qasm3;
-use crate::sim::presets::{circuit_from_counts, noise_params, preset_circuits, preset_from_counts, sample_on_engine};
+use crate::sim::presets::{
+    circuit_from_counts, noise_params, preset_circuits, preset_from_counts, sample_on_engine,
+};
 use crate::sim::{Preset, SimError, SimOutcome, SimRequest};
 // Up to the crate root for the bound targets' executors (see mod.rs).
 use crate::State;
 
 /// How a run on an executor ended.
 pub(super) enum Remote {
-    Done(SimOutcome),
+    /// The run's outcome; boxed, as it is far larger than the other
+    /// variants and `Remote` is also the error of every request sent.
+    Done(Box<SimOutcome>),
     /// Nothing was sent: an executor it needs is down (the reason). The
     /// run waits in the queue.
     Wait(String),
@@ -38,7 +42,12 @@ pub(super) fn is_remote(state: &State, rec: &RunRecord) -> bool {
 
 /// Runs `req` on the executors of its bound targets. Blocking: call it
 /// from a blocking thread.
-pub(super) fn run_remote(state: &State, rec: &RunRecord, req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Remote {
+pub(super) fn run_remote(
+    state: &State,
+    rec: &RunRecord,
+    req: &SimRequest,
+    cancelled: &dyn Fn() -> bool,
+) -> Remote {
     match (req.preset, req.program.as_ref(), rec.qasm.as_deref()) {
         (Preset::Circuit, Some(circuit), Some(qasm)) => {
             let Some(handle) = state.external.get(&rec.hardware_target) else {
@@ -128,7 +137,7 @@ fn run_preset(state: &State, rec: &RunRecord, req: &SimRequest, cancelled: &dyn 
 
 fn finish(outcome: Result<SimOutcome, SimError>) -> Remote {
     match outcome {
-        Ok(out) => Remote::Done(out),
+        Ok(out) => Remote::Done(Box::new(out)),
         Err(e) => Remote::Stopped(e),
     }
 }

@@ -245,7 +245,7 @@ pub(super) async fn execute(
             })
             .await
             {
-                Some(Remote::Done(out)) => Ok(out),
+                Some(Remote::Done(out)) => Ok(*out),
                 Some(Remote::Stopped(e)) => Err(classify(control.state(), e)),
                 Some(Remote::Failed(err)) => Err(err),
                 Some(Remote::Wait(why)) => {
@@ -351,13 +351,20 @@ const EXECUTOR_WAIT_MS: u64 = 2_000;
 /// spending an attempt, to be tried again shortly (docs/circuits.md: its
 /// runs wait, they are not failed).
 async fn wait_for_executor(state: &State, rec: &RunRecord, token: u64, why: &str) {
-    log::debug!("run {}: waiting for the executor of {}: {why}", rec.id, rec.hardware_target);
+    log::debug!(
+        "run {}: waiting for the executor of {}: {why}",
+        rec.id,
+        rec.hardware_target
+    );
     if let Err(e) = state
         .store
         .requeue(&rec.id, token, now_ms() + EXECUTOR_WAIT_MS, Requeue::NotStarted)
         .await
     {
-        log::error!("run {}: cannot put it back to wait for its executor ({e}); it will be recovered", rec.id);
+        log::error!(
+            "run {}: cannot put it back to wait for its executor ({e}); it will be recovered",
+            rec.id
+        );
     }
     state.executor.release(&rec.id, token);
 }

@@ -27,12 +27,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::config::ExecutorConfig;
 use super::protocol::{
     check_answer, check_hello, hello_line, ping_line, run_line, BackendInfo, ExecFailure, ExecRequest,
     ExecResponse, ProviderFailure,
 };
 use super::{Outcome, REQUESTS, REQUEST_SECONDS, RESTARTS, UP};
+use crate::config::ExecutorConfig;
 
 /// First wait before a restart; it doubles on each failed start.
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
