@@ -272,9 +272,14 @@ fn a_missing_executor_holds_its_runs_until_it_appears() {
 
     let before = remaining(&s);
     let id = s.submit(on_ibm("hello_quantum_sim"));
-    std::thread::sleep(Duration::from_secs(2));
-    let v = s.get(&format!("/runs/{id}")).json();
-    assert_eq!(v["status"], "queued", "a run waits for its executor: {v}");
+    // It waits for its executor: queued (or claimed for a moment and put
+    // back), never failed.
+    let watch = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < watch {
+        let v = s.get(&format!("/runs/{id}")).json();
+        assert!(matches!(v["status"].as_str(), Some("queued" | "running")), "{v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // The script imports proto.py from its own directory; it appears
     // whole, by a rename, as an operator's install would.
