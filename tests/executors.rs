@@ -271,7 +271,16 @@ fn a_missing_executor_holds_its_runs_until_it_appears() {
     assert_eq!(metric(&s, TARGET_UP), 0.0);
 
     let before = remaining(&s);
-    let id = s.submit(on_ibm("hello_quantum_sim"));
+    let answer = s.post("/runs", &on_ibm("hello_quantum_sim"));
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let accepted = answer.json();
+    let id = accepted["id"].as_str().expect("id").to_string();
+    assert!(
+        accepted["warnings"].as_array().is_some_and(|w| w
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("waits in the queue")))),
+        "the answer warns that the run waits for its executor: {accepted}"
+    );
     // It waits for its executor: queued (or claimed for a moment and put
     // back), never failed.
     let watch = Instant::now() + Duration::from_secs(2);
