@@ -1,14 +1,17 @@
 //! The preset registry: every fact the rest of the appliance asks of a
 //! preset (its wire name, the qubits it acts on, its smallest budget, the
-//! circuits a run simulates, the function that runs it) in one row per
-//! preset. A new preset is a row here and a file in `presets/`; the enum,
+//! circuits a run simulates, the function that runs it, and the circuits it
+//! sends to an executor with the function that reads their counts) in one
+//! row per preset. A new preset is a row here and a file in `presets/`; the enum,
 //! `Preset::ALL`, the wire names and the dispatch in `sim::run` follow
 //! from the rows, and the served OpenAPI document takes its preset lists
 //! from `Preset::ALL` and `Preset::min_shots`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{presets, LoopProbe, SimError, SimOutcome, SimRequest};
+use super::presets::{self, CircuitJob};
+use super::{LoopProbe, SimError, SimOutcome, SimRequest};
 
 /// Declares [`Preset`] and its facts from one row per preset:
 /// `Variant { name, qubits, min_shots, circuits: |shots| .., run: |req, probe, cancelled| .. }`.
@@ -22,7 +25,9 @@ macro_rules! registry {
             qubits: $qubits:expr,
             min_shots: $min_shots:expr,
             circuits: $circuits:expr,
-            run: $run:expr $(,)?
+            run: $run:expr,
+            jobs: $jobs:expr,
+            from_counts: $from_counts:expr $(,)?
         }
     ),* $(,)?) => {
         /// The experiment presets, named on the wire as the registry says.
@@ -77,6 +82,26 @@ macro_rules! registry {
                     $(Preset::$variant => ($run)(req, probe, cancelled),)*
                 }
             }
+
+            /// The circuits a run of the preset sends to an executor
+            /// (presets::preset_circuits checks the request first).
+            pub(super) fn jobs(self, req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
+                match self {
+                    $(Preset::$variant => ($jobs)(req),)*
+                }
+            }
+
+            /// The result from the counts those circuits returned.
+            pub(super) fn estimate_counts(
+                self,
+                req: &SimRequest,
+                counts: &[Vec<u64>],
+                plant: Value,
+            ) -> Result<SimOutcome, SimError> {
+                match self {
+                    $(Preset::$variant => ($from_counts)(req, counts, plant),)*
+                }
+            }
         }
     };
 }
@@ -89,6 +114,8 @@ registry! {
         min_shots: 32,
         circuits: |_| 1,
         run: |req, _, cancelled| presets::hello(req, cancelled),
+        jobs: presets::hello::circuits,
+        from_counts: presets::hello::from_counts,
     },
     Health {
         name: "health",
@@ -99,6 +126,8 @@ registry! {
         // The full protocol, which the default budget runs.
         circuits: |_| presets::health::circuit_count(),
         run: |req, _, cancelled| presets::health(req, cancelled),
+        jobs: presets::health::circuits,
+        from_counts: presets::health::from_counts,
     },
     Latency {
         name: "latency",
@@ -107,6 +136,8 @@ registry! {
         min_shots: presets::LATENCY_MIN_PROBES * presets::LATENCY_SHOTS_PER_PROBE,
         circuits: presets::latency_probes,
         run: presets::latency,
+        jobs: |_| Err(presets::latency::executor_refusal()),
+        from_counts: |_, _, _| Err(presets::latency::executor_refusal()),
     },
     BackendCompare {
         name: "backend_compare",
@@ -115,6 +146,8 @@ registry! {
         min_shots: 64,
         circuits: |_| 2,
         run: |req, _, cancelled| presets::backend_compare(req, cancelled),
+        jobs: presets::backend_compare::circuits,
+        from_counts: presets::backend_compare::from_counts,
     },
     DpdDemo {
         name: "dpd_demo",
@@ -122,6 +155,8 @@ registry! {
         min_shots: 32,
         circuits: |_| 1,
         run: |req, _, cancelled| presets::dpd(req, cancelled),
+        jobs: presets::dpd::circuits,
+        from_counts: presets::dpd::from_counts,
     },
     GroverDemo {
         name: "grover_demo",
@@ -130,6 +165,8 @@ registry! {
         min_shots: 64,
         circuits: |_| 1,
         run: |req, _, cancelled| presets::grover(req, cancelled),
+        jobs: presets::grover::circuits,
+        from_counts: presets::grover::from_counts,
     },
     Circuit {
         name: "circuit",
@@ -143,7 +180,15 @@ registry! {
             Some(program) => presets::circuit(req, program, cancelled),
             None => Err(SimError::Invalid("a circuit run needs its program (qasm)".into())),
         },
+        jobs: |_| Err(circuit_as_sent()),
+        from_counts: |_, _, _| Err(circuit_as_sent()),
     },
+}
+
+/// A circuit run goes to its executor as the client wrote it
+/// (executor/remote.rs), not as preset circuits.
+fn circuit_as_sent() -> SimError {
+    SimError::Invalid("a circuit run is sent to its executor as written, not as preset circuits".into())
 }
 
 impl Preset {

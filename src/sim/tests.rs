@@ -1,4 +1,5 @@
-//! Whole-preset tests: the statistical and control-effect cases of issue 3.
+//! Whole-preset tests: the statistical and control-effect cases, and the
+//! digest that pins every preset's output (long: one case per behaviour).
 //! Analytic engine cases live beside the engine (engine.rs, health.rs).
 
 use super::*;

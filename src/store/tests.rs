@@ -1,7 +1,8 @@
 //! Store tests: a model-based property test of the run lifecycle (queue
 //! order, counts, budgets, idempotency, pruning, close-and-reopen) against a
 //! plain in-memory model, and focused tests of group commit, quarantine,
-//! schema refusal and id ordering.
+//! schema refusal and id ordering. Long: the model and its operations are
+//! one piece, and each focused test needs its own fixture.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;

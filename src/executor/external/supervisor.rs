@@ -13,6 +13,11 @@
 //! pipe blocks only it), a reader thread owns its stdout and routes each
 //! answer to the request waiting for it, and a third thread copies its
 //! stderr into the log.
+//!
+//! One file, though long: the handle's requests and the child's threads
+//! meet in one lock (`Inner`: status, connection, waiting requests) whose
+//! invariants, which generation of the child an answer belongs to and
+//! which request holds a slot, would be spread thin across files.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

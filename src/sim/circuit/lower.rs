@@ -17,16 +17,26 @@
 //! twice, an index out of range, an unknown gate, a wrong number of
 //! parameters or qubits, a repeated qubit in one gate, gate definitions
 //! nested too deep.
+//!
+//! Long, though it is one concept: a single walk over the statements that
+//! shares the registers, the limits and which qubits are measured; the
+//! standard gates (lower/gates.rs) and gate definitions (lower/define.rs)
+//! live apart.
 
 use std::collections::HashMap;
-use std::f64::consts::{FRAC_PI_2, PI};
+use std::f64::consts::PI;
 
 use oq3_syntax::ast::{self, AstNode, HasArgList, HasName};
 use oq3_syntax::{SourceFile, SyntaxKind, SyntaxNode};
 
+mod define;
+mod gates;
+
 use super::source::Source;
 use super::{CircuitLimits, QasmError};
 use crate::sim::engine::Op;
+use define::Expr;
+use gates::{Std, SUPPORTED_LIST, UNSUPPORTED_STD};
 
 /// Nesting of `gate` definitions (a gate calling a defined gate calling
 /// ...). Bounds the unroller's recursion, whatever the program.
@@ -40,156 +50,6 @@ pub(super) struct Lowered {
     pub measures: Vec<(usize, usize)>,
     pub qregs: Vec<(String, usize)>,
     pub cregs: Vec<(String, usize)>,
-}
-
-/// The standard gates synqc simulates.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Std {
-    X,
-    Y,
-    Z,
-    H,
-    S,
-    Sdg,
-    T,
-    Tdg,
-    Sx,
-    Id,
-    Rx,
-    Ry,
-    Rz,
-    P,
-    U,
-    U2,
-    Cx,
-    Cz,
-    Swap,
-    Ccx,
-}
-
-impl Std {
-    fn named(name: &str) -> Option<Std> {
-        Some(match name {
-            "x" => Std::X,
-            "y" => Std::Y,
-            "z" => Std::Z,
-            "h" => Std::H,
-            "s" => Std::S,
-            "sdg" => Std::Sdg,
-            "t" => Std::T,
-            "tdg" => Std::Tdg,
-            "sx" => Std::Sx,
-            "id" => Std::Id,
-            "rx" => Std::Rx,
-            "ry" => Std::Ry,
-            "rz" => Std::Rz,
-            "p" | "phase" | "u1" => Std::P,
-            "U" | "u" | "u3" => Std::U,
-            "u2" => Std::U2,
-            "cx" | "CX" => Std::Cx,
-            "cz" => Std::Cz,
-            "swap" => Std::Swap,
-            "ccx" => Std::Ccx,
-            _ => return None,
-        })
-    }
-
-    /// (angle parameters, qubits)
-    fn signature(self) -> (usize, usize) {
-        match self {
-            Std::X | Std::Y | Std::Z | Std::H | Std::S | Std::Sdg | Std::T | Std::Tdg | Std::Sx | Std::Id => {
-                (0, 1)
-            }
-            Std::Rx | Std::Ry | Std::Rz | Std::P => (1, 1),
-            Std::U => (3, 1),
-            Std::U2 => (2, 1),
-            Std::Cx | Std::Cz | Std::Swap => (0, 2),
-            Std::Ccx => (0, 3),
-        }
-    }
-
-    /// The native operations (docs/physics.md "Circuit runs"): z-type gates
-    /// are virtual phases, u is rz(lambda) ry(theta) rz(phi), sx is rx(pi/2),
-    /// id is nothing, ccx is the 6-cx Toffoli network.
-    fn lower(self, a: &[f64], q: &[usize]) -> Vec<Op> {
-        match self {
-            Std::X => vec![Op::X(q[0])],
-            Std::Y => vec![Op::Y(q[0])],
-            Std::Z => vec![Op::Z(q[0])],
-            Std::H => vec![Op::H(q[0])],
-            Std::S => vec![Op::S(q[0])],
-            Std::Sdg => vec![Op::Sdg(q[0])],
-            Std::T => vec![Op::T(q[0])],
-            Std::Tdg => vec![Op::Tdg(q[0])],
-            Std::Sx => vec![Op::Rx(q[0], FRAC_PI_2)],
-            Std::Id => vec![],
-            Std::Rx => vec![Op::Rx(q[0], a[0])],
-            Std::Ry => vec![Op::Ry(q[0], a[0])],
-            Std::Rz | Std::P => vec![Op::Rz(q[0], a[0])],
-            Std::U => vec![Op::Rz(q[0], a[2]), Op::Ry(q[0], a[0]), Op::Rz(q[0], a[1])],
-            Std::U2 => vec![Op::Rz(q[0], a[1]), Op::Ry(q[0], FRAC_PI_2), Op::Rz(q[0], a[0])],
-            Std::Cx => vec![Op::Cx(q[0], q[1])],
-            Std::Cz => vec![Op::Cz(q[0], q[1])],
-            Std::Swap => vec![Op::Swap(q[0], q[1])],
-            Std::Ccx => {
-                let (a, b, t) = (q[0], q[1], q[2]);
-                vec![
-                    Op::H(t),
-                    Op::Cx(b, t),
-                    Op::Tdg(t),
-                    Op::Cx(a, t),
-                    Op::T(t),
-                    Op::Cx(b, t),
-                    Op::Tdg(t),
-                    Op::Cx(a, t),
-                    Op::T(b),
-                    Op::T(t),
-                    Op::H(t),
-                    Op::Cx(a, b),
-                    Op::T(a),
-                    Op::Tdg(b),
-                    Op::Cx(a, b),
-                ]
-            }
-        }
-    }
-}
-
-/// Standard-library gates synqc does not simulate, named so the refusal
-/// can say so rather than "unknown gate".
-const UNSUPPORTED_STD: [&str; 22] = [
-    "cy", "ch", "crx", "cry", "crz", "cp", "cphase", "cu", "cu1", "cu3", "cswap", "sxdg", "csx", "rxx",
-    "rzz", "rccx", "rc3x", "c3x", "c3sqrtx", "c4x", "u0", "cu2",
-];
-
-const SUPPORTED_LIST: &str = "x y z h s sdg t tdg sx id rx ry rz p u1 u u3 u2 cx cz swap ccx";
-
-/// An angle expression of a gate body, over the gate's parameters.
-#[derive(Clone, Debug)]
-enum Expr {
-    Num(f64),
-    Param(usize),
-    Neg(Box<Expr>),
-    Bin(char, Box<Expr>, Box<Expr>),
-}
-
-impl Expr {
-    fn eval(&self, params: &[f64]) -> f64 {
-        match self {
-            Expr::Num(v) => *v,
-            Expr::Param(i) => params.get(*i).copied().unwrap_or(f64::NAN),
-            Expr::Neg(e) => -e.eval(params),
-            Expr::Bin(op, a, b) => {
-                let (a, b) = (a.eval(params), b.eval(params));
-                match op {
-                    '+' => a + b,
-                    '-' => a - b,
-                    '*' => a * b,
-                    _ => a / b,
-                }
-            }
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -915,176 +775,6 @@ impl Lowerer<'_, '_> {
             }
         }
         Ok(())
-    }
-
-    fn define(&mut self, g: &ast::Gate) -> Res<()> {
-        let at = start(g.syntax());
-        let name = g.name().map(|n| text(n.syntax())).unwrap_or_default();
-        if self.gate_index.contains_key(&name)
-            || (Std::named(&name).is_some() && self.included)
-            || name == "U"
-        {
-            return Err(self.err(
-                at,
-                &name,
-                format!("gate `{name}` is already defined: give the new gate another name"),
-            ));
-        }
-        let names = |l: Option<ast::ParamList>| -> Vec<String> {
-            l.map(|l| l.params().map(|p| text(p.syntax())).collect())
-                .unwrap_or_default()
-        };
-        let params = names(g.angle_params());
-        let qubits = names(g.qubit_params());
-        if qubits.is_empty() {
-            return Err(self.err(
-                at,
-                &name,
-                format!("gate `{name}` needs at least one qubit argument"),
-            ));
-        }
-        let mut body = Vec::new();
-        let mut nesting = 1;
-        let stmts: Vec<ast::Stmt> = g.body().map(|b| b.statements().collect()).unwrap_or_default();
-        for stmt in stmts {
-            let sat = start(stmt.syntax());
-            let operand_index = |n: &SyntaxNode| -> Res<usize> {
-                let t = text(n);
-                match qubits.iter().position(|q| *q == t) {
-                    Some(i) if n.kind() == SyntaxKind::IDENTIFIER => Ok(i),
-                    _ => Err(self.err(
-                        start(n),
-                        &t,
-                        format!(
-                            "in gate `{name}`, `{t}` is not one of its qubit arguments ({}); a gate body \
-                             names its own arguments, without indices",
-                            qubits.join(", ")
-                        ),
-                    )),
-                }
-            };
-            match &stmt {
-                ast::Stmt::ExprStmt(e) => {
-                    let Some(ast::Expr::GateCallExpr(call)) = e.expr() else {
-                        return Err(self.body_error(sat, &name, stmt.syntax()));
-                    };
-                    let (_, gate, arg_nodes, operand_nodes) = self.call_parts(&call)?;
-                    if let GateRef::User(i) = gate {
-                        nesting = nesting.max(self.gates[i].nesting + 1);
-                    }
-                    let args = arg_nodes
-                        .iter()
-                        .map(|n| self.expr(n, &params))
-                        .collect::<Res<Vec<_>>>()?;
-                    let qs = operand_nodes.iter().map(operand_index).collect::<Res<Vec<_>>>()?;
-                    body.push(Call {
-                        gate,
-                        args,
-                        qubits: qs,
-                    });
-                }
-                ast::Stmt::Barrier(b) => {
-                    let qs = match b.qubit_list() {
-                        Some(list) => list
-                            .syntax()
-                            .children()
-                            .map(|n| operand_index(&n))
-                            .collect::<Res<Vec<_>>>()?,
-                        None => (0..qubits.len()).collect(),
-                    };
-                    body.push(Call {
-                        gate: GateRef::Barrier,
-                        args: vec![],
-                        qubits: qs,
-                    });
-                }
-                _ => return Err(self.body_error(sat, &name, stmt.syntax())),
-            }
-        }
-        if nesting > MAX_GATE_NESTING {
-            return Err(self.err(
-                at,
-                &name,
-                format!("gate `{name}` nests defined gates more than {MAX_GATE_NESTING} deep: flatten the definitions"),
-            ));
-        }
-        self.gate_index.insert(name, self.gates.len());
-        self.gates.push(GateDef {
-            params: params.len(),
-            qubits: qubits.len(),
-            body,
-            nesting,
-        });
-        Ok(())
-    }
-
-    fn body_error(&self, at: usize, name: &str, node: &SyntaxNode) -> QasmError {
-        self.err(
-            at,
-            &first_word(node),
-            format!(
-                "`{}` cannot appear in the body of gate `{name}`: a gate body holds gate calls and barriers only",
-                first_word(node)
-            ),
-        )
-    }
-
-    /// An angle expression: numbers, pi, the gate's parameters, + - * /,
-    /// unary minus and parentheses.
-    fn expr(&self, node: &SyntaxNode, params: &[String]) -> Res<Expr> {
-        let at = start(node);
-        let bad = |what: String| {
-            self.err(
-                at,
-                &text(node),
-                format!("{what}: an angle is built from numbers, pi, + - * /, unary minus and parentheses"),
-            )
-        };
-        match ast::Expr::cast(node.clone()) {
-            Some(ast::Expr::Literal(_)) => match number(node) {
-                Some(v) => Ok(Expr::Num(v)),
-                None => Err(bad(format!("`{}` is not a number", text(node)))),
-            },
-            Some(ast::Expr::Identifier(_)) => {
-                let name = text(node);
-                if name == "pi" || name == "π" {
-                    Ok(Expr::Num(PI))
-                } else if let Some(i) = params.iter().position(|p| *p == name) {
-                    Ok(Expr::Param(i))
-                } else {
-                    Err(bad(format!("`{name}` is not pi or a parameter of the gate")))
-                }
-            }
-            Some(ast::Expr::ParenExpr(p)) => match p.expr() {
-                Some(e) => self.expr(e.syntax(), params),
-                None => Err(bad("empty parentheses".to_string())),
-            },
-            Some(ast::Expr::PrefixExpr(p)) => match (p.op_kind(), p.expr()) {
-                (Some(ast::UnaryOp::Neg), Some(e)) => Ok(Expr::Neg(Box::new(self.expr(e.syntax(), params)?))),
-                _ => Err(bad(format!("`{}` is not supported", text(node)))),
-            },
-            Some(ast::Expr::BinExpr(b)) => {
-                let op = match b.op_kind() {
-                    Some(ast::BinaryOp::ArithOp(ast::ArithOp::Add)) => '+',
-                    Some(ast::BinaryOp::ArithOp(ast::ArithOp::Sub)) => '-',
-                    Some(ast::BinaryOp::ArithOp(ast::ArithOp::Mul)) => '*',
-                    Some(ast::BinaryOp::ArithOp(ast::ArithOp::Div)) => '/',
-                    _ => {
-                        let op = b.op_token().map(|t| t.text().to_string()).unwrap_or_default();
-                        return Err(bad(format!("operator `{op}` is not supported")));
-                    }
-                };
-                match (b.lhs(), b.rhs()) {
-                    (Some(l), Some(r)) => Ok(Expr::Bin(
-                        op,
-                        Box::new(self.expr(l.syntax(), params)?),
-                        Box::new(self.expr(r.syntax(), params)?),
-                    )),
-                    _ => Err(bad("incomplete expression".to_string())),
-                }
-            }
-            _ => Err(bad(format!("`{}` is not supported", text(node)))),
-        }
     }
 }
 

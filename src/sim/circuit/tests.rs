@@ -1,3 +1,8 @@
+//! Parser and lowering tests: every supported construct with its lowered
+//! operations, every refused one with its position, OpenQASM 2 against 3,
+//! the emitter's round trip and fuzzing of the parser. Long because each
+//! construct of docs/circuits.md has its own case.
+
 use std::f64::consts::{FRAC_PI_2, PI};
 
 use proptest::prelude::*;

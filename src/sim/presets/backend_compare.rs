@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::hello::bell_ops;
-use super::jobs::{CircuitJob, Observed};
+use super::observed::{CircuitJob, Observed};
 use super::{
     assemble, backaction_kpi, count_map, dist_map, kpi, latency_model_kpi, model_of, noise_json,
     projective_measurement, standard_trace, state_fidelity_kpi, Parts,
@@ -28,7 +28,7 @@ fn plants(req: &SimRequest) -> Result<[&Plant; 2], SimError> {
 /// the shots, the second on compare_with. Each job names its target, so the
 /// two halves can run on different executors; their counts come back in
 /// this order to [`from_counts`].
-pub(super) fn circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
+pub(in crate::sim) fn circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
     let (n1, n2) = crate::sim::compare_split(req.shots);
     Ok(plants(req)?
         .into_iter()
@@ -62,7 +62,7 @@ pub(in crate::sim) fn backend_compare(
 /// `counts` holds both halves (the run's target first). `plant` becomes
 /// physics_contract.plant as given: when the halves ran in different places
 /// the caller says where each did.
-pub(super) fn from_counts(
+pub(in crate::sim) fn from_counts(
     req: &SimRequest,
     counts: &[Vec<u64>],
     plant: Value,

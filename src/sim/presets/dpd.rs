@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::jobs::{CircuitJob, Observed};
+use super::observed::{CircuitJob, Observed};
 use super::{
     assemble, backaction_kpi, check, count_map, dist_map, kpi, latency_model_kpi, model_of,
     state_fidelity_kpi, trace, Parts, BACKACTION_WARN,
@@ -134,7 +134,7 @@ fn controlled_rx(c: usize, t: usize, theta: f64) -> Vec<Op> {
 }
 
 /// One two-qubit circuit (system and probe ancilla) with every shot.
-pub(super) fn circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
+pub(in crate::sim) fn circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
     Ok(vec![CircuitJob {
         name: "dpd_probe_feedback".into(),
         target: req.plant.target.clone(),
@@ -161,7 +161,7 @@ pub(in crate::sim) fn dpd(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Res
 
 /// `counts` of the circuit of [`circuits`]: index 2b + k with b the system's
 /// final bit (qubit 0) and k the probe ancilla's (qubit 1).
-pub(super) fn from_counts(
+pub(in crate::sim) fn from_counts(
     req: &SimRequest,
     counts: &[Vec<u64>],
     plant: Value,

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::jobs::{CircuitJob, Observed};
+use super::observed::{CircuitJob, Observed};
 use super::{
     assemble, backaction_kpi, count_map, dist_map, kpi, latency_model_kpi, model_of, projective_measurement,
     standard_trace, state_fidelity_kpi, Parts,
@@ -68,7 +68,7 @@ fn marked(req: &SimRequest) -> Result<String, SimError> {
 }
 
 /// One three-qubit Grover circuit with every shot.
-pub(super) fn circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
+pub(in crate::sim) fn circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
     let marked = marked(req)?;
     Ok(vec![CircuitJob {
         name: format!("grover_{marked}"),
@@ -86,7 +86,7 @@ pub(in crate::sim) fn grover(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> 
     estimate(req, &jobs, obs)
 }
 
-pub(super) fn from_counts(
+pub(in crate::sim) fn from_counts(
     req: &SimRequest,
     counts: &[Vec<u64>],
     plant: Value,

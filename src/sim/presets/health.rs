@@ -11,7 +11,7 @@
 use rand::RngExt;
 use serde_json::{json, Value};
 
-use super::jobs::{CircuitJob, Observed};
+use super::observed::{CircuitJob, Observed};
 use super::{assemble, backaction_kpi, count_map, dist_map, kpi, latency_model_kpi, model_of, trace, Parts};
 use crate::sim::engine::{hadamard, phase, u_dagger, u_mul, Model, Op, C, U2};
 use crate::sim::estimators::{
@@ -392,7 +392,7 @@ pub(super) fn plan(req: &SimRequest) -> Result<(Plan, SimRng), SimError> {
 /// One circuit per delay point of T1 (x, delay), Ramsey (h, delay, h) and
 /// echo (h, delay/2, x, delay/2, h), then per RB sequence one circuit
 /// inverted to |0> and one to |1>, its Cliffords as single pulses.
-pub(super) fn circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
+pub(in crate::sim) fn circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
     Ok(plan(req)?.0.jobs)
 }
 
@@ -403,7 +403,7 @@ pub(in crate::sim) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> 
     Ok(estimate(req, &plan, &model, obs))
 }
 
-pub(super) fn from_counts(
+pub(in crate::sim) fn from_counts(
     req: &SimRequest,
     counts: &[Vec<u64>],
     plant: Value,

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::jobs::{CircuitJob, Observed};
+use super::observed::{CircuitJob, Observed};
 use super::{
     assemble, backaction_kpi, count_map, dist_map, fidelity_with_spread, kpi, latency_model_kpi, model_of,
     projective_measurement, standard_trace, state_fidelity_kpi, Parts,
@@ -17,7 +17,7 @@ pub(super) fn bell_ops() -> Vec<Op> {
 }
 
 /// One Bell circuit with every shot.
-pub(super) fn circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
+pub(in crate::sim) fn circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
     Ok(vec![CircuitJob {
         name: "bell".into(),
         target: req.plant.target.clone(),
@@ -34,7 +34,7 @@ pub(in crate::sim) fn hello(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> R
     Ok(estimate(req, obs))
 }
 
-pub(super) fn from_counts(
+pub(in crate::sim) fn from_counts(
     req: &SimRequest,
     counts: &[Vec<u64>],
     plant: Value,

@@ -28,7 +28,7 @@ pub fn latency_probes(shots: u64) -> u64 {
 /// circuits in one request, so no per-probe round trip exists to time, and
 /// timing the executor instead would report the provider's latency under
 /// this KPI's definition.
-pub(super) fn executor_refusal() -> SimError {
+pub(in crate::sim) fn executor_refusal() -> SimError {
     SimError::Invalid(
         "latency measures synqc's own queue-execute-store loop, which does not pass through an executor; \
          submit it to an unbound target such as sim_local, and read the executor's own latency from \

@@ -2,14 +2,15 @@
 //! every result shares: KPI details, status, assumptions, the physics
 //! contract and the trace.
 
-mod backend_compare;
+pub(super) mod backend_compare;
 mod circuit;
-mod dpd;
-mod grover;
+pub(super) mod dpd;
+pub(super) mod grover;
 pub(super) mod health;
-mod hello;
+pub(super) mod hello;
 mod jobs;
-mod latency;
+pub(super) mod latency;
+mod observed;
 
 pub(super) use backend_compare::backend_compare;
 pub(super) use circuit::circuit;
@@ -18,10 +19,10 @@ pub(super) use dpd::dpd;
 pub(super) use grover::grover;
 pub(super) use health::health;
 pub(super) use hello::hello;
-pub use jobs::CircuitJob;
 pub use jobs::{preset_circuits, preset_from_counts, sample_on_engine, validate};
 pub(super) use latency::latency;
 pub use latency::{latency_probes, LATENCY_MAX_PROBES, LATENCY_MIN_PROBES, LATENCY_SHOTS_PER_PROBE};
+pub use observed::CircuitJob;
 
 use std::collections::BTreeMap;
 
