@@ -282,28 +282,11 @@ mod tests {
             let jobs = preset_circuits(&r).expect("circuits");
             assert_eq!(jobs.iter().map(|j| j.shots).sum::<u64>(), r.shots, "{preset:?}");
             for j in &jobs {
-                let qubits_of = |op: &Op| -> Vec<usize> {
-                    match op {
-                        Op::Cx(a, b) | Op::Cz(a, b) | Op::Swap(a, b) => vec![*a, *b],
-                        Op::Barrier(qs) => qs.clone(),
-                        Op::X(q)
-                        | Op::Y(q)
-                        | Op::Z(q)
-                        | Op::H(q)
-                        | Op::S(q)
-                        | Op::Sdg(q)
-                        | Op::T(q)
-                        | Op::Tdg(q)
-                        | Op::Rx(q, _)
-                        | Op::Ry(q, _)
-                        | Op::Rz(q, _)
-                        | Op::Delay(q, _)
-                        | Op::Pulse(q, _)
-                        | Op::Reset(q) => vec![*q],
-                    }
-                };
                 assert!(
-                    j.ops.iter().flat_map(qubits_of).all(|q| q < j.qubits),
+                    j.ops
+                        .iter()
+                        .flat_map(crate::sim::circuit::op_qubits)
+                        .all(|q| q < j.qubits),
                     "{}",
                     j.name
                 );
