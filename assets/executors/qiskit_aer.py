@@ -418,7 +418,7 @@ def handle(req):
             raise RequestError(f"Protocol {req.get('protocol')!r} is not spoken here; "
                                f"this executor speaks protocol {PROTOCOL}.")
         return {"op": "hello", "protocol": PROTOCOL,
-                "backend": {"name": "aer_simulator", "version": qiskit_aer.__version__},
+                "backend": {"name": BACKEND, "version": qiskit_aer.__version__},
                 "capabilities": {"max_qubits": MAX_QUBITS, "max_shots": MAX_SHOTS,
                                  "gates": GATES, "delay": True, "noise_profile": True}}
     if op == "ping":
@@ -433,9 +433,25 @@ def error(req_id, code, message, retryable):
             "error": {"code": code, "message": message, "retryable": retryable}}
 
 
+# The name this executor reports in its handshake. synqc passes
+# `--backend NAME` when a target was bound by the old service's
+# SYNQC_QISKIT_BACKEND_<TARGET>=NAME; every name runs the same
+# density-matrix simulation here (a lab's own driver would pick a device).
+BACKEND = "aer_simulator"
+
+
 def main():
+    global BACKEND
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="qiskit_aer executor: %(levelname)s %(message)s")
+    args = sys.argv[1:]
+    if len(args) == 2 and args[0] == "--backend" and args[1].strip():
+        BACKEND = args[1].strip()
+        if BACKEND not in ("aer_simulator", "aer_simulator_density_matrix"):
+            log.warning("backend %r asked for: this executor runs Aer's density-matrix "
+                        "simulation under that name", BACKEND)
+    elif args:
+        log.warning("ignoring arguments %r; the only option is --backend NAME", args)
     log.info("started (qiskit %s, qiskit-aer %s)", qiskit.__version__, qiskit_aer.__version__)
     while True:
         line = sys.stdin.readline()
