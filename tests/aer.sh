@@ -81,7 +81,7 @@ start() {
   # The machine's own SYNQC_* settings must not leak in.
   local unset_env=()
   while IFS= read -r v; do unset_env+=(-u "$v"); done < <(env | sed -n 's/^\(SYNQC_[A-Z0-9_]*\)=.*/\1/p')
-  env "${unset_env[@]}" SYNQC_LOG=warn "$BIN" serve --config "$config" --listen "127.0.0.1:$port" \
+  env "${unset_env[@]}" SYNQC_LOG=warn "${START_ENV[@]}" "$BIN" serve --config "$config" --listen "127.0.0.1:$port" \
     --data-dir "$TMP/$name-data" --workers 2 "$@" >"$TMP/$name.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
@@ -108,6 +108,7 @@ command = ["$PY", "$ROOT/assets/executors/qiskit_aer.py"]
 timeout_seconds = 120
 EOF
 
+START_ENV=()
 SIM_BASE="" BOUND_BASE=""
 start sim "$TMP/sim.toml" && SIM_BASE=$BASE
 start bound "$TMP/bound.toml" && BOUND_BASE=$BASE
@@ -136,6 +137,49 @@ e2e() {
   return "$rc"
 }
 part "e2e (ibm_quantum bound to the Aer executor vs simulated)" e2e
+
+# The old service's binding: SYNQC_QISKIT_BACKEND_<TARGET> alone (no
+# [executors] table) binds the target to the shipped executor.
+old_binding() {
+  local empty="$TMP/empty.toml" base
+  : >"$empty"
+  START_ENV=(SYNQC_QISKIT_BACKEND_AWS_BRAKET=aer_simulator "SYNQC_PYTHON=$PY" "SYNQC_EXECUTORS_DIR=$ROOT/assets/executors")
+  start oldenv "$empty" || { START_ENV=(); return 1; }
+  START_ENV=()
+  base=$BASE
+  "$PY" - "$base" <<'PY'
+import json, sys, time, urllib.request
+base = sys.argv[1]
+def get(path):
+    with urllib.request.urlopen(base + path, timeout=10) as r:
+        return json.load(r)
+deadline = time.time() + 120
+while True:
+    t = next(t for t in get("/hardware/targets")["targets"] if t["id"] == "aws_braket")
+    if (t.get("executor") or {}).get("up"):
+        break
+    if time.time() > deadline:
+        sys.exit(f"aer old binding: aws_braket never came up: {t}")
+    time.sleep(0.5)
+assert t["execution"] == "executor" and t["executor"]["backend"]["name"] == "aer_simulator", t
+body = json.dumps({"preset": "hello_quantum_sim", "hardware_target": "aws_braket", "seed": 3}).encode()
+req = urllib.request.Request(base + "/runs", body, {"content-type": "application/json"})
+with urllib.request.urlopen(req, timeout=10) as r:
+    run_id = json.load(r)["id"]
+while True:
+    run = get(f"/runs/{run_id}")
+    if run["status"] not in ("queued", "running"):
+        break
+    if time.time() > deadline:
+        sys.exit(f"aer old binding: run {run_id} still {run['status']}")
+    time.sleep(0.3)
+plant = (run.get("result") or {}).get("physics_contract", {}).get("plant", {})
+assert run["status"] == "succeeded" and plant.get("kind") == "executor", run
+print(f"aer old binding: SYNQC_QISKIT_BACKEND_AWS_BRAKET bound aws_braket to {plant['backend']['name']} "
+      f"{plant['backend']['version']}; hello_quantum_sim succeeded there (fidelity {run['result']['kpis']['fidelity']:.4f})")
+PY
+}
+part "old service binding (SYNQC_QISKIT_BACKEND_<TARGET>)" old_binding
 
 bench() {
   local rel="" qasm=$TMP/qasm small=$TMP/qasm-small f
