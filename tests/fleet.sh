@@ -95,6 +95,11 @@ else
 fi
 
 # --- load on each ------------------------------------------------------------------
+# Requests sent to each appliance after its runs, for series that exist
+# only once an object does (every alert's series must exist per appliance):
+# one line per request, "METHOD PATH JSON-BODY".
+SEED=(
+)
 for i in 0 1; do
   base=http://${INSTANCES[i]}
   ok=$(submit "$base" "$RUNS")
@@ -105,6 +110,16 @@ for i in 0 1; do
   else
     fail "appliance $((i + 1)): $ok/$RUNS runs answered 202, unknown preset answered $code"
   fi
+  for req in "${SEED[@]}"; do
+    read -r method path body <<<"$req"
+    code=$(c -o "$TMP/seed.out" -w '%{http_code}' -X "$method" -H 'Content-Type: application/json' \
+      ${body:+-d "$body"} "$base$path" || true)
+    if [[ $code == 2?? ]]; then
+      pass "appliance $((i + 1)): $method $path answered $code"
+    else
+      fail "appliance $((i + 1)): $method $path answered $code: $(head -c 300 "$TMP/seed.out")"
+    fi
+  done
 done
 
 # finished INSTANCE: the central Prometheus has every run of INSTANCE done.
