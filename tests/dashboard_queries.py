@@ -3,10 +3,11 @@
 
 Subcommands:
   lint DASHBOARD.json
-      Static checks of the Grafana dashboard: uid, schema version, the
-      `datasource` and `instance` variables, and for every panel a
-      description, a "no data" text, a unit, and targets that use
-      ${datasource} and instance=~"$instance".
+      Static checks of the Grafana dashboard: uid, schema version, Grafana
+      dashboard-linter's rules (the `datasource`, `job` and `instance`
+      variables; job=~"$job" and instance=~"$instance" on every selector;
+      $__rate_interval; counters only under rate/irate/increase; a valid
+      unit), and for every panel a description and a "no data" text.
   metrics METRICS.txt
       Checks a /metrics scrape against docs/metrics.md: every family exists
       (from start-up), with the documented type, HELP text and label names,
@@ -17,6 +18,12 @@ Subcommands:
       Prometheus HTTP API. Each must evaluate without error; panels named
       with --require must also return data (retried up to --timeout s);
       every series selector they use must match at least one series.
+  fleet --prom URL --dashboard FILE --instance A --instance B ...
+      The same expressions on a Prometheus that sees several appliances
+      (e.g. one federating another): each panel with the instance variable
+      set to each appliance, to the multi-select of all and to "All"; a
+      query that keeps `instance` must return exactly the selected ones.
+      Every alert must keep `instance` and watch series of every appliance.
 
 Every subcommand prints one line per check and a closing
 `<subcommand>: N passed, M failed` line, and exits 1 if anything failed.
@@ -147,6 +154,187 @@ def iter_panels(panels):
         yield from iter_panels(p.get("panels"))
 
 
+# ---------------------------------------------- Grafana dashboard-linter rules
+#
+# The rules of Grafana's dashboard-linter that apply to a Prometheus
+# dashboard, on the standard library only:
+#   template-datasource-rule    a `datasource` variable labelled "Data source"
+#   template-job-rule,          `job` and `instance` query variables on
+#   template-instance-rule      ${datasource}, labelled "Job"/"Instance",
+#                               multi-select, allValue ".+"
+#   template-on-time-change-reload  query variables refresh on time change (2)
+#   target-job-rule,            every series selector has job=~"$job" and
+#   target-instance-rule        instance=~"$instance"
+#   target-rate-interval-rule   rate/irate over [$__rate_interval]; increase
+#                               over [$__rate_interval] or, for a total over
+#                               the dashboard's range, [$__range]
+#   target-counter-agg-rule     a counter (a *_total family, or a counter or
+#                               histogram series of EXPECTED_FAMILIES) only
+#                               directly under rate, irate or increase
+#   panel-units-rule            a valid Grafana unit id (overrides too)
+#   panel-title-description-rule  checked in cmd_lint with the rest.
+# With `job` scoping every selector, "All" = ".+" can only match appliances
+# of the selected job(s), and also keeps an appliance that went down (its
+# synqc_build_info gone stale) on the `up` panels.
+
+LINT_VARIABLES = {
+    # name: (label, label_values query)
+    "job": ("Job", "label_values(synqc_build_info, job)"),
+    "instance": ("Instance", 'label_values(synqc_build_info{job=~"$job"}, instance)'),
+}
+
+# Grafana's unit ids (packages/grafana-data valueFormats categories) a
+# dashboard of this kind may use; custom "suffix:" units are not valid.
+VALID_UNITS = {
+    "none", "string", "short", "percent", "percentunit", "sci", "locale", "hex", "hex0x",
+    "bytes", "decbytes", "bits", "decbits", "kbytes", "deckbytes", "mbytes", "decmbytes",
+    "gbytes", "decgbytes", "tbytes", "dectbytes",
+    "pps", "Bps", "binBps", "bps", "binbps", "KBs", "KiBs", "MBs", "MiBs", "GBs", "GiBs",
+    "hertz", "ns", "µs", "ms", "s", "m", "h", "d", "dtdurationms", "dtdurations", "dthms",
+    "dtdhms", "timeticks", "clockms", "clocks",
+    "dateTimeAsIso", "dateTimeAsIsoNoDateIfToday", "dateTimeAsUS", "dateTimeAsUSNoDateIfToday",
+    "dateTimeAsLocal", "dateTimeAsLocalNoDateIfToday", "dateTimeAsSystem", "dateTimeFromNow",
+    "cps", "ops", "reqps", "rps", "wps", "iops", "cpm", "opm", "rpm", "wpm",
+    "bool", "bool_yes_no", "bool_on_off", "celsius", "kelvin", "watt", "volt", "amp",
+}
+
+RATE_FUNCS = {"rate", "irate", "increase"}
+GROUPING = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+KEYWORDS = {"and", "or", "unless", "bool", "offset", "atan2"} | GROUPING
+TOKEN_RE = re.compile(r'\s+|"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|\[[^\]]*\]|[A-Za-z_:$][\w:$]*'
+                      r'|\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|=~|!~|!=|==|>=|<=|.', re.S)
+
+
+def promql_selectors(expr):
+    """[(metric, matchers text, range text or None, enclosing call or None)]
+
+    A small PromQL reader, enough for dashboard expressions: it knows
+    strings, label matchers, ranges, grouping clauses and function calls.
+    """
+    toks = [t for t in TOKEN_RE.findall(expr) if t.strip()]
+    out, calls = [], []  # calls: the function (or None) each open "(" belongs to
+    pending = None  # an aggregation whose "(" comes after its `by (...)`
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        nxt = toks[i + 1] if i + 1 < len(toks) else ""
+        if t in GROUPING and nxt == "(":
+            depth, i = 0, i + 1
+            while i < len(toks):  # skip the label list
+                depth += toks[i] == "("
+                depth -= toks[i] == ")"
+                i += 1
+                if depth == 0:
+                    break
+            continue
+        if t == "(":
+            calls.append(pending)
+            pending = None
+        elif t == ")":
+            if calls:
+                calls.pop()
+        elif re.fullmatch(r"[A-Za-z_:][\w:]*", t) and t not in KEYWORDS:
+            if nxt == "(":
+                calls.append(t)
+                i += 2
+                continue
+            if nxt in GROUPING:
+                pending = t
+                i += 1
+                continue
+            matchers = ""
+            if nxt == "{":
+                j = i + 2
+                while j < len(toks) and toks[j] != "}":
+                    j += 1
+                matchers = " ".join(toks[i + 2:j])
+                i = j
+            rng = None
+            if i + 1 < len(toks) and toks[i + 1].startswith("["):
+                rng = toks[i + 1][1:-1].strip()
+                i += 1
+            out.append((t, matchers, rng, calls[-1] if calls else None))
+        i += 1
+    return out
+
+
+def is_counter(metric):
+    if metric.endswith("_total"):
+        return True
+    for fam, (typ, _) in EXPECTED_FAMILIES.items():
+        if typ == "counter" and metric == fam:
+            return True
+        if typ == "histogram" and metric in (fam + "_bucket", fam + "_sum", fam + "_count"):
+            return True
+    return False
+
+
+def target_problems(expr):
+    """Problems of one PromQL expression under the linter's target rules."""
+    problems = []
+    sels = promql_selectors(expr)
+    if not sels:
+        problems.append("no series selector")
+    for metric, matchers, rng, call in sels:
+        compact = matchers.replace(" ", "")
+        for var in ("job", "instance"):
+            if f'{var}=~"${var}"' not in compact:
+                problems.append(f'{metric} does not select {var}=~"${var}"')
+        if rng is not None:
+            if call in ("rate", "irate") and rng != "$__rate_interval":
+                problems.append(f"{call}({metric}[{rng}]) should use $__rate_interval")
+            elif call == "increase" and rng not in ("$__rate_interval", "$__range"):
+                problems.append(f"increase({metric}[{rng}]) should use $__rate_interval or $__range")
+        if is_counter(metric) and (rng is None or call not in RATE_FUNCS):
+            problems.append(f"counter {metric} is not directly under rate, irate or increase")
+    return problems
+
+
+def unit_problems(panel):
+    fc = panel.get("fieldConfig") or {}
+    units = [("unit", (fc.get("defaults") or {}).get("unit"))]
+    for o in fc.get("overrides") or []:
+        for prop in o.get("properties") or []:
+            if prop.get("id") == "unit":
+                units.append(("override unit", prop.get("value")))
+    if not units[0][1]:
+        return ["no unit"]
+    return [f"{what} {u!r} is not a Grafana unit id" for what, u in units if u not in VALID_UNITS]
+
+
+def lint_variables(r, d, variables):
+    ds = [v for v in variables.values() if v.get("type") == "datasource"]
+    r.check(len(ds) == 1 and ds[0].get("name") == "datasource" and ds[0].get("label") == "Data source"
+            and ds[0].get("query") == "prometheus",
+            "template-datasource-rule: one variable `datasource`, labelled \"Data source\", query prometheus",
+            ", ".join(repr(v.get("name")) for v in ds))
+    for name, (label, query) in LINT_VARIABLES.items():
+        v = variables.get(name)
+        if v is None:
+            r.fail(f"template-{name}-rule", f"no `{name}` variable")
+            continue
+        q = v.get("query")
+        q = q.get("query") if isinstance(q, dict) else q
+        problems = []
+        if v.get("type") != "query":
+            problems.append(f"type {v.get('type')!r}, want query")
+        if (v.get("datasource") or {}).get("uid") not in ("$datasource", "${datasource}"):
+            problems.append("datasource is not ${datasource}")
+        if v.get("label") != label:
+            problems.append(f"label {v.get('label')!r}, want {label!r}")
+        if v.get("multi") is not True:
+            problems.append("not multi-select")
+        if v.get("allValue") != ".+":
+            problems.append(f"allValue {v.get('allValue')!r}, want '.+'")
+        if q != query:
+            problems.append(f"query {q!r}, want {query!r}")
+        r.check(not problems, f"template-{name}-rule", "; ".join(problems) or query)
+    r.check(variables.get("instance", {}).get("includeAll") is True, "variable instance: includes All")
+    stale = [n for n, v in variables.items() if v.get("type") == "query" and v.get("refresh") != 2]
+    r.check(not stale, "template-on-time-change-reload: query variables refresh on time range change",
+            ", ".join(stale))
+
+
 def cmd_lint(args):
     r = Report("dashboard-lint")
     try:
@@ -162,19 +350,7 @@ def cmd_lint(args):
     r.check(d.get("id") is None, "id is null (importable into any Grafana)", repr(d.get("id")))
 
     variables = {v.get("name"): v for v in d.get("templating", {}).get("list", [])}
-    ds = variables.get("datasource", {})
-    r.check(ds.get("type") == "datasource" and ds.get("query") == "prometheus",
-            "variable datasource: type datasource, query prometheus")
-    inst = variables.get("instance", {})
-    q = inst.get("query")
-    q = q.get("query") if isinstance(q, dict) else q
-    r.check(inst.get("type") == "query" and q == "label_values(synqc_build_info, instance)"
-            and inst.get("multi") is True and inst.get("includeAll") is True
-            and (inst.get("datasource") or {}).get("uid") == "${datasource}",
-            "variable instance: label_values(synqc_build_info, instance), multi, include all, ${datasource}")
-    # "All" must expand to the listed appliances: a catch-all allValue (.*)
-    # would make up{instance=~"$instance"} show every target of Prometheus.
-    r.check(not inst.get("allValue"), "variable instance: no catch-all allValue", repr(inst.get("allValue")))
+    lint_variables(r, d, variables)
 
     ids = set()
     rects = []
@@ -207,8 +383,7 @@ def cmd_lint(args):
         defaults = (p.get("fieldConfig") or {}).get("defaults") or {}
         if not (defaults.get("noValue") or "").strip():
             problems.append("no fieldConfig.defaults.noValue (a panel with no data must say why)")
-        if not defaults.get("unit"):
-            problems.append("no unit")
+        problems += unit_problems(p)
         if (p.get("datasource") or {}).get("uid") != "${datasource}":
             problems.append("panel datasource is not ${datasource}")
         targets = p.get("targets") or []
@@ -221,12 +396,17 @@ def cmd_lint(args):
             expr = t.get("expr") or ""
             if not expr.strip():
                 problems.append(f"target {ref} has no expr")
-            elif 'instance=~"$instance"' not in expr:
-                problems.append(f"target {ref} does not filter instance=~\"$instance\"")
+            else:
+                problems += [f"target {ref}: {m}" for m in target_problems(expr)]
         if problems:
             r.fail(f"panel '{title}'", "; ".join(problems))
         else:
             r.ok(f"panel '{title}'", f"{len(targets)} target(s), unit {defaults['unit']}")
+
+    for a in (d.get("annotations") or {}).get("list", []):
+        if a.get("expr"):
+            probs = target_problems(a["expr"])
+            r.check(not probs, f"annotation '{a.get('name')}'", "; ".join(probs) or "job and instance matchers")
 
     # The panels docs/metrics.md asks for, by the metric each must show.
     wanted = {
@@ -368,10 +548,11 @@ VAR_RE = re.compile(r"\$\{([A-Za-z_]\w*)(?::\w+)?\}|\[\[([A-Za-z_]\w*)\]\]|\$([A
 SELECTOR_RE = re.compile(r'(?<![\w:])([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[^}"]|"(?:[^"\\]|\\.)*")*)\}')
 
 
-def substitute(expr, instance_regex, rate_interval):
+def substitute(expr, instance_regex, rate_interval, job_regex="synqc"):
     """Replace Grafana variables with the concrete values Grafana would use."""
     values = {
         "instance": instance_regex,
+        "job": job_regex,
         "__rate_interval": rate_interval,
         "__interval": "15s",
         "__interval_ms": "15000",
@@ -443,7 +624,7 @@ def cmd_query(args):
 
     queries = []
     for label, expr, title in collect_dashboard_queries(dash):
-        concrete, unknown = substitute(expr, inst_re, args.rate_interval)
+        concrete, unknown = substitute(expr, inst_re, args.rate_interval, args.job)
         if unknown:
             r.fail(label, f"unknown variable(s) {sorted(set(unknown))} in {expr}")
             continue
@@ -532,11 +713,176 @@ def cmd_query(args):
         if not m:
             r.fail(f"variable {v.get('name')}", f"unsupported query {q!r}")
             continue
-        params = [("match[]", m.group(1))] if m.group(1) else []
+        params = [("match[]", substitute(m.group(1), inst_re, args.rate_interval, args.job)[0])] if m.group(1) else []
         resp = http_get_json(f"{prom}/api/v1/label/{m.group(2)}/values?" + urllib.parse.urlencode(params))
         vals = resp.get("data") or []
-        r.check(resp.get("status") == "success" and args.instance in vals,
+        # The picker must list this appliance (and its job, for `job`).
+        want = args.job if m.group(2) == "job" else args.instance
+        r.check(resp.get("status") == "success" and want in vals,
                 f"variable {v.get('name')}", f"{q} -> {vals}")
+    return r.finish()
+
+
+# ------------------------------------------------------------------ fleet
+
+AGGREGATIONS = {"sum", "min", "max", "avg", "group", "stddev", "stdvar", "count",
+                "count_values", "bottomk", "topk", "quantile"}
+
+
+def keeps_instance(expr):
+    """False when an aggregation drops the `instance` label: such a query
+    merges the selected appliances and has no per-instance series."""
+    toks = [t for t in TOKEN_RE.findall(expr) if t.strip()]
+
+    def clause(k):  # (keyword, labels) of a by/without clause at k, if any
+        if k + 1 < len(toks) and toks[k] in ("by", "without") and toks[k + 1] == "(":
+            j = k + 2
+            labels = set()
+            while j < len(toks) and toks[j] != ")":
+                labels.add(toks[j])
+                j += 1
+            return toks[k], labels
+        return None
+
+    for i, t in enumerate(toks):
+        if t not in AGGREGATIONS or i + 1 >= len(toks):
+            continue
+        c = clause(i + 1)
+        if c is None and toks[i + 1] == "(":  # sum(...) by (...)
+            depth, j = 0, i + 1
+            while j < len(toks):
+                depth += toks[j] == "("
+                depth -= toks[j] == ")"
+                if depth == 0:
+                    break
+                j += 1
+            c = clause(j + 1)
+        if c is None or (c[0] == "by") != ("instance" in c[1]):
+            return False
+    return True
+
+
+def series_instances(resp):
+    return {(s.get("metric") or {}).get("instance") for s in (resp.get("data") or {}).get("result") or []
+            if isinstance(s, dict)}
+
+
+def unthresholded(expr):
+    """The alert expression without its comparisons against numbers: the
+    series the alert watches, whatever their current values."""
+    return re.sub(r"\s*(==|!=|>=|<=|>|<)\s*(bool\s+)?-?\d+(\.\d+)?(e[-+]?\d+)?(?![\w.])", "", expr)
+
+
+def cmd_fleet(args):
+    """Every panel and alert of the dashboard, per appliance, on a
+    Prometheus that sees several (typically one federating another)."""
+    r = Report("fleet-queries")
+    prom = args.prom.rstrip("/")
+    with open(args.dashboard, encoding="utf-8") as f:
+        dash = json.load(f)
+    instances = sorted(set(args.instance))
+    if len(instances) < 2:
+        r.fail("instances", "give at least two --instance")
+        return r.finish()
+
+    def esc(x):
+        return re.escape(x).replace("\\", "\\\\")
+
+    # What the instance variable becomes: one appliance, the multi-select of
+    # all (Grafana joins the values as (a|b)) and "All" (its allValue).
+    choices = [(i, esc(i), {i}) for i in instances]
+    choices.append(("multi-select of all", "(" + "|".join(esc(i) for i in instances) + ")", set(instances)))
+    inst_var = next((v for v in (dash.get("templating") or {}).get("list", []) if v.get("name") == "instance"), {})
+    if inst_var.get("allValue"):
+        choices.append((f"All ({inst_var['allValue']})", inst_var["allValue"], set(instances)))
+
+    checks = []  # (label, expr, instance set the result must show, or None)
+    wide = []  # expressions that select every appliance
+    for label, expr, _ in collect_dashboard_queries(dash):
+        # ALERTS only has series while an alert fires: never required here.
+        per = keeps_instance(expr) and "ALERTS" not in expr
+        for what, regex, want in choices:
+            concrete, unknown = substitute(expr, regex, args.rate_interval, esc(args.job))
+            if unknown:
+                r.fail(label, f"unknown variable(s) {sorted(set(unknown))} in {expr}")
+                break
+            checks.append((f"{label} [{what}]", concrete, want if per else None))
+            if want == set(instances):
+                wide.append(concrete)
+
+    rules = http_get_json(f"{prom}/api/v1/rules?type=alert")
+    alerts = {}
+    if rules.get("status") != "success":
+        r.fail("GET /api/v1/rules", str(rules.get("error")))
+    else:
+        for g in rules["data"]["groups"]:
+            for rule in g["rules"]:
+                if rule.get("type") == "alerting":
+                    alerts[rule["name"]] = rule["query"]
+        r.check(set(alerts) == EXPECTED_ALERTS, "loaded alert rules are exactly those of docs/metrics.md",
+                f"missing {sorted(EXPECTED_ALERTS - set(alerts))}, extra {sorted(set(alerts) - EXPECTED_ALERTS)}")
+    for name, expr in sorted(alerts.items()):
+        # An alert must fire per appliance: no aggregation may drop instance.
+        r.check(keeps_instance(expr), f"alert {name} keeps the instance label", expr)
+        checks.append((f"alert {name}", expr, None))
+        wide.append(expr)
+        checks.append((f"alert {name} watched series", unthresholded(expr), set(instances)))
+
+    # Bounded retries while a per-instance check still misses an appliance
+    # (rates need two federated samples of each).
+    deadline = time.monotonic() + args.timeout
+    results = {}
+    pending = checks
+    while True:
+        retry = []
+        for c in pending:
+            label, expr, want = c
+            resp = prom_query(prom, expr)
+            results[label] = resp
+            if resp.get("status") == "success" and want is not None and series_instances(resp) != want:
+                retry.append(c)
+        if not retry or time.monotonic() >= deadline:
+            break
+        pending = retry
+        time.sleep(2)
+
+    for label, expr, want in checks:
+        resp = results[label]
+        if resp.get("status") != "success":
+            r.fail(label, f"{resp.get('errorType', '')} {resp.get('error', '')} <- {expr}", tag="ERROR")
+            continue
+        got = series_instances(resp)
+        if want is None:
+            r.ok(label, f"{result_size(resp)} series (merges instances or alert quiet)")
+        elif got == want:
+            r.ok(label, f"{result_size(resp)} series, instances {sorted(got)}")
+        else:
+            r.fail(label, f"instances {sorted(x or '-' for x in got)}, want {sorted(want)} <- {expr}",
+                   tag="EMPTY" if not got else "FAIL")
+
+    # Every selector, on its own, has series of every appliance.
+    selectors = []
+    for expr in wide:
+        for m in SELECTOR_RE.finditer(expr):
+            if m.group(1) != "ALERTS" and m.group(0) not in selectors:
+                selectors.append(m.group(0))
+    for sel in selectors:
+        got = series_instances(prom_query(prom, sel))
+        r.check(set(instances) <= got, f"series {sel}", f"instances {sorted(x or '-' for x in got)}")
+
+    # The instance picker lists every appliance.
+    q = inst_var.get("query")
+    q = q.get("query") if isinstance(q, dict) else q
+    m = re.fullmatch(r"\s*label_values\(\s*(?:(.+?)\s*,\s*)?(\w+)\s*\)\s*", q or "")
+    if not m:
+        r.fail("variable instance", f"unsupported query {q!r}")
+    else:
+        params = [("match[]", substitute(m.group(1), ".+", args.rate_interval, esc(args.job))[0])] \
+            if m.group(1) else []
+        resp = http_get_json(f"{prom}/api/v1/label/{m.group(2)}/values?" + urllib.parse.urlencode(params))
+        vals = resp.get("data") or []
+        r.check(resp.get("status") == "success" and set(instances) <= set(vals),
+                "variable instance lists every appliance", f"{q} -> {vals}")
     return r.finish()
 
 
@@ -554,8 +900,17 @@ def main():
     p.add_argument("--require", action="append", default=[], help="panel title that must return data")
     p.add_argument("--rate-interval", default="1m", help="value for $__rate_interval")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for required data")
+    p.add_argument("--job", default="synqc", help="value for $job")
+    p = sub.add_parser("fleet")
+    p.add_argument("--prom", required=True, help="Prometheus base URL (the federating one)")
+    p.add_argument("--dashboard", required=True)
+    p.add_argument("--instance", action="append", required=True,
+                   help="an appliance's instance label, host:port (give each one)")
+    p.add_argument("--job", default="synqc", help="value for $job")
+    p.add_argument("--rate-interval", default="1m", help="value for $__rate_interval")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for per-instance data")
     args = ap.parse_args()
-    return {"lint": cmd_lint, "metrics": cmd_metrics, "query": cmd_query}[args.cmd](args)
+    return {"lint": cmd_lint, "metrics": cmd_metrics, "query": cmd_query, "fleet": cmd_fleet}[args.cmd](args)
 
 
 if __name__ == "__main__":

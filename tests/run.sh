@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # The whole synqc test suite on a fresh Debian machine: installs what the
-# tests need (real peers: promtool and Prometheus, Chromium, podman, dpkg
-# tooling, python3-venv for the Schemathesis fuzzer, which tests/fuzz.sh
-# installs from PyPI into a venv of its own), then runs the static checks,
-# the unit and integration tests, and the checks by real peers. Exits
-# non-zero if any stage failed; runs every stage regardless, so one report
-# shows everything.
+# tests need (real peers: promtool, Prometheus and Alertmanager, Chromium,
+# podman, dpkg tooling, python3-venv for the Schemathesis fuzzer, which
+# tests/fuzz.sh installs from PyPI into a venv of its own), then runs the
+# static checks, the unit and integration tests, and the checks by real
+# peers. Exits non-zero if any stage failed; runs every stage regardless,
+# so one report shows everything.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '\n=== %s\n' "$*"; }
 
 install_tools() {
-  local want=(prometheus chromium podman buildah skopeo umoci runc lintian file curl python3 python3-venv systemd)
+  local want=(prometheus prometheus-alertmanager chromium podman buildah skopeo umoci runc lintian file curl python3 python3-venv systemd)
   local missing=()
   for p in "${want[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -46,6 +46,16 @@ stage "cargo test (unit + integration, real binary)" cargo test --no-fail-fast
 bin=target/debug/synqc
 stage "promtool: rules and alert unit tests" bash tests/prometheus_rules.sh
 stage "real Prometheus scraping synqc: dashboard and alert queries" env SYNQC_BIN="$bin" bash tests/prometheus_e2e.sh
+# Several appliances: one Prometheus scraping two, a second federating it;
+# every panel and alert per instance on the federated one.
+stage "fleet: two appliances, federation, every panel and alert per instance" env SYNQC_BIN="$bin" bash tests/fleet.sh
+# Induced faults (a table in the script) delivered through Debian's
+# Alertmanager to a local webhook; a healthy load test delivers nothing.
+stage "Alertmanager: induced faults delivered to a webhook" env SYNQC_BIN="$bin" bash tests/alert_delivery.sh
+# dashboard-linter rules (and mutants proving each bites), then the JSON
+# type-checked against npm @grafana/schema with tsc (node/npm: the script
+# installs Debian's when missing; packages go to target/grafana_schema).
+stage "dashboard quality: linter rules, @grafana/schema type check" bash tests/dashboard_quality.sh
 stage "headless Chromium: console and API docs" env SYNQC_BIN="$bin" bash tests/console.sh
 stage "packaging: static binary, .deb, systemd unit, container" bash tests/packaging.sh
 stage "Schemathesis: every check against /openapi.json, with and without an API key" env SYNQC_BIN="$bin" bash tests/fuzz.sh
