@@ -151,7 +151,9 @@ fuzz() {
   # failures in ./.schemathesis and replays it, so a pass would depend on
   # earlier ones.
   mkdir "$TMP/$name-cwd"
-  (cd "$TMP/$name-cwd" && timeout -k 10 "$PASS_TIME_LIMIT" "$VENV/bin/st" run "$schema" \
+  # tests/fuzz_hooks.py gives `qasm` real programs (see there why).
+  (cd "$TMP/$name-cwd" && PYTHONPATH="$ROOT/tests" SCHEMATHESIS_HOOKS=fuzz_hooks \
+    timeout -k 10 "$PASS_TIME_LIMIT" "$VENV/bin/st" run "$schema" \
     --checks all --max-examples "$examples" --seed "$SEED" --workers "$WORKERS" \
     --request-timeout 10 --generation-database none --no-color \
     --report json --report-json-path "$TMP/$name-report.json" "$@") || rc=$?
