@@ -169,7 +169,7 @@ pub async fn accept(
 /// The run's place in the queue while it is queued.
 fn position(state: &State, rec: &RunRecord) -> Option<u64> {
     if rec.status == RunStatus::Queued {
-        state.store.queue_position(rec)
+        state.store.queue_position(rec, crate::clock::now_ms())
     } else {
         None
     }

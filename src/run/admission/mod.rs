@@ -198,6 +198,8 @@ pub fn admit(
         error: None,
         result: None,
         warnings,
+        priority: Some(request.priority.unwrap_or_else(|| request.mode.priority())),
+        not_before: request.not_before,
     };
     Ok(Admitted {
         record,
