@@ -40,7 +40,7 @@ const TARGET_IDS: [&str; 6] = [
 
 /// Route templates, the only values the `route` label takes (plus
 /// "unmatched" for anything else).
-pub const ROUTES: [&str; 21] = [
+pub const ROUTES: [&str; 23] = [
     "/",
     "/runs",
     "/runs/:id",
@@ -50,6 +50,8 @@ pub const ROUTES: [&str; 21] = [
     "/experiments/:id",
     "/hardware/targets",
     "/controls/profile",
+    "/queue/pause",
+    "/queue/resume",
     "/health",
     "/health/live",
     "/health/ready",
@@ -162,7 +164,11 @@ fn describe_all() {
     describe_gauge!("synqc_queue_ready_depth", "Queued runs due to run now.");
     describe_gauge!(
         "synqc_queue_future_depth",
-        "Queued runs waiting for a retry backoff to end."
+        "Queued runs waiting for their earliest start: a retry backoff or the request's not_before."
+    );
+    describe_gauge!(
+        "synqc_queue_paused",
+        "1 while a hardware target (target=\"all\": the whole queue) is paused and starts no new run."
     );
     describe_gauge!(
         "synqc_queue_oldest_queued_age_seconds",
@@ -343,6 +349,13 @@ fn refresh(state: &State) {
         } else {
             0.0
         });
+    }
+    // Every target and the whole queue ("all", which no target is called).
+    let pauses = store.pauses();
+    let paused = |key: &str| if pauses.contains_key(key) { 1.0 } else { 0.0 };
+    metrics::gauge!("synqc_queue_paused", "target" => "all").set(paused(crate::store::WHOLE_QUEUE));
+    for t in state.targets.all() {
+        metrics::gauge!("synqc_queue_paused", "target" => t.id).set(paused(t.id));
     }
 }
 

@@ -86,6 +86,7 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
             "expired_leases": expired,
             "failure_codes": failure_codes,
         },
+        "paused": super::queue::paused_view(&state.store.pauses()),
     });
     let code = if store_ok {
         StatusCode::Ok

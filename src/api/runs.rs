@@ -94,6 +94,17 @@ pub async fn accept(
             ));
         }
     }
+    let pauses = state.store.pauses();
+    for key in [crate::store::WHOLE_QUEUE, record.hardware_target.as_str()] {
+        if let Some(p) = pauses.get(key) {
+            record.warnings.push(format!(
+                "{} is paused ({}); the run was accepted and waits in the queue until it is resumed \
+                 (POST /queue/resume, or synqc resume).",
+                super::queue::what(key),
+                p.reason
+            ));
+        }
+    }
     if state.store.counts.get(RunStatus::Queued) >= cfg.max_pending {
         return Err(ApiError::Backpressure {
             message: format!(

@@ -154,7 +154,7 @@ fn target_values(targets: &Targets, field: &str) -> Vec<&'static str> {
 }
 
 /// 400 INVALID_TARGET for `given` in `field`, with the values it accepts.
-pub(super) fn unknown_target(targets: &Targets, field: &'static str, given: &str) -> Refusal {
+pub fn unknown_target(targets: &Targets, field: &'static str, given: &str) -> Refusal {
     let valid = target_values(targets, field);
     Refusal::UnknownTarget {
         field,
