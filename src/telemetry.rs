@@ -161,7 +161,10 @@ fn describe_all() {
         "synqc_queue_depth",
         "Runs per state, as one series labelled by status."
     );
-    describe_gauge!("synqc_queue_ready_depth", "Queued runs due to run now.");
+    describe_gauge!(
+        "synqc_queue_ready_depth",
+        "Queued runs due to run now and not held back by a pause."
+    );
     describe_gauge!(
         "synqc_queue_future_depth",
         "Queued runs waiting for their earliest start: a retry backoff or the request's not_before."
@@ -173,7 +176,7 @@ fn describe_all() {
     describe_gauge!(
         "synqc_queue_oldest_queued_age_seconds",
         Unit::Seconds,
-        "Age of the oldest queued run; 0 when none is queued."
+        "Age of the oldest queued run that could start now (not scheduled for later, not paused); 0 when none."
     );
     describe_gauge!(
         "synqc_queue_max_workers",
@@ -322,10 +325,12 @@ fn refresh(state: &State) {
         metrics::gauge!("synqc_queue_depth", "status" => s.as_str()).set(n);
     }
     let now = crate::clock::now_ms();
-    let (ready, future) = store.ready_and_future(now);
-    metrics::gauge!("synqc_queue_ready_depth").set(ready as f64);
+    // Runs held back by a pause are not ready: the worker alerts must not
+    // fire for a pause (SynqcQueuePaused is about that).
+    let (_, future) = store.ready_and_future(now);
+    metrics::gauge!("synqc_queue_ready_depth").set(store.startable(now) as f64);
     metrics::gauge!("synqc_queue_future_depth").set(future as f64);
-    let oldest = store.oldest_queued_ms();
+    let oldest = store.oldest_queued_ms(now);
     metrics::gauge!("synqc_queue_oldest_queued_age_seconds").set(
         oldest
             .map(|t| now.saturating_sub(t) as f64 / 1000.0)

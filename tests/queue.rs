@@ -122,6 +122,9 @@ fn a_pause_outlives_a_kill_and_a_restart_and_resume_runs_the_queue() {
     assert_eq!(s.health()["paused"]["queue"]["reason"], "fridge warm-up");
     assert_eq!(metric(&s, "synqc_queue_paused{target=\"all\"}"), 1.0);
     assert_eq!(metric(&s, "synqc_queue_paused{target=\"sim_local\"}"), 0.0);
+    // Held back by the pause: not ready, so no worker alert fires for it.
+    assert_eq!(metric(&s, "synqc_queue_ready_depth"), 0.0);
+    assert_eq!(s.health()["queue"]["oldest_queued_age_s"], Value::Null);
     s.kill9();
 
     let s = Server::start_at(&data, &["--workers", "1"]);

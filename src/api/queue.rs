@@ -143,7 +143,8 @@ pub async fn resume(mut req: Request<State>) -> Result<Response, ApiError> {
     let was_paused = state.store.pauses().contains_key(key);
     let pauses = state.store.set_pause(key, None).await?;
     if was_paused {
-        log::warn!("{} resumed", what(key));
+        let why = asked.reason.map(|r| format!(": {r}")).unwrap_or_default();
+        log::warn!("{} resumed{why}", what(key));
         state.executor.wake();
     }
     let mut message = if was_paused {

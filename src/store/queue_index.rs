@@ -50,8 +50,6 @@ pub(super) struct QueueIndex {
     entries: HashMap<RunId, Entry>,
     /// Runs whose earliest start is still ahead, by that time.
     future: BTreeSet<(u64, RunId)>,
-    /// Every queued id, for the oldest.
-    ids: BTreeSet<RunId>,
     /// Paused targets, and the whole queue under [`WHOLE_QUEUE`].
     paused: BTreeMap<String, Pause>,
 }
@@ -80,7 +78,6 @@ impl QueueIndex {
             not_before_ms,
         };
         self.entries.insert(id, entry);
-        self.ids.insert(id);
         if not_before_ms > 0 {
             // Moved to its lane by the first look at the queue once due.
             self.future.insert((not_before_ms, id));
@@ -102,7 +99,6 @@ impl QueueIndex {
         let Some(e) = self.entries.remove(id) else {
             return;
         };
-        self.ids.remove(id);
         if !self.future.remove(&(e.not_before_ms, *id)) {
             let lane = &mut self.lanes[e.target][usize::from(e.priority)];
             if let Ok(at) = lane.binary_search(id) {
@@ -193,9 +189,18 @@ impl QueueIndex {
         self.entries.get(&id).map(|e| (e.byte, id))
     }
 
-    /// Submit time (ms) of the oldest queued run.
-    pub fn oldest_ms(&self) -> Option<u64> {
-        self.ids.first().map(RunId::unix_ms)
+    /// Submit time (ms) of the oldest run the workers could start now:
+    /// a run that waits for its earliest start or behind a pause waits on
+    /// purpose, and is not what the oldest-run alert is about.
+    pub fn oldest_ms(&mut self, now_ms: u64) -> Option<u64> {
+        self.promote(now_ms);
+        self.lanes
+            .iter()
+            .enumerate()
+            .filter(|(t, _)| self.startable(*t))
+            .flat_map(|(_, lanes)| lanes.iter().filter_map(VecDeque::front))
+            .map(RunId::unix_ms)
+            .min()
     }
 
     /// (due now, waiting for their earliest start)
@@ -260,7 +265,7 @@ mod tests {
         assert_eq!(q.position(&id(10), 0), Some(1));
         assert_eq!(q.position(&id(20), 0), Some(2));
         assert_eq!(q.position(&id(30), 0), Some(3));
-        assert_eq!(q.oldest_ms(), Some(10));
+        assert_eq!(q.oldest_ms(0), Some(10));
         q.remove(&id(10));
         assert_eq!(q.position(&id(30), 0), Some(2));
         assert_eq!(q.position(&id(10), 0), None);
@@ -287,6 +292,7 @@ mod tests {
         q.insert(b(9), id(5), "a", 300);
         q.insert(b(4), id(4), "a", 0);
         assert_eq!(q.ready_and_future(100), (2, 2));
+        assert_eq!(q.oldest_ms(100), Some(2), "a waiting run waits on purpose");
         // A due run: the due runs before it; the waiting ones are not due.
         assert_eq!(q.position(&id(2), 100), Some(0));
         assert_eq!(q.position(&id(4), 100), Some(1));
@@ -331,6 +337,7 @@ mod tests {
         assert_eq!(q.next_ready(0, &[]), Some((b(4), id(2))));
         assert_eq!(q.next_ready(0, &[id(2)]), None);
         assert_eq!(q.startable_count(0), 1);
+        assert_eq!(q.oldest_ms(0), Some(2), "a paused run waits on purpose");
         assert_eq!(q.position(&id(2), 0), Some(0));
         // Where it will be on resume: behind run 1 of its own target and
         // run 2 (older, same priority) of the target that is not paused.

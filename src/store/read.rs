@@ -109,9 +109,10 @@ impl Store {
         self.index().pauses().clone()
     }
 
-    /// The oldest queued run's submit time (ms).
-    pub fn oldest_queued_ms(&self) -> Option<u64> {
-        self.index().oldest_ms()
+    /// The submit time (ms) of the oldest queued run the workers could
+    /// start at `now_ms` (not waiting for its earliest start or a pause).
+    pub fn oldest_queued_ms(&self, now_ms: u64) -> Option<u64> {
+        self.index().oldest_ms(now_ms)
     }
 
     pub fn session(&self, id: &str) -> Result<Option<SessionRecord>> {

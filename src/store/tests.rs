@@ -848,23 +848,26 @@ impl Harness {
                 id
             );
         }
-        let paused: BTreeSet<String> = store.pauses().into_keys().collect();
-        prop_assert_eq!(&paused, &model.paused, "pauses");
-        let startable = if model.paused.contains(WHOLE_QUEUE) {
-            0
+        let startable: Vec<RunId> = if model.paused.contains(WHOLE_QUEUE) {
+            Vec::new()
         } else {
             queue
                 .iter()
-                .map(|id| &model.runs[id])
-                .filter(|r| r.not_before <= self.now && !model.paused.contains(target_of(&r.req)))
-                .count() as u64
+                .filter(|id| {
+                    let r = &model.runs[*id];
+                    r.not_before <= self.now && !model.paused.contains(target_of(&r.req))
+                })
+                .copied()
+                .collect()
         };
-        prop_assert_eq!(store.startable(self.now), startable, "startable");
         prop_assert_eq!(
-            store.oldest_queued_ms(),
-            queue.iter().map(|id| id.unix_ms()).min(),
+            store.oldest_queued_ms(self.now),
+            startable.iter().map(|id| id.unix_ms()).min(),
             "oldest_queued_ms"
         );
+        let paused: BTreeSet<String> = store.pauses().into_keys().collect();
+        prop_assert_eq!(&paused, &model.paused, "pauses");
+        prop_assert_eq!(store.startable(self.now), startable.len() as u64, "startable");
         let future = queue
             .iter()
             .filter(|id| model.runs[*id].not_before > self.now)
@@ -1118,7 +1121,7 @@ fn undecodable_record_found_by_claim_is_quarantined() {
         "the dead queue entry is not counted"
     );
     assert_eq!(store.ready_and_future(crate::clock::now_ms()), (0, 0));
-    assert_eq!(store.oldest_queued_ms(), None);
+    assert_eq!(store.oldest_queued_ms(crate::clock::now_ms()), None);
     assert!(store.leases().expect("leases").is_empty());
     drop(store);
     let store = open_store(dir.path(), budget()).expect("reopen");
@@ -1183,7 +1186,7 @@ fn quarantined_queued_run_leaves_no_queue_entry() {
         "queued count after quarantine"
     );
     assert_eq!(store.ready_and_future(crate::clock::now_ms()), (0, 0));
-    assert_eq!(store.oldest_queued_ms(), None);
+    assert_eq!(store.oldest_queued_ms(crate::clock::now_ms()), None);
     drop(store);
     let store = open_store(dir.path(), budget()).expect("reopen");
     assert_eq!(
