@@ -82,11 +82,11 @@ impl QueueIndex {
             // Moved to its lane by the first look at the queue once due.
             self.future.insert((not_before_ms, id));
         } else {
-            self.into_lane(id, entry);
+            self.put_in_lane(id, entry);
         }
     }
 
-    fn into_lane(&mut self, id: RunId, e: Entry) {
+    fn put_in_lane(&mut self, id: RunId, e: Entry) {
         let lane = &mut self.lanes[e.target][usize::from(e.priority)];
         // New submits land at the end; a requeued run goes back to its place.
         let at = lane.partition_point(|x| *x < id);
@@ -115,7 +115,7 @@ impl QueueIndex {
             }
             self.future.pop_first();
             if let Some(e) = self.entries.get(&id).copied() {
-                self.into_lane(id, e);
+                self.put_in_lane(id, e);
             }
         }
     }
