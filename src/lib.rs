@@ -138,6 +138,7 @@ impl AppState {
         let mut view = serde_json::to_value(t).unwrap_or_default();
         view["available"] = available.into();
         view["availability_reason"] = reason.into();
+        view["paused"] = serde_json::to_value(self.store.pauses().get(t.id)).unwrap_or_default();
         if let Some(handle) = self.external.get(t.id) {
             view["executor"] = serde_json::to_value(handle.status()).unwrap_or_default();
         }

@@ -40,7 +40,7 @@ const TARGET_IDS: [&str; 6] = [
 
 /// Route templates, the only values the `route` label takes (plus
 /// "unmatched" for anything else).
-pub const ROUTES: [&str; 21] = [
+pub const ROUTES: [&str; 23] = [
     "/",
     "/runs",
     "/runs/:id",
@@ -50,6 +50,8 @@ pub const ROUTES: [&str; 21] = [
     "/experiments/:id",
     "/hardware/targets",
     "/controls/profile",
+    "/queue/pause",
+    "/queue/resume",
     "/health",
     "/health/live",
     "/health/ready",
@@ -159,15 +161,22 @@ fn describe_all() {
         "synqc_queue_depth",
         "Runs per state, as one series labelled by status."
     );
-    describe_gauge!("synqc_queue_ready_depth", "Queued runs due to run now.");
+    describe_gauge!(
+        "synqc_queue_ready_depth",
+        "Queued runs due to run now and not held back by a pause."
+    );
     describe_gauge!(
         "synqc_queue_future_depth",
-        "Queued runs waiting for a retry backoff to end."
+        "Queued runs waiting for their earliest start: a retry backoff or the request's not_before."
+    );
+    describe_gauge!(
+        "synqc_queue_paused",
+        "1 while a hardware target (target=\"all\": the whole queue) is paused and starts no new run."
     );
     describe_gauge!(
         "synqc_queue_oldest_queued_age_seconds",
         Unit::Seconds,
-        "Age of the oldest queued run; 0 when none is queued."
+        "Age of the oldest queued run that could start now (not scheduled for later, not paused); 0 when none."
     );
     describe_gauge!(
         "synqc_queue_max_workers",
@@ -316,10 +325,12 @@ fn refresh(state: &State) {
         metrics::gauge!("synqc_queue_depth", "status" => s.as_str()).set(n);
     }
     let now = crate::clock::now_ms();
-    let (ready, future) = store.ready_and_future(now);
-    metrics::gauge!("synqc_queue_ready_depth").set(ready as f64);
+    // Runs held back by a pause are not ready: the worker alerts must not
+    // fire for a pause (SynqcQueuePaused is about that).
+    let (_, future) = store.ready_and_future(now);
+    metrics::gauge!("synqc_queue_ready_depth").set(store.startable(now) as f64);
     metrics::gauge!("synqc_queue_future_depth").set(future as f64);
-    let oldest = store.oldest_queued_ms();
+    let oldest = store.oldest_queued_ms(now);
     metrics::gauge!("synqc_queue_oldest_queued_age_seconds").set(
         oldest
             .map(|t| now.saturating_sub(t) as f64 / 1000.0)
@@ -343,6 +354,13 @@ fn refresh(state: &State) {
         } else {
             0.0
         });
+    }
+    // Every target and the whole queue ("all", which no target is called).
+    let pauses = store.pauses();
+    let paused = |key: &str| if pauses.contains_key(key) { 1.0 } else { 0.0 };
+    metrics::gauge!("synqc_queue_paused", "target" => "all").set(paused(crate::store::WHOLE_QUEUE));
+    for t in state.targets.all() {
+        metrics::gauge!("synqc_queue_paused", "target" => t.id).set(paused(t.id));
     }
 }
 

@@ -96,6 +96,44 @@ fn submit_and_status_round_trip() {
 }
 
 #[test]
+fn pause_and_resume_a_target_from_the_command_line() {
+    let s = Server::start(&["--workers", "1"]);
+    let url = format!("http://127.0.0.1:{}", s.port);
+    let (ok, text) = synqc(&[
+        "pause",
+        "--url",
+        &url,
+        "--target",
+        "sim_local",
+        "--reason",
+        "fridge",
+    ]);
+    assert!(ok && text.contains("fridge"), "{text}");
+    assert_eq!(s.health()["paused"]["targets"]["sim_local"]["reason"], "fridge");
+    let (ok, text) = synqc(&[
+        "submit",
+        "--url",
+        &url,
+        "--preset",
+        "hello_quantum_sim",
+        "--priority",
+        "9",
+    ]);
+    assert!(ok && text.contains("paused"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("submit prints JSON");
+    let id = v["id"].as_str().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(s.get(&format!("/runs/{id}")).json()["status"], "queued");
+    let (ok, text) = synqc(&["pause", "--url", &url, "--target", "nowhere"]);
+    assert!(!ok && text.contains("INVALID_TARGET"), "{text}");
+    let (ok, text) = synqc(&["resume", "--url", &url, "--target", "sim_local"]);
+    assert!(ok && text.contains("\"was_paused\": true"), "{text}");
+    let run = s.wait_final(id, std::time::Duration::from_secs(30));
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["priority"], 9, "{run}");
+}
+
+#[test]
 fn loadtest_passes_on_a_healthy_appliance_and_fails_strictly_when_runs_stall() {
     let s = Server::start(&[]);
     let url = format!("http://127.0.0.1:{}", s.port);
@@ -229,12 +267,23 @@ fn every_command_answers_help_with_its_options() {
         (
             vec!["submit"],
             [
-                &["--preset", "--shots", "--target", "--mode", "--seed", "--notes"][..],
+                &[
+                    "--preset",
+                    "--shots",
+                    "--target",
+                    "--mode",
+                    "--seed",
+                    "--notes",
+                    "--priority",
+                    "--not-before",
+                ][..],
                 &client,
             ]
             .concat(),
         ),
         (vec!["status"], client.to_vec()),
+        (vec!["pause"], [&["--target", "--reason"][..], &client].concat()),
+        (vec!["resume"], [&["--target", "--reason"][..], &client].concat()),
         (
             vec!["loadtest"],
             [

@@ -44,6 +44,7 @@ EXPECTED_ALERTS = {
     "SynqcExpiredLeases", "SynqcNoActiveWorkers", "SynqcRunFailures",
     "SynqcHttpLatencyHigh", "SynqcBudgetKeyChurnSpike", "SynqcBudgetRejections",
     "SynqcExecutorDown",
+    "SynqcQueuePaused",
 }
 
 # docs/metrics.md "Series": name -> (type, label names). `le` is implied for
@@ -63,6 +64,7 @@ EXPECTED_FAMILIES = {
     "synqc_queue_depth": ("gauge", {"status"}),
     "synqc_queue_ready_depth": ("gauge", set()),
     "synqc_queue_future_depth": ("gauge", set()),
+    "synqc_queue_paused": ("gauge", {"target"}),
     "synqc_queue_oldest_queued_age_seconds": ("gauge", set()),
     "synqc_queue_max_workers": ("gauge", set()),
     "synqc_queue_max_pending": ("gauge", set()),

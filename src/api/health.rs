@@ -22,7 +22,7 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
     let counts = &state.store.counts;
     let leases = state.store.leases().unwrap_or_default();
     let expired = leases.iter().filter(|(_, l)| l.expires_ms <= now).count();
-    let oldest = state.store.oldest_queued_ms();
+    let oldest = state.store.oldest_queued_ms(now);
     let quarantined = counts.quarantined.load(Ordering::Relaxed);
     let archive = state.store.archive_state();
     let status = if store_ok && quarantined == 0 && archive != "failed" {
@@ -86,6 +86,7 @@ pub async fn health(req: Request<State>) -> Result<Response, ApiError> {
             "expired_leases": expired,
             "failure_codes": failure_codes,
         },
+        "paused": super::queue::paused_view(&state.store.pauses()),
     });
     let code = if store_ok {
         StatusCode::Ok

@@ -9,6 +9,7 @@ mod events;
 mod experiments;
 mod health;
 mod qubits;
+mod queue;
 mod runs;
 mod targets;
 
@@ -55,6 +56,10 @@ pub fn app(state: State) -> tide::Server<State> {
         .get(endpoint("/experiments/:id", experiments::get));
     app.at("/hardware/targets")
         .get(endpoint("/hardware/targets", targets::list));
+    app.at("/queue/pause")
+        .post(endpoint("/queue/pause", queue::pause));
+    app.at("/queue/resume")
+        .post(endpoint("/queue/resume", queue::resume));
     app.at("/controls/profile")
         .get(endpoint("/controls/profile", controls::get))
         .post(endpoint("/controls/profile", controls::set));
@@ -94,7 +99,7 @@ pub fn allowed_methods(path: &str) -> &'static str {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
         ["runs"] | ["controls", "profile"] => "GET, HEAD, POST, OPTIONS",
-        ["runs", _, "cancel"] | ["experiments", "run"] => "POST, OPTIONS",
+        ["runs", _, "cancel"] | ["experiments", "run"] | ["queue", "pause" | "resume"] => "POST, OPTIONS",
         _ => "GET, HEAD, OPTIONS",
     }
 }

@@ -94,6 +94,17 @@ pub async fn accept(
             ));
         }
     }
+    let pauses = state.store.pauses();
+    for key in [crate::store::WHOLE_QUEUE, record.hardware_target.as_str()] {
+        if let Some(p) = pauses.get(key) {
+            record.warnings.push(format!(
+                "{} is paused ({}); the run was accepted and waits in the queue until it is resumed \
+                 (POST /queue/resume, or synqc resume).",
+                super::queue::what(key),
+                p.reason
+            ));
+        }
+    }
     if state.store.counts.get(RunStatus::Queued) >= cfg.max_pending {
         return Err(ApiError::Backpressure {
             message: format!(
@@ -169,7 +180,7 @@ pub async fn accept(
 /// The run's place in the queue while it is queued.
 fn position(state: &State, rec: &RunRecord) -> Option<u64> {
     if rec.status == RunStatus::Queued {
-        state.store.queue_position(rec)
+        state.store.queue_position(rec, crate::clock::now_ms())
     } else {
         None
     }

@@ -49,6 +49,14 @@ const COMMANDS: &[Command] = &[
             ),
             ("--seed S", "simulator seed: the same seed gives the same result"),
             ("--notes TEXT", "free text kept with the run"),
+            (
+                "--priority N",
+                "queue priority 0-9, higher runs first (default 7 in calibrate mode, 4 otherwise)",
+            ),
+            (
+                "--not-before T",
+                "earliest start: an RFC 3339 date-time such as 2030-01-31T08:00:00Z",
+            ),
         ],
         client: true,
     },
@@ -57,6 +65,26 @@ const COMMANDS: &[Command] = &[
         usage: "RUN_ID [OPTIONS]",
         about: "print a run's status document (JSON); exit 1 unless the server answers 200",
         options: &[],
+        client: true,
+    },
+    Command {
+        name: "pause",
+        usage: "[--target T] [--reason TEXT] [OPTIONS]",
+        about: "start no new run on target T, or on the whole queue: running runs finish, submits wait",
+        options: &[
+            ("--target T", "the hardware target to pause (default: the whole queue)"),
+            ("--reason TEXT", "why, shown in /health and the console"),
+        ],
+        client: true,
+    },
+    Command {
+        name: "resume",
+        usage: "[--target T] [OPTIONS]",
+        about: "end the pause of target T, or of the whole queue: its queued runs start in turn",
+        options: &[
+            ("--target T", "the hardware target to resume (default: the whole queue)"),
+            ("--reason TEXT", "why, logged by the server"),
+        ],
         client: true,
     },
     Command {

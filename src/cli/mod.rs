@@ -34,6 +34,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         Some("healthcheck") => remote::healthcheck(&args[1..]),
         Some("submit") => remote::submit(&args[1..]),
         Some("status") => remote::status(&args[1..]),
+        Some("pause") => remote::pause(&args[1..], false),
+        Some("resume") => remote::pause(&args[1..], true),
         Some("loadtest") => remote::loadtest(&args[1..]),
         Some("backup") => remote::backup(&args[1..]),
         Some("restore") => local::restore(&args[1..]),

@@ -1,5 +1,5 @@
 //! The commands that talk to a running appliance over HTTP: healthcheck,
-//! submit, status, loadtest and backup.
+//! submit, status, pause, resume, loadtest and backup.
 
 use serde_json::json;
 use synqc::say;
@@ -28,12 +28,17 @@ pub(super) fn submit(args: &[String]) -> Result<(), String> {
         ("target", "hardware_target"),
         ("mode", "mode"),
         ("notes", "notes"),
+        ("not-before", "not_before"),
     ] {
         if let Some(v) = take(&mut flags, flag) {
             body[field] = json!(v);
         }
     }
-    for (flag, field) in [("shots", "shot_budget"), ("seed", "seed")] {
+    for (flag, field) in [
+        ("shots", "shot_budget"),
+        ("seed", "seed"),
+        ("priority", "priority"),
+    ] {
         if let Some(v) = number::<u64>(&mut flags, flag)? {
             body[field] = json!(v);
         }
@@ -73,6 +78,46 @@ pub(super) fn status(args: &[String]) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("HTTP {}", reply.status))
+    }
+}
+
+/// `synqc pause` (`resume` false) or `synqc resume`: POST /queue/pause or
+/// /queue/resume for --target, or the whole queue, and print the answer.
+pub(super) fn pause(args: &[String], resume: bool) -> Result<(), String> {
+    let name = if resume { "resume" } else { "pause" };
+    let (mut flags, words) = parse_flags(args)?;
+    let client = client_from(&mut flags)?;
+    let mut body = json!({});
+    if let Some(t) = take(&mut flags, "target") {
+        body["hardware_target"] = json!(t);
+    }
+    if let Some(r) = take(&mut flags, "reason") {
+        body["reason"] = json!(r);
+    }
+    no_leftovers(&flags, name)?;
+    if let Some(extra) = words.first() {
+        return Err(format!(
+            "{name} takes no word '{extra}'; name a target with --target T (see synqc {name} --help)"
+        ));
+    }
+    let reply = client.post(&format!("/queue/{name}"), &body)?;
+    let answer = reply.json();
+    say!(
+        "{}",
+        serde_json::to_string_pretty(&answer).unwrap_or(reply.body.clone())
+    );
+    if reply.status == 200 {
+        Ok(())
+    } else {
+        let detail = &answer["detail"];
+        Err(format!(
+            "{name} refused: HTTP {} {} {}",
+            reply.status,
+            detail["error_code"].as_str().unwrap_or(""),
+            detail["error_message"].as_str().unwrap_or("")
+        )
+        .trim_end()
+        .to_string())
     }
 }
 

@@ -123,8 +123,9 @@ pub async fn maintenance_loop(state: State) {
             metrics::counter!("synqc_metrics_collection_errors_total").increment(1);
             log::error!("maintenance failed: {e}");
         }
-        // Retries whose backoff ended need a worker even with no submit.
-        if state.store.ready_and_future(now_ms()).0 > 0 {
+        // Retries whose backoff ended, runs whose not_before came and runs
+        // of a resumed target need a worker even with no submit.
+        if state.store.startable(now_ms()) > 0 {
             state.executor.wake();
         }
     }

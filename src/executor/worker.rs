@@ -120,10 +120,10 @@ pub(super) async fn claim(state: &State, batch: usize) -> Result<Claimed, StoreE
     let lease_ms = state.config.lease_seconds.as_millis() as u64;
     let at = Instant::now();
     let now = now_ms();
+    // Runs a pause holds back are not work to share.
     let share = state
         .store
-        .ready_and_future(now)
-        .0
+        .startable(now)
         .div_ceil(state.config.workers.max(1) as u64);
     let leases: Vec<Lease> = (0..batch.min(share as usize).max(1))
         .map(|_| Lease {

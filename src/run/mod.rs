@@ -144,7 +144,8 @@ impl RunStatus {
     }
 }
 
-/// explore and prod share a priority; calibrate runs go first.
+/// explore and prod share a default priority; calibrate runs default to a
+/// higher one, so they still go first unless a request says otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -171,11 +172,12 @@ impl Mode {
         }
     }
 
-    /// Queue priority: lower runs first.
+    /// The queue priority (0-9, higher runs first) of a run of this mode
+    /// whose request names none.
     pub fn priority(self) -> u8 {
         match self {
-            Mode::Calibrate => 0,
-            Mode::Explore | Mode::Prod => 1,
+            Mode::Calibrate => 7,
+            Mode::Explore | Mode::Prod => 4,
         }
     }
 }
@@ -250,6 +252,30 @@ pub struct RunRecord {
     /// field existed decode with none; runs without warnings store none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The queue priority (0-9, higher first). Records written before
+    /// priorities existed have none and run at their mode's default, in
+    /// the queue place they were given then (see store/layout.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
+    /// Earliest start (Unix seconds); none starts as soon as it can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<f64>,
+}
+
+/// The highest queue priority a request may name.
+pub const MAX_PRIORITY: u8 = 9;
+
+impl RunRecord {
+    /// The run's queue priority (0-9, higher first).
+    pub fn priority(&self) -> u8 {
+        self.priority.unwrap_or_else(|| self.mode.priority())
+    }
+
+    /// Its earliest start in milliseconds (0: none).
+    pub fn not_before_ms(&self) -> u64 {
+        self.not_before
+            .map_or(0, |s| (s.max(0.0) * 1000.0).round() as u64)
+    }
 }
 
 #[cfg(test)]
@@ -299,10 +325,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn records_without_warnings_decode_and_stay_as_they_were() {
+    fn queued_record() -> RunRecord {
         let id = RunId::new(1_700_000_000_000, 0, 1);
-        let rec = RunRecord {
+        RunRecord {
             id,
             preset: Preset::Health,
             hardware_target: "sim_local".into(),
@@ -327,7 +352,14 @@ mod tests {
             error: None,
             result: None,
             warnings: Vec::new(),
-        };
+            priority: None,
+            not_before: None,
+        }
+    }
+
+    #[test]
+    fn records_without_warnings_decode_and_stay_as_they_were() {
+        let rec = queued_record();
         // A record written before warnings existed has no such key: what
         // a run without warnings still writes.
         let old = serde_json::to_value(&rec).unwrap();
@@ -339,5 +371,23 @@ mod tests {
         };
         let text = serde_json::to_string(&warned).unwrap();
         assert_eq!(serde_json::from_str::<RunRecord>(&text).unwrap(), warned);
+    }
+
+    #[test]
+    fn records_without_a_priority_run_at_their_modes_default() {
+        let mut rec = queued_record();
+        rec.mode = Mode::Calibrate;
+        // A record written before priorities has neither key.
+        let old = serde_json::to_value(&rec).unwrap();
+        assert!(old.get("priority").is_none() && old.get("not_before").is_none());
+        let mut rec: RunRecord = serde_json::from_value(old).unwrap();
+        assert_eq!((rec.priority, rec.priority(), rec.not_before_ms()), (None, 7, 0));
+        rec.mode = Mode::Prod;
+        assert_eq!(rec.priority(), 4, "calibrate first, as before priorities");
+        rec.priority = Some(9);
+        rec.not_before = Some(1.5);
+        assert_eq!((rec.priority(), rec.not_before_ms()), (9, 1500));
+        let again: RunRecord = serde_json::from_str(&serde_json::to_string(&rec).unwrap()).unwrap();
+        assert_eq!(again, rec);
     }
 }

@@ -40,6 +40,13 @@ pub fn status(rec: &RunRecord, queue_position: Option<u64>) -> Value {
     v["hardware_target"] = json!(rec.hardware_target);
     v["shot_budget"] = json!(rec.shot_budget);
     v["seed"] = json!(rec.seed);
+    v["priority"] = json!(rec.priority());
+    v["not_before"] = json!(rec.not_before);
+    // A queued run whose earliest start is ahead is scheduled: it says for when.
+    let scheduled = rec
+        .not_before
+        .filter(|t| rec.status == super::RunStatus::Queued && *t * 1000.0 > crate::clock::now_ms() as f64);
+    v["scheduled_for"] = json!(scheduled.map(crate::clock::rfc3339));
     v
 }
 

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::{codec, finished_key, queue_key, u64_of, Result, Store, StoreError, SCHEMA_VERSION};
+use super::layout::{queue_key_of, queue_value};
+use super::{codec, finished_key, u64_of, Result, Store, StoreError, SCHEMA_VERSION};
 use crate::budget::{Budget, SessionRecord};
 use crate::run::{RunRecord, RunStatus};
 
@@ -148,9 +149,10 @@ fn restore_into(dir: &Path, input: &mut dyn BufRead) -> Result<Restored> {
                 // (again) after the restore, with the same seed.
                 rec.status = RunStatus::Queued;
                 rec.started_at = None;
-                store
-                    .queue
-                    .insert(queue_key(rec.mode.priority(), &rec.id), &0u64.to_be_bytes())?;
+                store.queue.insert(
+                    queue_key_of(&rec),
+                    queue_value(rec.not_before_ms(), &rec.hardware_target),
+                )?;
                 done.requeued += 1;
                 store.runs.insert(rec.id.0, codec::encode(&rec))?;
             } else {

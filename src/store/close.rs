@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::compact::{self, Compacted};
-use super::layout::{META_QUEUE_AT_STOP, QUEUE_ENTRY};
+use super::layout::{META_QUEUE_AT_STOP_V2, QUEUE_ENTRY};
 use super::open::open_sled;
 use super::{Result, Store, StoreError};
 use crate::run::RunStatus;
@@ -31,10 +31,19 @@ impl Store {
         let mut copy = Vec::with_capacity(store.counts.get(RunStatus::Queued) as usize * QUEUE_ENTRY);
         for item in store.queue.iter() {
             let (k, v) = item?;
+            // A value is 8 bytes and a target id; one that would not fit
+            // its length leaves no copy, and the next start reads the tree.
+            let Ok(len) = u16::try_from(v.len()) else {
+                copy.clear();
+                break;
+            };
             copy.extend_from_slice(&k);
+            copy.extend_from_slice(&len.to_be_bytes());
             copy.extend_from_slice(&v);
         }
-        store.meta.insert(META_QUEUE_AT_STOP, copy)?;
+        if !copy.is_empty() {
+            store.meta.insert(META_QUEUE_AT_STOP_V2, copy)?;
+        }
         store.db.flush()?;
         let (data_dir, cache) = (store.path.clone(), store.cache_bytes);
         drop(store);

@@ -16,9 +16,13 @@
 //! together against the store's model test; apart, each would hide the
 //! rule it shares with the others.
 
+use std::collections::BTreeMap;
+
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 
+use super::layout::{queue_key_of, queue_value, META_PAUSES, QUEUE_BYTES};
+use super::queue_index::Pause;
 use super::{
     bump, codec, decode_lease, encode_lease, finished_key, queue_key, run_id_of, u64_of, CancelOutcome,
     IdempotencyKey, Lease, Result, Store, StoreError, Submitted, CANCEL_REQUESTED, IDEMPOTENCY_TTL_MS,
@@ -65,6 +69,10 @@ pub(super) enum Command {
     Quarantine { key: Vec<u8>, value: Vec<u8> },
     /// Nothing to apply; answered once everything before it is on disk.
     Flush,
+    /// Pause `key` (a target id, or the whole queue: see queue_index.rs)
+    /// with this reason, or end its pause (None). A pause already in
+    /// place keeps its start and takes the new reason.
+    Pause { key: String, pause: Option<Pause> },
 }
 
 /// Why a running run goes back to the queue.
@@ -88,7 +96,7 @@ impl Command {
     pub(super) fn durable(&self) -> bool {
         matches!(
             self,
-            Command::Submit { .. } | Command::Cancel { .. } | Command::Flush
+            Command::Submit { .. } | Command::Cancel { .. } | Command::Flush | Command::Pause { .. }
         )
     }
 }
@@ -122,6 +130,8 @@ pub(super) enum Outcome {
     Finished(bool),
     Requeued(bool),
     Cancelled(CancelOutcome),
+    /// Every pause in place after the command.
+    Paused(BTreeMap<String, Pause>),
     /// Unsubmit, quarantine and flush answer nothing more.
     Done,
 }
@@ -133,13 +143,18 @@ enum Effect {
         to: Option<RunStatus>,
     },
     Enqueued {
-        priority: u8,
+        /// The queue key's first byte.
+        byte: u8,
         id: RunId,
+        target: String,
         not_before_ms: u64,
     },
     Dequeued {
-        priority: u8,
         id: RunId,
+    },
+    Paused {
+        key: String,
+        pause: Option<Pause>,
     },
     Session {
         created: bool,
@@ -270,11 +285,13 @@ impl Store {
                     }
                 }
                 Effect::Enqueued {
-                    priority,
+                    byte,
                     id,
+                    target,
                     not_before_ms,
-                } => index.insert(priority, id, not_before_ms),
-                Effect::Dequeued { priority, id } => index.remove(priority, &id),
+                } => index.insert(byte, id, &target, not_before_ms),
+                Effect::Dequeued { id } => index.remove(&id),
+                Effect::Paused { key, pause } => index.set_pause(&key, pause),
                 Effect::Session { created, expired } => self.session_window_changed(created, expired),
                 Effect::Quarantined { key } => {
                     // Logged here, not in the transaction, which sled may run
@@ -307,7 +324,7 @@ impl Store {
                 Err(original) => Outcome::OriginalArchived(original),
             },
             Command::Unsubmit { run } => {
-                let key = queue_key(run.mode.priority(), &run.id);
+                let key = queue_key_of(run);
                 // The stored copy knows the budget window the shots went to.
                 if let (Found::Run(stored), Some(_)) = (tx.run(&run.id)?, tx.queue.get(key)?) {
                     tx.queue.remove(&key)?;
@@ -317,10 +334,7 @@ impl Store {
                         from: Some(RunStatus::Queued),
                         to: None,
                     });
-                    effects.push(Effect::Dequeued {
-                        priority: run.mode.priority(),
-                        id: run.id,
-                    });
+                    effects.push(Effect::Dequeued { id: run.id });
                 }
                 Outcome::Done
             }
@@ -378,17 +392,18 @@ impl Store {
                     // The claim counted an attempt the run never made.
                     Requeue::NotStarted => rec.attempts = rec.attempts.saturating_sub(1),
                 }
-                let priority = rec.mode.priority();
+                let key = queue_key_of(&rec);
                 tx.runs.insert(&id.0, codec::encode(&rec))?;
                 tx.queue
-                    .insert(&queue_key(priority, id), &not_before_ms.to_be_bytes())?;
+                    .insert(&key, queue_value(*not_before_ms, &rec.hardware_target))?;
                 effects.push(Effect::Moved {
                     from: Some(RunStatus::Running),
                     to: Some(RunStatus::Queued),
                 });
                 effects.push(Effect::Enqueued {
-                    priority,
+                    byte: key[0],
                     id: *id,
+                    target: rec.hardware_target.clone(),
                     not_before_ms: *not_before_ms,
                 });
                 Outcome::Requeued(true)
@@ -418,8 +433,7 @@ impl Store {
                     }
                     s => return Ok(Outcome::Cancelled(CancelOutcome::AlreadyFinished(s))),
                 }
-                let priority = rec.mode.priority();
-                tx.queue.remove(&queue_key(priority, id))?;
+                tx.queue.remove(&queue_key_of(&rec))?;
                 rec.status = RunStatus::Cancelled;
                 rec.finished_at = Some(*now_ms as f64 / 1000.0);
                 rec.error = Some(error.clone());
@@ -431,7 +445,7 @@ impl Store {
                     from: Some(RunStatus::Queued),
                     to: Some(RunStatus::Cancelled),
                 });
-                effects.push(Effect::Dequeued { priority, id: *id });
+                effects.push(Effect::Dequeued { id: *id });
                 Outcome::Cancelled(CancelOutcome::Cancelled(rec))
             }
             Command::Quarantine { key, value } => {
@@ -439,6 +453,32 @@ impl Store {
                 Outcome::Done
             }
             Command::Flush => Outcome::Done,
+            Command::Pause { key, pause } => {
+                let mut pauses: BTreeMap<String, Pause> = tx
+                    .meta
+                    .get(META_PAUSES)?
+                    .and_then(|v| serde_json::from_slice(&v).ok())
+                    .unwrap_or_default();
+                let pause = pause.clone().map(|new| match pauses.get(key) {
+                    Some(old) => Pause {
+                        since: old.since,
+                        ..new
+                    },
+                    None => new,
+                });
+                match &pause {
+                    Some(p) => pauses.insert(key.clone(), p.clone()),
+                    None => pauses.remove(key),
+                };
+                // A map of strings and numbers always serializes.
+                tx.meta
+                    .insert(META_PAUSES, serde_json::to_vec(&pauses).unwrap_or_default())?;
+                effects.push(Effect::Paused {
+                    key: key.clone(),
+                    pause,
+                });
+                Outcome::Paused(pauses)
+            }
         })
     }
 
@@ -496,9 +536,9 @@ impl Store {
         stored.budget_window_ms = record.window_start_ms;
         tx.sessions.insert(run.session_id.as_bytes(), &record.encode())?;
         tx.runs.insert(&run.id.0, codec::encode(&stored))?;
-        let priority = run.mode.priority();
+        let key = queue_key_of(run);
         tx.queue
-            .insert(&queue_key(priority, &run.id), &0u64.to_be_bytes())?;
+            .insert(&key, queue_value(run.not_before_ms(), &run.hardware_target))?;
         if let (Some(k), Some(ik)) = (idem, idem_key) {
             let v = [&k.body_digest[..], &run.id.0[..], &now_ms.to_be_bytes()[..]].concat();
             tx.idempotency.insert(ik, v)?;
@@ -508,9 +548,10 @@ impl Store {
             to: Some(RunStatus::Queued),
         });
         effects.push(Effect::Enqueued {
-            priority,
+            byte: key[0],
             id: run.id,
-            not_before_ms: 0,
+            target: run.hardware_target.clone(),
+            not_before_ms: run.not_before_ms(),
         });
         effects.push(Effect::Session { created, expired });
         Ok(Ok(Submitted::Accepted {
@@ -532,11 +573,11 @@ impl Store {
         claimed: &mut Vec<RunId>,
     ) -> TxResult<Option<Box<RunRecord>>> {
         loop {
-            let Some((priority, id)) = self.index().next_ready(now_ms, claimed) else {
+            let Some((byte, id)) = self.index().next_ready(now_ms, claimed) else {
                 return Ok(None);
             };
             claimed.push(id);
-            let key = queue_key(priority, &id);
+            let key = queue_key(byte, &id);
             if tx.queue.get(key)?.is_none() {
                 continue; // cancelled earlier in this batch
             }
@@ -549,7 +590,7 @@ impl Store {
                         from: Some(RunStatus::Queued),
                         to: None,
                     });
-                    effects.push(Effect::Dequeued { priority, id });
+                    effects.push(Effect::Dequeued { id });
                     continue;
                 }
                 Found::Undecodable(value) => {
@@ -567,7 +608,7 @@ impl Store {
                 from: Some(RunStatus::Queued),
                 to: Some(RunStatus::Running),
             });
-            effects.push(Effect::Dequeued { priority, id });
+            effects.push(Effect::Dequeued { id });
             return Ok(Some(rec));
         }
     }
@@ -585,13 +626,13 @@ fn quarantine_in(tx: &Tx, key: &[u8], value: &[u8], effects: &mut Vec<Effect>) -
     effects.push(Effect::Quarantined { key: key.to_vec() });
     // Queue keys are made of a run id; a key that is none has no entry.
     if let Some(id) = run_id_of(key) {
-        for priority in [0u8, 1u8] {
-            if tx.queue.remove(&queue_key(priority, &id))?.is_some() {
+        for byte in QUEUE_BYTES {
+            if tx.queue.remove(&queue_key(byte, &id))?.is_some() {
                 effects.push(Effect::Moved {
                     from: Some(RunStatus::Queued),
                     to: None,
                 });
-                effects.push(Effect::Dequeued { priority, id });
+                effects.push(Effect::Dequeued { id });
             }
         }
     }

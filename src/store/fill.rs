@@ -43,6 +43,8 @@ pub fn fill(path: &Path, runs: u64) -> Result<()> {
         crashes: 0,
         error: None,
         warnings: Vec::new(),
+        priority: None,
+        not_before: None,
         result: Some(crate::run::ResultDoc::new(
             &serde_json::json!({"kpis": {"fidelity": 0.97}}),
         )),

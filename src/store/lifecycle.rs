@@ -186,6 +186,24 @@ impl Store {
         }
     }
 
+    /// Pauses `key` (a target id, or [`super::WHOLE_QUEUE`]) or ends its
+    /// pause (None): no run of it starts while paused; running runs go on.
+    /// Answers once on disk, with every pause then in place.
+    pub async fn set_pause(
+        &self,
+        key: &str,
+        pause: Option<super::Pause>,
+    ) -> Result<std::collections::BTreeMap<String, super::Pause>> {
+        let command = Command::Pause {
+            key: key.to_string(),
+            pause,
+        };
+        match self.call(command).await? {
+            Outcome::Paused(pauses) => Ok(pauses),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Resolves once everything written before the call is on disk.
     pub async fn flush(&self) -> Result<()> {
         self.call(Command::Flush).await.map(|_| ())

@@ -45,6 +45,7 @@ use layout::{
 };
 use open::open_sled;
 pub use open::{DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
+pub use queue_index::{Pause, WHOLE_QUEUE};
 pub use usage::QubitUsage;
 
 /// Runs per state, kept in memory and moved only by committed transactions.

@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::layout::{
-    finished_key, run_id_of, u64_of, META_PROFILE, META_QUEUE_AT_STOP, META_SCHEMA, QUEUE_ENTRY, QUEUE_KEY,
+    finished_key, queue_value_target, run_id_of, u64_of, META_PAUSES, META_PROFILE, META_QUEUE_AT_STOP,
+    META_QUEUE_AT_STOP_V2, META_SCHEMA, QUEUE_ENTRY, QUEUE_KEY,
 };
 use super::{archive, codec, compact, queue_index, writer, Counts, Result, Store, StoreError};
 use crate::budget::{Budget, SessionRecord};
-use crate::run::RunStatus;
+use crate::run::{RunId, RunStatus};
 
 /// Version of the on-disk layout. Bump with a migration in [`Store::open`].
 /// 2: finished runs move to the archive database.
@@ -105,28 +106,54 @@ impl Store {
         // change the queue, so a later start never reads it stale.
         let mut queued = 0;
         let mut index = store.index();
-        let mut add = |k: &[u8], v: &[u8]| {
+        let mut add = |k: &[u8], v: &[u8]| -> Result<()> {
             queued += 1;
             if let Some(id) = k.get(1..).and_then(run_id_of) {
-                index.insert(k[0], id, u64_of(v));
+                let target = match queue_value_target(v) {
+                    Some(t) => t.to_string(),
+                    None => target_of_record(&store.runs, &id)?,
+                };
+                index.insert(k[0], id, &target, u64_of(v));
             }
+            Ok(())
         };
-        match store.meta.remove(META_QUEUE_AT_STOP)? {
-            Some(copy) if copy.len() % QUEUE_ENTRY == 0 => {
-                for entry in copy.chunks(QUEUE_ENTRY) {
-                    let (k, v) = entry.split_at(QUEUE_KEY);
-                    add(k, v);
+        let copy = store.meta.remove(META_QUEUE_AT_STOP_V2)?;
+        let old_copy = store.meta.remove(META_QUEUE_AT_STOP)?;
+        let entries = match (copy, old_copy) {
+            (Some(copy), _) => split_copy(&copy),
+            // Left by a synqc without priorities: its values are 8 bytes.
+            (None, Some(copy)) if copy.len() % QUEUE_ENTRY == 0 => Some(
+                copy.chunks(QUEUE_ENTRY)
+                    .map(|e| e.split_at(QUEUE_KEY))
+                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .collect(),
+            ),
+            (None, Some(_)) => None,
+            (None, None) => Some(Vec::new()).filter(|_| store.queue.is_empty()),
+        };
+        match entries {
+            Some(entries) => {
+                for (k, v) in entries {
+                    add(&k, &v)?;
                 }
             }
-            copy => {
-                if copy.is_some() {
-                    log::warn!("the queue copy of the last stop is damaged; reading the queue itself");
+            None => {
+                if !store.queue.is_empty() {
+                    log::info!("no usable copy of the queue from the last stop; reading the queue itself");
                 }
                 for item in store.queue.iter() {
                     let (k, v) = item?;
-                    add(&k, &v);
+                    add(&k, &v)?;
                 }
             }
+        }
+        let pauses: std::collections::BTreeMap<String, super::Pause> = store
+            .meta
+            .get(META_PAUSES)?
+            .and_then(|v| serde_json::from_slice(&v).ok())
+            .unwrap_or_default();
+        for (key, pause) in pauses {
+            index.set_pause(&key, Some(pause));
         }
         drop(index);
         store.counts.add(RunStatus::Queued, queued);
@@ -168,6 +195,36 @@ fn mark_finished_for_archive(runs: &sled::Tree, to_archive: &sled::Tree) -> Resu
     }
     to_archive.apply_batch(batch)?;
     Ok(())
+}
+
+/// The hardware target of a queued run, from its record, for a queue
+/// entry written before entries named it; "" when the record is missing
+/// or unreadable (a claim then removes or quarantines it).
+fn target_of_record(runs: &sled::Tree, id: &RunId) -> Result<String> {
+    #[derive(serde::Deserialize)]
+    struct TargetOnly {
+        hardware_target: String,
+    }
+    Ok(runs
+        .get(id.0)?
+        .and_then(|v| codec::decode::<TargetOnly>(&v).ok())
+        .map(|r| r.hardware_target)
+        .unwrap_or_default())
+}
+
+/// The entries of a clean stop's queue copy (see close.rs), or None if it
+/// is damaged.
+fn split_copy(mut copy: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut entries = Vec::new();
+    while !copy.is_empty() {
+        let (key, rest) = copy.split_at_checked(QUEUE_KEY)?;
+        let (len, rest) = rest.split_at_checked(2)?;
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let (value, rest) = rest.split_at_checked(len)?;
+        entries.push((key.to_vec(), value.to_vec()));
+        copy = rest;
+    }
+    Some(entries)
 }
 
 /// Opens the sled database at `path` with a page cache of `cache_bytes`,

@@ -2,10 +2,12 @@
 //! positions, leases, budget sessions and the control profile.
 
 use super::layout::{decode_lease, lease_cancel_requested, run_id_of};
+use super::Pause;
 use super::{codec, Command, Lease, ListFilter, Result, Store};
 use crate::budget::SessionRecord;
 use crate::controls::ControlProfile;
 use crate::run::{RunId, RunRecord};
+use std::collections::BTreeMap;
 
 impl Store {
     /// A run from the main store, or else from the archive: blocks while
@@ -38,9 +40,10 @@ impl Store {
         }
     }
 
-    /// 0-based position among queued runs in dispatch order.
-    pub fn queue_position(&self, run: &RunRecord) -> Option<u64> {
-        self.index().position(run.mode.priority(), &run.id)
+    /// 0-based position among queued runs in dispatch order at `now_ms`
+    /// (see `QueueIndex::position` for what a waiting or paused run's is).
+    pub fn queue_position(&self, run: &RunRecord, now_ms: u64) -> Option<u64> {
+        self.index().position(&run.id, now_ms)
     }
 
     /// Newest first, filtered, one page plus whether there is more.
@@ -90,14 +93,26 @@ impl Store {
             .collect()
     }
 
-    /// Queued runs due now and queued runs waiting for a retry backoff.
+    /// Queued runs due now and queued runs waiting for their earliest
+    /// start (a retry backoff or the request's not_before).
     pub fn ready_and_future(&self, now_ms: u64) -> (u64, u64) {
         self.index().ready_and_future(now_ms)
     }
 
-    /// The oldest queued run's submit time (ms).
-    pub fn oldest_queued_ms(&self) -> Option<u64> {
-        self.index().oldest_ms()
+    /// Queued runs due now that no pause holds back.
+    pub fn startable(&self, now_ms: u64) -> u64 {
+        self.index().startable_count(now_ms)
+    }
+
+    /// The pauses in place: target id (or [`WHOLE_QUEUE`]) -> pause.
+    pub fn pauses(&self) -> BTreeMap<String, Pause> {
+        self.index().pauses().clone()
+    }
+
+    /// The submit time (ms) of the oldest queued run the workers could
+    /// start at `now_ms` (not waiting for its earliest start or a pause).
+    pub fn oldest_queued_ms(&self, now_ms: u64) -> Option<u64> {
+        self.index().oldest_ms(now_ms)
     }
 
     pub fn session(&self, id: &str) -> Result<Option<SessionRecord>> {

@@ -1,5 +1,6 @@
 //! Store tests: a model-based property test of the run lifecycle (queue
-//! order, counts, budgets, idempotency, pruning, close-and-reopen) against a
+//! order under priorities, earliest starts and pauses, counts, budgets,
+//! idempotency, pruning, close-and-reopen) against a
 //! plain in-memory model, and focused tests of group commit, quarantine,
 //! schema refusal and id ordering. Long: the model and its operations are
 //! one piece, and each focused test needs its own fixture.
@@ -16,7 +17,7 @@ use smol::block_on;
 
 use super::archive::{encode_intent, PRUNE_INTENT};
 use super::commands::Requeue;
-use super::layout::{META_QUEUE_AT_STOP, META_SCHEMA, QUEUE_ENTRY};
+use super::layout::{META_QUEUE_AT_STOP, META_QUEUE_AT_STOP_V2, META_SCHEMA, QUEUE_ENTRY};
 use super::*;
 use crate::budget::Budget;
 use crate::controls::ControlProfile;
@@ -89,6 +90,8 @@ fn record(id: RunId, mode: Mode, shots: u64, session: &str, body: u8) -> RunReco
         crashes: 0,
         error: None,
         warnings: Vec::new(),
+        priority: None,
+        not_before: None,
         result: None,
     }
 }
@@ -116,6 +119,10 @@ struct Req {
     session: u8,
     key: Option<u8>,
     body: u8,
+    /// None: a record as written before priorities existed.
+    priority: Option<u8>,
+    /// Earliest start, ms after the submit (0: none).
+    delay: u64,
 }
 
 impl Req {
@@ -124,7 +131,11 @@ impl Req {
     }
 
     fn digest(&self) -> [u8; 32] {
-        Sha256::digest(format!("{:?}/{}/{}", self.mode, self.shots, self.body).as_bytes()).into()
+        let text = format!(
+            "{:?}/{}/{}/{:?}/{}",
+            self.mode, self.shots, self.body, self.priority, self.delay
+        );
+        Sha256::digest(text.as_bytes()).into()
     }
 
     fn idem(&self) -> Option<IdempotencyKey> {
@@ -176,6 +187,12 @@ enum Op {
     Advance {
         ms: u64,
     },
+    /// Pause a target (an index into TARGETS) or the whole queue (None),
+    /// or resume it.
+    Pause {
+        target: Option<usize>,
+        on: bool,
+    },
     /// A restart: after a clean stop (which leaves the queue's copy for
     /// the next open), or after a crash.
     Reopen {
@@ -219,6 +236,12 @@ struct Model {
     keys: HashMap<(u8, u8), ([u8; 32], RunId)>,
     requests: Vec<Req>,
     next_token: u64,
+    /// Paused targets, and the whole queue as WHOLE_QUEUE.
+    paused: BTreeSet<String>,
+}
+
+fn target_of(req: &Req) -> &'static str {
+    TARGETS[usize::from(req.body / 2) % 2]
 }
 
 impl Model {
@@ -226,22 +249,51 @@ impl Model {
         self.runs.values().filter(|r| r.status == s).count() as u64
     }
 
-    /// Queued runs in dispatch order: calibrate first, then submit order.
+    /// Queued runs in dispatch order: the highest priority first (a
+    /// record without one at its mode's: calibrate 7, the others 4), then
+    /// submit order.
     fn queue(&self) -> Vec<RunId> {
-        let mut q: Vec<(u8, usize, RunId)> = self
+        let mut q: Vec<(std::cmp::Reverse<u8>, usize, RunId)> = self
             .runs
             .iter()
             .filter(|(_, r)| r.status == RunStatus::Queued)
-            .map(|(id, r)| (r.req.mode.priority(), r.seq, *id))
+            .map(|(id, r)| {
+                let priority = r
+                    .req
+                    .priority
+                    .unwrap_or(if r.req.mode == Mode::Calibrate { 7 } else { 4 });
+                (std::cmp::Reverse(priority), r.seq, *id)
+            })
             .collect();
         q.sort();
         q.into_iter().map(|(_, _, id)| id).collect()
     }
 
     fn next_claim(&self, now: u64) -> Option<RunId> {
-        self.queue()
-            .into_iter()
-            .find(|id| self.runs[id].not_before <= now)
+        if self.paused.contains(WHOLE_QUEUE) {
+            return None;
+        }
+        self.queue().into_iter().find(|id| {
+            let r = &self.runs[id];
+            r.not_before <= now && !self.paused.contains(target_of(&r.req))
+        })
+    }
+
+    /// Where a queued run stands at `now`: the runs before it in dispatch
+    /// order that are due by the time it is, and that are of its own
+    /// target or of one not paused.
+    fn position(&self, id: &RunId, now: u64) -> Option<u64> {
+        let queue = self.queue();
+        let at = queue.iter().position(|x| x == id)?;
+        let run = &self.runs[id];
+        let due_by = run.not_before.max(now);
+        let ahead = queue[..at]
+            .iter()
+            .map(|x| &self.runs[x])
+            .filter(|x| x.not_before <= due_by)
+            .filter(|x| target_of(&x.req) == target_of(&run.req) || !self.paused.contains(target_of(&x.req)))
+            .count();
+        Some(ahead as u64)
     }
 
     fn running(&self) -> Vec<RunId> {
@@ -305,7 +357,7 @@ impl Model {
                 seq,
                 status: RunStatus::Queued,
                 token: None,
-                not_before: 0,
+                not_before: if req.delay == 0 { 0 } else { now + req.delay },
                 attempts: 0,
                 crashes: 0,
             },
@@ -548,6 +600,23 @@ impl Harness {
                 self.store().archive_finished().expect("archive");
             }
             Op::Advance { ms } => self.now += ms,
+            Op::Pause { target, on } => {
+                let key = target.map_or(WHOLE_QUEUE, |t| TARGETS[t % TARGETS.len()]);
+                let pause = on.then(|| Pause {
+                    reason: format!("step at {}", self.now),
+                    since: self.now as f64 / 1000.0,
+                });
+                let before = self.store().pauses().get(key).cloned();
+                let pauses = block_on(self.store().set_pause(key, pause.clone())).expect("pause");
+                if *on {
+                    self.model.paused.insert(key.to_string());
+                    // A second pause keeps the first one's start.
+                    let since = before.map_or(self.now as f64 / 1000.0, |b| b.since);
+                    prop_assert_eq!(pauses.get(key).map(|p| p.since), Some(since), "pause start");
+                } else {
+                    self.model.paused.remove(key);
+                }
+            }
             Op::Reopen { clean } => self.reopen(*clean)?,
         }
         Ok(())
@@ -559,7 +628,9 @@ impl Harness {
             prop_assert!(id > prev, "new_run_id went backwards: {} after {}", id, prev);
         }
         self.last_id = Some(id);
-        let rec = record(id, req.mode, req.shots, req.session_name(), req.body);
+        let mut rec = record(id, req.mode, req.shots, req.session_name(), req.body);
+        rec.priority = req.priority;
+        rec.not_before = (req.delay > 0).then(|| (self.now + req.delay) as f64 / 1000.0);
         let got = block_on(self.store().submit(&rec, req.idem().as_ref(), self.now)).expect("submit");
         let expected = self.model.submit(id, req, self.now);
         match (&expected, got) {
@@ -767,17 +838,37 @@ impl Harness {
             .collect();
         prop_assert_eq!(leases, want, "leases");
 
-        // Queue: positions, oldest, ready/future.
+        // Queue: positions, oldest, ready/future, pauses.
         let queue = model.queue();
-        for (pos, id) in queue.iter().enumerate() {
+        for id in &queue {
             let rec = store.get(id).expect("get").expect("queued run stored");
-            prop_assert_eq!(store.queue_position(&rec), Some(pos as u64), "position of {}", id);
+            prop_assert_eq!(
+                store.queue_position(&rec, self.now),
+                model.position(id, self.now),
+                "position of {}",
+                id
+            );
         }
+        let startable: Vec<RunId> = if model.paused.contains(WHOLE_QUEUE) {
+            Vec::new()
+        } else {
+            queue
+                .iter()
+                .filter(|id| {
+                    let r = &model.runs[*id];
+                    r.not_before <= self.now && !model.paused.contains(target_of(&r.req))
+                })
+                .copied()
+                .collect()
+        };
         prop_assert_eq!(
-            store.oldest_queued_ms(),
-            queue.iter().map(|id| id.unix_ms()).min(),
+            store.oldest_queued_ms(self.now),
+            startable.iter().map(|id| id.unix_ms()).min(),
             "oldest_queued_ms"
         );
+        let paused: BTreeSet<String> = store.pauses().into_keys().collect();
+        prop_assert_eq!(&paused, &model.paused, "pauses");
+        prop_assert_eq!(store.startable(self.now), startable.len() as u64, "startable");
         let future = queue
             .iter()
             .filter(|id| model.runs[*id].not_before > self.now)
@@ -828,13 +919,17 @@ fn op() -> impl Strategy<Value = Op> {
         0u8..3,
         prop::option::of(0u8..2),
         0u8..4,
+        prop::option::of(prop::sample::select(vec![0u8, 4, 7, 9])),
+        prop::sample::select(vec![0u64, 0, 0, 30, 150]),
     )
-        .prop_map(|(mode, shots, session, key, body)| Req {
+        .prop_map(|(mode, shots, session, key, body, priority, delay)| Req {
             mode,
             shots,
             session,
             key,
             body,
+            priority,
+            delay,
         });
     prop_oneof![
         6 => req.prop_map(Op::Submit),
@@ -851,6 +946,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u64..4).prop_map(|keep| Op::Prune { keep }),
         1 => prop::sample::select(vec![10u64, 50, 200]).prop_map(|ms| Op::Advance { ms }),
         2 => any::<bool>().prop_map(|clean| Op::Reopen { clean }),
+        2 => (prop::option::of(0usize..2), any::<bool>()).prop_map(|(target, on)| Op::Pause { target, on }),
     ]
 }
 
@@ -1026,7 +1122,7 @@ fn undecodable_record_found_by_claim_is_quarantined() {
         "the dead queue entry is not counted"
     );
     assert_eq!(store.ready_and_future(crate::clock::now_ms()), (0, 0));
-    assert_eq!(store.oldest_queued_ms(), None);
+    assert_eq!(store.oldest_queued_ms(crate::clock::now_ms()), None);
     assert!(store.leases().expect("leases").is_empty());
     drop(store);
     let store = open_store(dir.path(), budget()).expect("reopen");
@@ -1091,7 +1187,7 @@ fn quarantined_queued_run_leaves_no_queue_entry() {
         "queued count after quarantine"
     );
     assert_eq!(store.ready_and_future(crate::clock::now_ms()), (0, 0));
-    assert_eq!(store.oldest_queued_ms(), None);
+    assert_eq!(store.oldest_queued_ms(crate::clock::now_ms()), None);
     drop(store);
     let store = open_store(dir.path(), budget()).expect("reopen");
     assert_eq!(
@@ -1192,6 +1288,8 @@ fn sessions_and_keys_expire_after_the_ttl() {
         session: 0,
         key: Some(0),
         body: 1,
+        priority: None,
+        delay: 0,
     };
     let rec = record(store.new_run_id(), req.mode, req.shots, "s0", req.body);
     assert!(matches!(
@@ -1657,7 +1755,17 @@ fn a_compaction_cut_short_leaves_the_store_it_had() {
 fn queue_copy(dir: &Path) -> Option<Vec<u8>> {
     let db = open_sled(&compact::main_dir(dir).expect("main dir"), DEFAULT_CACHE_BYTES).expect("open");
     let meta = db.open_tree("meta").expect("meta");
-    meta.get(META_QUEUE_AT_STOP).expect("get").map(|v| v.to_vec())
+    meta.get(META_QUEUE_AT_STOP_V2).expect("get").map(|v| v.to_vec())
+}
+
+/// Writes `key` = `value` into the meta tree of the closed store at `dir`.
+fn put_meta(dir: &Path, key: &[u8], value: &[u8]) {
+    let db = open_sled(&compact::main_dir(dir).expect("main dir"), DEFAULT_CACHE_BYTES).expect("open");
+    db.open_tree("meta")
+        .expect("meta")
+        .insert(key, value)
+        .expect("insert");
+    db.flush().expect("flush");
 }
 
 #[test]
@@ -1674,7 +1782,14 @@ fn the_queue_copy_of_a_clean_stop_is_read_once_and_a_damaged_one_ignored() {
         assert!(matches!(got, Submitted::Accepted { .. }), "{got:?}");
     }
     Store::close_with_snapshot(store, Duration::from_secs(5)).expect("close");
-    assert_eq!(queue_copy(dir.path()).map(|c| c.len()), Some(3 * QUEUE_ENTRY));
+    // Each entry: key, value length, 8-byte earliest start and target id.
+    let targets: usize = (0..3u8)
+        .map(|body| TARGETS[usize::from(body / 2) % 2].len())
+        .sum();
+    assert_eq!(
+        queue_copy(dir.path()).map(|c| c.len()),
+        Some(3 * (QUEUE_ENTRY + 2) + targets)
+    );
 
     // Read at open, and taken out: the claim below changes the queue, and
     // a crash after it must not bring the claimed run back as queued.
@@ -1694,22 +1809,76 @@ fn the_queue_copy_of_a_clean_stop_is_read_once_and_a_damaged_one_ignored() {
 
     // A copy of the wrong length is not trusted: the queue itself is read.
     Store::close_with_snapshot(store, Duration::from_secs(5)).expect("close");
-    {
-        let db = open_sled(
-            &compact::main_dir(dir.path()).expect("main dir"),
-            DEFAULT_CACHE_BYTES,
-        )
-        .expect("open");
-        db.open_tree("meta")
-            .expect("meta")
-            .insert(META_QUEUE_AT_STOP, &[7u8; 30])
-            .expect("insert");
-        db.flush().expect("flush");
-    }
+    put_meta(dir.path(), META_QUEUE_AT_STOP_V2, &[7u8; 30]);
     let store = open_store(dir.path(), budget()).expect("open with a damaged copy");
     assert_eq!(store.counts.get(RunStatus::Queued), 2);
     assert_eq!(store.ready_and_future(crate::clock::now_ms()), (2, 0));
-    assert_eq!(store.meta.get(META_QUEUE_AT_STOP).expect("get"), None);
+    assert_eq!(store.meta.get(META_QUEUE_AT_STOP_V2).expect("get"), None);
+}
+
+#[test]
+fn a_queue_from_before_priorities_and_pauses_keeps_its_order_and_learns_its_targets() {
+    let dir = TempDir::new("oldqueue");
+    let store = open_store(dir.path(), budget()).expect("open");
+    let now = crate::clock::now_ms();
+    // As an older synqc wrote them: no priority in the record, the key's
+    // byte from the mode, an 8-byte value, and a copy of fixed entries.
+    let mut copy = Vec::new();
+    let mut submitted = Vec::new();
+    for (mode, body) in [(Mode::Explore, 2u8), (Mode::Calibrate, 0), (Mode::Prod, 2)] {
+        let rec = record(store.new_run_id(), mode, 1, "s0", body);
+        let got = block_on(store.submit(&rec, None, now)).expect("submit");
+        assert!(matches!(got, Submitted::Accepted { .. }), "{got:?}");
+        let key = super::layout::queue_key_of(&rec);
+        assert_eq!(key[0], u8::from(mode != Mode::Calibrate));
+        store.queue.insert(key, &0u64.to_be_bytes()).expect("old value");
+        copy.extend_from_slice(&key);
+        copy.extend_from_slice(&0u64.to_be_bytes());
+        submitted.push(rec);
+    }
+    // A newer run at the old calibrate default goes after the old one.
+    let mut newer = record(store.new_run_id(), Mode::Explore, 1, "s0", 0);
+    newer.priority = Some(7);
+    assert!(matches!(
+        block_on(store.submit(&newer, None, now)).expect("submit"),
+        Submitted::Accepted { .. }
+    ));
+    copy.extend_from_slice(&super::layout::queue_key_of(&newer));
+    copy.extend_from_slice(&0u64.to_be_bytes());
+    drop(store);
+    put_meta(dir.path(), META_QUEUE_AT_STOP, &copy);
+    let store = open_store(dir.path(), budget()).expect("open");
+    assert_eq!(
+        store.meta.get(META_QUEUE_AT_STOP).expect("get"),
+        None,
+        "read once"
+    );
+    let now = crate::clock::now_ms();
+    let position = |r: &RunRecord| store.queue_position(r, now);
+    assert_eq!(position(&submitted[1]), Some(0), "calibrate first");
+    assert_eq!(position(&newer), Some(1));
+    assert_eq!(position(&submitted[0]), Some(2));
+    assert_eq!(position(&submitted[2]), Some(3));
+    // The targets came from the records: pausing sim_noisy holds back the
+    // two runs of body 2.
+    block_on(store.set_pause(
+        "sim_noisy",
+        Some(Pause {
+            reason: "test".into(),
+            since: 1.0,
+        }),
+    ))
+    .expect("pause");
+    assert_eq!(store.startable(now), 2);
+    let leases: Vec<Lease> = (1..=4)
+        .map(|token| Lease {
+            token,
+            expires_ms: u64::MAX,
+        })
+        .collect();
+    let claimed = block_on(store.claim(now, &leases)).expect("claim");
+    let claimed: Vec<RunId> = claimed.iter().map(|(r, _)| r.id).collect();
+    assert_eq!(claimed, vec![submitted[1].id, newer.id]);
 }
 
 // ------------------------------------------------------- a failed write

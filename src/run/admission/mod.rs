@@ -19,7 +19,8 @@ use crate::validation::FieldError;
 mod request;
 mod suggest;
 pub use request::preset_choices;
-use request::{parse_run_request, unknown_target, ParsedRun};
+pub use request::unknown_target;
+use request::{parse_run_request, ParsedRun};
 
 /// Why a run request is not admitted. The HTTP layer turns each into the
 /// `ApiError` of the same name, which renders it.
@@ -198,6 +199,8 @@ pub fn admit(
         error: None,
         result: None,
         warnings,
+        priority: Some(request.priority.unwrap_or_else(|| request.mode.priority())),
+        not_before: request.not_before,
     };
     Ok(Admitted {
         record,

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::suggest::closest;
 use super::Refusal;
 use crate::controls::{ControlProfile, MAX_NOTES_CHARS};
-use crate::run::Mode;
+use crate::run::{Mode, MAX_PRIORITY};
 use crate::sim::circuit::{self, Circuit, CircuitLimits};
 use crate::sim::presets::IDEAL_TWIN;
 use crate::sim::{self, Preset};
@@ -27,6 +27,10 @@ pub struct RunRequest {
     pub marked: Option<String>,
     /// circuit only: the program as sent.
     pub qasm: Option<String>,
+    /// Queue priority 0-9 (higher first); none: the mode's default.
+    pub priority: Option<u8>,
+    /// Earliest start, Unix seconds.
+    pub not_before: Option<f64>,
 }
 
 /// A run request as understood, with what it runs under and what the
@@ -42,7 +46,7 @@ pub struct ParsedRun {
 }
 
 /// The run request's fields (docs/api.md), as unknown-field warnings list them.
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 12] = [
     "preset",
     "hardware_target",
     "shot_budget",
@@ -53,12 +57,14 @@ const FIELDS: [&str; 10] = [
     "compare_with",
     "marked",
     "qasm",
+    "priority",
+    "not_before",
 ];
 
 /// Names other clients give the run request's fields, the old Python
 /// service's clients first: too far from the real name for an edit distance
 /// to find, but plainly meant.
-const ALIASES: [(&str, &str); 30] = [
+const ALIASES: [(&str, &str); 35] = [
     ("shots", "shot_budget"),
     ("num_shots", "shot_budget"),
     ("n_shots", "shot_budget"),
@@ -89,6 +95,11 @@ const ALIASES: [(&str, &str); 30] = [
     ("program", "qasm"),
     ("circuit", "qasm"),
     ("openqasm", "qasm"),
+    ("prio", "priority"),
+    ("start_at", "not_before"),
+    ("start_after", "not_before"),
+    ("scheduled_for", "not_before"),
+    ("run_at", "not_before"),
 ];
 
 /// At most this many unknown fields are named one by one; a body with
@@ -143,7 +154,7 @@ fn target_values(targets: &Targets, field: &str) -> Vec<&'static str> {
 }
 
 /// 400 INVALID_TARGET for `given` in `field`, with the values it accepts.
-pub(super) fn unknown_target(targets: &Targets, field: &'static str, given: &str) -> Refusal {
+pub fn unknown_target(targets: &Targets, field: &'static str, given: &str) -> Refusal {
     let valid = target_values(targets, field);
     Refusal::UnknownTarget {
         field,
@@ -328,6 +339,29 @@ pub fn parse_run_request(
         }
         (_, None) | (None, _) => (None, None),
     };
+    let priority = match present("priority") {
+        None => None,
+        Some(v) => match v.as_u64() {
+            Some(p) if p <= u64::from(MAX_PRIORITY) => Some(p as u8),
+            _ => {
+                bad.push(FieldError::new(
+                    "priority",
+                    format!(
+                        "must be an integer from 0 to {MAX_PRIORITY} (higher runs first; \
+                         leave it out for {} in calibrate mode, {} otherwise)",
+                        Mode::Calibrate.priority(),
+                        Mode::Explore.priority()
+                    ),
+                ));
+                None
+            }
+        },
+    };
+    let not_before = present("not_before").and_then(|v| {
+        not_before_of(v)
+            .map_err(|why| bad.push(FieldError::new("not_before", why)))
+            .ok()
+    });
     match preset {
         Some(preset) if bad.is_empty() => Ok(ParsedRun {
             request: RunRequest {
@@ -341,6 +375,8 @@ pub fn parse_run_request(
                 compare_with,
                 marked,
                 qasm,
+                priority,
+                not_before,
             },
             controls,
             program,
@@ -349,6 +385,36 @@ pub fn parse_run_request(
         _ if bad.len() == 1 && unknown_targets.len() == 1 => Err(unknown_targets.remove(0)),
         _ => Err(Refusal::Invalid(bad)),
     }
+}
+
+/// The latest earliest start accepted: the end of year 9999, so that
+/// milliseconds sent where seconds belong are refused, not read as a date
+/// thousands of years ahead.
+const LATEST_NOT_BEFORE: f64 = 253_402_300_799.0;
+
+/// A not_before value: Unix seconds, or an RFC 3339 date-time.
+fn not_before_of(v: &Value) -> Result<f64, String> {
+    let what = "must be Unix seconds (a number) or an RFC 3339 date-time such as \
+                2030-01-31T08:00:00Z";
+    let secs = match v {
+        Value::Number(n) => n.as_f64().ok_or_else(|| what.to_string())?,
+        Value::String(text) => crate::clock::parse_rfc3339(text).ok_or_else(|| {
+            format!(
+                "'{}' is not an RFC 3339 date-time; {what}",
+                text.chars().take(64).collect::<String>()
+            )
+        })?,
+        _ => return Err(what.to_string()),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{what}, not before 1970"));
+    }
+    if secs > LATEST_NOT_BEFORE {
+        return Err(format!(
+            "{secs} is after the year 9999: give seconds, not milliseconds; {what}"
+        ));
+    }
+    Ok(secs)
 }
 
 /// A field error's text for a preset name that is not one, with the names
@@ -559,13 +625,52 @@ mod tests {
     }
 
     #[test]
+    fn priority_and_not_before_are_checked_and_named_when_bad() {
+        let request = |extra: Value| {
+            let mut body = json!({"preset": "health"});
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            parse(body).map(|p| (p.request.priority, p.request.not_before))
+        };
+        assert_eq!(request(json!({})).unwrap(), (None, None));
+        assert_eq!(
+            request(json!({"priority": 9, "not_before": 1_900_000_000.5})).unwrap(),
+            (Some(9), Some(1_900_000_000.5))
+        );
+        assert_eq!(
+            request(json!({"priority": 0, "not_before": "2030-01-31T08:00:00Z"})).unwrap(),
+            (Some(0), Some(1_896_076_800.0))
+        );
+        assert_eq!(request(json!({"priority": null})).unwrap(), (None, None));
+        for (field, bad) in [
+            ("priority", json!(10)),
+            ("priority", json!(-1)),
+            ("priority", json!(4.5)),
+            ("priority", json!("high")),
+            ("not_before", json!("tomorrow")),
+            ("not_before", json!(-5)),
+            ("not_before", json!(1_900_000_000_000u64)),
+            ("not_before", json!(true)),
+        ] {
+            let err = request(json!({ field: bad })).unwrap_err();
+            let text = err.envelope().to_string();
+            assert!(text.contains(&format!("\"loc\":\"{field}\"")), "{bad}: {text}");
+        }
+        assert!(warnings(json!({"preset": "health", "start_at": 5}))
+            .iter()
+            .any(|w| w.contains("'not_before'")));
+    }
+
+    #[test]
     fn unknown_fields_are_accepted_and_named() {
         let w = warnings(json!({"preset": "health", "shots": 100, "colour": "red"}));
         assert_eq!(
             w,
             [
                 "Unknown field 'colour' was ignored; the run request fields are preset, hardware_target, \
-                 shot_budget, mode, notes, control_overrides, seed, compare_with, marked, qasm.",
+                 shot_budget, mode, notes, control_overrides, seed, compare_with, marked, qasm, priority, \
+                 not_before.",
                 "Unknown field 'shots' was ignored; did you mean 'shot_budget'?",
             ]
         );
