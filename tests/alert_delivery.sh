@@ -41,6 +41,7 @@ FAULTS=(
   "healthy   -                                      -"
   "backlog   SynqcNoActiveWorkers,SynqcQueueBacklog -"
   "executor  SynqcExecutorDown                      target=ionq_cloud"
+  "paused    SynqcQueuePaused                       target=sim_local"
 )
 # Test-sized rules: every `for:` becomes RULE_FOR, and these thresholds
 # replace the number an alert's expr compares against.
@@ -64,6 +65,13 @@ command = ["/bin/false"]
 TOML
 }
 induce_executor() { :; }
+# A pause held past the (test-sized) `for:`; the workers idle, nothing else fires.
+config_paused() { : >"$1/synqc.toml"; }
+induce_paused() {
+  curl -sS --noproxy '*' --max-time 10 -o /dev/null -w '%{http_code}' -X POST "$1/queue/pause" \
+    -H 'content-type: application/json' -d '{"hardware_target": "sim_local", "reason": "alert delivery test"}' \
+    | grep -qx 200
+}
 
 apt_install prometheus prometheus-alertmanager
 require "$SYNQC_BIN" "$PROMETHEUS" "$ALERTMANAGER" curl python3
