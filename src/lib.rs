@@ -228,6 +228,11 @@ impl State {
             store,
             config,
         }));
+        // The calibration gauges from each target's latest entry: one key
+        // per target, never the run history.
+        for c in state.store.latest_calibrations().map_err(StartError::Store)? {
+            executor::show_calibration(&c);
+        }
         let recovered = executor::recover_leases(&state, true).map_err(StartError::Store)?;
         if recovered > 0 {
             log::warn!("recovered {recovered} runs left running by a previous process");

@@ -4,6 +4,7 @@
 
 mod admin;
 mod assets;
+mod calibrations;
 mod controls;
 mod events;
 mod experiments;
@@ -66,6 +67,8 @@ pub fn app(state: State) -> tide::Server<State> {
     app.at("/events").get(endpoint("/events", events::stream));
     app.at("/telemetry/qubits")
         .get(endpoint("/telemetry/qubits", qubits::usage));
+    app.at("/calibrations")
+        .get(endpoint("/calibrations", calibrations::list));
     app.at("/admin/backup")
         .get(endpoint("/admin/backup", admin::backup));
     app.at("/openapi.json")
