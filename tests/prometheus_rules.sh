@@ -33,6 +33,7 @@ declare -A EXPECTED=(
   [SynqcBudgetKeyChurnSpike]=-
   [SynqcBudgetRejections]=info
   [SynqcExecutorDown]=warning
+  [SynqcCalibrationDrift]=warning
 )
 
 if ! command -v "$PROMTOOL" >/dev/null 2>&1; then
