@@ -345,4 +345,40 @@ mod tests {
             .collect();
         assert_eq!(ids, [newer.id, older.id]);
     }
+
+    #[test]
+    fn a_restore_rebuilds_history_and_latest_from_the_backup() {
+        let dir = TempDir::new("calibration-restore");
+        let store = Store::open(&dir.path().join("a"), budget()).expect("open");
+        let t0 = crate::clock::now_ms();
+        let first = run_to_end(
+            &store,
+            record(&store, "health", "ibm_quantum"),
+            Some(result(100.0)),
+            t0,
+        );
+        let second = run_to_end(
+            &store,
+            record(&store, "health", "ibm_quantum"),
+            Some(result(60.0)),
+            t0 + 5,
+        );
+        let want = store.calibration_history(None, 10).expect("list");
+        let mut backup = Vec::new();
+        store.export(&mut backup).expect("export");
+        drop(store);
+        let into = dir.path().join("b");
+        crate::store::restore(&into, &mut backup.as_slice()).expect("restore");
+        let restored = Store::open(&into, budget()).expect("open restored");
+        assert_eq!(restored.calibration_history(None, 10).expect("list"), want);
+        assert_eq!(
+            want.iter().map(|c| c.run_id).collect::<Vec<_>>(),
+            [second.id, first.id]
+        );
+        let latest = restored
+            .latest_calibration("ibm_quantum")
+            .expect("read")
+            .expect("latest");
+        assert_eq!(latest.run_id, second.id);
+    }
 }
