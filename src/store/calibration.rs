@@ -156,7 +156,7 @@ impl Store {
                 out.extend(Calibration::decode(&v));
             }
         }
-        out.sort_by(|a, b| (b.at_ms(), b.run_id.0).cmp(&(a.at_ms(), a.run_id.0)));
+        out.sort_by_key(|c| std::cmp::Reverse((c.at_ms(), c.run_id.0)));
         out.truncate(limit);
         Ok(out)
     }
