@@ -138,6 +138,10 @@ impl AppState {
         let mut view = serde_json::to_value(t).unwrap_or_default();
         view["available"] = available.into();
         view["availability_reason"] = reason.into();
+        if let Some((profile, version)) = self.targets.noise_profile(t.id) {
+            view["noise_profile"] = serde_json::to_value(profile).unwrap_or_default();
+            view["noise_profile_version"] = version.into();
+        }
         if let Some(handle) = self.external.get(t.id) {
             view["executor"] = serde_json::to_value(handle.status()).unwrap_or_default();
         }
@@ -232,6 +236,10 @@ impl State {
         // per target, never the run history.
         for c in state.store.latest_calibrations().map_err(StartError::Store)? {
             executor::show_calibration(&c);
+        }
+        // Noise profiles written back from calibrations, last version each.
+        for p in state.store.current_profiles().map_err(StartError::Store)? {
+            state.targets.set_calibrated(&p.hardware_target, p.calibrated());
         }
         let recovered = executor::recover_leases(&state, true).map_err(StartError::Store)?;
         if recovered > 0 {

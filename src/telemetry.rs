@@ -40,7 +40,7 @@ const TARGET_IDS: [&str; 6] = [
 
 /// Route templates, the only values the `route` label takes (plus
 /// "unmatched" for anything else).
-pub const ROUTES: [&str; 22] = [
+pub const ROUTES: [&str; 23] = [
     "/",
     "/runs",
     "/runs/:id",
@@ -57,6 +57,7 @@ pub const ROUTES: [&str; 22] = [
     "/events",
     "/telemetry/qubits",
     "/calibrations",
+    "/hardware/targets/:id/calibration",
     "/openapi.json",
     "/docs",
     "/assets/*path",

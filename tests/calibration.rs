@@ -142,3 +142,126 @@ fn bad_listing_parameters_are_refused_with_what_to_send() {
         assert!(r.body.contains(field), "{query}: {}", r.body);
     }
 }
+
+fn profile(s: &Server, target: &str) -> Value {
+    let r = s.get(&format!("/hardware/targets/{target}/calibration"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn write_back(s: &Server, target: &str, body: Value) -> common::Reply {
+    s.post(&format!("/hardware/targets/{target}/calibration"), &body)
+}
+
+/// The noise_profile_version a finished run recorded (null when none).
+fn run_version(s: &Server, target: &str) -> Value {
+    let id = s.submit(json!({"preset": "hello_quantum_sim", "hardware_target": target}));
+    let done = s.wait_final(&id, WITHIN);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    done["noise_profile_version"].clone()
+}
+
+#[test]
+fn a_calibration_written_back_sets_the_profile_later_runs_use_and_a_revert_restores_it() {
+    let dir = TempDir::new("write-back");
+    let data = dir.path().join("data");
+    let flags = ["--workers", "1", "--allow-provider-simulation", "true"];
+    let s = Server::start_at(&data, &flags);
+    let builtin = profile(&s, "ibm_quantum");
+    assert_eq!(builtin["version"], 0);
+    assert_eq!(builtin["versions"], json!([]));
+    assert_eq!(run_version(&s, "ibm_quantum"), Value::Null);
+
+    let health = health_run(&s, "ibm_quantum", 4);
+    let r = write_back(&s, "ibm_quantum", json!({"from_run": health["id"]}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let set = r.json();
+    assert_eq!(set["version"], 1);
+    let p = &set["noise_profile"];
+    assert!(
+        close(p["t1_us"].as_f64().expect("t1"), kpi(&health, "t1_us")),
+        "{set}"
+    );
+    assert!(
+        close(p["t2_us"].as_f64().expect("t2"), kpi(&health, "t2star_us")),
+        "{set}"
+    );
+    assert!(
+        close(p["p1q"].as_f64().expect("p1q"), 2.0 * kpi(&health, "epc")),
+        "{set}"
+    );
+    // The fields a calibration does not measure stay as configured.
+    assert_eq!(p["p2q"], builtin["noise_profile"]["p2q"]);
+    assert_eq!(set["versions"][0]["from_run"], health["id"]);
+    let listed = s.get("/hardware/targets").json();
+    let ibm = listed["targets"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["id"] == "ibm_quantum"))
+        .cloned()
+        .expect("ibm_quantum listed");
+    assert_eq!(ibm["noise_profile_version"], 1);
+    assert_eq!(ibm["noise_profile"], set["noise_profile"]);
+    assert_eq!(run_version(&s, "ibm_quantum"), 1);
+    assert_eq!(run_version(&s, "sim_local"), Value::Null);
+
+    // Revert to the configured profile: a new version with its values.
+    let r = write_back(&s, "ibm_quantum", json!({"version": 0}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let reverted = r.json();
+    assert_eq!(reverted["version"], 2);
+    assert_eq!(reverted["noise_profile"], builtin["noise_profile"]);
+    assert_eq!(reverted["versions"][1]["reverted_to"], 0);
+    assert_eq!(run_version(&s, "ibm_quantum"), 2);
+
+    // Refused, changing nothing.
+    let hello = s.submit(json!({"preset": "hello_quantum_sim", "hardware_target": "ibm_quantum"}));
+    s.wait_final(&hello, WITHIN);
+    for (body, status, want_code) in [
+        (json!({"version": 7}), 404, "INVALID_REQUEST"),
+        (json!({"from_run": hello}), 404, "INVALID_REQUEST"),
+        (
+            json!({"from_run": health["id"], "version": 1}),
+            422,
+            "INVALID_REQUEST",
+        ),
+        (json!({}), 422, "INVALID_REQUEST"),
+        (json!({"from_run": "nope"}), 422, "INVALID_REQUEST"),
+    ] {
+        let r = write_back(&s, "ibm_quantum", body.clone());
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        assert_eq!(code(&r), want_code, "{body}: {}", r.body);
+    }
+    // The health run was on ibm_quantum, not on sim_local.
+    let r = write_back(&s, "sim_local", json!({"from_run": health["id"]}));
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(write_back(&s, "nowhere", json!({"version": 0})).status, 404);
+    assert_eq!(profile(&s, "ibm_quantum")["version"], 2);
+
+    // Back to version 1's values, then a restart keeps the last version.
+    assert_eq!(
+        write_back(&s, "ibm_quantum", json!({"version": 1})).json()["version"],
+        3
+    );
+    s.kill9();
+    let s = Server::start_at(&data, &flags);
+    let after = profile(&s, "ibm_quantum");
+    assert_eq!(after["version"], 3);
+    assert_eq!(after["noise_profile"], set["noise_profile"]);
+    assert_eq!(after["versions"].as_array().map(Vec::len), Some(3));
+    assert_eq!(run_version(&s, "ibm_quantum"), 3);
+}
+
+#[test]
+fn a_target_bound_to_an_executor_refuses_a_write_back() {
+    let dir = TempDir::new("write-back-bound");
+    let cfg = dir.path().join("synqc.toml");
+    std::fs::write(&cfg, "[executors.ibm_quantum]\ncommand = [\"/bin/true\"]\n").expect("config");
+    let s = Server::start(&["--workers", "0", "--config", cfg.to_str().expect("utf-8 path")]);
+    let r = write_back(&s, "ibm_quantum", json!({"version": 0}));
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(code(&r), "CONFLICT", "{}", r.body);
+    assert!(r.json()["detail"]["action_hint"]
+        .as_str()
+        .is_some_and(|h| !h.is_empty()));
+    assert_eq!(profile(&s, "ibm_quantum")["version"], 0);
+}

@@ -250,6 +250,10 @@ pub struct RunRecord {
     /// field existed decode with none; runs without warnings store none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The version of its target's noise profile the run executed with,
+    /// when a profile was written back (docs/api.md); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_profile_version: Option<u32>,
 }
 
 #[cfg(test)]
@@ -327,6 +331,7 @@ mod tests {
             error: None,
             result: None,
             warnings: Vec::new(),
+            noise_profile_version: None,
         };
         // A record written before warnings existed has no such key: what
         // a run without warnings still writes.

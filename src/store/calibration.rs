@@ -12,6 +12,11 @@
 //!
 //! Entries are never pruned with the runs: one health run per hour is a
 //! few MB a year per target.
+//!
+//! The same tree keeps the noise profiles written back from calibrations
+//! (`v/<target>\0<version, 4 bytes BE>`), one entry per version, never
+//! changed: a revert is a new version with an older one's values, so the
+//! version a run records always names the values it ran with.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,6 +27,7 @@ use crate::sim::Preset;
 
 const HISTORY: &[u8] = b"h/";
 const LATEST: &[u8] = b"l/";
+const PROFILE: &[u8] = b"v/";
 
 /// One fitted quantity and its bootstrap interval.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -106,6 +112,50 @@ impl Calibration {
     }
 }
 
+/// A noise profile version written back to a target: the values a
+/// simulated target runs with from then on (docs/api.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProfileVersion {
+    pub hardware_target: String,
+    /// 1 for the first write-back; 0 stands for the built-in profile and
+    /// is never stored.
+    pub version: u32,
+    /// Unix seconds.
+    pub set_at: f64,
+    /// The health run whose fits it holds, if set from one.
+    pub from_run: Option<RunId>,
+    /// The version whose values it restored, if a revert.
+    pub reverted_to: Option<u32>,
+    pub t1_us: f64,
+    pub t2_us: f64,
+    pub p1q: f64,
+}
+
+impl ProfileVersion {
+    /// What the target registry keeps of it.
+    pub fn calibrated(&self) -> crate::targets::Calibrated {
+        crate::targets::Calibrated {
+            version: self.version,
+            t1_us: self.t1_us,
+            t2_us: self.t2_us,
+            p1q: self.p1q,
+        }
+    }
+}
+
+/// What a new profile version holds, before it has a number.
+pub struct NewProfile {
+    pub from_run: Option<RunId>,
+    pub reverted_to: Option<u32>,
+    pub t1_us: f64,
+    pub t2_us: f64,
+    pub p1q: f64,
+}
+
+fn profile_prefix(target: &str) -> Vec<u8> {
+    [PROFILE, target.as_bytes(), b"\0"].concat()
+}
+
 fn history_prefix(target: &str) -> Vec<u8> {
     [HISTORY, target.as_bytes(), b"\0"].concat()
 }
@@ -158,6 +208,75 @@ impl Store {
         }
         out.sort_by_key(|c| std::cmp::Reverse((c.at_ms(), c.run_id.0)));
         out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Stores `new` as `target`'s next profile version, numbered after
+    /// the last one in the same transaction, so two writes at once get two
+    /// numbers; flushed before it answers.
+    pub fn add_profile_version(&self, target: &str, new: &NewProfile, now_ms: u64) -> Result<ProfileVersion> {
+        self.writable()?;
+        let prefix = profile_prefix(target);
+        let stored = self.calibrations.transaction(|tx| {
+            // sled's transactions have no scan: the count key says the last number.
+            let count_key = [&prefix[..], b"n"].concat();
+            let last = tx.get(&count_key)?.map(|v| super::u64_of(&v) as u32).unwrap_or(0);
+            let v = ProfileVersion {
+                hardware_target: target.to_string(),
+                version: last + 1,
+                set_at: now_ms as f64 / 1000.0,
+                from_run: new.from_run,
+                reverted_to: new.reverted_to,
+                t1_us: new.t1_us,
+                t2_us: new.t2_us,
+                p1q: new.p1q,
+            };
+            tx.insert(count_key, &u64::from(v.version).to_be_bytes())?;
+            tx.insert(
+                [&prefix[..], &v.version.to_be_bytes()].concat(),
+                serde_json::to_vec(&v).unwrap_or_default(),
+            )?;
+            Ok::<_, sled::transaction::ConflictableTransactionError<()>>(v)
+        });
+        let v = match stored {
+            Ok(v) => v,
+            Err(sled::transaction::TransactionError::Storage(e)) => return Err(self.refuse_writes(e.into())),
+            Err(sled::transaction::TransactionError::Abort(())) => {
+                return Err(super::StoreError::Unavailable("profile write aborted".into()))
+            }
+        };
+        self.calibrations
+            .flush()
+            .map_err(|e| self.refuse_writes(e.into()))?;
+        Ok(v)
+    }
+
+    /// A target's written-back profile versions, oldest first.
+    pub fn profile_versions(&self, target: &str) -> Result<Vec<ProfileVersion>> {
+        let prefix = profile_prefix(target);
+        let mut out = Vec::new();
+        for item in self.calibrations.scan_prefix(&prefix) {
+            let (k, v) = item?;
+            if k.len() == prefix.len() + 4 {
+                out.extend(serde_json::from_slice::<ProfileVersion>(&v).ok());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every target's current (last) profile version: a few keys per
+    /// target that was ever written back.
+    pub fn current_profiles(&self) -> Result<Vec<ProfileVersion>> {
+        let mut out: Vec<ProfileVersion> = Vec::new();
+        for item in self.calibrations.scan_prefix(PROFILE) {
+            let (_, v) = item?;
+            if let Ok(p) = serde_json::from_slice::<ProfileVersion>(&v) {
+                match out.last_mut() {
+                    Some(last) if last.hardware_target == p.hardware_target => *last = p,
+                    _ => out.push(p),
+                }
+            }
+        }
         Ok(out)
     }
 

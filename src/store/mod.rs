@@ -34,7 +34,7 @@ use crate::budget::{Budget, SessionRecord};
 use crate::controls::ControlProfile;
 use crate::run::{RunError, RunId, RunRecord, RunStatus};
 pub use backup::{restore, Restored};
-pub use calibration::{Calibration, Fitted};
+pub use calibration::{Calibration, Fitted, NewProfile, ProfileVersion};
 pub use commands::Requeue;
 use commands::{Command, Outcome};
 pub use compact::Compacted;

@@ -198,6 +198,7 @@ pub fn admit(
         error: None,
         result: None,
         warnings,
+        noise_profile_version: None,
     };
     Ok(Admitted {
         record,
