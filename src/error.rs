@@ -19,6 +19,9 @@ pub enum ApiError {
     MalformedJson(String),
     /// 404 INVALID_REQUEST: no run by that id, or no such result or asset.
     NotFound(String),
+    /// 404 INVALID_REQUEST: something other than a run is missing (a
+    /// target, a calibration, a profile version), with where to look.
+    Missing { what: String, hint: String },
     /// 404 (405 for a wrong method) INVALID_REQUEST: no such route.
     UnknownRoute(String),
     /// 400 INVALID_TARGET: the one thing wrong with a request is a target
@@ -54,6 +57,9 @@ pub enum ApiError {
     IdempotencyConflict { key: String },
     /// 409 CONFLICT: cancel of a run that has already finished.
     AlreadyFinished { run: RunId, status: RunStatus },
+    /// 409 CONFLICT: a calibration write-back to a target bound to an
+    /// executor, whose noise is the instrument's own.
+    TargetBound { target: String },
     /// 503 PROVIDER_QUEUE_BACKPRESSURE with Retry-After: max_pending reached,
     /// or the server is draining.
     Backpressure { message: String, retry_after_s: u64 },
@@ -83,14 +89,18 @@ impl ApiError {
             ApiError::Invalid(_) | ApiError::MalformedJson(_) | ApiError::BudgetGuardrail { .. } => {
                 StatusCode::UnprocessableEntity
             }
-            ApiError::NotFound(_) | ApiError::UnknownRoute(_) => StatusCode::NotFound,
+            ApiError::NotFound(_) | ApiError::Missing { .. } | ApiError::UnknownRoute(_) => {
+                StatusCode::NotFound
+            }
             ApiError::UnknownTarget { .. } => StatusCode::BadRequest,
             ApiError::ProviderSimDisabled { .. } => StatusCode::Forbidden,
             ApiError::AuthRequired => StatusCode::Unauthorized,
             ApiError::TooLarge(_) => StatusCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType => StatusCode::UnsupportedMediaType,
             ApiError::BudgetExhausted { .. } | ApiError::RateLimited { .. } => StatusCode::TooManyRequests,
-            ApiError::IdempotencyConflict { .. } | ApiError::AlreadyFinished { .. } => StatusCode::Conflict,
+            ApiError::IdempotencyConflict { .. }
+            | ApiError::AlreadyFinished { .. }
+            | ApiError::TargetBound { .. } => StatusCode::Conflict,
             ApiError::Backpressure { .. } | ApiError::StoreUnavailable(_) | ApiError::StoreRefusesWrites => {
                 StatusCode::ServiceUnavailable
             }
@@ -113,6 +123,7 @@ impl ApiError {
             ApiError::Invalid(_)
             | ApiError::MalformedJson(_)
             | ApiError::NotFound(_)
+            | ApiError::Missing { .. }
             | ApiError::UnknownRoute(_)
             | ApiError::TooLarge(_)
             | ApiError::UnsupportedMediaType
@@ -123,7 +134,9 @@ impl ApiError {
             ApiError::BudgetExhausted { .. } => ErrorCode::BudgetExhausted,
             ApiError::BudgetGuardrail { .. } => ErrorCode::BudgetGuardrail,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
-            ApiError::IdempotencyConflict { .. } | ApiError::AlreadyFinished { .. } => ErrorCode::Conflict,
+            ApiError::IdempotencyConflict { .. }
+            | ApiError::AlreadyFinished { .. }
+            | ApiError::TargetBound { .. } => ErrorCode::Conflict,
             ApiError::Backpressure { .. } => ErrorCode::ProviderQueueBackpressure,
             ApiError::StoreUnavailable(_) | ApiError::StoreRefusesWrites | ApiError::Internal(_) => {
                 ErrorCode::InternalError
@@ -142,7 +155,9 @@ impl ApiError {
             ApiError::MalformedJson(why) => {
                 format!("The request body is not valid JSON ({why}); nothing was changed.")
             }
-            ApiError::NotFound(what) | ApiError::UnknownRoute(what) => what.clone(),
+            ApiError::NotFound(what) | ApiError::UnknownRoute(what) | ApiError::Missing { what, .. } => {
+                what.clone()
+            }
             ApiError::UnknownTarget {
                 field,
                 given,
@@ -189,6 +204,10 @@ impl ApiError {
                 "Run {run} already finished with status {}; nothing was changed.",
                 status.as_str()
             ),
+            ApiError::TargetBound { target } => format!(
+                "Target {target} is bound to an executor, which runs with the instrument's own noise: \
+                 a calibration cannot be written back to it; nothing was changed."
+            ),
             ApiError::Backpressure { message, .. } => message.clone(),
             ApiError::StoreUnavailable(_) => {
                 "The run store cannot accept writes right now; nothing was changed.".to_string()
@@ -212,6 +231,7 @@ impl ApiError {
             }
             ApiError::MalformedJson(_) => "Send the body as one well-formed JSON object.",
             ApiError::NotFound(_) => "Check the id; GET /runs lists known runs.",
+            ApiError::Missing { hint, .. } => return hint.clone(),
             ApiError::UnknownRoute(_) => "See /docs for the routes this appliance serves.",
             ApiError::UnknownTarget { field, valid, .. } => {
                 return match *field {
@@ -248,6 +268,10 @@ impl ApiError {
             ApiError::IdempotencyConflict { .. } => {
                 "Send a new request under a new Idempotency-Key, or resend the original body \
                  unchanged to get the original run back."
+            }
+            ApiError::TargetBound { .. } => {
+                "Write calibrations back only to simulated targets; an executor's instrument is \
+                 recalibrated on the instrument itself."
             }
             ApiError::AlreadyFinished { run, status } => {
                 return match status {
@@ -294,6 +318,7 @@ impl ApiError {
             ApiError::ProviderSimDisabled { field, target } => json!({ "field": field, "target": target }),
             ApiError::IdempotencyConflict { key } => json!({ "idempotency_key": key }),
             ApiError::AlreadyFinished { run, status } => json!({ "run_id": run, "status": status }),
+            ApiError::TargetBound { target } => json!({ "hardware_target": target }),
             ApiError::RunFailed(e) if e.detail.is_object() => e.detail.clone(),
             ApiError::RateLimited { retry_after_s } | ApiError::Backpressure { retry_after_s, .. } => {
                 json!({ "retry_after_s": retry_after_s })

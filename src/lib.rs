@@ -139,6 +139,10 @@ impl AppState {
         view["available"] = available.into();
         view["availability_reason"] = reason.into();
         view["paused"] = serde_json::to_value(self.store.pauses().get(t.id)).unwrap_or_default();
+        if let Some((profile, version)) = self.targets.noise_profile(t.id) {
+            view["noise_profile"] = serde_json::to_value(profile).unwrap_or_default();
+            view["noise_profile_version"] = version.into();
+        }
         if let Some(handle) = self.external.get(t.id) {
             view["executor"] = serde_json::to_value(handle.status()).unwrap_or_default();
         }
@@ -229,6 +233,15 @@ impl State {
             store,
             config,
         }));
+        // The calibration gauges from each target's latest entry: one key
+        // per target, never the run history.
+        for c in state.store.latest_calibrations().map_err(StartError::Store)? {
+            executor::show_calibration(&c);
+        }
+        // Noise profiles written back from calibrations, last version each.
+        for p in state.store.current_profiles().map_err(StartError::Store)? {
+            state.targets.set_calibrated(&p.hardware_target, p.calibrated());
+        }
         let recovered = executor::recover_leases(&state, true).map_err(StartError::Store)?;
         if recovered > 0 {
             log::warn!("recovered {recovered} runs left running by a previous process");

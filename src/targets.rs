@@ -3,6 +3,9 @@
 //! The appliance is air-gapped: a provider target is only ever a simulation
 //! of that provider's noise profile, allowed by `allow_provider_simulation`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use serde::Serialize;
 
 use crate::config::Config;
@@ -78,10 +81,35 @@ const GATES: [&str; 17] = [
 ];
 
 /// The registry as configured: availability and noise overrides resolved
-/// once at start-up.
+/// once at start-up; profiles written back from calibrations on top.
 #[derive(Clone, Debug)]
 pub struct Targets {
     list: Vec<HardwareTarget>,
+    /// Per target, the profile version written back last (none: the
+    /// configured profile, version 0).
+    calibrated: Arc<RwLock<HashMap<&'static str, Calibrated>>>,
+}
+
+/// A profile written back from a health run's fits (docs/api.md): the
+/// values it sets in the target's configured profile, and their version.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Calibrated {
+    pub version: u32,
+    pub t1_us: f64,
+    pub t2_us: f64,
+    pub p1q: f64,
+}
+
+impl Calibrated {
+    /// `base` with these values in place.
+    pub fn apply(&self, base: &NoiseProfile) -> NoiseProfile {
+        NoiseProfile {
+            t1_us: self.t1_us,
+            t2_us: self.t2_us,
+            p1q: self.p1q,
+            ..base.clone()
+        }
+    }
 }
 
 /// Why a target cannot take a run.
@@ -149,7 +177,36 @@ impl Targets {
                 }
             })
             .collect();
-        Targets { list }
+        Targets {
+            list,
+            calibrated: Arc::default(),
+        }
+    }
+
+    /// Runs on `id` use `c` from now on, unless a later version is
+    /// already in place (two write-backs answered out of order).
+    pub fn set_calibrated(&self, id: &str, c: Calibrated) {
+        if let Some(t) = self.get(id) {
+            let mut map = self.calibrated.write().unwrap_or_else(|p| p.into_inner());
+            if map.get(t.id).is_none_or(|old| old.version < c.version) {
+                map.insert(t.id, c);
+            }
+        }
+    }
+
+    /// The profile runs on `id` use and its version (0: as configured).
+    pub fn noise_profile(&self, id: &str) -> Option<(NoiseProfile, u32)> {
+        let t = self.get(id)?;
+        let calibrated = self
+            .calibrated
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(t.id)
+            .copied();
+        Some(match calibrated {
+            Some(c) => (c.apply(&t.noise_profile), c.version),
+            None => (t.noise_profile.clone(), 0),
+        })
     }
 
     pub fn all(&self) -> &[HardwareTarget] {
@@ -162,15 +219,24 @@ impl Targets {
 
     /// The plant a run may execute on, or why not.
     pub fn plant(&self, id: &str) -> Result<Plant, Refusal> {
+        self.versioned_plant(id).map(|(plant, _)| plant)
+    }
+
+    /// [`Targets::plant`] with the version of the noise profile in it.
+    pub fn versioned_plant(&self, id: &str) -> Result<(Plant, u32), Refusal> {
         let t = self.get(id).ok_or(Refusal::Unknown)?;
         if !t.available {
             return Err(Refusal::ProviderSimDisabled);
         }
-        Ok(Plant {
-            target: t.id.to_string(),
-            kind: t.kind.to_string(),
-            noise: t.noise_profile.clone(),
-        })
+        let (noise, version) = self.noise_profile(id).ok_or(Refusal::Unknown)?;
+        Ok((
+            Plant {
+                target: t.id.to_string(),
+                kind: t.kind.to_string(),
+                noise,
+            },
+            version,
+        ))
     }
 
     /// backend_compare's second plant: the target `id`, or the noise-free
@@ -207,6 +273,28 @@ impl Targets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_back_profile_replaces_three_values_and_only_a_later_version_replaces_it() {
+        let t = Targets::new(&Config::default());
+        let configured = t.get("sim_local").expect("sim_local").noise_profile.clone();
+        assert_eq!(t.noise_profile("sim_local"), Some((configured.clone(), 0)));
+        let v2 = Calibrated {
+            version: 2,
+            t1_us: 80.0,
+            t2_us: 60.0,
+            p1q: 1e-3,
+        };
+        t.set_calibrated("sim_local", v2);
+        t.set_calibrated("sim_local", Calibrated { version: 1, ..v2 });
+        let (profile, version) = t.noise_profile("sim_local").expect("known");
+        assert_eq!(version, 2);
+        assert_eq!((profile.t1_us, profile.t2_us, profile.p1q), (80.0, 60.0, 1e-3));
+        assert_eq!(profile.p2q, configured.p2q);
+        let (plant, version) = t.versioned_plant("sim_local").expect("available");
+        assert_eq!((plant.noise, version), (profile, 2));
+        assert_eq!(t.noise_profile("ibm_quantum").map(|p| p.1), Some(0));
+    }
 
     #[test]
     fn provider_targets_need_the_switch() {

@@ -40,7 +40,7 @@ const TARGET_IDS: [&str; 6] = [
 
 /// Route templates, the only values the `route` label takes (plus
 /// "unmatched" for anything else).
-pub const ROUTES: [&str; 23] = [
+pub const ROUTES: [&str; 25] = [
     "/",
     "/runs",
     "/runs/:id",
@@ -58,6 +58,8 @@ pub const ROUTES: [&str; 23] = [
     "/metrics",
     "/events",
     "/telemetry/qubits",
+    "/calibrations",
+    "/hardware/targets/:id/calibration",
     "/openapi.json",
     "/docs",
     "/assets/*path",
@@ -249,6 +251,46 @@ fn describe_all() {
         "synqc_target_up",
         "Per hardware target: 1 usable, 0 disabled, 2 not configured."
     );
+    describe_calibration();
+}
+
+/// The calibration gauges: a target's latest health run's fits (NaN until
+/// its first one), each in the unit its name ends with.
+const CALIBRATION_GAUGES: [(&str, &str); 5] = [
+    (
+        "synqc_calibration_t1_seconds",
+        "T1 of the target's latest succeeded health run, in seconds (NaN until one succeeds).",
+    ),
+    (
+        "synqc_calibration_t2star_seconds",
+        "Ramsey T2* of the target's latest succeeded health run, in seconds (NaN until one succeeds).",
+    ),
+    (
+        "synqc_calibration_t2echo_seconds",
+        "Hahn-echo T2 of the target's latest succeeded health run, in seconds (NaN until one succeeds).",
+    ),
+    (
+        "synqc_calibration_epc",
+        "Error per Clifford from randomized benchmarking in the target's latest succeeded health run (NaN until one succeeds).",
+    ),
+    (
+        "synqc_calibration_timestamp_seconds",
+        "When the target's latest succeeded health run finished, Unix seconds (NaN until one succeeds).",
+    ),
+];
+
+fn describe_calibration() {
+    for (name, help) in CALIBRATION_GAUGES {
+        describe_gauge!(name, help);
+    }
+}
+
+/// Sets a target's calibration gauges: T1, T2* and T2echo in seconds,
+/// EPC, and the time of the run they come from, in that order.
+pub fn set_calibration(target: &str, values: [f64; 5]) {
+    for ((name, _), v) in CALIBRATION_GAUGES.iter().zip(values) {
+        metrics::gauge!(*name, "target" => target.to_string()).set(v);
+    }
 }
 
 /// Creates every labelled series with its zero value, so panels and alerts
@@ -271,6 +313,9 @@ fn zero_series() {
     }
     for t in TARGET_IDS {
         metrics::counter!("synqc_shots_executed_total", "hardware_target" => t).absolute(0);
+        for (name, _) in CALIBRATION_GAUGES {
+            metrics::gauge!(name, "target" => t).set(f64::NAN);
+        }
     }
     // Every code, so failure series exist from start-up.
     for code in crate::run::ErrorCode::ALL.map(crate::run::ErrorCode::as_str) {

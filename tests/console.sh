@@ -690,6 +690,26 @@ async function step(what, fn) {
       await page.click('#tab-targets');
       return (await page.$$('[data-testid="targets-panel"] article')).length === 6;
     });
+    let healthId = null;
+    await step('calibration: after a health run, the targets tab draws its target\'s trend (T1, T2*, T2echo points)', async () => {
+      healthId = await page.evaluate(async () => (await (await fetch('/runs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ preset: 'health', mode: 'calibrate', seed: 7 }) })).json()).id);
+      if (!healthId) throw new Error('health run not accepted');
+      await page.waitForFunction(async (hid) => (await (await fetch('/runs/' + hid)).json()).status === 'succeeded', healthId, { timeout: 120000, polling: 500 });
+      await page.click('#tab-runs');
+      await page.click('#tab-targets');
+      await page.waitForSelector('[data-testid="calibration-trend"][data-target="sim_local"] [data-testid="trend-plot"]', { timeout: 10000 });
+      const series = await page.$$eval('[data-testid="calibration-trend"][data-target="sim_local"] g[data-series]', (gs) => gs.map((g) => g.querySelectorAll('circle[data-point]').length));
+      return series.length === 3 && series.every((n) => n >= 1);
+    });
+    await step('calibration: a health run\'s detail plots measured points and fitted curves for T1, Ramsey, echo and RB', async () => {
+      await page.click('#tab-runs');
+      await page.click('#runs-refresh');
+      await page.click(`tr[data-run-id="${healthId}"] button`);
+      await page.waitForSelector('[data-testid="run-detail"] [data-testid="health-fits"]', { timeout: 10000 });
+      const plots = await page.$$eval('[data-testid="health-fits"] [data-curve]', (ds) => ds.map((d) => [d.dataset.curve, d.querySelectorAll('circle[data-point]').length, d.querySelectorAll('path[data-fit="curve"]').length]));
+      const want = { t1: 1, ramsey: 1, echo: 1, rb: 2 };
+      return plots.length === 4 && plots.every(([k, pts, curves]) => want[k] === curves && pts >= 4 * curves);
+    });
     await page.click('#tab-runs');
     await page.click(`tr[data-run-id="${id}"] button`);
     await page.waitForSelector('[data-testid="run-detail"] [data-testid="counts-chart"]', { timeout: 10000 });

@@ -45,6 +45,7 @@ EXPECTED_ALERTS = {
     "SynqcHttpLatencyHigh", "SynqcBudgetKeyChurnSpike", "SynqcBudgetRejections",
     "SynqcExecutorDown",
     "SynqcQueuePaused",
+    "SynqcCalibrationDrift",
 }
 
 # docs/metrics.md "Series": name -> (type, label names). `le` is implied for
@@ -91,6 +92,12 @@ EXPECTED_FAMILIES = {
     "synqc_executor_up": ("gauge", {"target"}),
     "synqc_executor_requests_total": ("counter", {"target", "outcome"}),
     "synqc_executor_restarts_total": ("counter", {"target"}),
+    # NaN per known target until its first health run (docs/metrics.md).
+    "synqc_calibration_t1_seconds": ("gauge", {"target"}),
+    "synqc_calibration_t2star_seconds": ("gauge", {"target"}),
+    "synqc_calibration_t2echo_seconds": ("gauge", {"target"}),
+    "synqc_calibration_epc": ("gauge", {"target"}),
+    "synqc_calibration_timestamp_seconds": ("gauge", {"target"}),
     "process_resident_memory_bytes": ("gauge", set()),
     "process_cpu_seconds_total": ("counter", set()),
     "process_open_fds": ("gauge", set()),

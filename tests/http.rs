@@ -381,6 +381,12 @@ fn a_405_says_what_is_allowed_and_header_limits_hold() {
             "GET, HEAD, OPTIONS",
         ),
         ("POST", "/telemetry/qubits", "GET, HEAD, OPTIONS"),
+        ("POST", "/calibrations", "GET, HEAD, OPTIONS"),
+        (
+            "DELETE",
+            "/hardware/targets/sim_local/calibration",
+            "GET, HEAD, POST, OPTIONS",
+        ),
     ] {
         let r = s.send(method, path, None, &[]);
         assert_eq!(r.status, 405, "{method} {path}: {}", r.body);

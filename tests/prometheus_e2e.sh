@@ -318,6 +318,17 @@ else
 fi
 proc_sample "after the submits"
 
+# One health run, so the calibration gauges and the dashboard's
+# Calibration row have a target with values.
+code=$(c -o "$TMP/body" -w '%{http_code}' -H 'Content-Type: application/json' \
+  -d '{"preset":"health","mode":"calibrate","seed":5}' "$BASE/runs" || true)
+if [[ $code == 202 ]]; then
+  accepted=$((accepted + 1))
+  pass "POST /runs health: 202"
+else
+  fail "POST /runs health: answered $code"
+fi
+
 bad=0
 for body in '{"preset":"nope"}' '{"preset":"nope"}' '{"preset":"hello_quantum_sim","shot_budget":0}' '{"preset":'; do
   code=$(c -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d "$body" "$BASE/runs" || true)
@@ -405,6 +416,9 @@ py_checks query --prom "$PROM" --dashboard "$DASHBOARD" --instance "$INSTANCE" \
   --require "Queue depth by status" \
   --require "Run outcomes per minute" \
   --require "HTTP requests/s" \
-  --require "Fidelity trend by preset and target"
+  --require "Fidelity trend by preset and target" \
+  --require "T1 by target" \
+  --require "Error per Clifford by target" \
+  --require "Last calibrated age"
 
 finish

@@ -34,6 +34,7 @@ declare -A EXPECTED=(
   [SynqcBudgetRejections]=info
   [SynqcExecutorDown]=warning
   [SynqcQueuePaused]=warning
+  [SynqcCalibrationDrift]=warning
 )
 
 if ! command -v "$PROMTOOL" >/dev/null 2>&1; then

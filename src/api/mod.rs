@@ -4,6 +4,7 @@
 
 mod admin;
 mod assets;
+mod calibrations;
 mod controls;
 mod events;
 mod experiments;
@@ -71,6 +72,17 @@ pub fn app(state: State) -> tide::Server<State> {
     app.at("/events").get(endpoint("/events", events::stream));
     app.at("/telemetry/qubits")
         .get(endpoint("/telemetry/qubits", qubits::usage));
+    app.at("/calibrations")
+        .get(endpoint("/calibrations", calibrations::list));
+    app.at("/hardware/targets/:id/calibration")
+        .get(endpoint(
+            "/hardware/targets/:id/calibration",
+            calibrations::profile,
+        ))
+        .post(endpoint(
+            "/hardware/targets/:id/calibration",
+            calibrations::write_back,
+        ));
     app.at("/admin/backup")
         .get(endpoint("/admin/backup", admin::backup));
     app.at("/openapi.json")
@@ -98,7 +110,9 @@ pub fn app(state: State) -> tide::Server<State> {
 pub fn allowed_methods(path: &str) -> &'static str {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
-        ["runs"] | ["controls", "profile"] => "GET, HEAD, POST, OPTIONS",
+        ["runs"] | ["controls", "profile"] | ["hardware", "targets", _, "calibration"] => {
+            "GET, HEAD, POST, OPTIONS"
+        }
         ["runs", _, "cancel"] | ["experiments", "run"] | ["queue", "pause" | "resume"] => "POST, OPTIONS",
         _ => "GET, HEAD, OPTIONS",
     }

@@ -21,6 +21,7 @@ pub use recovery::{give_back_leases, maintenance_loop, recover_leases};
 pub use worker::worker_loop;
 
 use crate::run::{RunRecord, RunStatus};
+use crate::store::Calibration;
 // Up to the crate root, which holds the executor: a worker needs the
 // store, the config, the targets and the event bus it was started with,
 // and State is the one handle to all of them.
@@ -45,8 +46,38 @@ pub fn on_finished(state: &State, rec: &RunRecord) {
         metrics::histogram!("synqc_run_duration_seconds", "preset" => rec.preset.as_str())
             .record((end - start).max(0.0));
     }
+    if Calibration::of(rec).is_some() {
+        // The store's latest, not this run's: of two health runs finishing
+        // at once, the gauges must end on the one the store kept.
+        match state.store.latest_calibration(&rec.hardware_target) {
+            Ok(Some(c)) => show_calibration(&c),
+            Ok(None) => {}
+            Err(e) => {
+                log::warn!(
+                    "cannot read {}'s latest calibration for its gauges: {e}",
+                    rec.hardware_target
+                );
+                metrics::counter!("synqc_metrics_collection_errors_total").increment(1);
+            }
+        }
+    }
     state.events.publish(rec);
     state.executor.notify_finished(&rec.id);
+}
+
+/// A target's calibration gauges (docs/metrics.md), from a stored
+/// calibration: its fits are in microseconds, the gauges in seconds.
+pub fn show_calibration(c: &Calibration) {
+    crate::telemetry::set_calibration(
+        &c.hardware_target,
+        [
+            c.t1_us.value / 1e6,
+            c.t2star_us.value / 1e6,
+            c.t2echo_us.value / 1e6,
+            c.epc.value,
+            c.calibrated_at,
+        ],
+    );
 }
 
 #[cfg(test)]

@@ -229,7 +229,12 @@ pub(super) async fn execute(
     metrics::histogram!("synqc_run_queue_wait_seconds", "preset" => rec.preset.as_str())
         .record((start - rec.created_at).max(0.0));
 
-    let outcome = match sim_request(state, &rec) {
+    let request = sim_request(state, &rec).map(|(req, version)| {
+        // A profile written back from a calibration: the run records which.
+        rec.noise_profile_version = (version > 0).then_some(version);
+        req
+    });
+    let outcome = match request {
         Err(e) => Err(e),
         Ok(req) if remote::is_remote(state, &rec) => {
             let (remote_state, remote_control, remote_rec) = (state.clone(), control.clone(), rec.clone());
@@ -433,7 +438,9 @@ async fn keep_lease(state: &State, rec: &RunRecord, token: u64, control: &RunCon
 
 /// The simulator request of a stored run; a target disabled since submit
 /// fails the run (before sampling, so the shots are refunded).
-fn sim_request(state: &State, rec: &RunRecord) -> Result<SimRequest, RunError> {
+/// The request to simulate, and the version of the target's noise profile
+/// in it (0: as configured).
+fn sim_request(state: &State, rec: &RunRecord) -> Result<(SimRequest, u32), RunError> {
     let refused = |id: &str, r: Refusal| match r {
         Refusal::Unknown => RunError::new(
             ErrorCode::InvalidTarget,
@@ -448,11 +455,11 @@ fn sim_request(state: &State, rec: &RunRecord) -> Result<SimRequest, RunError> {
             ErrorCode::ProviderSimDisabled.hint(),
         ),
     };
-    let plant = state
+    let (plant, version) = state
         .targets
-        .plant(&rec.hardware_target)
+        .versioned_plant(&rec.hardware_target)
         .map_err(|r| refused(&rec.hardware_target, r))?;
-    Ok(SimRequest {
+    let req = SimRequest {
         preset: rec.preset,
         compare_with: match (&rec.compare_with, rec.preset) {
             (Some(c), sim::Preset::BackendCompare) => Some(
@@ -469,7 +476,8 @@ fn sim_request(state: &State, rec: &RunRecord) -> Result<SimRequest, RunError> {
         controls: rec.controls.clone(),
         marked: rec.marked.clone(),
         program: rec.qasm.as_deref().map(|src| program(state, src)).transpose()?,
-    })
+    };
+    Ok((req, version))
 }
 
 /// A circuit run's program, parsed again as at submit (it passed then; a

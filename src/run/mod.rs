@@ -260,6 +260,10 @@ pub struct RunRecord {
     /// Earliest start (Unix seconds); none starts as soon as it can.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<f64>,
+    /// The version of its target's noise profile the run executed with,
+    /// when a profile was written back (docs/api.md); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_profile_version: Option<u32>,
 }
 
 /// The highest queue priority a request may name.
@@ -354,6 +358,7 @@ mod tests {
             warnings: Vec::new(),
             priority: None,
             not_before: None,
+            noise_profile_version: None,
         }
     }
 

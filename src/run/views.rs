@@ -47,6 +47,9 @@ pub fn status(rec: &RunRecord, queue_position: Option<u64>) -> Value {
         .not_before
         .filter(|t| rec.status == super::RunStatus::Queued && *t * 1000.0 > crate::clock::now_ms() as f64);
     v["scheduled_for"] = json!(scheduled.map(crate::clock::rfc3339));
+    if let Some(version) = rec.noise_profile_version {
+        v["noise_profile_version"] = json!(version);
+    }
     v
 }
 

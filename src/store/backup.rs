@@ -158,6 +158,7 @@ fn restore_into(dir: &Path, input: &mut dyn BufRead) -> Result<Restored> {
             } else {
                 finished[rec.status as usize] += 1;
                 store.add_usage(&rec)?;
+                store.add_calibration(&rec)?;
                 store.archive_records(&[(rec.id, codec::encode(&rec))])?;
             }
             done.runs += 1;

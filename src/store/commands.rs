@@ -54,6 +54,8 @@ pub(super) enum Command {
         refund: Option<Refund>,
         /// What a succeeded run adds to its targets' qubit counters.
         usage: Vec<super::usage::UsageDelta>,
+        /// What a succeeded health run measured (calibration.rs).
+        calibration: Option<Box<super::Calibration>>,
         now_ms: u64,
     },
     /// Put a running run back in the queue, if `token` holds its lease.
@@ -178,6 +180,7 @@ struct Tx<'a> {
     meta: &'a TransactionalTree,
     quarantine: &'a TransactionalTree,
     to_archive: &'a TransactionalTree,
+    calibrations: &'a TransactionalTree,
 }
 
 /// A stored run as the transaction sees it.
@@ -243,9 +246,10 @@ impl Store {
             &self.meta,
             &self.quarantine,
             &self.to_archive,
+            &self.calibrations,
         );
         let committed = trees.transaction(
-            |(runs, queue, leases, sessions, idempotency, meta, quarantine, to_archive)| {
+            |(runs, queue, leases, sessions, idempotency, meta, quarantine, to_archive, calibrations)| {
                 let tx = Tx {
                     runs,
                     queue,
@@ -255,6 +259,7 @@ impl Store {
                     meta,
                     quarantine,
                     to_archive,
+                    calibrations,
                 };
                 // Fresh on every attempt: sled may run this closure again.
                 let mut effects = Vec::new();
@@ -347,6 +352,7 @@ impl Store {
                 token,
                 refund,
                 usage,
+                calibration,
                 now_ms,
             } => {
                 if !tx.lease_is(id, *token)? {
@@ -364,6 +370,14 @@ impl Store {
                 }
                 if let Some(refund) = refund {
                     tx.refund(self, refund, *now_ms)?;
+                }
+                if let Some(c) = calibration {
+                    tx.calibrations.insert(c.history_key(), c.encode())?;
+                    let latest = c.latest_key();
+                    let current = tx.calibrations.get(&latest)?;
+                    if c.supersedes(current.and_then(|v| super::Calibration::decode(&v)).as_ref()) {
+                        tx.calibrations.insert(latest, c.encode())?;
+                    }
                 }
                 effects.push(Effect::Moved {
                     from: Some(RunStatus::Running),

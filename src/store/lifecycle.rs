@@ -5,7 +5,7 @@
 
 use super::commands::{Command, Outcome, Refund, Requeue};
 use super::error::Result;
-use super::{archive, codec, usage};
+use super::{archive, codec, usage, Calibration};
 use super::{unexpected, CancelOutcome, Finish, IdempotencyKey, Lease, Store, StoreError, Submitted};
 use crate::run::{RunError, RunId, RunRecord};
 
@@ -109,6 +109,7 @@ impl Store {
                     token,
                     refund: fin.refund.then(|| Refund::of(&rec)),
                     usage: usage::deltas(&rec),
+                    calibration: Calibration::of(&rec).map(Box::new),
                     now_ms,
                 };
                 (command, rec)

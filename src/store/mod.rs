@@ -11,6 +11,7 @@
 
 mod archive;
 mod backup;
+mod calibration;
 mod close;
 mod codec;
 mod commands;
@@ -33,6 +34,7 @@ use crate::budget::{Budget, SessionRecord};
 use crate::controls::ControlProfile;
 use crate::run::{RunError, RunId, RunRecord, RunStatus};
 pub use backup::{restore, Restored};
+pub use calibration::{Calibration, Fitted, NewProfile, ProfileVersion};
 pub use commands::Requeue;
 use commands::{Command, Outcome};
 pub use compact::Compacted;
@@ -154,6 +156,8 @@ pub struct Store {
     quarantine: sled::Tree,
     /// Finished runs still in `runs`, waiting to move to the archive.
     to_archive: sled::Tree,
+    /// Health runs' fits per target: history and latest (calibration.rs).
+    calibrations: sled::Tree,
     /// The main database's page cache, for its reopening at a stop.
     cache_bytes: u64,
     archive: archive::Slot,

@@ -68,6 +68,7 @@ impl Store {
         );
         let (sessions, idempotency) = (db.open_tree("sessions")?, db.open_tree("idempotency")?);
         let (quarantine, to_archive) = (db.open_tree("quarantine")?, db.open_tree("to_archive")?);
+        let calibrations = db.open_tree("calibrations")?;
         if schema == Some(1) {
             mark_finished_for_archive(&runs, &to_archive)?;
         }
@@ -86,6 +87,7 @@ impl Store {
             idempotency,
             quarantine,
             to_archive,
+            calibrations,
             cache_bytes: main_cache,
             archive,
             moving: RwLock::new(()),

@@ -92,6 +92,7 @@ fn record(id: RunId, mode: Mode, shots: u64, session: &str, body: u8) -> RunReco
         warnings: Vec::new(),
         priority: None,
         not_before: None,
+        noise_profile_version: None,
         result: None,
     }
 }

@@ -201,6 +201,7 @@ pub fn admit(
         warnings,
         priority: Some(request.priority.unwrap_or_else(|| request.mode.priority())),
         not_before: request.not_before,
+        noise_profile_version: None,
     };
     Ok(Admitted {
         record,

@@ -1,0 +1,248 @@
+//! GET /calibrations: the calibration history that succeeded health runs
+//! left per target (store/calibration.rs), newest first; and the write-back
+//! of a calibration to a simulated target's noise profile,
+//! GET|POST /hardware/targets/{id}/calibration.
+
+use serde_json::{json, Value};
+use tide::{Request, Response, StatusCode};
+
+use super::{json_body, json_response};
+use crate::error::{ApiError, FieldError};
+use crate::run::RunId;
+use crate::store::{Calibration, NewProfile, ProfileVersion};
+use crate::targets::Calibrated;
+use crate::State;
+
+/// Entries a listing returns unless `limit` says otherwise, and at most.
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 1000;
+
+pub async fn list(req: Request<State>) -> Result<Response, ApiError> {
+    let mut bad = Vec::new();
+    let mut target = None;
+    let mut limit = DEFAULT_LIMIT;
+    let targets = &req.state().targets;
+    for (k, v) in req.url().query_pairs() {
+        let shown: String = v.chars().take(64).collect();
+        match k.as_ref() {
+            "hardware_target" => match targets.get(&v) {
+                Some(t) => target = Some(t.id.to_string()),
+                None => bad.push(FieldError::new(
+                    "hardware_target",
+                    format!(
+                        "unknown target '{shown}'; must be one of {}",
+                        targets.ids().join(", ")
+                    ),
+                )),
+            },
+            "limit" => match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
+                _ => bad.push(FieldError::new(
+                    "limit",
+                    format!("'{shown}' is not an integer from 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"),
+                )),
+            },
+            _ => {}
+        }
+    }
+    if !bad.is_empty() {
+        return Err(ApiError::Invalid(bad));
+    }
+    let state = req.state().clone();
+    let history = smol::unblock(move || state.store.calibration_history(target.as_deref(), limit)).await?;
+    Ok(json_response(StatusCode::Ok, &json!({ "calibrations": history })))
+}
+
+/// The target a write-back route names, or 404.
+fn target_of(req: &Request<State>) -> Result<&'static str, ApiError> {
+    let raw = req.param("id").unwrap_or("");
+    let targets = &req.state().targets;
+    targets.get(raw).map(|t| t.id).ok_or_else(|| ApiError::Missing {
+        what: format!(
+            "Unknown hardware target '{}'; nothing was changed.",
+            raw.chars().take(64).collect::<String>()
+        ),
+        hint: format!("Use one of {} (GET /hardware/targets).", targets.ids().join(", ")),
+    })
+}
+
+/// A target's noise profile as runs use it, with its version and the
+/// versions written back so far.
+fn profile_document(state: &State, target: &str, versions: &[ProfileVersion]) -> Value {
+    let current = state.targets.noise_profile(target);
+    json!({
+        "hardware_target": target,
+        "version": current.as_ref().map(|c| c.1),
+        "noise_profile": current.map(|c| c.0),
+        "versions": versions,
+    })
+}
+
+/// GET /hardware/targets/{id}/calibration.
+pub async fn profile(req: Request<State>) -> Result<Response, ApiError> {
+    let target = target_of(&req)?;
+    let state = req.state().clone();
+    let versions = smol::unblock(move || state.store.profile_versions(target)).await?;
+    Ok(json_response(
+        StatusCode::Ok,
+        &profile_document(req.state(), target, &versions),
+    ))
+}
+
+/// What a write-back asks for.
+enum WriteBack {
+    FromRun(RunId),
+    Version(u32),
+}
+
+fn write_back_of(body: &Value) -> Result<WriteBack, ApiError> {
+    let invalid = |loc: &str, msg: &str| ApiError::Invalid(vec![FieldError::new(loc, msg)]);
+    let Value::Object(fields) = body else {
+        return Err(invalid("body", "must be a JSON object with from_run or version"));
+    };
+    if let Some(unknown) = fields.keys().find(|k| *k != "from_run" && *k != "version") {
+        return Err(invalid(
+            unknown,
+            "is not a field of a calibration write-back; send from_run or version",
+        ));
+    }
+    match (fields.get("from_run"), fields.get("version")) {
+        (Some(run), None) => run
+            .as_str()
+            .and_then(RunId::parse)
+            .map(WriteBack::FromRun)
+            .ok_or_else(|| {
+                invalid(
+                    "from_run",
+                    "must be the id of a succeeded health run on this target",
+                )
+            }),
+        (None, Some(v)) => v
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+            .map(WriteBack::Version)
+            .ok_or_else(|| invalid("version", "must be an integer from 0 (the configured profile) up")),
+        _ => Err(invalid(
+            "body",
+            "needs exactly one of from_run (a health run's id) and version (a profile version to restore)",
+        )),
+    }
+}
+
+/// POST /hardware/targets/{id}/calibration: a simulated target runs with
+/// a health run's fits from now on (`from_run`), or with an earlier
+/// version's values again (`version`); either way a new version.
+pub async fn write_back(mut req: Request<State>) -> Result<Response, ApiError> {
+    let body = json_body(&mut req).await?;
+    let target = target_of(&req)?;
+    let state = req.state().clone();
+    let wanted = write_back_of(&body)?;
+    if state
+        .targets
+        .get(target)
+        .is_some_and(|t| t.execution == "executor")
+    {
+        return Err(ApiError::TargetBound {
+            target: target.to_string(),
+        });
+    }
+    let configured = match state.targets.get(target) {
+        Some(t) => t.noise_profile.clone(),
+        None => return Err(ApiError::Internal(format!("target {target} left the registry"))),
+    };
+    let new = match wanted {
+        WriteBack::FromRun(id) => {
+            state.store.archive_opened().await;
+            let rec = state.store.get(&id)?;
+            let cal = rec
+                .as_ref()
+                .and_then(Calibration::of)
+                .filter(|c| c.hardware_target == target)
+                .ok_or_else(|| ApiError::Missing {
+                    what: format!("No calibration of {target} from run {id}; nothing was changed."),
+                    hint: format!(
+                        "Set from_run to a succeeded health run on {target}: GET \
+                         /calibrations?hardware_target={target} lists them."
+                    ),
+                })?;
+            NewProfile {
+                from_run: Some(id),
+                reverted_to: None,
+                t1_us: cal.t1_us.value,
+                // The model's T2 is the free-evolution coherence time
+                // that Ramsey measures (docs/physics.md).
+                t2_us: cal.t2star_us.value,
+                p1q: 2.0 * cal.epc.value,
+            }
+        }
+        WriteBack::Version(0) => NewProfile {
+            from_run: None,
+            reverted_to: Some(0),
+            t1_us: configured.t1_us,
+            t2_us: configured.t2_us,
+            p1q: configured.p1q,
+        },
+        WriteBack::Version(n) => {
+            let versions = state.store.profile_versions(target)?;
+            let old = versions
+                .iter()
+                .find(|v| v.version == n)
+                .ok_or_else(|| ApiError::Missing {
+                    what: format!("{target} has no noise profile version {n}; nothing was changed."),
+                    hint: format!(
+                        "Pick a version that GET /hardware/targets/{target}/calibration lists, or 0 for \
+                         the configured profile."
+                    ),
+                })?;
+            NewProfile {
+                from_run: None,
+                reverted_to: Some(n),
+                t1_us: old.t1_us,
+                t2_us: old.t2_us,
+                p1q: old.p1q,
+            }
+        }
+    };
+    let candidate = Calibrated {
+        version: 0,
+        t1_us: new.t1_us,
+        t2_us: new.t2_us,
+        p1q: new.p1q,
+    }
+    .apply(&configured);
+    let problems = candidate.problems();
+    if !problems.is_empty() {
+        let loc = if matches!(wanted, WriteBack::FromRun(_)) {
+            "from_run"
+        } else {
+            "version"
+        };
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            loc,
+            format!(
+                "its values would make an unphysical noise profile ({}); nothing was changed",
+                problems.join(", ")
+            ),
+        )]));
+    }
+    let writer = state.clone();
+    let stored = smol::unblock(move || {
+        writer
+            .store
+            .add_profile_version(target, &new, crate::clock::now_ms())
+    })
+    .await?;
+    state.targets.set_calibrated(target, stored.calibrated());
+    log::info!(
+        "noise profile of {target} is version {} (t1_us {}, t2_us {}, p1q {})",
+        stored.version,
+        stored.t1_us,
+        stored.t2_us,
+        stored.p1q
+    );
+    let versions = state.store.profile_versions(target)?;
+    Ok(json_response(
+        StatusCode::Ok,
+        &profile_document(&state, target, &versions),
+    ))
+}

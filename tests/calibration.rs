@@ -1,0 +1,267 @@
+//! Calibration trends against the real binary: a succeeded health run sets
+//! its target's synqc_calibration_* gauges to its fits, the gauges come
+//! back after a kill -9 and a restart on the same data directory, and
+//! GET /calibrations lists the history newest first, bounded by `limit`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{code, Server, TempDir};
+use serde_json::{json, Value};
+
+const WITHIN: Duration = Duration::from_secs(180);
+
+/// A health run on `target`, waited for; its final status document.
+fn health_run(s: &Server, target: &str, seed: u64) -> Value {
+    let id =
+        s.submit(json!({"preset": "health", "hardware_target": target, "shot_budget": 900, "seed": seed}));
+    let done = s.wait_final(&id, WITHIN);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    done
+}
+
+fn kpi(run: &Value, name: &str) -> f64 {
+    run["result"]["kpi_details"]
+        .as_array()
+        .and_then(|d| d.iter().find(|k| k["name"] == name))
+        .and_then(|k| k["value"].as_f64())
+        .unwrap_or_else(|| panic!("no {name} in {run}"))
+}
+
+/// The value of `name{target="..."}` in a /metrics scrape.
+fn gauge(s: &Server, name: &str, target: &str) -> f64 {
+    let text = s.get("/metrics").body;
+    let prefix = format!("{name}{{target=\"{target}\"}} ");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in /metrics"));
+    line[prefix.len()..].trim().parse().expect("a number")
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * b.abs().max(1e-12)
+}
+
+fn assert_gauges_show(s: &Server, run: &Value) {
+    let target = run["hardware_target"].as_str().expect("target");
+    for (metric, kpi_name, scale) in [
+        ("synqc_calibration_t1_seconds", "t1_us", 1e-6),
+        ("synqc_calibration_t2star_seconds", "t2star_us", 1e-6),
+        ("synqc_calibration_t2echo_seconds", "t2echo_us", 1e-6),
+        ("synqc_calibration_epc", "epc", 1.0),
+    ] {
+        let (got, want) = (gauge(s, metric, target), kpi(run, kpi_name) * scale);
+        assert!(
+            close(got, want),
+            "{metric}{{{target}}} = {got}, the run's {kpi_name} gives {want}"
+        );
+    }
+    let at = gauge(s, "synqc_calibration_timestamp_seconds", target);
+    let finished = run["finished_at"].as_f64().expect("finished_at");
+    assert!(
+        (at - finished).abs() < 0.002,
+        "timestamp {at}, finished_at {finished}"
+    );
+}
+
+fn listed_ids(s: &Server, query: &str) -> Vec<String> {
+    let r = s.get(&format!("/calibrations{query}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["calibrations"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|c| c["run_id"].as_str().expect("run_id").to_string())
+        .collect()
+}
+
+#[test]
+fn gauges_follow_the_latest_health_run_and_survive_a_restart() {
+    let dir = TempDir::new("calibration");
+    let data = dir.path().join("data");
+    let s = Server::start_at(&data, &["--workers", "1", "--allow-provider-simulation", "true"]);
+    // Before any health run: every known target's gauge exists, as NaN.
+    assert!(gauge(&s, "synqc_calibration_t1_seconds", "ibm_quantum").is_nan());
+    assert!(listed_ids(&s, "").is_empty());
+
+    let first = health_run(&s, "ibm_quantum", 1);
+    assert_gauges_show(&s, &first);
+    let second = health_run(&s, "ibm_quantum", 2);
+    let other = health_run(&s, "sim_local", 3);
+    // Not a calibration: another preset on the same target.
+    let hello = s.submit(json!({"preset": "hello_quantum_sim", "hardware_target": "ibm_quantum"}));
+    s.wait_final(&hello, WITHIN);
+    assert_gauges_show(&s, &second);
+    assert_gauges_show(&s, &other);
+    assert!(gauge(&s, "synqc_calibration_epc", "aws_braket").is_nan());
+
+    let id = |v: &Value| v["id"].as_str().expect("id").to_string();
+    assert_eq!(listed_ids(&s, ""), [id(&other), id(&second), id(&first)]);
+    assert_eq!(
+        listed_ids(&s, "?hardware_target=ibm_quantum"),
+        [id(&second), id(&first)]
+    );
+    assert_eq!(listed_ids(&s, "?limit=1"), [id(&other)]);
+    assert!(listed_ids(&s, "?hardware_target=aws_braket").is_empty());
+
+    // An entry carries the run's values and intervals as its result has them.
+    let entry = s.get("/calibrations?hardware_target=ibm_quantum&limit=1").json()["calibrations"][0].clone();
+    let detail = second["result"]["kpi_details"]
+        .as_array()
+        .and_then(|d| d.iter().find(|k| k["name"] == "t2echo_us"))
+        .cloned()
+        .expect("t2echo_us");
+    assert_eq!(entry["t2echo_us"]["value"], detail["value"]);
+    assert_eq!(entry["t2echo_us"]["ci95"], detail["ci95"]);
+    assert_eq!(entry["hardware_target"], "ibm_quantum");
+    assert_eq!(entry["calibrated_at"], second["finished_at"]);
+
+    // kill -9: nothing but the store's latest entries can set them again.
+    s.kill9();
+    let s = Server::start_at(&data, &["--workers", "1", "--allow-provider-simulation", "true"]);
+    assert_gauges_show(&s, &second);
+    assert_gauges_show(&s, &other);
+    assert!(gauge(&s, "synqc_calibration_t1_seconds", "aws_braket").is_nan());
+    assert_eq!(listed_ids(&s, ""), [id(&other), id(&second), id(&first)]);
+}
+
+#[test]
+fn bad_listing_parameters_are_refused_with_what_to_send() {
+    let s = Server::start(&["--workers", "0"]);
+    for (query, field) in [
+        ("?hardware_target=nowhere", "hardware_target"),
+        ("?limit=0", "limit"),
+        ("?limit=1001", "limit"),
+        ("?limit=ten", "limit"),
+    ] {
+        let r = s.get(&format!("/calibrations{query}"));
+        assert_eq!(r.status, 422, "{query}: {}", r.body);
+        assert_eq!(code(&r), "INVALID_REQUEST", "{query}: {}", r.body);
+        assert!(r.body.contains(field), "{query}: {}", r.body);
+    }
+}
+
+fn profile(s: &Server, target: &str) -> Value {
+    let r = s.get(&format!("/hardware/targets/{target}/calibration"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn write_back(s: &Server, target: &str, body: Value) -> common::Reply {
+    s.post(&format!("/hardware/targets/{target}/calibration"), &body)
+}
+
+/// The noise_profile_version a finished run recorded (null when none).
+fn run_version(s: &Server, target: &str) -> Value {
+    let id = s.submit(json!({"preset": "hello_quantum_sim", "hardware_target": target}));
+    let done = s.wait_final(&id, WITHIN);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    done["noise_profile_version"].clone()
+}
+
+#[test]
+fn a_calibration_written_back_sets_the_profile_later_runs_use_and_a_revert_restores_it() {
+    let dir = TempDir::new("write-back");
+    let data = dir.path().join("data");
+    let flags = ["--workers", "1", "--allow-provider-simulation", "true"];
+    let s = Server::start_at(&data, &flags);
+    let builtin = profile(&s, "ibm_quantum");
+    assert_eq!(builtin["version"], 0);
+    assert_eq!(builtin["versions"], json!([]));
+    assert_eq!(run_version(&s, "ibm_quantum"), Value::Null);
+
+    let health = health_run(&s, "ibm_quantum", 4);
+    let r = write_back(&s, "ibm_quantum", json!({"from_run": health["id"]}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let set = r.json();
+    assert_eq!(set["version"], 1);
+    let p = &set["noise_profile"];
+    assert!(
+        close(p["t1_us"].as_f64().expect("t1"), kpi(&health, "t1_us")),
+        "{set}"
+    );
+    assert!(
+        close(p["t2_us"].as_f64().expect("t2"), kpi(&health, "t2star_us")),
+        "{set}"
+    );
+    assert!(
+        close(p["p1q"].as_f64().expect("p1q"), 2.0 * kpi(&health, "epc")),
+        "{set}"
+    );
+    // The fields a calibration does not measure stay as configured.
+    assert_eq!(p["p2q"], builtin["noise_profile"]["p2q"]);
+    assert_eq!(set["versions"][0]["from_run"], health["id"]);
+    let listed = s.get("/hardware/targets").json();
+    let ibm = listed["targets"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["id"] == "ibm_quantum"))
+        .cloned()
+        .expect("ibm_quantum listed");
+    assert_eq!(ibm["noise_profile_version"], 1);
+    assert_eq!(ibm["noise_profile"], set["noise_profile"]);
+    assert_eq!(run_version(&s, "ibm_quantum"), 1);
+    assert_eq!(run_version(&s, "sim_local"), Value::Null);
+
+    // Revert to the configured profile: a new version with its values.
+    let r = write_back(&s, "ibm_quantum", json!({"version": 0}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let reverted = r.json();
+    assert_eq!(reverted["version"], 2);
+    assert_eq!(reverted["noise_profile"], builtin["noise_profile"]);
+    assert_eq!(reverted["versions"][1]["reverted_to"], 0);
+    assert_eq!(run_version(&s, "ibm_quantum"), 2);
+
+    // Refused, changing nothing.
+    let hello = s.submit(json!({"preset": "hello_quantum_sim", "hardware_target": "ibm_quantum"}));
+    s.wait_final(&hello, WITHIN);
+    for (body, status, want_code) in [
+        (json!({"version": 7}), 404, "INVALID_REQUEST"),
+        (json!({"from_run": hello}), 404, "INVALID_REQUEST"),
+        (
+            json!({"from_run": health["id"], "version": 1}),
+            422,
+            "INVALID_REQUEST",
+        ),
+        (json!({}), 422, "INVALID_REQUEST"),
+        (json!({"from_run": "nope"}), 422, "INVALID_REQUEST"),
+    ] {
+        let r = write_back(&s, "ibm_quantum", body.clone());
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        assert_eq!(code(&r), want_code, "{body}: {}", r.body);
+    }
+    // The health run was on ibm_quantum, not on sim_local.
+    let r = write_back(&s, "sim_local", json!({"from_run": health["id"]}));
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(write_back(&s, "nowhere", json!({"version": 0})).status, 404);
+    assert_eq!(profile(&s, "ibm_quantum")["version"], 2);
+
+    // Back to version 1's values, then a restart keeps the last version.
+    assert_eq!(
+        write_back(&s, "ibm_quantum", json!({"version": 1})).json()["version"],
+        3
+    );
+    s.kill9();
+    let s = Server::start_at(&data, &flags);
+    let after = profile(&s, "ibm_quantum");
+    assert_eq!(after["version"], 3);
+    assert_eq!(after["noise_profile"], set["noise_profile"]);
+    assert_eq!(after["versions"].as_array().map(Vec::len), Some(3));
+    assert_eq!(run_version(&s, "ibm_quantum"), 3);
+}
+
+#[test]
+fn a_target_bound_to_an_executor_refuses_a_write_back() {
+    let dir = TempDir::new("write-back-bound");
+    let cfg = dir.path().join("synqc.toml");
+    std::fs::write(&cfg, "[executors.ibm_quantum]\ncommand = [\"/bin/true\"]\n").expect("config");
+    let s = Server::start(&["--workers", "0", "--config", cfg.to_str().expect("utf-8 path")]);
+    let r = write_back(&s, "ibm_quantum", json!({"version": 0}));
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(code(&r), "CONFLICT", "{}", r.body);
+    assert!(r.json()["detail"]["action_hint"]
+        .as_str()
+        .is_some_and(|h| !h.is_empty()));
+    assert_eq!(profile(&s, "ibm_quantum")["version"], 0);
+}
