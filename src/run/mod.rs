@@ -250,6 +250,18 @@ pub struct RunRecord {
     /// field existed decode with none; runs without warnings store none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The schedule whose firing submitted this run, and the period it
+    /// fired for; none for a run a client submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<FiredBy>,
+}
+
+/// Which schedule and period a run was submitted for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FiredBy {
+    pub name: String,
+    /// The period's start, in milliseconds since the Unix epoch.
+    pub period_ms: u64,
 }
 
 #[cfg(test)]
@@ -327,6 +339,7 @@ mod tests {
             error: None,
             result: None,
             warnings: Vec::new(),
+            schedule: None,
         };
         // A record written before warnings existed has no such key: what
         // a run without warnings still writes.

@@ -40,6 +40,9 @@ pub fn status(rec: &RunRecord, queue_position: Option<u64>) -> Value {
     v["hardware_target"] = json!(rec.hardware_target);
     v["shot_budget"] = json!(rec.shot_budget);
     v["seed"] = json!(rec.seed);
+    if let Some(by) = &rec.schedule {
+        v["schedule"] = json!({"name": by.name, "period_at": by.period_ms as f64 / 1000.0});
+    }
     v
 }
 

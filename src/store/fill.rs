@@ -43,6 +43,7 @@ pub fn fill(path: &Path, runs: u64) -> Result<()> {
         crashes: 0,
         error: None,
         warnings: Vec::new(),
+        schedule: None,
         result: Some(crate::run::ResultDoc::new(
             &serde_json::json!({"kpis": {"fidelity": 0.97}}),
         )),

@@ -22,6 +22,7 @@ mod lifecycle;
 mod open;
 mod queue_index;
 mod read;
+mod schedules;
 mod usage;
 mod writer;
 
@@ -45,6 +46,8 @@ use layout::{
 };
 use open::open_sled;
 pub use open::{DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
+pub(crate) use schedules::Firing;
+pub use schedules::{Fired, ScheduleWrite};
 pub use usage::QubitUsage;
 
 /// Runs per state, kept in memory and moved only by committed transactions.
@@ -153,6 +156,8 @@ pub struct Store {
     quarantine: sled::Tree,
     /// Finished runs still in `runs`, waiting to move to the archive.
     to_archive: sled::Tree,
+    /// Schedules by name (schedules.rs).
+    schedules: sled::Tree,
     /// The main database's page cache, for its reopening at a stop.
     cache_bytes: u64,
     archive: archive::Slot,

@@ -67,6 +67,7 @@ impl Store {
         );
         let (sessions, idempotency) = (db.open_tree("sessions")?, db.open_tree("idempotency")?);
         let (quarantine, to_archive) = (db.open_tree("quarantine")?, db.open_tree("to_archive")?);
+        let schedules = db.open_tree("schedules")?;
         if schema == Some(1) {
             mark_finished_for_archive(&runs, &to_archive)?;
         }
@@ -85,6 +86,7 @@ impl Store {
             idempotency,
             quarantine,
             to_archive,
+            schedules,
             cache_bytes: main_cache,
             archive,
             moving: RwLock::new(()),

@@ -88,6 +88,7 @@ fn record(id: RunId, mode: Mode, shots: u64, session: &str, body: u8) -> RunReco
         crashes: 0,
         error: None,
         warnings: Vec::new(),
+        schedule: None,
         result: None,
     }
 }

@@ -198,6 +198,7 @@ pub fn admit(
         error: None,
         result: None,
         warnings,
+        schedule: None,
     };
     Ok(Admitted {
         record,
