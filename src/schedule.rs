@@ -268,7 +268,10 @@ pub fn parse_fields(body: &Value, creating: bool) -> Result<Fields, Vec<FieldErr
     }
     let mut f = Fields::default();
     match obj.get("name") {
-        None if creating => bad.push(FieldError::new("name", "required: the schedule's name, e.g. health-ibm")),
+        None if creating => bad.push(FieldError::new(
+            "name",
+            "required: the schedule's name, e.g. health-ibm",
+        )),
         None => {}
         Some(Value::String(n)) if valid_name(n) => f.name = Some(n.clone()),
         Some(_) => bad.push(FieldError::new(
@@ -337,8 +340,7 @@ pub fn parse_fields(body: &Value, creating: bool) -> Result<Fields, Vec<FieldErr
 pub fn valid_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= MAX_NAME
-        && n
-            .chars()
+        && n.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
@@ -449,11 +451,7 @@ mod tests {
     #[test]
     fn cron_periods_are_its_times_in_utc() {
         // 2023-11-14T22:13:20Z; hourly at minute 0.
-        let f = parse_fields(
-            &json!({"name": "h", "request": {}, "cron": "0 * * * *"}),
-            true,
-        )
-        .unwrap();
+        let f = parse_fields(&json!({"name": "h", "request": {}, "cron": "0 * * * *"}), true).unwrap();
         let s = ScheduleRecord::create(f, T0).unwrap();
         let top = 1_700_002_800_000; // 23:00:00Z
         assert_eq!(s.due(T0 + 1000, T0), None);
@@ -467,10 +465,22 @@ mod tests {
     #[test]
     fn disabled_fires_nothing_and_re_enabling_rearms() {
         let mut s = every(10, CatchUp::Once);
-        s.patch(Fields { enabled: Some(false), ..Default::default() }, T0 + 5_000);
+        s.patch(
+            Fields {
+                enabled: Some(false),
+                ..Default::default()
+            },
+            T0 + 5_000,
+        );
         assert_eq!(s.due(T0 + 50_000, T0), None);
         assert_eq!(s.next_fire(T0 + 50_000, T0), None);
-        s.patch(Fields { enabled: Some(true), ..Default::default() }, T0 + 55_000);
+        s.patch(
+            Fields {
+                enabled: Some(true),
+                ..Default::default()
+            },
+            T0 + 55_000,
+        );
         assert_eq!(s.due(T0 + 60_000, T0), None, "the time it was off is not missed");
         assert_eq!(s.due(T0 + 65_000, T0), Some(T0 + 65_000));
     }

@@ -256,7 +256,10 @@ fn describe_all() {
         "synqc_schedule_period_seconds",
         "Per schedule: its period (for a cron expression, the gap between its next two times)."
     );
-    describe_gauge!("synqc_schedule_enabled", "Per schedule: 1 enabled, 0 disabled or deleted.");
+    describe_gauge!(
+        "synqc_schedule_enabled",
+        "Per schedule: 1 enabled, 0 disabled or deleted."
+    );
 }
 
 /// Creates every labelled series with its zero value, so panels and alerts

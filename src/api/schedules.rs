@@ -61,7 +61,10 @@ pub async fn create(mut req: Request<State>) -> Result<Response, ApiError> {
     let fields = parse_fields(&body, true).map_err(ApiError::Invalid)?;
     // parse_fields with `creating` saw name, request and a timing.
     let rec = ScheduleRecord::create(fields, now_ms()).ok_or_else(|| {
-        ApiError::Invalid(vec![FieldError::new("body", "name, request and a timing are required")])
+        ApiError::Invalid(vec![FieldError::new(
+            "body",
+            "name, request and a timing are required",
+        )])
     })?;
     check_request(&state, &rec.name, &rec.request)?;
     let name = rec.name.clone();

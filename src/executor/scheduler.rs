@@ -123,7 +123,11 @@ fn publish(s: &ScheduleRecord, now: u64, known: bool) {
                 .increment(0);
         }
     }
-    metrics::gauge!("synqc_schedule_enabled", "schedule" => name.clone()).set(if s.enabled { 1.0 } else { 0.0 });
+    metrics::gauge!("synqc_schedule_enabled", "schedule" => name.clone()).set(if s.enabled {
+        1.0
+    } else {
+        0.0
+    });
     if let Some(p) = s.timing.period_seconds(now) {
         metrics::gauge!("synqc_schedule_period_seconds", "schedule" => name.clone()).set(p);
     }
@@ -135,6 +139,9 @@ fn publish(s: &ScheduleRecord, now: u64, known: bool) {
 pub(super) fn succeeded(state: &State, name: &str, rec: &RunRecord) {
     let at = rec.finished_at.map_or_else(now_ms, |t| (t * 1000.0) as u64);
     if let Err(e) = state.store.schedule_succeeded(name, at) {
-        log::error!("schedule {name}: cannot record the success of run {}: {e}", rec.id);
+        log::error!(
+            "schedule {name}: cannot record the success of run {}: {e}",
+            rec.id
+        );
     }
 }

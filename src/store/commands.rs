@@ -557,7 +557,7 @@ impl Store {
                 }) => Fired::Refused(format!(
                     "The budget session {} has {remaining} shots left, fewer than the {} this run \
                      needs; the window resets in {resets_in_s} s. Lower the request's shot_budget or \
-                     raise the default shot budget.",
+                     raise max_shots_per_session.",
                     run.session_id, run.shots
                 )),
                 // Without an idempotency key a submit is accepted or exhausted.

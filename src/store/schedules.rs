@@ -107,7 +107,9 @@ impl Store {
                 return Ok(ScheduleWrite::NotFound);
             };
             let Some(mut s) = decode(&old) else {
-                return Err(StoreError::Unavailable(format!("schedule {name} cannot be decoded")));
+                return Err(StoreError::Unavailable(format!(
+                    "schedule {name} cannot be decoded"
+                )));
             };
             change(&mut s);
             let swapped = self
