@@ -36,7 +36,7 @@ EXPECTED_ALERTS = {
     "SynqcDown", "SynqcStoreDown", "SynqcQueueBacklog", "SynqcOldestRunWaiting",
     "SynqcExpiredLeases", "SynqcNoActiveWorkers", "SynqcRunFailures",
     "SynqcHttpLatencyHigh", "SynqcBudgetKeyChurnSpike", "SynqcBudgetRejections",
-    "SynqcExecutorDown",
+    "SynqcExecutorDown", "SynqcScheduleStale",
 }
 
 # docs/metrics.md "Series": name -> (type, label names). `le` is implied for

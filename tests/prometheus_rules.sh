@@ -33,6 +33,7 @@ declare -A EXPECTED=(
   [SynqcBudgetKeyChurnSpike]=-
   [SynqcBudgetRejections]=info
   [SynqcExecutorDown]=warning
+  [SynqcScheduleStale]=warning
 )
 
 if ! command -v "$PROMTOOL" >/dev/null 2>&1; then

@@ -41,7 +41,8 @@ pub enum Fired {
 /// The outcome of a create, change or delete.
 #[derive(Debug)]
 pub enum ScheduleWrite {
-    Done(Option<ScheduleRecord>),
+    /// Done, with the schedule as stored (none after a delete).
+    Done(Option<Box<ScheduleRecord>>),
     /// A create whose name is taken.
     Exists,
     NotFound,
@@ -91,7 +92,7 @@ impl Store {
             return Ok(ScheduleWrite::Exists);
         }
         self.flush().await?;
-        Ok(ScheduleWrite::Done(Some(s.clone())))
+        Ok(ScheduleWrite::Done(Some(Box::new(s.clone()))))
     }
 
     /// Changes a schedule with `change` (applied again if a firing
@@ -118,7 +119,7 @@ impl Store {
                 .map_err(|e| self.refuse_writes(e.into()))?;
             if swapped.is_ok() {
                 self.flush().await?;
-                return Ok(ScheduleWrite::Done(Some(s)));
+                return Ok(ScheduleWrite::Done(Some(Box::new(s))));
             }
         }
         Err(StoreError::Unavailable(format!(
