@@ -276,7 +276,10 @@ pub fn parse_fields(body: &Value, creating: bool) -> Result<Fields, Vec<FieldErr
         Some(Value::String(n)) if valid_name(n) => f.name = Some(n.clone()),
         Some(_) => bad.push(FieldError::new(
             "name",
-            format!("must be 1 to {MAX_NAME} characters of letters, digits, '.', '_' or '-'"),
+            format!(
+                "must be 1 to {MAX_NAME} characters of letters, digits, '.', '_' or '-', starting \
+                 with a letter or digit"
+            ),
         )),
     }
     match obj.get("request") {
@@ -337,9 +340,11 @@ pub fn parse_fields(body: &Value, creating: bool) -> Result<Fields, Vec<FieldErr
     }
 }
 
+/// A name that is one path segment as it is (never `.` or `..`) and a
+/// plain metric label value.
 pub fn valid_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= MAX_NAME
+    n.len() <= MAX_NAME
+        && n.starts_with(|c: char| c.is_ascii_alphanumeric())
         && n.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
