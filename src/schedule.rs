@@ -80,24 +80,85 @@ pub struct ScheduleRecord {
     pub refused: u64,
 }
 
+/// The shorthands a cron expression may be instead of its five fields.
+const CRON_ALIASES: [&str; 6] = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@hourly"];
+
+/// Each field of a cron expression: its name and its values.
+const CRON_FIELDS: [(&str, u32, u32); 5] = [
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+];
+
+/// Largest step of `*/step`.
+const MAX_CRON_STEP: u32 = 999;
+
 /// A parsed cron expression, or the sentence saying why it is not one.
+///
+/// The accepted form is exactly the one assets/openapi.json documents
+/// (its `cron` pattern): an alias, or five fields separated by one space,
+/// each a comma list of `*`, `*/step`, a value or a range of values, in
+/// numbers. A range written backwards wraps (`22-2` in hours is 22, 23,
+/// 0, 1, 2), where croner would refuse it.
 pub fn parse_cron(pattern: &str) -> Result<croner::Cron, String> {
-    let fields = pattern.split_whitespace().count();
-    // croner also takes seconds and years; a schedule takes the standard form.
-    if fields != 5 && !pattern.trim_start().starts_with('@') {
-        return Err(format!(
-            "'{}' has {fields} fields; use the standard five: minute hour day-of-month month \
-             day-of-week, e.g. '0 * * * *' for every hour",
-            short(pattern)
-        ));
+    let example = "use five fields separated by one space: minute hour day-of-month month \
+                   day-of-week (numbers, '*', '*/step', 'a-b' and comma lists), e.g. '0 * * * *', or \
+                   one of @hourly, @daily, @weekly, @monthly, @yearly";
+    let normal = cron_normalized(pattern).map_err(|why| format!("'{}' {why}; {example}", short(pattern)))?;
+    croner::Cron::from_str(&normal)
+        .map_err(|e| format!("'{}' is not a cron expression ({e}); {example}", short(pattern)))
+}
+
+fn cron_normalized(pattern: &str) -> Result<String, String> {
+    if CRON_ALIASES.contains(&pattern) {
+        return Ok(pattern.to_string());
     }
-    croner::Cron::from_str(pattern).map_err(|e| {
-        format!(
-            "'{}' is not a cron expression ({e}); use five fields: minute hour day-of-month month \
-             day-of-week, e.g. '0 * * * *'",
-            short(pattern)
-        )
-    })
+    let fields: Vec<&str> = pattern.split(' ').collect();
+    if fields.len() != 5 {
+        return Err(format!("has {} fields", fields.len()));
+    }
+    let mut out = Vec::with_capacity(5);
+    for (field, (what, lo, hi)) in fields.iter().zip(CRON_FIELDS) {
+        let items = field
+            .split(',')
+            .map(|item| {
+                cron_item(item, lo, hi)
+                    .ok_or_else(|| format!("has '{}' as its {what}, which takes {lo} to {hi}", short(item)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(items.join(","));
+    }
+    Ok(out.join(" "))
+}
+
+/// A number as the pattern writes one: digits, no leading zero.
+fn cron_number(s: &str, lo: u32, hi: u32) -> Option<u32> {
+    let plain =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s.len() == 1 || !s.starts_with('0'));
+    plain
+        .then(|| s.parse().ok())
+        .flatten()
+        .filter(|n| (lo..=hi).contains(n))
+}
+
+fn cron_item(item: &str, lo: u32, hi: u32) -> Option<String> {
+    if item == "*" {
+        return Some(item.to_string());
+    }
+    if let Some(step) = item.strip_prefix("*/") {
+        return cron_number(step, 1, MAX_CRON_STEP).map(|_| item.to_string());
+    }
+    if let Some((a, b)) = item.split_once('-') {
+        let (a, b) = (cron_number(a, lo, hi)?, cron_number(b, lo, hi)?);
+        return Some(if a <= b {
+            item.to_string()
+        } else {
+            format!("{a}-{hi},{lo}-{b}")
+        });
+    }
+    cron_number(item, lo, hi).map(|_| item.to_string())
 }
 
 fn short(s: &str) -> String {
@@ -268,6 +329,11 @@ pub fn parse_fields(body: &Value, creating: bool) -> Result<Fields, Vec<FieldErr
     }
     let mut f = Fields::default();
     match obj.get("name") {
+        Some(_) if !creating => bad.push(FieldError::new(
+            "name",
+            "a schedule cannot be renamed (its name is in the path); create one under the new name \
+             and delete this one",
+        )),
         None if creating => bad.push(FieldError::new(
             "name",
             "required: the schedule's name, e.g. health-ibm",
@@ -294,8 +360,7 @@ pub fn parse_fields(body: &Value, creating: bool) -> Result<Fields, Vec<FieldErr
             "must be a JSON object: the run request, as for POST /runs",
         )),
     }
-    let every = obj.get("every_seconds").filter(|v| !v.is_null());
-    let cron = obj.get("cron").filter(|v| !v.is_null());
+    let (every, cron) = (obj.get("every_seconds"), obj.get("cron"));
     match (every, cron) {
         (Some(_), Some(_)) => bad.push(FieldError::new(
             "cron",
@@ -314,7 +379,7 @@ pub fn parse_fields(body: &Value, creating: bool) -> Result<Fields, Vec<FieldErr
             )),
         },
         (None, Some(c)) => match c.as_str().map(|p| (p, parse_cron(p))) {
-            Some((p, Ok(_))) => f.timing = Some(Timing::Cron(p.trim().to_string())),
+            Some((p, Ok(_))) => f.timing = Some(Timing::Cron(p.to_string())),
             Some((_, Err(why))) => bad.push(FieldError::new("cron", why)),
             None => bad.push(FieldError::new(
                 "cron",
@@ -468,6 +533,40 @@ mod tests {
     }
 
     #[test]
+    fn every_form_of_the_documented_pattern_parses_and_backward_ranges_wrap() {
+        for ok in [
+            "0 * * * *",
+            "*/15 9-17 * * 1-5",
+            "59 23 31 12 7",
+            "0,30 0 1,15 1-12 0",
+            "*/999 * * * *",
+            "@hourly",
+            "@daily",
+            "@weekly",
+            "@monthly",
+            "@yearly",
+            "@annually",
+        ] {
+            assert!(parse_cron(ok).is_ok(), "{ok}: {:?}", parse_cron(ok).err());
+        }
+        // A date that never comes parses, and has no next time.
+        let never = Timing::Cron("0 0 31 2 *".into());
+        let started = std::time::Instant::now();
+        assert_eq!(never.next(0, 1_700_000_000_000), None);
+        assert_eq!(never.period_seconds(1_700_000_000_000), None);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        // 22:00 to 02:00 wraps through midnight.
+        let night = Timing::Cron("0 22-2 * * *".into());
+        let day = 1_700_006_400_000; // 2023-11-15T00:00:00Z
+        assert_eq!(night.next(0, day - 1), Some(day));
+        assert_eq!(night.next(0, day + 2 * 3_600_000), Some(day + 22 * 3_600_000));
+    }
+
+    #[test]
     fn disabled_fires_nothing_and_re_enabling_rearms() {
         let mut s = every(10, CatchUp::Once);
         s.patch(
@@ -509,11 +608,34 @@ mod tests {
         assert_eq!(both[0].loc, "cron");
         let none = parse_fields(&json!({"name": "a", "request": {}}), true).unwrap_err();
         assert_eq!(none[0].loc, "every_seconds");
-        for bad in ["* * * *", "0 0 * * * *", "61 * * * *", "nonsense"] {
+        for bad in [
+            "* * * *",
+            "0 0 * * * *",
+            "61 * * * *",
+            "nonsense",
+            "",
+            "0  * * * *",
+            " 0 * * * *",
+            "05 * * * *",
+            "*/0 * * * *",
+            "0 0 0 * *",
+            "0 0 * 13 *",
+            "0 0 * * 8",
+            "0 0 * * MON",
+            "@reboot",
+        ] {
             let e = parse_fields(&json!({"name": "a", "request": {}, "cron": bad}), true).unwrap_err();
             assert_eq!(e[0].loc, "cron", "{bad}");
         }
-        // A PATCH needs nothing.
+        // A PATCH needs nothing, renames nothing, and null is no timing.
         assert!(parse_fields(&json!({}), false).is_ok());
+        assert_eq!(
+            parse_fields(&json!({"name": "a"}), false).unwrap_err()[0].loc,
+            "name"
+        );
+        assert_eq!(
+            parse_fields(&json!({"cron": null}), false).unwrap_err()[0].loc,
+            "cron"
+        );
     }
 }

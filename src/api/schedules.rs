@@ -99,18 +99,12 @@ pub async fn patch(mut req: Request<State>) -> Result<Response, ApiError> {
     let body = json_body(&mut req).await?;
     let state = req.state().clone();
     let Fields {
-        name: renamed,
         request,
         timing,
         enabled,
         catch_up,
+        ..
     } = parse_fields(&body, false).map_err(ApiError::Invalid)?;
-    if renamed.as_ref().is_some_and(|n| *n != name) {
-        return Err(ApiError::Invalid(vec![FieldError::new(
-            "name",
-            "a schedule cannot be renamed; create one under the new name and delete this one",
-        )]));
-    }
     if state.store.schedule(&name)?.is_none() {
         return Err(ApiError::UnknownSchedule(name));
     }
