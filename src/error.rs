@@ -60,6 +60,10 @@ pub enum ApiError {
     /// 409 CONFLICT: a calibration write-back to a target bound to an
     /// executor, whose noise is the instrument's own.
     TargetBound { target: String },
+    /// 404 INVALID_REQUEST: no schedule by that name.
+    UnknownSchedule(String),
+    /// 409 CONFLICT: a schedule by that name exists already.
+    ScheduleExists(String),
     /// 503 PROVIDER_QUEUE_BACKPRESSURE with Retry-After: max_pending reached,
     /// or the server is draining.
     Backpressure { message: String, retry_after_s: u64 },
@@ -89,9 +93,10 @@ impl ApiError {
             ApiError::Invalid(_) | ApiError::MalformedJson(_) | ApiError::BudgetGuardrail { .. } => {
                 StatusCode::UnprocessableEntity
             }
-            ApiError::NotFound(_) | ApiError::Missing { .. } | ApiError::UnknownRoute(_) => {
-                StatusCode::NotFound
-            }
+            ApiError::NotFound(_)
+            | ApiError::Missing { .. }
+            | ApiError::UnknownRoute(_)
+            | ApiError::UnknownSchedule(_) => StatusCode::NotFound,
             ApiError::UnknownTarget { .. } => StatusCode::BadRequest,
             ApiError::ProviderSimDisabled { .. } => StatusCode::Forbidden,
             ApiError::AuthRequired => StatusCode::Unauthorized,
@@ -100,7 +105,8 @@ impl ApiError {
             ApiError::BudgetExhausted { .. } | ApiError::RateLimited { .. } => StatusCode::TooManyRequests,
             ApiError::IdempotencyConflict { .. }
             | ApiError::AlreadyFinished { .. }
-            | ApiError::TargetBound { .. } => StatusCode::Conflict,
+            | ApiError::TargetBound { .. }
+            | ApiError::ScheduleExists(_) => StatusCode::Conflict,
             ApiError::Backpressure { .. } | ApiError::StoreUnavailable(_) | ApiError::StoreRefusesWrites => {
                 StatusCode::ServiceUnavailable
             }
@@ -124,6 +130,7 @@ impl ApiError {
             | ApiError::MalformedJson(_)
             | ApiError::NotFound(_)
             | ApiError::Missing { .. }
+            | ApiError::UnknownSchedule(_)
             | ApiError::UnknownRoute(_)
             | ApiError::TooLarge(_)
             | ApiError::UnsupportedMediaType
@@ -136,7 +143,8 @@ impl ApiError {
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::IdempotencyConflict { .. }
             | ApiError::AlreadyFinished { .. }
-            | ApiError::TargetBound { .. } => ErrorCode::Conflict,
+            | ApiError::TargetBound { .. }
+            | ApiError::ScheduleExists(_) => ErrorCode::Conflict,
             ApiError::Backpressure { .. } => ErrorCode::ProviderQueueBackpressure,
             ApiError::StoreUnavailable(_) | ApiError::StoreRefusesWrites | ApiError::Internal(_) => {
                 ErrorCode::InternalError
@@ -220,10 +228,14 @@ impl ApiError {
             ApiError::Internal(_) => "An internal error stopped this request.".to_string(),
             ApiError::RunFailed(e) => e.message.clone(),
             ApiError::Protocol { message, .. } => message.clone(),
+            ApiError::UnknownSchedule(name) => format!("No schedule is named '{name}'."),
+            ApiError::ScheduleExists(name) => {
+                format!("A schedule named '{name}' exists already; nothing was changed.")
+            }
         }
     }
 
-    fn action_hint(&self) -> String {
+    pub fn action_hint(&self) -> String {
         let hint = match self {
             ApiError::RunFailed(e) => e.action_hint.as_str(),
             ApiError::Invalid(_) => {
@@ -292,6 +304,10 @@ impl ApiError {
             ApiError::StoreRefusesWrites => "Free space on the data directory's disk and restart synqc.",
             ApiError::Internal(_) => "Retry; if it persists, check the synqc log.",
             ApiError::Protocol { hint, .. } => hint,
+            ApiError::UnknownSchedule(_) => "Check the name; GET /schedules lists the schedules.",
+            ApiError::ScheduleExists(_) => {
+                "Pick another name, or change the existing schedule with PATCH /schedules/{name}."
+            }
         };
         hint.to_string()
     }
@@ -373,6 +389,29 @@ impl ApiError {
 /// How to turn provider simulation on, in each of the config's spellings.
 const ENABLE_PROVIDER_SIM: &str = "enable provider simulation (allow_provider_simulation = true in the \
     config file, SYNQC_ALLOW_PROVIDER_SIMULATION=true or --allow-provider-simulation true)";
+
+/// Each refusal of admission is the API error of the same name.
+impl From<crate::run::admission::Refusal> for ApiError {
+    fn from(r: crate::run::admission::Refusal) -> ApiError {
+        use crate::run::admission::Refusal;
+        match r {
+            Refusal::Invalid(bad) => ApiError::Invalid(bad),
+            Refusal::UnknownTarget {
+                field,
+                given,
+                did_you_mean,
+                valid,
+            } => ApiError::UnknownTarget {
+                field,
+                given,
+                did_you_mean,
+                valid,
+            },
+            Refusal::ProviderSimDisabled { field, target } => ApiError::ProviderSimDisabled { field, target },
+            Refusal::BudgetGuardrail { message, detail } => ApiError::BudgetGuardrail { message, detail },
+        }
+    }
+}
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {

@@ -37,6 +37,7 @@ pub mod error;
 pub mod events;
 pub mod executor;
 pub mod run;
+pub mod schedule;
 pub mod server;
 pub mod sim;
 pub mod store;
@@ -128,6 +129,51 @@ impl AppState {
             (false, Some(why), _) => (false, why),
             (false, None, _) => (false, "Its executor is down.".to_string()),
         }
+    }
+
+    /// What admission checks a run request against, from the config.
+    pub fn admission_limits(&self) -> run::admission::Limits {
+        let cfg = &self.config;
+        run::admission::Limits {
+            default_shot_budget: cfg.default_shot_budget,
+            max_shots_per_experiment: cfg.max_shots_per_experiment,
+            circuit: sim::circuit::CircuitLimits {
+                max_qubits: cfg.max_circuit_qubits,
+                max_ops: cfg.max_circuit_ops,
+            },
+        }
+    }
+
+    /// Whether the queue and the disk have room for one more run: the
+    /// checks of a submit that only the live store can answer.
+    pub fn room_for_a_run(&self) -> Result<(), error::ApiError> {
+        let cfg = &self.config;
+        if self.store.counts.get(run::RunStatus::Queued) >= cfg.max_pending {
+            return Err(error::ApiError::Backpressure {
+                message: format!(
+                    "The queue is full: it holds max_pending ({}) queued runs; nothing was submitted.",
+                    cfg.max_pending
+                ),
+                retry_after_s: 5,
+            });
+        }
+        // Refuse before the disk is full, not at it: sled 0.34 can hang in a
+        // flush after a write fails for lack of space.
+        if let Some(free) = self.store.free_bytes().filter(|f| *f < cfg.min_free_disk_bytes) {
+            return Err(error::ApiError::StoreUnavailable(format!(
+                "disk space low: {free} bytes free on the data directory's file system, min_free_disk_bytes is {}",
+                cfg.min_free_disk_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// When this process started, in milliseconds since the Unix epoch:
+    /// a schedule's period that began before it was missed while synqc
+    /// was down.
+    pub fn up_since_ms(&self) -> u64 {
+        let up = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        clock::now_ms().saturating_sub(up)
     }
 
     /// A target as /hardware/targets and /health show it: its registry
@@ -259,5 +305,6 @@ impl State {
             ex.spawn(executor::worker_loop(self.clone())).detach();
         }
         ex.spawn(executor::maintenance_loop(self.clone())).detach();
+        ex.spawn(executor::scheduler_loop(self.clone())).detach();
     }
 }

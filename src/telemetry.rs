@@ -40,7 +40,7 @@ const TARGET_IDS: [&str; 6] = [
 
 /// Route templates, the only values the `route` label takes (plus
 /// "unmatched" for anything else).
-pub const ROUTES: [&str; 25] = [
+pub const ROUTES: [&str; 27] = [
     "/",
     "/runs",
     "/runs/:id",
@@ -49,6 +49,8 @@ pub const ROUTES: [&str; 25] = [
     "/experiments/recent",
     "/experiments/:id",
     "/hardware/targets",
+    "/schedules",
+    "/schedules/:name",
     "/controls/profile",
     "/queue/pause",
     "/queue/resume",
@@ -250,6 +252,24 @@ fn describe_all() {
     describe_gauge!(
         "synqc_target_up",
         "Per hardware target: 1 usable, 0 disabled, 2 not configured."
+    );
+    // Per schedule: the series appear when a schedule is created (or at
+    // start-up for the stored ones), not before.
+    describe_counter!(
+        "synqc_schedule_fires_total",
+        "Periods fired per schedule, by outcome: submitted (a run was queued) or refused."
+    );
+    describe_gauge!(
+        "synqc_schedule_last_success_timestamp_seconds",
+        "Per schedule: when one of its runs last succeeded (or when it was armed, if none has since)."
+    );
+    describe_gauge!(
+        "synqc_schedule_period_seconds",
+        "Per schedule: its period (for a cron expression, the gap between its next two times)."
+    );
+    describe_gauge!(
+        "synqc_schedule_enabled",
+        "Per schedule: 1 enabled, 0 disabled or deleted."
     );
     describe_calibration();
 }

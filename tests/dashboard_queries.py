@@ -46,6 +46,7 @@ EXPECTED_ALERTS = {
     "SynqcExecutorDown",
     "SynqcQueuePaused",
     "SynqcCalibrationDrift",
+    "SynqcExecutorDown", "SynqcScheduleStale",
 }
 
 # docs/metrics.md "Series": name -> (type, label names). `le` is implied for

@@ -35,6 +35,7 @@ declare -A EXPECTED=(
   [SynqcExecutorDown]=warning
   [SynqcQueuePaused]=warning
   [SynqcCalibrationDrift]=warning
+  [SynqcScheduleStale]=warning
 )
 
 if ! command -v "$PROMTOOL" >/dev/null 2>&1; then

@@ -12,6 +12,7 @@ mod health;
 mod qubits;
 mod queue;
 mod runs;
+mod schedules;
 mod targets;
 
 use std::collections::HashMap;
@@ -55,6 +56,13 @@ pub fn app(state: State) -> tide::Server<State> {
         .get(endpoint("/experiments/recent", experiments::recent));
     app.at("/experiments/:id")
         .get(endpoint("/experiments/:id", experiments::get));
+    app.at("/schedules")
+        .post(endpoint("/schedules", schedules::create))
+        .get(endpoint("/schedules", schedules::list));
+    app.at("/schedules/:name")
+        .get(endpoint("/schedules/:name", schedules::get))
+        .patch(endpoint("/schedules/:name", schedules::patch))
+        .delete(endpoint("/schedules/:name", schedules::delete));
     app.at("/hardware/targets")
         .get(endpoint("/hardware/targets", targets::list));
     app.at("/queue/pause")
@@ -110,9 +118,10 @@ pub fn app(state: State) -> tide::Server<State> {
 pub fn allowed_methods(path: &str) -> &'static str {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
-        ["runs"] | ["controls", "profile"] | ["hardware", "targets", _, "calibration"] => {
+        ["runs"] | ["controls", "profile"] | ["schedules"] | ["hardware", "targets", _, "calibration"] => {
             "GET, HEAD, POST, OPTIONS"
         }
+        ["schedules", _] => "GET, HEAD, PATCH, DELETE, OPTIONS",
         ["runs", _, "cancel"] | ["experiments", "run"] | ["queue", "pause" | "resume"] => "POST, OPTIONS",
         _ => "GET, HEAD, OPTIONS",
     }
@@ -331,7 +340,8 @@ impl Middleware<State> for Outer {
                 res.insert_header("Access-Control-Allow-Credentials", "true");
             }
             if preflight {
-                res.insert_header("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS");
+                // The route's own methods: a schedule's PATCH and DELETE too.
+                res.insert_header("Access-Control-Allow-Methods", allowed_methods(&path));
                 res.insert_header("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
                 res.insert_header("Access-Control-Max-Age", "600");
             } else {

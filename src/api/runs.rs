@@ -7,34 +7,11 @@ use super::{json_body, json_response, session_of};
 use crate::clock::now_ms;
 use crate::error::{ApiError, FieldError};
 use crate::executor::Cancel;
-use crate::run::admission::{self, preset_choices, Admitted, Limits, Refusal, Stamp};
+use crate::run::admission::{self, preset_choices, Admitted, Stamp};
 use crate::run::{views, RunId, RunRecord, RunStatus};
-use crate::sim::circuit::CircuitLimits;
 use crate::sim::Preset;
 use crate::store::{IdempotencyKey, ListFilter, Submitted};
 use crate::State;
-
-/// Each refusal of admission is the API error of the same name.
-impl From<Refusal> for ApiError {
-    fn from(r: Refusal) -> ApiError {
-        match r {
-            Refusal::Invalid(bad) => ApiError::Invalid(bad),
-            Refusal::UnknownTarget {
-                field,
-                given,
-                did_you_mean,
-                valid,
-            } => ApiError::UnknownTarget {
-                field,
-                given,
-                did_you_mean,
-                valid,
-            },
-            Refusal::ProviderSimDisabled { field, target } => ApiError::ProviderSimDisabled { field, target },
-            Refusal::BudgetGuardrail { message, detail } => ApiError::BudgetGuardrail { message, detail },
-        }
-    }
-}
 
 /// The outcome of an accepted submit.
 pub enum Accepted {
@@ -59,15 +36,7 @@ pub async fn accept(
         });
     }
     let body = json_body(req).await?;
-    let cfg = &state.config;
-    let limits = Limits {
-        default_shot_budget: cfg.default_shot_budget,
-        max_shots_per_experiment: cfg.max_shots_per_experiment,
-        circuit: CircuitLimits {
-            max_qubits: cfg.max_circuit_qubits,
-            max_ops: cfg.max_circuit_ops,
-        },
-    };
+    let limits = state.admission_limits();
     let session_id = session_of(req);
     let stamp = Stamp {
         id: state.store.new_run_id(),
@@ -105,23 +74,7 @@ pub async fn accept(
             ));
         }
     }
-    if state.store.counts.get(RunStatus::Queued) >= cfg.max_pending {
-        return Err(ApiError::Backpressure {
-            message: format!(
-                "The queue is full: it holds max_pending ({}) queued runs; nothing was submitted.",
-                cfg.max_pending
-            ),
-            retry_after_s: 5,
-        });
-    }
-    // Refuse before the disk is full, not at it: sled 0.34 can hang in a
-    // flush after a write fails for lack of space.
-    if let Some(free) = state.store.free_bytes().filter(|f| *f < cfg.min_free_disk_bytes) {
-        return Err(ApiError::StoreUnavailable(format!(
-            "disk space low: {free} bytes free on the data directory's file system, min_free_disk_bytes is {}",
-            cfg.min_free_disk_bytes
-        )));
-    }
+    state.room_for_a_run()?;
     let idem = match req
         .header("Idempotency-Key")
         .map(|h| h.last().as_str().to_string())
@@ -165,15 +118,7 @@ pub async fn accept(
             });
         }
     }
-    metrics::counter!(
-        "synqc_runs_submitted_total",
-        "preset" => record.preset.as_str(),
-        "hardware_target" => record.hardware_target.clone(),
-        "mode" => record.mode.as_str()
-    )
-    .increment(1);
-    state.events.publish(&record);
-    state.executor.wake();
+    crate::executor::on_submitted(&state, &record);
     Ok(Accepted::New(record))
 }
 

@@ -13,11 +13,13 @@ mod control;
 pub mod external;
 mod recovery;
 mod remote;
+mod scheduler;
 mod worker;
 
 pub use cancel::{cancel, Cancel};
 pub use control::{Executor, RunControl};
 pub use recovery::{give_back_leases, maintenance_loop, recover_leases};
+pub use scheduler::scheduler_loop;
 pub use worker::worker_loop;
 
 use crate::run::{RunRecord, RunStatus};
@@ -26,6 +28,20 @@ use crate::store::Calibration;
 // store, the config, the targets and the event bus it was started with,
 // and State is the one handle to all of them.
 use crate::State;
+
+/// Everything that must happen once a new run is in the queue, whoever
+/// submitted it (a client, a schedule): metrics, events, a worker's wake-up.
+pub fn on_submitted(state: &State, rec: &RunRecord) {
+    metrics::counter!(
+        "synqc_runs_submitted_total",
+        "preset" => rec.preset.as_str(),
+        "hardware_target" => rec.hardware_target.clone(),
+        "mode" => rec.mode.as_str()
+    )
+    .increment(1);
+    state.events.publish(rec);
+    state.executor.wake();
+}
 
 /// Everything that must happen when a run reaches a final state, whoever
 /// ended it (worker, cancel, recovery): metrics, events, waiters.
@@ -60,6 +76,9 @@ pub fn on_finished(state: &State, rec: &RunRecord) {
                 metrics::counter!("synqc_metrics_collection_errors_total").increment(1);
             }
         }
+    }
+    if let (Some(by), RunStatus::Succeeded) = (&rec.schedule, rec.status) {
+        scheduler::succeeded(state, &by.name, rec);
     }
     state.events.publish(rec);
     state.executor.notify_finished(&rec.id);

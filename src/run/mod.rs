@@ -264,6 +264,18 @@ pub struct RunRecord {
     /// when a profile was written back (docs/api.md); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise_profile_version: Option<u32>,
+    /// The schedule whose firing submitted this run, and the period it
+    /// fired for; none for a run a client submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<FiredBy>,
+}
+
+/// Which schedule and period a run was submitted for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FiredBy {
+    pub name: String,
+    /// The period's start, in milliseconds since the Unix epoch.
+    pub period_ms: u64,
 }
 
 /// The highest queue priority a request may name.
@@ -359,6 +371,7 @@ mod tests {
             priority: None,
             not_before: None,
             noise_profile_version: None,
+            schedule: None,
         }
     }
 

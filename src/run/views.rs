@@ -50,6 +50,9 @@ pub fn status(rec: &RunRecord, queue_position: Option<u64>) -> Value {
     if let Some(version) = rec.noise_profile_version {
         v["noise_profile_version"] = json!(version);
     }
+    if let Some(by) = &rec.schedule {
+        v["schedule"] = json!({"name": by.name, "period_at": by.period_ms as f64 / 1000.0});
+    }
     v
 }
 

@@ -69,6 +69,9 @@ pub(super) enum Command {
     Cancel { id: RunId, error: RunError, now_ms: u64 },
     /// Move an undecodable run record aside, with its queue entry or lease.
     Quarantine { key: Vec<u8>, value: Vec<u8> },
+    /// Handle a schedule's period: submit its run (or record why none),
+    /// and mark the period fired, in this one transaction (schedules.rs).
+    Fire(super::schedules::Firing),
     /// Nothing to apply; answered once everything before it is on disk.
     Flush,
     /// Pause `key` (a target id, or the whole queue: see queue_index.rs)
@@ -98,7 +101,11 @@ impl Command {
     pub(super) fn durable(&self) -> bool {
         matches!(
             self,
-            Command::Submit { .. } | Command::Cancel { .. } | Command::Flush | Command::Pause { .. }
+            Command::Submit { .. }
+                | Command::Cancel { .. }
+                | Command::Fire(_)
+                | Command::Flush
+                | Command::Pause { .. }
         )
     }
 }
@@ -134,6 +141,7 @@ pub(super) enum Outcome {
     Cancelled(CancelOutcome),
     /// Every pause in place after the command.
     Paused(BTreeMap<String, Pause>),
+    Fired(super::schedules::Fired),
     /// Unsubmit, quarantine and flush answer nothing more.
     Done,
 }
@@ -181,6 +189,7 @@ struct Tx<'a> {
     quarantine: &'a TransactionalTree,
     to_archive: &'a TransactionalTree,
     calibrations: &'a TransactionalTree,
+    schedules: &'a TransactionalTree,
 }
 
 /// A stored run as the transaction sees it.
@@ -247,9 +256,21 @@ impl Store {
             &self.quarantine,
             &self.to_archive,
             &self.calibrations,
+            &self.schedules,
         );
         let committed = trees.transaction(
-            |(runs, queue, leases, sessions, idempotency, meta, quarantine, to_archive, calibrations)| {
+            |(
+                runs,
+                queue,
+                leases,
+                sessions,
+                idempotency,
+                meta,
+                quarantine,
+                to_archive,
+                calibrations,
+                schedules,
+            )| {
                 let tx = Tx {
                     runs,
                     queue,
@@ -260,6 +281,7 @@ impl Store {
                     quarantine,
                     to_archive,
                     calibrations,
+                    schedules,
                 };
                 // Fresh on every attempt: sled may run this closure again.
                 let mut effects = Vec::new();
@@ -466,6 +488,7 @@ impl Store {
                 quarantine_in(tx, key, value, effects)?;
                 Outcome::Done
             }
+            Command::Fire(firing) => Outcome::Fired(self.fire_in(tx, firing, effects)?),
             Command::Flush => Outcome::Done,
             Command::Pause { key, pause } => {
                 let mut pauses: BTreeMap<String, Pause> = tx
@@ -572,6 +595,62 @@ impl Store {
             session_created: created,
             session_expired: expired,
         }))
+    }
+
+    /// A schedule's firing: refused unless the schedule is still the one
+    /// the loop read (same arming) and the period is newer than its last;
+    /// then the run is submitted as any other (budget reservation
+    /// included) and the outcome, accepted or refused, marks the period.
+    fn fire_in(
+        &self,
+        tx: &Tx,
+        firing: &super::schedules::Firing,
+        effects: &mut Vec<Effect>,
+    ) -> TxResult<super::schedules::Fired> {
+        use super::schedules::{decode, encode, Fired};
+        let Some(mut sched) = tx.schedules.get(firing.name.as_bytes())?.and_then(|v| decode(&v)) else {
+            return Ok(Fired::Gone);
+        };
+        if sched.armed_ms != firing.armed_ms || !sched.enabled {
+            return Ok(Fired::Gone);
+        }
+        if sched.last_period_ms.is_some_and(|p| p >= firing.period_ms) {
+            return Ok(Fired::AlreadyFired);
+        }
+        let outcome = match &firing.run {
+            Err(refusal) => Fired::Refused(refusal.clone()),
+            Ok(run) => match self.submit_in(tx, run, None, firing.now_ms, false, effects)? {
+                Ok(Submitted::Accepted { .. }) => Fired::Submitted,
+                Ok(Submitted::BudgetExhausted {
+                    remaining,
+                    resets_in_s,
+                }) => Fired::Refused(format!(
+                    "The budget session {} has {remaining} shots left, fewer than the {} this run \
+                     needs; the window resets in {resets_in_s} s. Lower the request's shot_budget or \
+                     raise max_shots_per_session.",
+                    run.session_id, run.shots
+                )),
+                // Without an idempotency key a submit is accepted or exhausted.
+                Ok(other) => Fired::Refused(format!("the submit answered {other:?}")),
+                Err(_) => Fired::Refused("the submit answered with an archived run".into()),
+            },
+        };
+        sched.last_period_ms = Some(firing.period_ms);
+        sched.last_fired_ms = Some(firing.now_ms);
+        match (&outcome, &firing.run) {
+            (Fired::Submitted, Ok(run)) => {
+                sched.submitted += 1;
+                sched.last_run_id = Some(run.id);
+                sched.last_error = None;
+            }
+            (Fired::Refused(why), _) => {
+                sched.refused += 1;
+                sched.last_error = Some(why.clone());
+            }
+            _ => {}
+        }
+        tx.schedules.insert(firing.name.as_bytes(), encode(&sched))?;
+        Ok(outcome)
     }
 
     /// Picks candidates in dispatch order from the queue index (which

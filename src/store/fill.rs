@@ -46,6 +46,7 @@ pub fn fill(path: &Path, runs: u64) -> Result<()> {
         priority: None,
         not_before: None,
         noise_profile_version: None,
+        schedule: None,
         result: Some(crate::run::ResultDoc::new(
             &serde_json::json!({"kpis": {"fidelity": 0.97}}),
         )),

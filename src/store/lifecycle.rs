@@ -210,7 +210,7 @@ impl Store {
         self.call(Command::Flush).await.map(|_| ())
     }
 
-    async fn call(&self, command: Command) -> Result<Outcome> {
+    pub(super) async fn call(&self, command: Command) -> Result<Outcome> {
         self.writable()?;
         self.writer.call(command).await
     }

@@ -23,6 +23,7 @@ mod lifecycle;
 mod open;
 mod queue_index;
 mod read;
+mod schedules;
 mod usage;
 mod writer;
 
@@ -48,6 +49,8 @@ use layout::{
 use open::open_sled;
 pub use open::{DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
 pub use queue_index::{Pause, WHOLE_QUEUE};
+pub(crate) use schedules::Firing;
+pub use schedules::{Fired, ScheduleWrite};
 pub use usage::QubitUsage;
 
 /// Runs per state, kept in memory and moved only by committed transactions.
@@ -158,6 +161,8 @@ pub struct Store {
     to_archive: sled::Tree,
     /// Health runs' fits per target: history and latest (calibration.rs).
     calibrations: sled::Tree,
+    /// Schedules by name (schedules.rs).
+    schedules: sled::Tree,
     /// The main database's page cache, for its reopening at a stop.
     cache_bytes: u64,
     archive: archive::Slot,

@@ -69,6 +69,7 @@ impl Store {
         let (sessions, idempotency) = (db.open_tree("sessions")?, db.open_tree("idempotency")?);
         let (quarantine, to_archive) = (db.open_tree("quarantine")?, db.open_tree("to_archive")?);
         let calibrations = db.open_tree("calibrations")?;
+        let schedules = db.open_tree("schedules")?;
         if schema == Some(1) {
             mark_finished_for_archive(&runs, &to_archive)?;
         }
@@ -88,6 +89,7 @@ impl Store {
             quarantine,
             to_archive,
             calibrations,
+            schedules,
             cache_bytes: main_cache,
             archive,
             moving: RwLock::new(()),

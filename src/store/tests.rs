@@ -93,6 +93,7 @@ fn record(id: RunId, mode: Mode, shots: u64, session: &str, body: u8) -> RunReco
         priority: None,
         not_before: None,
         noise_profile_version: None,
+        schedule: None,
         result: None,
     }
 }
@@ -1945,4 +1946,81 @@ fn an_accepted_cancel_of_a_running_run_is_marked_on_its_lease_until_it_ends() {
     };
     block_on(store.finish(running, 7, fin, now)).expect("finish");
     assert!(!store.cancel_requested(&rec.id).expect("read"));
+}
+
+// ------------------------------------------------------------- schedules
+
+#[test]
+fn a_schedule_period_fires_once_with_its_run_and_a_refusal_is_recorded_once() {
+    use crate::schedule::{parse_fields, ScheduleRecord};
+    let dir = TempDir::new("schedules");
+    let fields = parse_fields(
+        &serde_json::json!({"name": "h", "request": {"preset": "health"}, "every_seconds": 10}),
+        true,
+    )
+    .unwrap();
+    let sched = ScheduleRecord::create(fields, 1_000).unwrap();
+    let firing = |store: &Store, period_ms: u64, shots: u64, armed_ms: u64| {
+        let mut run = record(store.new_run_id(), Mode::Explore, shots, "schedule:h", 0);
+        run.schedule = Some(crate::run::FiredBy {
+            name: "h".into(),
+            period_ms,
+        });
+        let firing = Firing {
+            name: "h".into(),
+            armed_ms,
+            period_ms,
+            run: Ok(run.clone()),
+            now_ms: period_ms,
+        };
+        (block_on(store.fire(firing)).unwrap(), run)
+    };
+    {
+        let store = open_store(dir.path(), budget()).unwrap();
+        assert!(matches!(
+            block_on(store.create_schedule(&sched)).unwrap(),
+            ScheduleWrite::Done(_)
+        ));
+        assert!(matches!(
+            block_on(store.create_schedule(&sched)).unwrap(),
+            ScheduleWrite::Exists
+        ));
+        let (fired, run) = firing(&store, 11_000, 100, 1_000);
+        assert_eq!(fired, Fired::Submitted);
+        let stored = store.get(&run.id).unwrap().unwrap();
+        assert_eq!(stored.schedule.as_ref().map(|b| b.period_ms), Some(11_000));
+        let (again, dup) = firing(&store, 11_000, 100, 1_000);
+        assert_eq!(again, Fired::AlreadyFired);
+        assert!(
+            store.get(&dup.id).unwrap().is_none(),
+            "no second run for the period"
+        );
+        assert_eq!(store.counts.get(RunStatus::Queued), 1);
+        // A schedule re-armed since the loop read it is not fired.
+        assert_eq!(firing(&store, 21_000, 100, 999).0, Fired::Gone);
+    }
+    // What committed is on disk: the period's mark and its run together.
+    let store = open_store(dir.path(), budget()).unwrap();
+    let s = store.schedule("h").unwrap().unwrap();
+    assert_eq!((s.last_period_ms, s.submitted, s.refused), (Some(11_000), 1, 0));
+    assert_eq!(store.counts.get(RunStatus::Queued), 1);
+    // More shots than the session has left: refused, recorded once.
+    let (refused, run) = firing(&store, 21_000, MAX_SHOTS, 1_000);
+    assert!(
+        matches!(&refused, Fired::Refused(why) if why.contains("schedule:h")),
+        "{refused:?}"
+    );
+    assert!(store.get(&run.id).unwrap().is_none());
+    assert_eq!(firing(&store, 21_000, 1, 1_000).0, Fired::AlreadyFired);
+    let s = store.schedule("h").unwrap().unwrap();
+    assert_eq!((s.last_period_ms, s.submitted, s.refused), (Some(21_000), 1, 1));
+    assert!(s.last_error.is_some());
+    // The next period submits again and clears the error.
+    assert_eq!(firing(&store, 31_000, 1, 1_000).0, Fired::Submitted);
+    assert_eq!(store.schedule("h").unwrap().unwrap().last_error, None);
+    assert!(matches!(
+        block_on(store.delete_schedule("h")).unwrap(),
+        ScheduleWrite::Done(None)
+    ));
+    assert_eq!(firing(&store, 41_000, 1, 1_000).0, Fired::Gone);
 }

@@ -202,6 +202,7 @@ pub fn admit(
         priority: Some(request.priority.unwrap_or_else(|| request.mode.priority())),
         not_before: request.not_before,
         noise_profile_version: None,
+        schedule: None,
     };
     Ok(Admitted {
         record,
