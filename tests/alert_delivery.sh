@@ -42,6 +42,7 @@ FAULTS=(
   "backlog   SynqcNoActiveWorkers,SynqcQueueBacklog -"
   "executor  SynqcExecutorDown                      target=ionq_cloud"
   "paused    SynqcQueuePaused                       target=sim_local"
+  "stale     SynqcScheduleStale,SynqcNoActiveWorkers,SynqcQueueBacklog -"
 )
 # Test-sized rules: every `for:` becomes RULE_FOR, and these thresholds
 # replace the number an alert's expr compares against.
@@ -65,6 +66,16 @@ command = ["/bin/false"]
 TOML
 }
 induce_executor() { :; }
+# A schedule whose runs never execute (no workers) goes stale after two
+# of its (2 s) periods; the runs it leaves queued also raise the backlog
+# alerts (the stale alert's own labels are checked in the delivery).
+config_stale() { echo 'workers = 0' >"$1/synqc.toml"; }
+induce_stale() {
+  curl -sS --noproxy '*' --max-time 10 -o /dev/null -w '%{http_code}' -X POST "$1/schedules" \
+    -H 'content-type: application/json' \
+    -d '{"name": "hourly-health", "request": {"preset": "hello_quantum_sim"}, "every_seconds": 2}' \
+    | grep -qx 201
+}
 # A pause held past the (test-sized) `for:`; the workers idle, nothing else fires.
 config_paused() { : >"$1/synqc.toml"; }
 induce_paused() {

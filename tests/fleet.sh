@@ -100,6 +100,7 @@ fi
 # one line per request, "METHOD PATH JSON-BODY".
 SEED=(
   'POST /runs {"preset":"health","mode":"calibrate","seed":1}'
+  'POST /schedules {"name":"hourly-health","request":{"preset":"health"},"cron":"0 * * * *"}'
 )
 # Runs among them, which the wait below counts with the load's.
 SEED_RUNS=0

@@ -329,6 +329,16 @@ else
   fail "POST /runs health: answered $code"
 fi
 
+# One schedule (hourly: it does not fire during the test), so the
+# schedule series and SynqcScheduleStale have something to evaluate.
+code=$(c -o "$TMP/body" -w '%{http_code}' -H 'Content-Type: application/json' \
+  -d '{"name":"hourly-health","request":{"preset":"health"},"cron":"0 * * * *"}' "$BASE/schedules" || true)
+if [[ $code == 201 ]]; then
+  pass "POST /schedules hourly-health: 201"
+else
+  fail "POST /schedules hourly-health: answered $code: $(head -c 300 "$TMP/body")"
+fi
+
 bad=0
 for body in '{"preset":"nope"}' '{"preset":"nope"}' '{"preset":"hello_quantum_sim","shot_budget":0}' '{"preset":'; do
   code=$(c -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d "$body" "$BASE/runs" || true)

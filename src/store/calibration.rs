@@ -416,7 +416,9 @@ mod tests {
             .expect("list")
             .is_empty());
 
-        drop(store);
+        // Closed, not dropped: the writer's thread lets go of the store a
+        // moment after its last command, and the reopen must not race it.
+        Store::close_with_snapshot(store, std::time::Duration::from_secs(5)).expect("close");
         let store = Store::open(dir.path(), budget()).expect("reopen");
         let mut targets: Vec<_> = store
             .latest_calibrations()
