@@ -16,8 +16,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::error::FieldError;
 use crate::run::RunId;
+use crate::validation::FieldError;
 
 /// Longest schedule name; names are path segments and metric labels.
 pub const MAX_NAME: usize = 64;

@@ -130,6 +130,8 @@ pub fn registry() -> PrometheusHandle {
 }
 
 fn describe_all() {
+    // Up to the executor: its series' names and help text live beside
+    // the code that records them, and the registry is built here once.
     crate::executor::external::describe();
     describe_gauge!(
         "synqc_build_info",

@@ -5,6 +5,7 @@
 
 use super::commands::{Command, Outcome, Refund, Requeue};
 use super::error::Result;
+use super::schedules::{Fired, Firing};
 use super::{archive, codec, usage, Calibration};
 use super::{unexpected, CancelOutcome, Finish, IdempotencyKey, Lease, Store, StoreError, Submitted};
 use crate::run::{RunError, RunId, RunRecord};
@@ -145,6 +146,14 @@ impl Store {
                 other => Err(unexpected(other)),
             })
             .collect()
+    }
+
+    /// Fires one period of a schedule (see [`Firing`]); answered once on disk.
+    pub(crate) async fn fire(&self, firing: Firing) -> Result<Fired> {
+        match self.call(Command::Fire(firing)).await? {
+            Outcome::Fired(f) => Ok(f),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Puts a running run back in the queue (lease expired, retry after a

@@ -1,6 +1,7 @@
 //! The `schedules` tree: one JSON record per schedule, keyed by its name.
 //!
-//! A firing goes through the writer (`Command::Fire`, commands.rs), so
+//! A firing goes through the writer (`Command::Fire`, commands.rs; sent
+//! by `Store::fire` in lifecycle.rs with the other commands), so
 //! its run and the mark of its period commit in one transaction: after a
 //! crash both are there or neither is, and a period is never fired twice.
 //! Creating, changing and deleting a schedule are compare-and-swaps on
@@ -8,9 +9,8 @@
 //! PATCH never writes back a period mark older than a firing that
 //! committed in between.
 
-use super::commands::{Command, Outcome};
 use super::error::Result;
-use super::{unexpected, Store, StoreError};
+use super::{Store, StoreError};
 use crate::run::RunRecord;
 use crate::schedule::ScheduleRecord;
 
@@ -139,14 +139,6 @@ impl Store {
         }
         self.flush().await?;
         Ok(ScheduleWrite::Done(None))
-    }
-
-    /// Fires one period of a schedule (see [`Firing`]); answered once on disk.
-    pub(crate) async fn fire(&self, firing: Firing) -> Result<Fired> {
-        match self.call(Command::Fire(firing)).await? {
-            Outcome::Fired(f) => Ok(f),
-            other => Err(unexpected(other)),
-        }
     }
 
     /// Records that a run of schedule `name` succeeded at `at_ms`. Not
