@@ -20,15 +20,6 @@ use crate::State;
 
 static HANDLE: OnceCell<PrometheusHandle> = OnceCell::new();
 
-/// When the registry was installed (Unix seconds): the process start time
-/// where /proc/stat cannot be read.
-static REGISTRY_INSTALLED_S: once_cell::sync::Lazy<f64> = once_cell::sync::Lazy::new(|| {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
-});
-
 const TARGET_IDS: [&str; 6] = [
     "sim_local",
     "aws_braket",
@@ -74,7 +65,7 @@ pub const ROUTES: [&str; 27] = [
 pub fn registry() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
-            once_cell::sync::Lazy::force(&REGISTRY_INSTALLED_S);
+            once_cell::sync::Lazy::force(&process::REGISTRY_INSTALLED_S);
             let http_buckets = [
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ];
@@ -431,98 +422,6 @@ fn refresh(state: &State) {
     }
 }
 
-/// This process as /proc describes it.
-pub struct Process {
-    pub rss_bytes: u64,
-    pub cpu_seconds: f64,
-    pub open_fds: u64,
-    pub max_fds: u64,
-    pub start_time_s: f64,
-}
-
-/// Linux fixes USER_HZ at 100 for userspace and x86_64 pages at 4 KiB;
-/// reading them via sysconf would need libc and unsafe for nothing.
-const TICKS_PER_S: f64 = 100.0;
-const PAGE_BYTES: u64 = 4096;
-
-impl Process {
-    /// The standard process_* series in text format. Written here rather
-    /// than through the registry because `metrics` counters are integers
-    /// and CPU seconds are not.
-    pub fn exposition(&self) -> String {
-        let series = [
-            (
-                "process_resident_memory_bytes",
-                "gauge",
-                "Resident memory size in bytes.",
-                self.rss_bytes as f64,
-            ),
-            (
-                "process_cpu_seconds_total",
-                "counter",
-                "Total user and system CPU time spent in seconds.",
-                self.cpu_seconds,
-            ),
-            (
-                "process_open_fds",
-                "gauge",
-                "Number of open file descriptors.",
-                self.open_fds as f64,
-            ),
-            (
-                "process_max_fds",
-                "gauge",
-                "Maximum number of open file descriptors.",
-                self.max_fds as f64,
-            ),
-            (
-                "process_start_time_seconds",
-                "gauge",
-                "Start time of the process since unix epoch in seconds.",
-                self.start_time_s,
-            ),
-        ];
-        series
-            .iter()
-            .map(|(name, kind, help, v)| format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"))
-            .collect()
-    }
-
-    pub fn read() -> Option<Process> {
-        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // Fields after the parenthesised command name, which may hold spaces.
-        let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let field = |n: usize| rest.get(n - 3).and_then(|v| v.parse::<u64>().ok());
-        let cpu_seconds = (field(14)? + field(15)?) as f64 / TICKS_PER_S;
-        let start_ticks = field(22)?;
-        let rss_bytes = field(24)? * PAGE_BYTES;
-        // /proc/stat is hidden under systemd's ProcSubset=pid; then the
-        // moment the registry was installed stands in for the start time.
-        let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|text| {
-            text.lines().find_map(|l| {
-                l.strip_prefix("btime ")
-                    .and_then(|v| v.trim().parse::<f64>().ok())
-            })
-        });
-        let open_fds = std::fs::read_dir("/proc/self/fd")
-            .map(|d| d.count() as u64)
-            .unwrap_or(0);
-        let max_fds = std::fs::read_to_string("/proc/self/limits")
-            .ok()?
-            .lines()
-            .find(|l| l.starts_with("Max open files"))
-            .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
-            .unwrap_or(0);
-        Some(Process {
-            rss_bytes,
-            cpu_seconds,
-            open_fds,
-            max_fds,
-            start_time_s: boot.map_or(*REGISTRY_INSTALLED_S, |b| b + start_ticks as f64 / TICKS_PER_S),
-        })
-    }
-}
-
 /// A minimal logger for the `log` facade (tide and sled log through it):
 /// one line per record on stderr, as text or JSON.
 struct Logger {
@@ -574,19 +473,9 @@ pub fn init_logging(level: &str, format: &str) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod process;
 
-    #[test]
-    fn proc_figures_are_plausible() {
-        let p = Process::read().expect("linux /proc");
-        assert!(p.rss_bytes > 1 << 20, "rss {}", p.rss_bytes);
-        assert!(p.open_fds >= 3 && p.max_fds >= p.open_fds);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
-        assert!(p.start_time_s <= now + 1.0 && p.start_time_s > now - 86_400.0 * 365.0);
-    }
-}
+pub use process::Process;
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,10 @@
 //! A worker: claims a batch of runs from the durable queue, runs each on
 //! the simulator on a blocking thread while keeping its lease alive, and
 //! stores the outcomes in one transaction.
+//!
+//! A little over the usual length, as one concept: the claim, the
+//! execution (simulated or on an executor) and the stored outcome share
+//! the lease and the run's control, which split files would pass around.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

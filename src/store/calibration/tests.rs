@@ -1,0 +1,208 @@
+//! Calibration entries: order, latest, reopen, backup and restore.
+
+use serde_json::json;
+use smol::block_on;
+
+use super::*;
+use crate::budget::Budget;
+use crate::run::ResultDoc;
+use crate::store::{Finish, Lease};
+use crate::testutil::TempDir;
+
+fn budget() -> Budget {
+    Budget {
+        max_per_session: u64::MAX,
+        ttl_ms: u64::MAX / 2,
+    }
+}
+
+/// A run as the API builds it, through its stored form, so fields
+/// other modules add with a default need no change here.
+fn record(store: &Store, preset: &str, target: &str) -> RunRecord {
+    let id = store.new_run_id();
+    serde_json::from_value(json!({
+        "id": id, "preset": preset, "hardware_target": target, "compare_with": null,
+        "mode": "calibrate", "shot_budget": 900, "shots": 900, "seed": 1, "notes": null,
+        "marked": null, "controls": crate::controls::ControlProfile::default(),
+        "session_id": "s", "budget_window_ms": 0, "status": "queued",
+        "created_at": id.unix_ms() as f64 / 1000.0, "started_at": null, "finished_at": null,
+        "attempts": 0, "crashes": 0, "error": null, "result": null,
+    }))
+    .expect("a run record")
+}
+
+fn result(t1: f64) -> ResultDoc {
+    let kpi =
+        |name: &str, value: f64| json!({"name": name, "value": value, "ci95": [value * 0.9, value * 1.1]});
+    ResultDoc::new(&json!({"kpi_details": [
+        kpi("fidelity", 0.99), kpi("epc", 0.01), kpi("t1_us", t1),
+        kpi("t2star_us", t1 / 2.0), kpi("t2echo_us", t1 * 0.8),
+    ]}))
+}
+
+/// Submits, claims and finishes one run as succeeded at `at_ms`.
+fn run_to_end(store: &Store, rec: RunRecord, doc: Option<ResultDoc>, at_ms: u64) -> RunRecord {
+    block_on(store.submit(&rec, None, at_ms)).expect("submit");
+    let lease = Lease {
+        token: at_ms,
+        expires_ms: at_ms + 60_000,
+    };
+    let (claimed, _) = block_on(store.claim(at_ms, &[lease]))
+        .expect("claim")
+        .pop()
+        .expect("claimed");
+    let fin = Finish {
+        status: RunStatus::Succeeded,
+        result: doc,
+        error: None,
+        refund: false,
+    };
+    block_on(store.finish(claimed, at_ms, fin, at_ms))
+        .expect("finish")
+        .expect("lease held")
+}
+
+#[test]
+fn health_finishes_write_history_and_latest_in_order() {
+    let dir = TempDir::new("calibration");
+    let store = Store::open(dir.path(), budget()).expect("open");
+    let t0 = crate::clock::now_ms();
+    let first = run_to_end(
+        &store,
+        record(&store, "health", "ibm_quantum"),
+        Some(result(100.0)),
+        t0,
+    );
+    let second = run_to_end(
+        &store,
+        record(&store, "health", "ibm_quantum"),
+        Some(result(80.0)),
+        t0 + 5,
+    );
+    let other = run_to_end(
+        &store,
+        record(&store, "health", "sim_local"),
+        Some(result(50.0)),
+        t0 + 10,
+    );
+    // Not calibrations: another preset, and a health run without fits.
+    run_to_end(
+        &store,
+        record(&store, "grover_demo", "ibm_quantum"),
+        Some(result(1.0)),
+        t0 + 20,
+    );
+    run_to_end(&store, record(&store, "health", "ibm_quantum"), None, t0 + 30);
+
+    let latest = store
+        .latest_calibration("ibm_quantum")
+        .expect("read")
+        .expect("latest");
+    assert_eq!(latest.run_id, second.id);
+    assert_eq!(latest.t1_us.value, 80.0);
+    assert_eq!(latest.t2echo_us.ci95, Some([64.0 * 0.9, 64.0 * 1.1]));
+    assert_eq!(latest.calibrated_at, (t0 + 5) as f64 / 1000.0);
+    let ids = |v: Vec<Calibration>| v.iter().map(|c| c.run_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.calibration_history(None, 10).expect("list")),
+        [other.id, second.id, first.id]
+    );
+    assert_eq!(
+        ids(store.calibration_history(Some("ibm_quantum"), 10).expect("list")),
+        [second.id, first.id]
+    );
+    assert_eq!(
+        ids(store.calibration_history(None, 2).expect("list")),
+        [other.id, second.id]
+    );
+    assert!(store
+        .calibration_history(Some("aws_braket"), 10)
+        .expect("list")
+        .is_empty());
+
+    // Closed, not dropped: the writer's thread lets go of the store a
+    // moment after its last command, and the reopen must not race it.
+    Store::close_with_snapshot(store, std::time::Duration::from_secs(5)).expect("close");
+    let store = Store::open(dir.path(), budget()).expect("reopen");
+    let mut targets: Vec<_> = store
+        .latest_calibrations()
+        .expect("read")
+        .into_iter()
+        .map(|c| (c.hardware_target, c.run_id))
+        .collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            ("ibm_quantum".to_string(), second.id),
+            ("sim_local".to_string(), other.id)
+        ]
+    );
+}
+
+#[test]
+fn an_older_finish_does_not_replace_the_latest() {
+    let dir = TempDir::new("calibration-order");
+    let store = Store::open(dir.path(), budget()).expect("open");
+    let t0 = crate::clock::now_ms();
+    let newer = run_to_end(
+        &store,
+        record(&store, "health", "sim_local"),
+        Some(result(90.0)),
+        t0 + 1000,
+    );
+    let older = run_to_end(
+        &store,
+        record(&store, "health", "sim_local"),
+        Some(result(70.0)),
+        t0,
+    );
+    let latest = store
+        .latest_calibration("sim_local")
+        .expect("read")
+        .expect("latest");
+    assert_eq!(latest.run_id, newer.id);
+    let ids: Vec<_> = store
+        .calibration_history(Some("sim_local"), 10)
+        .expect("list")
+        .iter()
+        .map(|c| c.run_id)
+        .collect();
+    assert_eq!(ids, [newer.id, older.id]);
+}
+
+#[test]
+fn a_restore_rebuilds_history_and_latest_from_the_backup() {
+    let dir = TempDir::new("calibration-restore");
+    let store = Store::open(&dir.path().join("a"), budget()).expect("open");
+    let t0 = crate::clock::now_ms();
+    let first = run_to_end(
+        &store,
+        record(&store, "health", "ibm_quantum"),
+        Some(result(100.0)),
+        t0,
+    );
+    let second = run_to_end(
+        &store,
+        record(&store, "health", "ibm_quantum"),
+        Some(result(60.0)),
+        t0 + 5,
+    );
+    let want = store.calibration_history(None, 10).expect("list");
+    let mut backup = Vec::new();
+    store.export(&mut backup).expect("export");
+    drop(store);
+    let into = dir.path().join("b");
+    crate::store::restore(&into, &mut backup.as_slice()).expect("restore");
+    let restored = Store::open(&into, budget()).expect("open restored");
+    assert_eq!(restored.calibration_history(None, 10).expect("list"), want);
+    assert_eq!(
+        want.iter().map(|c| c.run_id).collect::<Vec<_>>(),
+        [second.id, first.id]
+    );
+    let latest = restored
+        .latest_calibration("ibm_quantum")
+        .expect("read")
+        .expect("latest");
+    assert_eq!(latest.run_id, second.id);
+}
