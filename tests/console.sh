@@ -7,7 +7,7 @@
 # validates assets/openapi.json (JSON, OpenAPI 3.0 schema, every docs/api.md
 # route) and checks live answers against its schemas. With npm available it
 # also drives the console with playwright-core (clicks, SSE, 422 field
-# errors, API-key mode).
+# errors, schedules created / toggled / deleted from the form, API-key mode).
 #
 #   SYNQC_BIN=target/debug/synqc tests/console.sh
 #
@@ -462,6 +462,9 @@ opts = [a.get("value") for t, a in els("submit-form") if t == "option"]
 line(all(x in opts for x in presets), f"submit form preset select lists the presets from /health ({', '.join(x for x in presets if x in opts)})")
 line(any(t == "option" and a.get("value") == "sim_local" for t, a in els("submit-form")), "hardware_target select lists sim_local from /hardware/targets")
 line(any(a.get("data-testid") == "submit-button" for _, a in els("submit-form")), "submit button is in the submit form")
+sf = els("schedule-form")
+line(any(t == "option" and a.get("value") == "sim_local" for t, a in sf) and any(t == "option" and a.get("value") == "health" for t, a in sf)
+     and any(a.get("data-testid") == "schedule-create" for _, a in sf), "schedule form lists sim_local (from /hardware/targets) and the health preset, with a create button")
 rows = [a.get("data-run-id") for t, a in els("runs-table") if t == "tr" and a.get("data-run-id")]
 line(all(i in rows for i in ids), f"runs table shows the submitted run ids ({len(rows)} rows)")
 line(all(i in rows for i in ids) and rows.index(ids[1]) < rows.index(ids[0]), "runs table is newest first")
@@ -582,7 +585,8 @@ else
     BASE=$MAIN_BASE
     cat >"$TMP/pw/drive.js" <<'JS'
 // Drives the console like an operator: submit through the form, watch the
-// run finish over SSE, open it, see 422 field errors, use an API key.
+// run finish over SSE, open it, see 422 field errors, schedule an hourly
+// health check and change / delete schedules, use an API key.
 const { chromium } = require('playwright-core');
 const [base, keyBase, key, shotDir, chrome, hasCircuit] = process.argv.slice(2);
 const line = (ok, what) => console.log((ok ? 'ok   - ' : 'FAIL - ') + 'browser: ' + what);
@@ -689,6 +693,61 @@ async function step(what, fn) {
     await step('targets tab lists the six targets', async () => {
       await page.click('#tab-targets');
       return (await page.$$('[data-testid="targets-panel"] article')).length === 6;
+    });
+    const schedules = () => page.evaluate(async () => (await (await fetch('/schedules')).json()).schedules);
+    await step('schedules: an hourly health check for sim_local created through the form (defaults: health, cron 0 * * * *) is listed by GET /schedules and in the console', async () => {
+      await page.fill('#s-name', 'health-hourly');
+      await page.selectOption('#s-target', 'sim_local');
+      if ((await page.inputValue('#s-preset')) !== 'health' || (await page.inputValue('#s-kind')) !== 'cron' || (await page.inputValue('#s-cron')) !== '0 * * * *') throw new Error('form defaults are not health / cron 0 * * * *');
+      const [resp] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/schedules') && r.request().method() === 'POST', { timeout: 10000 }), page.click('[data-testid="schedule-create"]')]);
+      const sent = JSON.parse(resp.request().postData());
+      if (resp.status() !== 201) throw new Error('POST /schedules ' + resp.status() + ' ' + (await resp.text()).slice(0, 200));
+      if (JSON.stringify(sent) !== JSON.stringify({ name: 'health-hourly', request: { preset: 'health', hardware_target: 'sim_local' }, catch_up: 'once', enabled: true, cron: '0 * * * *' })) throw new Error('sent ' + JSON.stringify(sent));
+      const s = (await schedules()).find((x) => x.name === 'health-hourly');
+      if (!s || s.cron !== '0 * * * *' || s.every_seconds !== null || !s.enabled || s.request.preset !== 'health' || s.request.hardware_target !== 'sim_local' || Math.abs(s.period_seconds - 3600) > 1e-6) throw new Error('GET /schedules: ' + JSON.stringify(s));
+      const row = await page.waitForSelector('#schedules-body tr[data-schedule="health-hourly"]', { timeout: 5000 });
+      return (await row.textContent()).includes('cron 0 * * * * (UTC)') && /created/.test(await page.textContent('#sched-error'));
+    });
+    await step('schedules: a cron the API refuses shows its error_message and action_hint, and creates nothing', async () => {
+      await page.fill('#s-name', 'bad-cron');
+      await page.fill('#s-cron', '61 * * * *');
+      const [resp] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/schedules') && r.request().method() === 'POST', { timeout: 10000 }), page.click('[data-testid="schedule-create"]')]);
+      const d = (await resp.json()).detail || {};
+      await page.fill('#s-cron', '0 * * * *');
+      if (resp.status() < 400 || resp.status() >= 500 || !d.error_message || !d.action_hint) throw new Error('got ' + resp.status() + ' ' + JSON.stringify(d).slice(0, 200));
+      await page.waitForSelector('#sched-error .msg.err', { timeout: 5000 });
+      const shown = await page.textContent('#sched-error');
+      return shown.includes(d.error_message) && shown.includes(d.action_hint) && !(await schedules()).some((x) => x.name === 'bad-cron');
+    });
+    await step('schedules: Disable and Enable in its row PATCH enabled and the list follows', async () => {
+      await page.click('#schedules-body tr[data-schedule="health-hourly"] button[data-action="toggle"]');
+      await page.waitForSelector('#schedules-body tr[data-schedule="health-hourly"][data-enabled="false"]', { timeout: 5000 });
+      const off = (await schedules()).find((x) => x.name === 'health-hourly');
+      await page.click('#schedules-body tr[data-schedule="health-hourly"] button[data-action="toggle"]');
+      await page.waitForSelector('#schedules-body tr[data-schedule="health-hourly"][data-enabled="true"]', { timeout: 5000 });
+      const on = (await schedules()).find((x) => x.name === 'health-hourly');
+      return off.enabled === false && off.next_fire_at === null && on.enabled === true && typeof on.next_fire_at === 'number';
+    });
+    await step('schedules: an every_seconds schedule from the form; Delete asks first, dismissing keeps it, accepting removes it', async () => {
+      await page.fill('#s-name', 'every-5min');
+      await page.selectOption('#s-kind', 'every_seconds');
+      await page.fill('#s-every', '300');
+      await page.selectOption('#s-catchup', 'skip');
+      await page.click('[data-testid="schedule-create"]');
+      await page.waitForSelector('#schedules-body tr[data-schedule="every-5min"]', { timeout: 5000 });
+      await page.selectOption('#s-kind', 'cron');
+      const made = (await schedules()).find((x) => x.name === 'every-5min');
+      if (!made || made.every_seconds !== 300 || made.cron !== null || made.catch_up !== 'skip') throw new Error('GET /schedules: ' + JSON.stringify(made));
+      const del = '#schedules-body tr[data-schedule="every-5min"] button[data-action="delete"]';
+      page.once('dialog', (dl) => dl.dismiss());
+      await page.click(del);
+      await page.waitForTimeout(300);
+      if (!(await schedules()).some((x) => x.name === 'every-5min')) throw new Error('dismissed confirm deleted it');
+      page.once('dialog', (dl) => dl.accept());
+      await page.click(del);
+      await page.waitForSelector('#schedules-body tr[data-schedule="every-5min"]', { state: 'detached', timeout: 5000 });
+      const left = await schedules();
+      return !left.some((x) => x.name === 'every-5min') && left.some((x) => x.name === 'health-hourly');
     });
     let healthId = null;
     await step('calibration: after a health run, the targets tab draws its target\'s trend (T1, T2*, T2echo points)', async () => {
