@@ -9,7 +9,13 @@
 #   backlog   `workers = 0` and runs submitted, none executed: delivers
 #             SynqcNoActiveWorkers and SynqcQueueBacklog;
 #   executor  a target bound to a command that exits at once (/bin/false):
-#             delivers SynqcExecutorDown with its `target` label.
+#             delivers SynqcExecutorDown with its `target` label;
+#   paused    sim_local paused: delivers SynqcQueuePaused;
+#   stale     a schedule whose runs never execute: delivers
+#             SynqcScheduleStale (and the backlog alerts of its runs);
+#   drift     a health run, then the same appliance restarted with a lower
+#             T1 and a second health run: delivers SynqcCalibrationDrift
+#             with `target` and `quantity` labels.
 #
 # Every delivered alert must carry alertname, job, the appliance's instance,
 # the rule's severity and the row's extra labels, and fully rendered
@@ -43,6 +49,7 @@ FAULTS=(
   "executor  SynqcExecutorDown                      target=ionq_cloud"
   "paused    SynqcQueuePaused                       target=sim_local"
   "stale     SynqcScheduleStale,SynqcNoActiveWorkers,SynqcQueueBacklog -"
+  "drift     SynqcCalibrationDrift                  target=sim_local,quantity=T1"
 )
 # Test-sized rules: every `for:` becomes RULE_FOR, and these thresholds
 # replace the number an alert's expr compares against.
@@ -82,6 +89,44 @@ induce_paused() {
   curl -sS --noproxy '*' --max-time 10 -o /dev/null -w '%{http_code}' -X POST "$1/queue/pause" \
     -H 'content-type: application/json' -d '{"hardware_target": "sim_local", "reason": "alert delivery test"}' \
     | grep -qx 200
+}
+# A qubit that drifts, for real: a health run measures sim_local's T1 with
+# its built-in profile and Prometheus scrapes it; then the appliance is
+# restarted on the same data dir and port (so the series keeps its
+# instance) with sim_local's T1 lowered, and a second health run measures
+# the lower T1 against the first one's 24 h maximum. A calibration
+# write-back cannot do this: it only takes a run on the same target, which
+# measured the T1 already in force. T2 stays at the built-in value, which a
+# T1 of DRIFT_T1_US still allows (T2 <= 2 T1), so only the T1 ratio drops.
+# The restart is far shorter than SynqcDown's test-sized `for:`.
+DRIFT_T1_US=50.0
+config_drift() { : >"$1/synqc.toml"; }
+induce_drift() {
+  local instance=${1#http://} row=drift
+  health_run "$1" || return 1
+  wait_until 30 "$PROM_PID" prom_true "$PROM" \
+    "synqc_calibration_t1_seconds{instance=\"$instance\",target=\"sim_local\"} > 0" || return 1
+  stop "${APPLIANCE_PID[$row]}"
+  printf '[noise.sim_local]\nt1_us = %s\n' "$DRIFT_T1_US" >"$TMP/$row/synqc.toml"
+  start_synqc "$TMP/$row" "$instance" || return 1
+  APPLIANCE_PID[$row]=$OBS_PID
+  health_run "$1"
+}
+# health_run BASE: one health run on sim_local (fixed seed) that must
+# succeed within 60 s.
+health_run() {
+  local id status i
+  id=$(c -H 'Content-Type: application/json' -d '{"preset":"health","mode":"calibrate","seed":1}' "$1/runs" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])') || return 1
+  for ((i = 0; i < 120; i++)); do
+    status=$(c "$1/runs/$id" | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])') || return 1
+    case $status in
+      succeeded) return 0 ;;
+      failed | cancelled) return 1 ;;
+    esac
+    sleep 0.5
+  done
+  return 1
 }
 
 apt_install prometheus prometheus-alertmanager
@@ -148,7 +193,7 @@ obs_start "$TMP/receiver.log" python3 "$TMP/receiver.py" "$HOOKPORT" "$TMP/deliv
 RECEIVER_PID=$OBS_PID
 
 # --- appliances, one per fault -----------------------------------------------------------
-declare -A INSTANCE=() EXPECT=() LABELS=()
+declare -A INSTANCE=() EXPECT=() LABELS=() APPLIANCE_PID=()
 ROWS=()
 read -r -a ports < <(free_ports "${#FAULTS[@]}")
 for i in "${!FAULTS[@]}"; do
@@ -160,6 +205,7 @@ for i in "${!FAULTS[@]}"; do
   mkdir -p "$TMP/$row"
   "config_$row" "$TMP/$row"
   if start_synqc "$TMP/$row" "${INSTANCE[$row]}"; then
+    APPLIANCE_PID[$row]=$OBS_PID
     pass "appliance '$row' ready on ${INSTANCE[$row]}"
   else
     abort "appliance '$row' did not answer GET /health/ready within 60 s"
