@@ -155,10 +155,20 @@ fn write_back(s: &Server, target: &str, body: Value) -> common::Reply {
 
 /// The noise_profile_version a finished run recorded (null when none).
 fn run_version(s: &Server, target: &str) -> Value {
-    let id = s.submit(json!({"preset": "hello_quantum_sim", "hardware_target": target}));
+    ran_with(s, target).0
+}
+
+/// A finished run's recorded profile version and the T1 its physics used
+/// (the result's noise parameters): what a write-back changes.
+fn ran_with(s: &Server, target: &str) -> (Value, f64) {
+    let id = s.submit(json!({"preset": "hello_quantum_sim", "hardware_target": target, "seed": 11}));
     let done = s.wait_final(&id, WITHIN);
     assert_eq!(done["status"], "succeeded", "{done}");
-    done["noise_profile_version"].clone()
+    let run = s.get(&format!("/runs/{id}")).json();
+    let t1 = run["result"]["noise"]["params"]["t1_us"]
+        .as_f64()
+        .expect("the result's t1_us");
+    (done["noise_profile_version"].clone(), t1)
 }
 
 #[test]
@@ -201,7 +211,14 @@ fn a_calibration_written_back_sets_the_profile_later_runs_use_and_a_revert_resto
         .expect("ibm_quantum listed");
     assert_eq!(ibm["noise_profile_version"], 1);
     assert_eq!(ibm["noise_profile"], set["noise_profile"]);
-    assert_eq!(run_version(&s, "ibm_quantum"), 1);
+    // Later runs execute with the written-back profile: same seed, other physics.
+    let (version, t1) = ran_with(&s, "ibm_quantum");
+    assert_eq!(version, 1);
+    assert_eq!(t1, p["t1_us"].as_f64().expect("t1"));
+    assert_ne!(
+        t1,
+        builtin["noise_profile"]["t1_us"].as_f64().expect("builtin t1")
+    );
     assert_eq!(run_version(&s, "sim_local"), Value::Null);
 
     // Revert to the configured profile: a new version with its values.
@@ -211,7 +228,12 @@ fn a_calibration_written_back_sets_the_profile_later_runs_use_and_a_revert_resto
     assert_eq!(reverted["version"], 2);
     assert_eq!(reverted["noise_profile"], builtin["noise_profile"]);
     assert_eq!(reverted["versions"][1]["reverted_to"], 0);
-    assert_eq!(run_version(&s, "ibm_quantum"), 2);
+    let (version, t1) = ran_with(&s, "ibm_quantum");
+    assert_eq!(version, 2);
+    assert_eq!(
+        t1,
+        builtin["noise_profile"]["t1_us"].as_f64().expect("builtin t1")
+    );
 
     // Refused, changing nothing.
     let hello = s.submit(json!({"preset": "hello_quantum_sim", "hardware_target": "ibm_quantum"}));
