@@ -23,8 +23,17 @@ PROGRAMS = [
 ]
 
 
+def real_program(request):
+    if isinstance(request, dict) and isinstance(request.get("qasm"), str):
+        drawn = request["qasm"].encode("utf-8", "surrogatepass")
+        request["qasm"] = PROGRAMS[zlib.crc32(drawn) % len(PROGRAMS)]
+
+
 @schemathesis.hook
 def map_body(ctx, body):
-    if isinstance(body, dict) and isinstance(body.get("qasm"), str):
-        body["qasm"] = PROGRAMS[zlib.crc32(body["qasm"].encode("utf-8", "surrogatepass")) % len(PROGRAMS)]
+    # A run request is the body of POST /runs and /experiments/run, and the
+    # `request` of a schedule.
+    real_program(body)
+    if isinstance(body, dict):
+        real_program(body.get("request"))
     return body

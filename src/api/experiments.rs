@@ -28,7 +28,13 @@ pub async fn run_sync(mut req: Request<State>) -> Result<Response, ApiError> {
     };
     state.store.archive_opened().await;
     let finished = state.store.get(&rec.id)?.is_some_and(|r| r.status.is_finished());
-    if let (Some(w), false) = (watch, finished) {
+    // A run that cannot start yet (its not_before is ahead, or its queue is
+    // paused) is not waited for: the answer says at once to poll it.
+    let pauses = state.store.pauses();
+    let held = rec.not_before_ms() > crate::clock::now_ms()
+        || pauses.contains_key(crate::store::WHOLE_QUEUE)
+        || pauses.contains_key(rec.hardware_target.as_str());
+    if let (Some(w), false, false) = (watch, finished, held) {
         // Long enough for every attempt to time out, and then some.
         let cfg = &state.config;
         let limit = cfg.job_timeout_seconds * cfg.max_attempts + Duration::from_secs(30);

@@ -293,9 +293,14 @@ pub fn parse_run_request(
         }),
     };
     let compare_with = string("compare_with", &mut bad);
+    // A compare_with that names no target is refused whatever the preset
+    // (the API document lists the values it takes); for presets other than
+    // backend_compare a valid one is ignored with a warning.
+    if let Some(c) = &compare_with {
+        check_target("compare_with", c, &mut bad);
+    }
     match (&compare_with, preset) {
-        (Some(c), Some(Preset::BackendCompare)) => check_target("compare_with", c, &mut bad),
-        (Some(_), Some(p)) => warnings.push(format!(
+        (Some(_), Some(p)) if p != Preset::BackendCompare => warnings.push(format!(
             "compare_with is used only by backend_compare; it was ignored for preset {}.",
             p.as_str()
         )),
@@ -397,18 +402,22 @@ fn not_before_of(v: &Value) -> Result<f64, String> {
     let what = "must be Unix seconds (a number) or an RFC 3339 date-time such as \
                 2030-01-31T08:00:00Z";
     let secs = match v {
-        Value::Number(n) => n.as_f64().ok_or_else(|| what.to_string())?,
-        Value::String(text) => crate::clock::parse_rfc3339(text).ok_or_else(|| {
-            format!(
-                "'{}' is not an RFC 3339 date-time; {what}",
-                text.chars().take(64).collect::<String>()
-            )
-        })?,
+        Value::Number(n) => match n.as_f64() {
+            Some(secs) if secs.is_finite() && secs >= 0.0 => secs,
+            _ => return Err(format!("{what}, not before 1970")),
+        },
+        // Any date-time is one; one in the past, before 1970 too, starts
+        // as soon as it can.
+        Value::String(text) => crate::clock::parse_rfc3339(text)
+            .ok_or_else(|| {
+                format!(
+                    "'{}' is not an RFC 3339 date-time; {what}",
+                    text.chars().take(64).collect::<String>()
+                )
+            })?
+            .max(0.0),
         _ => return Err(what.to_string()),
     };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("{what}, not before 1970"));
-    }
     if secs > LATEST_NOT_BEFORE {
         return Err(format!(
             "{secs} is after the year 9999: give seconds, not milliseconds; {what}"

@@ -244,3 +244,9 @@ fn marked_state_comes_from_the_field_or_the_notes() {
         ["marked"]
     );
 }
+
+#[test]
+fn a_date_time_in_the_past_even_before_1970_starts_at_once() {
+    let r = request(json!({"preset": "health", "not_before": "0050-02-15T22:59:48.1Z"}));
+    assert_eq!(r.not_before, Some(0.0));
+}
