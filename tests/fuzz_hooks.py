@@ -1,4 +1,4 @@
-"""Schemathesis hooks for tests/fuzz.sh.
+"""Schemathesis hooks for tests/fuzz.sh (run requests' programs, schedules' cron).
 
 A run request's `qasm` is a program: a schema can say it is a string, not
 that it is one synqc can run, so a schema-valid body with random text in
@@ -23,6 +23,13 @@ PROGRAMS = [
 ]
 
 
+# A five-field cron expression: the API document's pattern bounds its
+# grammar, but not each field's range and step rules, so a drawn string
+# gets one of these instead (the cron parsing is unit-tested in
+# src/schedule/tests.rs).
+CRONS = ["0 * * * *", "*/15 * * * *", "30 6 * * 1-5", "0 0 1 * *"]
+
+
 def real_program(request):
     if isinstance(request, dict) and isinstance(request.get("qasm"), str):
         drawn = request["qasm"].encode("utf-8", "surrogatepass")
@@ -36,4 +43,7 @@ def map_body(ctx, body):
     real_program(body)
     if isinstance(body, dict):
         real_program(body.get("request"))
+        if isinstance(body.get("cron"), str):
+            drawn = body["cron"].encode("utf-8", "surrogatepass")
+            body["cron"] = CRONS[zlib.crc32(drawn) % len(CRONS)]
     return body

@@ -10,7 +10,7 @@ use tide::{Request, Response, StatusCode};
 use super::json_response;
 use super::runs::{accept, find_run, Accepted};
 use crate::error::ApiError;
-use crate::run::views::Summary;
+use crate::run::views::{self, Summary};
 use crate::run::{RunRecord, RunStatus};
 use crate::store::ListFilter;
 use crate::State;
@@ -48,6 +48,13 @@ pub async fn run_sync(mut req: Request<State>) -> Result<Response, ApiError> {
         .store
         .get(&rec.id)?
         .ok_or_else(|| ApiError::Internal(format!("run {} vanished", rec.id)))?;
+    if held && !done.status.is_finished() {
+        // Accepted, not failed: the run waits for its time or its resume.
+        let mut res = json_response(StatusCode::Accepted, &views::submission(&done));
+        res.insert_header("Deprecation", "true");
+        res.insert_header("Location", format!("/runs/{}", done.id));
+        return Ok(res);
+    }
     let mut res = finished_response(&done)?;
     res.insert_header("Deprecation", "true");
     res.insert_header("Location", format!("/runs/{}", done.id));
