@@ -123,9 +123,9 @@ after_pass() {
   # scheduled runs (they would rightly wait past the test), then the rest
   # must drain.
   local t id
-  for t in "" sim_local aws_braket ibm_quantum azure_quantum ionq_cloud rigetti_forest; do
+  for t in null '"sim_local"' '"aws_braket"' '"ibm_quantum"' '"azure_quantum"' '"ionq_cloud"' '"rigetti_forest"'; do
     c "$@" -o /dev/null -X POST -H 'Content-Type: application/json' \
-      -d "{\"hardware_target\": ${t:+\"$t\"}${t:-null}}" "$BASE/queue/resume" || true
+      -d "{\"hardware_target\": $t}" "$BASE/queue/resume" || true
   done
   for id in $(c "$@" "$BASE/runs?status=queued&limit=1000" | python3 -c '
 import json, sys
