@@ -136,10 +136,13 @@ for r in body.get("runs", body.get("items", [])):
     c "$@" -o /dev/null -X POST "$BASE/runs/$id/cancel" || true
   done
   for ((i = 0; i < 240; i++)); do
-    queue=$(c "$@" "$BASE/health" | python3 -c '
-import json, sys
+    # Runs whose not_before is still ahead (synqc_queue_future_depth) are
+    # rightly waiting, not stuck.
+    future=$(c "$@" "$BASE/metrics" | sed -n 's/^synqc_queue_future_depth \([0-9.e+]*\)$/\1/p' | head -n 1)
+    queue=$(c "$@" "$BASE/health" | FUTURE=${future:-0} python3 -c '
+import json, os, sys
 q = json.load(sys.stdin)["queue"]
-print(q["queued"] + q["running"], json.dumps(q))')
+print(q["queued"] + q["running"] - int(float(os.environ["FUTURE"])), json.dumps(q))')
     [[ ${queue%% *} == 0 ]] && break
     sleep 0.5
   done
