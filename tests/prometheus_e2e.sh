@@ -45,108 +45,17 @@ done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/synqc-e2e.XXXXXX")
 SYNQC_PID=""
 PROM_PID=""
-
-# stop PID: SIGTERM, up to 10 s for a clean exit, then SIGKILL.
-stop() {
-  local pid=$1 i
-  [[ -n $pid ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-# The logs are the only trace of why a process misbehaved: shown once, on
-# failure, before the closing line (so that line stays the last one).
-LOGS_SHOWN=0
-show_logs() {
-  local log
-  [[ $LOGS_SHOWN == 0 ]] || return 0
-  LOGS_SHOWN=1
-  for log in "$TMP/synqc.log" "$TMP/prometheus.log"; do
-    [[ -s $log ]] || continue
-    echo "--- last lines of $(basename "$log")"
-    tail -n 25 "$log"
-  done
-}
-
-cleanup() {
-  local rc=$?
-  stop "$PROM_PID"
-  stop "$SYNQC_PID"
-  [[ $rc -eq 0 ]] || show_logs
-  if [[ ${KEEP_TMP:-0} == 1 ]]; then
-    echo "prometheus-e2e: kept $TMP"
-  else
-    rm -rf "$TMP"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
+NAME=prometheus-e2e
+# Process start and stop, checks and their totals, curl and waits, shared
+# with the fleet and alert-delivery tests.
+# shellcheck source=tests/obs_lib.sh
+source "$ROOT/tests/obs_lib.sh"
+trap obs_cleanup EXIT
 trap 'exit 130' INT TERM
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok     $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL   $*"; }
-finish() {
-  [[ $failed -eq 0 ]] || show_logs
-  echo "prometheus-e2e: $passed passed, $failed failed"
-  [[ $failed -eq 0 ]] || exit 1
-  exit 0
-}
-# abort MSG: a step everything after it depends on failed.
-abort() {
-  fail "$*"
-  finish
-}
-
-# curl that never goes through a proxy (loopback only) and never hangs.
-c() { curl -sS --noproxy '*' --max-time 10 "$@"; }
-
-# wait_until SECONDS PID CMD...: poll CMD every 0.5 s until it succeeds;
-# give up at the deadline or as soon as process PID has died.
-wait_until() {
-  local deadline=$((SECONDS + $1)) pid=$2
-  shift 2
-  while ((SECONDS < deadline)); do
-    kill -0 "$pid" 2>/dev/null || return 1
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.5
-  done
-  return 1
-}
-
-# py_checks CMD...: run a dashboard_queries.py subcommand, show its lines and
-# add its closing "name: N passed, M failed" to our totals.
-py_checks() {
-  local out summary n m
-  out=$(python3 "$HELPER" "$@") || true
-  printf '%s\n' "$out" | sed '$d'
-  summary=$(printf '%s\n' "$out" | tail -n 1)
-  if [[ $summary =~ :\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-    n=${BASH_REMATCH[1]}
-    m=${BASH_REMATCH[2]}
-    passed=$((passed + n))
-    failed=$((failed + m))
-    echo "       ($summary)"
-  else
-    fail "$1: helper crashed: $summary"
-  fi
-}
 
 # Three distinct free loopback ports (API, metrics listener, Prometheus),
 # held open together while picking so they cannot collide.
-read -r PORT MPORT PPORT < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
-')
+read -r PORT MPORT PPORT < <(free_ports 3)
 INSTANCE=127.0.0.1:$PORT
 BASE=http://$INSTANCE
 PROM=http://127.0.0.1:$PPORT
@@ -216,11 +125,11 @@ cat >"$TMP/synqc.toml" <<TOML
 [executors.ionq_cloud]
 command = ["$(command -v python3)", "$ROOT/tests/executors/good.py"]
 TOML
-env "${clean_env[@]}" \
+obs_start "$TMP/synqc.log" env "${clean_env[@]}" \
   "$SYNQC_BIN" serve --config "$TMP/synqc.toml" \
   --listen "$INSTANCE" --metrics-listen "127.0.0.1:$MPORT" \
-  --data-dir "$TMP/data" >"$TMP/synqc.log" 2>&1 &
-SYNQC_PID=$!
+  --data-dir "$TMP/data"
+SYNQC_PID=$OBS_PID
 if wait_until 60 "$SYNQC_PID" c -f "$BASE/health/ready"; then
   pass "synqc serve ready on $INSTANCE"
 else
@@ -272,28 +181,22 @@ scrape_configs:
     static_configs:
       - targets: ['$INSTANCE']
 EOF
-"$PROMETHEUS" --config.file="$TMP/prom/prometheus.yml" \
+obs_start "$TMP/prometheus.log" "$PROMETHEUS" --config.file="$TMP/prom/prometheus.yml" \
   --storage.tsdb.path="$TMP/prom/data" \
   --web.listen-address="127.0.0.1:$PPORT" \
-  --log.level=warn >"$TMP/prometheus.log" 2>&1 &
-PROM_PID=$!
+  --log.level=warn
+PROM_PID=$OBS_PID
 if wait_until 60 "$PROM_PID" c -f "$PROM/-/ready"; then
   pass "prometheus ready on 127.0.0.1:$PPORT"
 else
   abort "prometheus did not become ready within 60 s"
 fi
 
-# prom_value EXPR: the first sample's value of an instant query ("" if none).
-prom_value() {
-  c -G "$PROM/api/v1/query" --data-urlencode "query=$1" | python3 -c '
-import json, sys
-r = json.load(sys.stdin).get("data", {}).get("result", [])
-print(r[0]["value"][1] if r else "")'
-}
-# prom_true EXPR: succeeds when EXPR (a filter) returns at least one series.
-prom_true() { [[ -n $(prom_value "$1") ]]; }
+# On this test's one Prometheus (obs_lib.sh's take its URL first).
+e2e_value() { prom_value "$PROM" "$1"; }
+e2e_true() { prom_true "$PROM" "$1"; }
 
-if wait_until 30 "$PROM_PID" prom_true "up{job=\"synqc\", instance=\"$INSTANCE\"} == 1"; then
+if wait_until 30 "$PROM_PID" e2e_true "up{job=\"synqc\", instance=\"$INSTANCE\"} == 1"; then
   pass "prometheus scrapes synqc (up == 1)"
 else
   abort "prometheus never scraped synqc successfully within 30 s"
@@ -377,8 +280,8 @@ proc_sample "queue drained"
 # for rate() (several scrapes after the load).
 finished_expr="sum(synqc_queue_depth{instance=\"$INSTANCE\", status=~\"succeeded|failed|cancelled\"}) >= $accepted"
 scrapes_expr="count_over_time(up{instance=\"$INSTANCE\"}[5m]) >= 10"
-if wait_until 60 "$PROM_PID" prom_true "$finished_expr" && wait_until 30 "$PROM_PID" prom_true "$scrapes_expr"; then
-  pass "prometheus has scraped the finished runs ($(prom_value "count_over_time(up{instance=\"$INSTANCE\"}[5m])") scrapes)"
+if wait_until 60 "$PROM_PID" e2e_true "$finished_expr" && wait_until 30 "$PROM_PID" e2e_true "$scrapes_expr"; then
+  pass "prometheus has scraped the finished runs ($(e2e_value "count_over_time(up{instance=\"$INSTANCE\"}[5m])") scrapes)"
 else
   fail "prometheus did not see $accepted finished runs within 60 s"
 fi
