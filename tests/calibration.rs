@@ -31,13 +31,7 @@ fn kpi(run: &Value, name: &str) -> f64 {
 
 /// The value of `name{target="..."}` in a /metrics scrape.
 fn gauge(s: &Server, name: &str, target: &str) -> f64 {
-    let text = s.get("/metrics").body;
-    let prefix = format!("{name}{{target=\"{target}\"}} ");
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .unwrap_or_else(|| panic!("no {prefix} in /metrics"));
-    line[prefix.len()..].trim().parse().expect("a number")
+    s.metric(&format!("{name}{{target=\"{target}\"}}"))
 }
 
 fn close(a: f64, b: f64) -> bool {

@@ -3,30 +3,10 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{bin, Server, TempDir};
+use common::{synqc_env, Server, TempDir};
 
 fn synqc(args: &[&str]) -> (bool, String) {
     synqc_env(&[], args)
-}
-
-/// Runs synqc with `env` set and no SYNQC_API_KEY or SYNQC_SESSION from
-/// the caller's environment; returns success and stdout + stderr.
-fn synqc_env(env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .env_remove("SYNQC_API_KEY")
-        .env_remove("SYNQC_SESSION")
-        .envs(env.iter().copied())
-        .output()
-        .expect("run synqc");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }
 
 /// Whether `help` lists `option` on a line of its own with an explanation

@@ -7,10 +7,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{bin, Server, TempDir};
+use common::{Server, TempDir};
 use serde_json::{json, Value};
 
 /// The session's budget: small enough that a probe above it is always
@@ -132,15 +131,6 @@ fn wait_status(s: &Server, id: &str, status: &str, within: Duration) -> Value {
     }
 }
 
-/// The value of the series `series` (name and labels) in /metrics.
-fn metric(s: &Server, series: &str) -> f64 {
-    let text = s.get("/metrics").body;
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in /metrics"))
-}
-
 /// A succeeded run on the executor: its plant, backend and counts.
 fn assert_ran_on_executor(run: &Value, backend: &str) {
     assert_eq!(run["status"], "succeeded", "{run}");
@@ -195,7 +185,7 @@ fn an_executor_that_crashes_mid_run_is_restarted_and_the_run_retried() {
     assert_ran_on_executor(&run, "fault_crash_once");
     assert!(run["attempts"].as_u64().is_some_and(|a| a >= 2), "{run}");
     assert!(
-        metric(&s, "synqc_executor_restarts_total{target=\"ibm_quantum\"}") >= 1.0,
+        s.metric("synqc_executor_restarts_total{target=\"ibm_quantum\"}") >= 1.0,
         "{}",
         s.get("/metrics").body
     );
@@ -224,7 +214,7 @@ fn a_hung_executor_fails_the_run_after_its_attempts_and_refunds() {
     assert_fails_after_attempts(&s, 2, true);
     // The hung child was killed and restarted, and serves again.
     wait_up(&s);
-    assert!(metric(&s, "synqc_executor_restarts_total{target=\"ibm_quantum\"}") >= 1.0);
+    assert!(s.metric("synqc_executor_restarts_total{target=\"ibm_quantum\"}") >= 1.0);
 }
 
 #[test]
@@ -268,7 +258,7 @@ fn a_missing_executor_holds_its_runs_until_it_appears() {
         "{t}"
     );
     assert_eq!(s.health()["executors"]["ibm_quantum"]["up"], false);
-    assert_eq!(metric(&s, TARGET_UP), 0.0);
+    assert_eq!(s.metric(TARGET_UP), 0.0);
 
     let before = remaining(&s);
     let answer = s.post("/runs", &on_ibm("hello_quantum_sim"));
@@ -302,7 +292,7 @@ fn a_missing_executor_holds_its_runs_until_it_appears() {
     assert_eq!(run["attempts"], 1, "waiting spent no attempt: {run}");
     assert_eq!(remaining(&s), before - RUN_SHOTS);
     assert_eq!(ibm_target(&s)["available"], true);
-    assert_eq!(metric(&s, TARGET_UP), 1.0);
+    assert_eq!(s.metric(TARGET_UP), 1.0);
 }
 
 #[test]
@@ -402,17 +392,10 @@ fn config_check_refuses_bad_bindings_naming_them() {
     let check = |name: &str, text: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, text).expect("write config");
-        let out = Command::new(bin())
-            .args(["config", "check", "--config", path.to_str().expect("utf-8")])
-            .env_remove("SYNQC_API_KEY")
-            .output()
-            .expect("run synqc");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        common::synqc_env(
+            &[],
+            &["config", "check", "--config", path.to_str().expect("utf-8")],
+        )
     };
     let (ok, text) = check(
         "unknown.toml",

@@ -9,15 +9,6 @@ use std::time::{Duration, Instant};
 use common::{code, hello, Server, TempDir};
 use serde_json::{json, Value};
 
-/// The value of the series `series` (name and labels) in /metrics.
-fn metric(s: &Server, series: &str) -> f64 {
-    let text = s.get("/metrics").body;
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in /metrics"))
-}
-
 fn run(s: &Server, id: &str) -> Value {
     s.get(&format!("/runs/{id}")).json()
 }
@@ -71,8 +62,8 @@ fn positions_follow_priority_then_age_and_a_scheduled_run_waits() {
         .filter_map(|r| r["id"].as_str())
         .collect();
     assert!(listed.contains(&scheduled.as_str()), "{queued}");
-    assert_eq!(metric(&s, "synqc_queue_future_depth"), 1.0);
-    assert_eq!(metric(&s, "synqc_queue_ready_depth"), 4.0);
+    assert_eq!(s.metric("synqc_queue_future_depth"), 1.0);
+    assert_eq!(s.metric("synqc_queue_ready_depth"), 4.0);
 
     for (body, field) in [
         (json!({"preset": "health", "priority": 10}), "priority"),
@@ -120,10 +111,10 @@ fn a_pause_outlives_a_kill_and_a_restart_and_resume_runs_the_queue() {
     let id = r.json()["id"].as_str().unwrap().to_string();
     stays_queued(&s, &id, Duration::from_millis(800));
     assert_eq!(s.health()["paused"]["queue"]["reason"], "fridge warm-up");
-    assert_eq!(metric(&s, "synqc_queue_paused{target=\"all\"}"), 1.0);
-    assert_eq!(metric(&s, "synqc_queue_paused{target=\"sim_local\"}"), 0.0);
+    assert_eq!(s.metric("synqc_queue_paused{target=\"all\"}"), 1.0);
+    assert_eq!(s.metric("synqc_queue_paused{target=\"sim_local\"}"), 0.0);
     // Held back by the pause: not ready, so no worker alert fires for it.
-    assert_eq!(metric(&s, "synqc_queue_ready_depth"), 0.0);
+    assert_eq!(s.metric("synqc_queue_ready_depth"), 0.0);
     assert_eq!(s.health()["queue"]["oldest_queued_age_s"], Value::Null);
     s.kill9();
 
@@ -137,7 +128,7 @@ fn a_pause_outlives_a_kill_and_a_restart_and_resume_runs_the_queue() {
     assert_eq!(r.json()["paused"]["queue"], Value::Null);
     let done = s.wait_final(&id, Duration::from_secs(30));
     assert_eq!(done["status"], "succeeded", "{done}");
-    assert_eq!(metric(&s, "synqc_queue_paused{target=\"all\"}"), 0.0);
+    assert_eq!(s.metric("synqc_queue_paused{target=\"all\"}"), 0.0);
 
     // And the resume outlives a restart too (a clean stop this time).
     assert!(s.terminate().success());
@@ -181,7 +172,7 @@ fn a_paused_targets_runs_wait_while_other_targets_run() {
         s.health()["paused"]["targets"]["ibm_quantum"]["reason"],
         "recalibrating"
     );
-    assert_eq!(metric(&s, "synqc_queue_paused{target=\"ibm_quantum\"}"), 1.0);
+    assert_eq!(s.metric("synqc_queue_paused{target=\"ibm_quantum\"}"), 1.0);
 
     // Bad requests name what is wrong and change nothing.
     let r = s.post("/queue/pause", &json!({"hardware_target": "ibm_quantun"}));

@@ -48,14 +48,6 @@ fn fired_periods(s: &Server, name: &str) -> Vec<u64> {
         .collect()
 }
 
-fn metric(s: &Server, series: &str) -> Option<f64> {
-    let text = s.get("/metrics").body;
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 fn send(s: &Server, method: &str, path: &str, body: Option<&Value>) -> common::Reply {
     s.send(method, path, body, &[])
 }
@@ -181,29 +173,21 @@ fn schedules_are_validated_fire_on_time_and_can_be_paused_and_deleted() {
     assert_eq!(view["last_error"], Value::Null);
     assert_eq!(view["period_seconds"], 1.0);
     assert!(
-        metric(
-            &s,
-            r#"synqc_schedule_fires_total{schedule="tick",outcome="submitted"}"#
-        )
-        .unwrap_or(0.0)
+        s.find_metric(r#"synqc_schedule_fires_total{schedule="tick",outcome="submitted"}"#)
+            .unwrap_or(0.0)
             >= 3.0
     );
     assert_eq!(
-        metric(
-            &s,
-            r#"synqc_schedule_fires_total{schedule="tick",outcome="refused"}"#
-        ),
+        s.find_metric(r#"synqc_schedule_fires_total{schedule="tick",outcome="refused"}"#),
         Some(0.0)
     );
     assert_eq!(
-        metric(&s, r#"synqc_schedule_period_seconds{schedule="tick"}"#),
+        s.find_metric(r#"synqc_schedule_period_seconds{schedule="tick"}"#),
         Some(1.0)
     );
-    let success = metric(
-        &s,
-        r#"synqc_schedule_last_success_timestamp_seconds{schedule="tick"}"#,
-    )
-    .expect("gauge");
+    let success = s
+        .find_metric(r#"synqc_schedule_last_success_timestamp_seconds{schedule="tick"}"#)
+        .expect("gauge");
     assert!(success > armed && success <= wall(), "{success}");
 
     // Paused: nothing fires.
@@ -239,7 +223,7 @@ fn schedules_are_validated_fire_on_time_and_can_be_paused_and_deleted() {
         .contains("GET /schedules"));
     assert_eq!(send(&s, "DELETE", "/schedules/tick", None).status, 404);
     assert_eq!(
-        metric(&s, r#"synqc_schedule_enabled{schedule="tick"}"#),
+        s.find_metric(r#"synqc_schedule_enabled{schedule="tick"}"#),
         Some(0.0)
     );
 }
@@ -271,10 +255,7 @@ fn a_budget_refusal_is_recorded_once_per_period_never_retried() {
     assert!(why.contains("schedule:greedy") && why.contains("shot"), "{why}");
     assert_eq!(fired_periods(&s, "greedy").len(), 1);
     assert_eq!(
-        metric(
-            &s,
-            r#"synqc_schedule_fires_total{schedule="greedy",outcome="refused"}"#
-        ),
+        s.find_metric(r#"synqc_schedule_fires_total{schedule="greedy",outcome="refused"}"#),
         Some(refused as f64)
     );
 }

@@ -39,6 +39,23 @@ pub struct Server {
 }
 
 impl Server {
+    /// The value of the series `series` (its name and labels exactly as
+    /// /metrics writes them) in a fresh scrape; None when it is absent.
+    #[allow(dead_code)] // Not every test binary reads metrics.
+    pub fn find_metric(&self, series: &str) -> Option<f64> {
+        let text = self.get("/metrics").body;
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// [`Server::find_metric`] of a series that must exist.
+    #[allow(dead_code)]
+    pub fn metric(&self, series: &str) -> f64 {
+        self.find_metric(series)
+            .unwrap_or_else(|| panic!("no {series} in /metrics"))
+    }
+
     /// Starts synqc with extra flags (e.g. ["--workers", "1"]).
     pub fn start(extra: &[&str]) -> Server {
         Server::start_wrapped(&[], extra)
@@ -210,4 +227,23 @@ pub fn code(r: &Reply) -> String {
         .as_str()
         .unwrap_or("")
         .to_string()
+}
+
+/// Runs synqc with `env` set and no SYNQC_API_KEY or SYNQC_SESSION from
+/// the caller's environment; returns success and stdout + stderr.
+#[allow(dead_code)] // Not every test binary runs the CLI.
+pub fn synqc_env(env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .env_remove("SYNQC_API_KEY")
+        .env_remove("SYNQC_SESSION")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run synqc");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }
