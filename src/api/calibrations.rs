@@ -25,15 +25,9 @@ pub async fn list(req: Request<State>) -> Result<Response, ApiError> {
     for (k, v) in req.url().query_pairs() {
         let shown: String = v.chars().take(64).collect();
         match k.as_ref() {
-            "hardware_target" => match targets.get(&v) {
-                Some(t) => target = Some(t.id.to_string()),
-                None => bad.push(FieldError::new(
-                    "hardware_target",
-                    format!(
-                        "unknown target '{shown}'; must be one of {}",
-                        targets.ids().join(", ")
-                    ),
-                )),
+            "hardware_target" => match super::target_param(targets, &v) {
+                Ok(id) => target = Some(id),
+                Err(e) => bad.push(e),
             },
             "limit" => match v.parse::<usize>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,

@@ -397,6 +397,22 @@ impl RateLimiter {
     }
 }
 
+/// A `hardware_target` query parameter: the target's id, or the field
+/// error that names the ones there are.
+fn target_param(targets: &crate::targets::Targets, given: &str) -> Result<String, FieldError> {
+    match targets.get(given) {
+        Some(t) => Ok(t.id.to_string()),
+        None => Err(FieldError::new(
+            "hardware_target",
+            format!(
+                "unknown target '{}'; must be one of {}",
+                given.chars().take(64).collect::<String>(),
+                targets.ids().join(", ")
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,15 +194,9 @@ pub async fn list(req: Request<State>) -> Result<Response, ApiError> {
                 Some(p) => filter.preset = Some(p),
                 None => bad.push(FieldError::new("preset", preset_choices(Some(&v)))),
             },
-            "hardware_target" => match targets.get(&v) {
-                Some(t) => filter.hardware_target = Some(t.id.to_string()),
-                None => bad.push(FieldError::new(
-                    "hardware_target",
-                    format!(
-                        "unknown target '{shown}'; must be one of {}",
-                        targets.ids().join(", ")
-                    ),
-                )),
+            "hardware_target" => match super::target_param(targets, &v) {
+                Ok(id) => filter.hardware_target = Some(id),
+                Err(e) => bad.push(e),
             },
             "limit" => match v.parse::<usize>() {
                 Ok(n) if (1..=500).contains(&n) => filter.limit = n,
