@@ -5,7 +5,8 @@
 use super::*;
 use crate::controls::ControlProfile;
 
-fn plant(target: &str) -> Plant {
+/// A built-in target's plant (shared with the presets' tests).
+pub(in crate::sim) fn plant(target: &str) -> Plant {
     Plant {
         target: target.to_string(),
         kind: if target == "sim_local" {
@@ -18,7 +19,8 @@ fn plant(target: &str) -> Plant {
     }
 }
 
-fn req(preset: Preset, target: &str, shots: u64, seed: u64) -> SimRequest {
+/// A request of `preset` on `target`, compare_with ibm_quantum.
+pub(in crate::sim) fn req(preset: Preset, target: &str, shots: u64, seed: u64) -> SimRequest {
     SimRequest {
         preset,
         plant: plant(target),

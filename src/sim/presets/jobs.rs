@@ -84,33 +84,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::controls::ControlProfile;
     use crate::sim::engine::{Op, Register};
     use crate::sim::estimators::rng_for;
     use crate::sim::presets::observed::Observed;
     use crate::sim::presets::{ideal_twin, model_of};
-    use crate::sim::{run, NoiseProfile, Plant, Preset};
-
-    fn plant(target: &str) -> Plant {
-        Plant {
-            target: target.into(),
-            kind: "superconducting".into(),
-            noise: NoiseProfile::builtin(target).expect("builtin"),
-        }
-    }
-
-    fn req(preset: Preset, target: &str, shots: u64, seed: u64) -> SimRequest {
-        SimRequest {
-            preset,
-            plant: plant(target),
-            compare_with: Some(plant("ibm_quantum")),
-            shots,
-            seed,
-            controls: ControlProfile::default(),
-            marked: None,
-            program: None,
-        }
-    }
+    use crate::sim::tests::req;
+    use crate::sim::{run, Preset};
 
     /// What an executor would return, produced the way the simulator
     /// samples: synqc's engine, the run's generator (health's past the RB
