@@ -11,6 +11,7 @@ use crate::sim::NoiseProfile;
 pub struct NoiseOverride {
     pub t1_us: Option<f64>,
     pub t2_us: Option<f64>,
+    pub t2star_us: Option<f64>,
     pub p1q: Option<f64>,
     pub p2q: Option<f64>,
     pub readout_p10: Option<f64>,
@@ -21,10 +22,15 @@ pub struct NoiseOverride {
 }
 
 impl NoiseOverride {
+    /// `base` with the given fields replaced. An override of `t2_us`
+    /// without `t2star_us` keeps the built-in ratio T2*/T2, so a table
+    /// written before T2* existed still describes a physical qubit.
     pub fn apply(&self, base: &NoiseProfile) -> NoiseProfile {
+        let t2_us = self.t2_us.unwrap_or(base.t2_us);
         NoiseProfile {
             t1_us: self.t1_us.unwrap_or(base.t1_us),
-            t2_us: self.t2_us.unwrap_or(base.t2_us),
+            t2_us,
+            t2star_us: self.t2star_us.unwrap_or(base.t2star_us * t2_us / base.t2_us),
             p1q: self.p1q.unwrap_or(base.p1q),
             p2q: self.p2q.unwrap_or(base.p2q),
             readout_p10: self.readout_p10.unwrap_or(base.readout_p10),

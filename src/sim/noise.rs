@@ -11,11 +11,16 @@ use serde::{Deserialize, Serialize};
 pub struct NoiseProfile {
     /// Energy relaxation time.
     pub t1_us: f64,
-    /// Total coherence time (coherences decay as exp(-t/T2)).
+    /// Echo coherence time: the Markovian part of the decay of coherences,
+    /// exp(-t/T2), which a Hahn echo measures.
     pub t2_us: f64,
-    /// Depolarizing probability after each single-qubit gate.
+    /// Ramsey coherence time T2* (<= T2): the 1/e time of a free-evolution
+    /// envelope that adds quasi-static (shot-to-shot) dephasing to T2.
+    pub t2star_us: f64,
+    /// Average gate infidelity of a single-qubit gate, as vendors publish
+    /// it (what randomized benchmarking reports as error per Clifford).
     pub p1q: f64,
-    /// Depolarizing probability after each two-qubit gate.
+    /// Average gate infidelity of a two-qubit gate, as vendors publish it.
     pub p2q: f64,
     /// Readout confusion p(read 1 | prepared 0).
     pub readout_p10: f64,
@@ -29,30 +34,33 @@ pub struct NoiseProfile {
 impl NoiseProfile {
     /// The built-in profile of a target id, or None for an unknown id.
     pub fn builtin(target: &str) -> Option<NoiseProfile> {
-        // (T1 us, T2 us, 1q, 2q, p(1|0), p(0|1), 1q ns, 2q ns, readout ns)
+        // (T1 us, T2 us, T2* us, 1q, 2q, p(1|0), p(0|1), 1q ns, 2q ns, readout ns)
         let row = match target {
-            "sim_local" => (120.0, 90.0, 5e-4, 8e-3, 0.01, 0.02, 35.0, 300.0, 1_000.0),
-            "ibm_quantum" => (250.0, 150.0, 2.5e-4, 7e-3, 0.012, 0.02, 35.0, 400.0, 1_500.0),
-            "aws_braket" => (30.0, 20.0, 1.5e-3, 2.5e-2, 0.03, 0.05, 40.0, 250.0, 2_000.0),
-            "rigetti_forest" => (20.0, 15.0, 2e-3, 3e-2, 0.04, 0.06, 40.0, 200.0, 2_000.0),
+            "sim_local" => (120.0, 90.0, 60.0, 5e-4, 8e-3, 0.01, 0.02, 35.0, 300.0, 1_000.0),
+            "ibm_quantum" => (
+                250.0, 150.0, 100.0, 2.5e-4, 7e-3, 0.012, 0.02, 35.0, 400.0, 1_500.0,
+            ),
+            "aws_braket" => (30.0, 20.0, 12.0, 1.5e-3, 2.5e-2, 0.03, 0.05, 40.0, 250.0, 2_000.0),
+            "rigetti_forest" => (20.0, 15.0, 10.0, 2e-3, 3e-2, 0.04, 0.06, 40.0, 200.0, 2_000.0),
             "azure_quantum" => (
-                10e6, 1e6, 3e-5, 2e-3, 0.002, 0.004, 10_000.0, 200_000.0, 100_000.0,
+                10e6, 1e6, 0.5e6, 3e-5, 2e-3, 0.002, 0.004, 10_000.0, 200_000.0, 100_000.0,
             ),
             "ionq_cloud" => (
-                10e6, 1e6, 5e-4, 5e-3, 0.004, 0.006, 135_000.0, 600_000.0, 200_000.0,
+                10e6, 1e6, 0.5e6, 5e-4, 5e-3, 0.004, 0.006, 135_000.0, 600_000.0, 200_000.0,
             ),
             _ => return None,
         };
         Some(NoiseProfile {
             t1_us: row.0,
             t2_us: row.1,
-            p1q: row.2,
-            p2q: row.3,
-            readout_p10: row.4,
-            readout_p01: row.5,
-            gate_1q_ns: row.6,
-            gate_2q_ns: row.7,
-            readout_ns: row.8,
+            t2star_us: row.2,
+            p1q: row.3,
+            p2q: row.4,
+            readout_p10: row.5,
+            readout_p01: row.6,
+            gate_1q_ns: row.7,
+            gate_2q_ns: row.8,
+            readout_ns: row.9,
         })
     }
 
@@ -63,6 +71,7 @@ impl NoiseProfile {
         for (name, v) in [
             ("t1_us", self.t1_us),
             ("t2_us", self.t2_us),
+            ("t2star_us", self.t2star_us),
             ("gate_1q_ns", self.gate_1q_ns),
             ("gate_2q_ns", self.gate_2q_ns),
             ("readout_ns", self.readout_ns),
@@ -84,6 +93,11 @@ impl NoiseProfile {
         // Pure dephasing needs a non-negative rate: 1/T2 >= 1/(2 T1).
         if self.t2_us > 2.0 * self.t1_us {
             bad.push("t2_us must be <= 2 * t1_us".to_string());
+        }
+        // Quasi-static dephasing only adds decay: the Ramsey time cannot
+        // exceed the echo time.
+        if self.t2star_us > self.t2_us {
+            bad.push("t2star_us must be <= t2_us".to_string());
         }
         bad
     }

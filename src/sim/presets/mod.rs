@@ -155,6 +155,7 @@ pub fn ideal_twin(plant: &Plant) -> Plant {
         noise: NoiseProfile {
             t1_us: f64::INFINITY,
             t2_us: f64::INFINITY,
+            t2star_us: f64::INFINITY,
             p1q: 0.0,
             p2q: 0.0,
             readout_p10: 0.0,
