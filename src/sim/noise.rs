@@ -64,6 +64,53 @@ impl NoiseProfile {
         })
     }
 
+    /// The depolarizing parameter after a single-qubit gate: what is left
+    /// of the published error once relaxation during the gate is counted
+    /// (docs/physics.md "Gate errors").
+    pub fn depolarizing_1q(&self) -> f64 {
+        depolarizing_for(self.p1q, 2.0, self.relaxation_fidelity(self.gate_1q_ns))
+    }
+
+    /// The depolarizing parameter after a two-qubit gate, relaxation acting
+    /// on both qubits for the gate's duration.
+    pub fn depolarizing_2q(&self) -> f64 {
+        let one = self.relaxation_fidelity(self.gate_2q_ns);
+        depolarizing_for(self.p2q, 4.0, one * one)
+    }
+
+    /// Whether relaxation during a gate alone already costs more than the
+    /// published error (then the depolarizing part is 0 and the gate is
+    /// worse than the profile says): (1q, 2q).
+    pub fn coherence_limited(&self) -> (bool, bool) {
+        let r1 = 2.0 / 3.0 * (1.0 - self.relaxation_fidelity(self.gate_1q_ns));
+        let f2 = self.relaxation_fidelity(self.gate_2q_ns).powi(2);
+        let r2 = 4.0 / 5.0 * (1.0 - f2);
+        (r1 > self.p1q, r2 > self.p2q)
+    }
+
+    /// Standard deviation of the quasi-static detuning, in rad/ns: the
+    /// Ramsey envelope exp(-t/T2 - sigma^2 t^2 / 2) reaches 1/e at T2*.
+    /// 0 when T2* = T2 (or either is infinite).
+    pub fn detuning_sigma_rad_per_ns(&self) -> f64 {
+        let (t2, t2s) = (self.t2_us * 1e3, self.t2star_us * 1e3);
+        if !(t2.is_finite() && t2s.is_finite()) || t2s >= t2 {
+            return 0.0;
+        }
+        (2.0 * (1.0 - t2s / t2)).sqrt() / t2s
+    }
+
+    /// Process (entanglement) fidelity of relaxation for `t_ns` on one
+    /// qubit: (1 + R_xx + R_yy + R_zz) / 4 of its Pauli transfer matrix,
+    /// R_zz = 1 - gamma and R_xx = R_yy = sqrt(1 - gamma) lambda. The
+    /// residual excited population does not enter.
+    pub fn relaxation_fidelity(&self, t_ns: f64) -> f64 {
+        let (t1, t2) = (self.t1_us * 1e3, self.t2_us * 1e3);
+        let gamma = 1.0 - (-t_ns / t1).exp();
+        let lambda = (-t_ns * (1.0 / t2 - 0.5 / t1).max(0.0)).exp();
+        let c = (1.0 - gamma).sqrt() * lambda;
+        (1.0 + 2.0 * c + (1.0 - gamma)) / 4.0
+    }
+
     /// Physically meaningless values, by field name (used to refuse a bad
     /// override in the config file before the server starts).
     pub fn problems(&self) -> Vec<String> {
@@ -103,6 +150,16 @@ impl NoiseProfile {
     }
 }
 
+/// The depolarizing parameter p that, composed after a channel of process
+/// fidelity `f_relax` on a gate of dimension d, makes the gate's average
+/// infidelity `r`: the composition has process fidelity
+/// F = (1 - p) f_relax + p / d^2, and average infidelity is d (1 - F) / (d + 1).
+/// 0 when relaxation alone already costs r or more.
+fn depolarizing_for(r: f64, d: f64, f_relax: f64) -> f64 {
+    let target = 1.0 - r * (d + 1.0) / d;
+    ((f_relax - target) / (f_relax - 1.0 / (d * d))).clamp(0.0, 1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +178,56 @@ mod tests {
             assert!(p.problems().is_empty(), "{id}: {:?}", p.problems());
         }
         assert!(NoiseProfile::builtin("nope").is_none());
+    }
+
+    /// The composed gate's average infidelity, recomputed from its process
+    /// fidelity, is the published error; no built-in profile is coherence
+    /// limited.
+    #[test]
+    fn derived_depolarizing_makes_the_gate_error_the_published_one() {
+        for id in [
+            "sim_local",
+            "ibm_quantum",
+            "aws_braket",
+            "rigetti_forest",
+            "azure_quantum",
+            "ionq_cloud",
+        ] {
+            let p = NoiseProfile::builtin(id).unwrap();
+            assert_eq!(p.coherence_limited(), (false, false), "{id}");
+            let f1 = p.relaxation_fidelity(p.gate_1q_ns);
+            let d1 = p.depolarizing_1q();
+            let fe = (1.0 - d1) * f1 + d1 / 4.0;
+            assert!(((1.0 - fe) * 2.0 / 3.0 - p.p1q).abs() < 1e-15, "{id} 1q");
+            let f2 = p.relaxation_fidelity(p.gate_2q_ns).powi(2);
+            let d2 = p.depolarizing_2q();
+            let fe = (1.0 - d2) * f2 + d2 / 16.0;
+            assert!(((1.0 - fe) * 4.0 / 5.0 - p.p2q).abs() < 1e-15, "{id} 2q");
+            assert!(
+                d1 > 0.0 && d1 < 2.0 * p.p1q && d2 > 0.0 && d2 < 2.0 * p.p2q,
+                "{id}"
+            );
+        }
+        // A gate slower than its qubit's coherence allows: no depolarizing left.
+        let slow = NoiseProfile {
+            gate_1q_ns: 5_000.0,
+            ..NoiseProfile::builtin("rigetti_forest").unwrap()
+        };
+        assert_eq!(slow.depolarizing_1q(), 0.0);
+        assert!(slow.coherence_limited().0);
+    }
+
+    #[test]
+    fn detuning_width_puts_the_ramsey_envelope_at_one_over_e_at_t2star() {
+        let p = NoiseProfile::builtin("sim_local").unwrap();
+        let s = p.detuning_sigma_rad_per_ns();
+        let t = p.t2star_us * 1e3;
+        let env = (-t / (p.t2_us * 1e3) - s * s * t * t / 2.0).exp();
+        assert!((env - (-1f64).exp()).abs() < 1e-12);
+        let flat = NoiseProfile {
+            t2star_us: p.t2_us,
+            ..p
+        };
+        assert_eq!(flat.detuning_sigma_rad_per_ns(), 0.0);
     }
 }
