@@ -11,7 +11,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 mod fits;
 
-pub use fits::{fit_exp_decay, fit_rb, linear_fit, ExpFit, RbFit};
+pub use fits::{fit_coherence, fit_exp_decay, fit_rb, linear_fit, CoherenceFit, ExpFit, RbFit};
 
 thread_local! {
     /// Time spent in bootstrap resampling on this thread; `synqc bench sim`

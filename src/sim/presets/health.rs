@@ -1,27 +1,47 @@
 //! The health preset: qubit-0 characterization (docs/physics.md "Presets").
-//! T1 (x, delay, measure), Ramsey T2* (h, delay, h) and Hahn echo (h, d/2,
-//! x, d/2, h) over log-spaced delays up to 3x the nominal time, plus
-//! single-qubit Clifford randomized benchmarking. The budget is split evenly
-//! over all circuits; parameters come from least-squares fits and their
-//! uncertainty from a bootstrap over every circuit's counts.
-//! Longer than the other presets: it is four protocols (T1, Ramsey, echo,
-//! randomized benchmarking) and their reduced variants, sharing one shot
-//! split, one set of fits and one bootstrap.
+//! Readout assignment (prepare 0 and 1, measure), T1 (x, delay, measure),
+//! Ramsey (h, delay, virtual detuning phase, h) and Hahn echo (h, d/2, x,
+//! d/2, h) with delays up to 5x the nominal time, plus single-qubit
+//! Clifford randomized benchmarking. The budget is split evenly over all
+//! circuits; parameters come from least-squares fits whose offsets are
+//! fixed by the measured readout, and their uncertainty from a bootstrap
+//! over every circuit's counts.
+//! Longer than the other presets: it is five protocols and their reduced
+//! variants, sharing one shot split, one set of fits and one bootstrap.
 
 use rand::RngExt;
 use serde_json::{json, Value};
 
 use super::observed::{CircuitJob, Observed};
 use super::{assemble, backaction_kpi, count_map, dist_map, kpi, latency_model_kpi, model_of, trace, Parts};
-use crate::sim::engine::{hadamard, phase, u_dagger, u_mul, Model, Op, C, U2};
+use crate::sim::engine::{hadamard, phase, u_dagger, u_mul, Op, C, U2};
 use crate::sim::estimators::{
-    binomial, fit_exp_decay, fit_rb, rng_for, spread, ExpFit, RbFit, SimRng, BOOTSTRAP_RESAMPLES,
+    binomial, fit_coherence, fit_exp_decay, fit_rb, rng_for, spread, CoherenceFit, ExpFit, RbFit, SimRng,
+    BOOTSTRAP_RESAMPLES,
 };
-use crate::sim::{SimError, SimOutcome, SimRequest};
+use crate::sim::{KpiDetail, NoiseProfile, SimError, SimOutcome, SimRequest};
 
-/// Shortest delay as a fraction of the nominal time; the longest is 3x.
-const DELAY_MIN_FRACTION: f64 = 0.02;
-const DELAY_MAX_FRACTION: f64 = 3.0;
+/// Every decay curve reaches this many times its nominal time (T1, T2*,
+/// T2): by then the signal is gone (e^-5 of it or less), so the fit sees
+/// the whole decay and the fixed offset is tested against the tail.
+const SPAN: f64 = 5.0;
+/// T1 and echo delays: one at 0 (pins the amplitude), one at SPAN, the rest
+/// evenly over this range of the nominal time. That is where a point tells
+/// most about the decay time: the Fisher information of one binomial point
+/// on exp(-t/tau) about tau, (t/tau)^2 / (e^(t/tau) - 1), peaks at 1.6 tau
+/// and stays above half its peak from 0.5 to 3.5 tau; the echo's, with its
+/// amplitude about the midpoint, peaks at 1 tau. Log-spaced delays would
+/// spend most points where the curve has hardly moved.
+const DENSE_FROM: f64 = 0.5;
+const DENSE_TO: f64 = 2.5;
+/// Ramsey delays are evenly spaced (an oscillation needs even sampling),
+/// and the artificial detuning is chosen so that every period holds this
+/// many points: twice the Nyquist minimum of two, so the fitted frequency
+/// cannot alias. With the full protocol's points it is one period per
+/// nominal T2*: enough turns inside the envelope that the oscillation and
+/// the Gaussian decay, which look alike over a fraction of a period, come
+/// apart in the fit.
+const SAMPLES_PER_PERIOD: f64 = 4.0;
 /// Fewer shots than this per circuit leaves single points too coarse
 /// (1/12 resolution) for the fits to mean anything.
 pub const MIN_SHOTS_PER_CIRCUIT: u64 = 12;
@@ -29,59 +49,80 @@ pub const MIN_SHOTS_PER_CIRCUIT: u64 = 12;
 /// The circuits one health run executes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Protocol {
-    /// Delay points per decay curve (T1, Ramsey, echo).
+    /// Delay points of the T1 and echo curves.
     pub delay_points: usize,
+    /// Delay points of the Ramsey curve.
+    pub ramsey_points: usize,
     /// RB sequence lengths, in Cliffords.
     pub rb_lengths: &'static [u32],
     /// Random sequences per length; each runs twice (inverted to |0> and to |1>).
     pub rb_sequences: usize,
 }
 
+/// Readout assignment circuits: prepare 0, prepare 1.
+const READOUT_CIRCUITS: usize = 2;
+
 impl Protocol {
     pub fn circuits(&self) -> u64 {
-        (3 * self.delay_points + self.rb_lengths.len() * self.rb_sequences * 2) as u64
+        (READOUT_CIRCUITS
+            + 2 * self.delay_points
+            + self.ramsey_points
+            + self.rb_lengths.len() * self.rb_sequences * 2) as u64
     }
 
     /// The budget that gives every circuit MIN_SHOTS_PER_CIRCUIT.
     pub fn min_shots(&self) -> u64 {
         self.circuits() * MIN_SHOTS_PER_CIRCUIT
     }
+
+    /// The Ramsey curve's artificial detuning for a nominal T2*, in MHz:
+    /// SAMPLES_PER_PERIOD points per period over the evenly spaced delays.
+    pub fn detuning_mhz(&self, t2star_us: f64) -> f64 {
+        (self.ramsey_points - 1) as f64 / (SAMPLES_PER_PERIOD * SPAN * t2star_us)
+    }
 }
 
 pub const FULL: Protocol = Protocol {
     delay_points: 9,
+    ramsey_points: 21,
     rb_lengths: &[1, 2, 4, 8, 16, 32, 64, 128],
     rb_sequences: 3,
 };
 
 /// The protocols for budgets too small to spread MIN_SHOTS_PER_CIRCUIT
 /// over the full one, largest first. Each keeps the full span of every
-/// curve (delays from 0.02x to 3x the nominal time, RB from 1 to 128
+/// curve (delays from 0 to 5x the nominal time, RB from 1 to 128
 /// Cliffords), so each fit still sees its whole decay; what goes is the
 /// density of points and the number of random sequences averaged per
 /// length. Fewer points carry fewer shots in all, so the bootstrap
-/// intervals widen by themselves. The smallest keeps four points per decay
-/// (one more than the three parameters of A exp(-t/tau) + B) and three RB
-/// lengths, six survival points for the shared A, p, B: below it a fit has
-/// nothing left to test itself against, which is the true floor.
+/// intervals widen by themselves. The smallest keeps four points per
+/// exponential decay (two more than its two free parameters), thirteen
+/// Ramsey points (a detuning of 0.6 periods per T2*, still more than half a
+/// turn inside the envelope so the frequency does not stand in for the
+/// Gaussian decay) and three RB lengths, six survival points for the shared
+/// A, p, B: below it a fit has nothing left to test itself against.
 pub const REDUCED: [Protocol; 4] = [
     Protocol {
         delay_points: 7,
+        ramsey_points: 17,
         rb_lengths: &[1, 2, 4, 8, 16, 32, 64, 128],
         rb_sequences: 2,
     },
     Protocol {
         delay_points: 6,
+        ramsey_points: 15,
         rb_lengths: &[1, 4, 16, 64, 128],
         rb_sequences: 2,
     },
     Protocol {
         delay_points: 5,
+        ramsey_points: 13,
         rb_lengths: &[1, 4, 16, 64, 128],
         rb_sequences: 1,
     },
     Protocol {
         delay_points: 4,
+        ramsey_points: 13,
         rb_lengths: &[1, 16, 128],
         rb_sequences: 1,
     },
@@ -157,6 +198,7 @@ pub fn inverting_clifford(group: &[U2], seq: &[usize], to_one: bool) -> usize {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
+    Readout { one: bool },
     T1,
     Ramsey,
     Echo,
@@ -165,57 +207,79 @@ enum Kind {
 
 struct Circuit {
     kind: Kind,
-    /// Delay in us, or the RB length.
+    /// Delay in us, or the RB length (0 for readout).
     x: f64,
     ops: Vec<Op>,
     seq: Vec<usize>,
 }
 
-fn delays_ns(nominal_us: f64, points: usize) -> Vec<f64> {
-    let ratio = DELAY_MAX_FRACTION / DELAY_MIN_FRACTION;
-    (0..points)
-        .map(|i| nominal_us * 1e3 * DELAY_MIN_FRACTION * ratio.powf(i as f64 / (points - 1) as f64))
+/// T1 and echo delays in ns: 0, evenly over DENSE_FROM..DENSE_TO, SPAN
+/// (times the nominal time).
+fn decay_delays_ns(nominal_us: f64, points: usize) -> Vec<f64> {
+    let inner = points.saturating_sub(2);
+    let step = (DENSE_TO - DENSE_FROM) / inner.saturating_sub(1).max(1) as f64;
+    std::iter::once(0.0)
+        .chain((0..inner).map(|i| DENSE_FROM + step * i as f64))
+        .chain(std::iter::once(SPAN))
+        .map(|f| f * nominal_us * 1e3)
         .collect()
 }
 
-fn protocol_circuits(
-    req: &SimRequest,
-    rng: &mut crate::sim::estimators::SimRng,
-    group: &[U2],
-    proto: &Protocol,
-) -> Vec<Circuit> {
+/// Ramsey delays in ns: evenly spaced from 0 to SPAN x the nominal T2*.
+fn ramsey_delays_ns(t2star_us: f64, points: usize) -> Vec<f64> {
+    let step = SPAN * t2star_us * 1e3 / (points - 1) as f64;
+    (0..points).map(|i| step * i as f64).collect()
+}
+
+/// A delay, left out at 0 (the circuit then is the gates alone).
+fn delay(t_ns: f64) -> Option<Op> {
+    (t_ns > 0.0).then_some(Op::Delay(0, t_ns))
+}
+
+fn protocol_circuits(req: &SimRequest, rng: &mut SimRng, group: &[U2], proto: &Protocol) -> Vec<Circuit> {
     let noise = &req.plant.noise;
-    let points = proto.delay_points;
     let mut out = Vec::new();
-    for t in delays_ns(noise.t1_us, points) {
+    for one in [false, true] {
+        out.push(Circuit {
+            kind: Kind::Readout { one },
+            x: 0.0,
+            ops: if one { vec![Op::X(0)] } else { vec![] },
+            seq: vec![],
+        });
+    }
+    for t in decay_delays_ns(noise.t1_us, proto.delay_points) {
         out.push(Circuit {
             kind: Kind::T1,
             x: t / 1e3,
-            ops: vec![Op::X(0), Op::Delay(0, t)],
+            ops: [Some(Op::X(0)), delay(t)].into_iter().flatten().collect(),
             seq: vec![],
         });
     }
-    for t in delays_ns(noise.t2_us, points) {
-        let ops = vec![Op::H(0), Op::Delay(0, t), Op::H(0)];
+    let f_mhz = proto.detuning_mhz(noise.t2star_us);
+    for t in ramsey_delays_ns(noise.t2star_us, proto.ramsey_points) {
+        // The detuning is a virtual phase advancing with the delay: the
+        // frame rotates at f against the qubit, whatever its own frequency.
+        let turn = std::f64::consts::TAU * f_mhz * t / 1e3;
+        let ops = [Some(Op::H(0)), delay(t), Some(Op::Rz(0, turn)), Some(Op::H(0))];
         out.push(Circuit {
             kind: Kind::Ramsey,
             x: t / 1e3,
-            ops,
+            ops: ops.into_iter().flatten().collect(),
             seq: vec![],
         });
     }
-    for t in delays_ns(noise.t2_us, points) {
-        let ops = vec![
-            Op::H(0),
-            Op::Delay(0, t / 2.0),
-            Op::X(0),
-            Op::Delay(0, t / 2.0),
-            Op::H(0),
+    for t in decay_delays_ns(noise.t2_us, proto.delay_points) {
+        let ops = [
+            Some(Op::H(0)),
+            delay(t / 2.0),
+            Some(Op::X(0)),
+            delay(t / 2.0),
+            Some(Op::H(0)),
         ];
         out.push(Circuit {
             kind: Kind::Echo,
             x: t / 1e3,
-            ops,
+            ops: ops.into_iter().flatten().collect(),
             seq: vec![],
         });
     }
@@ -242,19 +306,43 @@ fn protocol_circuits(
 #[derive(Clone, Copy, Debug)]
 struct Fits {
     t1: ExpFit,
-    ramsey: ExpFit,
-    echo: ExpFit,
+    coherence: CoherenceFit,
     rb: RbFit,
 }
 
 /// Per-curve observations extracted from the circuits' P(0) estimates.
 struct Curves {
+    /// P(0) of the prepare-0 and prepare-1 circuits.
+    p0_prep0: f64,
+    p0_prep1: f64,
     t1: (Vec<f64>, Vec<f64>),
     ramsey: (Vec<f64>, Vec<f64>),
     echo: (Vec<f64>, Vec<f64>),
     rb_lengths: Vec<f64>,
     rb_y0: Vec<f64>,
     rb_y1: Vec<f64>,
+}
+
+impl Curves {
+    /// p(1|0): where T1 relaxation ends, since relaxation returns the
+    /// qubit to the state it started in.
+    fn p1_given_0(&self) -> f64 {
+        1.0 - self.p0_prep0
+    }
+
+    fn p0_given_1(&self) -> f64 {
+        self.p0_prep1
+    }
+
+    /// P(0) of a fully dephased qubit as read out: what Ramsey and echo
+    /// decay to.
+    fn midpoint(&self) -> f64 {
+        (self.p0_prep0 + self.p0_prep1) / 2.0
+    }
+
+    fn assignment_fidelity(&self) -> f64 {
+        1.0 - (self.p1_given_0() + self.p0_given_1()) / 2.0
+    }
 }
 
 fn curves(circs: &[Circuit], p0: &[f64], rb_lengths: &[u32]) -> Curves {
@@ -280,7 +368,16 @@ fn curves(circs: &[Circuit], p0: &[f64], rb_lengths: &[u32]) -> Curves {
             })
             .collect()
     };
+    let readout = |one: bool| -> f64 {
+        circs
+            .iter()
+            .zip(p0)
+            .find(|(c, _)| c.kind == Kind::Readout { one })
+            .map_or(0.5, |(_, &p)| p)
+    };
     Curves {
+        p0_prep0: readout(false),
+        p0_prep1: readout(true),
         t1: pick(Kind::T1, true),
         ramsey: pick(Kind::Ramsey, false),
         echo: pick(Kind::Echo, false),
@@ -290,31 +387,54 @@ fn curves(circs: &[Circuit], p0: &[f64], rb_lengths: &[u32]) -> Curves {
     }
 }
 
-fn fit_all(c: &Curves, req: &SimRequest, start: Option<&Fits>) -> Fits {
+/// The coherence fit's start when there is no earlier fit: amplitudes from
+/// the first points, T2, the Gaussian coefficient and the frequency from
+/// the profile and the programmed detuning.
+fn coherence_guess(c: &Curves, noise: &NoiseProfile, f_mhz: f64) -> CoherenceFit {
+    let m = c.midpoint();
+    let first = |ys: &[f64]| ys.first().map_or(0.5, |y| y - m);
+    let (t2, t2s) = (noise.t2_us, noise.t2star_us.min(noise.t2_us));
+    CoherenceFit {
+        offset: m,
+        a_echo: first(&c.echo.1),
+        a_ramsey: first(&c.ramsey.1),
+        t2,
+        // sigma^2 / 2 of the profile's quasi-static detuning, in 1/us^2.
+        s: (1.0 - t2s / t2) / (t2s * t2s),
+        freq: f_mhz,
+        at_bound: false,
+    }
+}
+
+fn fit_all(c: &Curves, req: &SimRequest, f_mhz: f64, start: Option<&Fits>) -> Fits {
     let n = &req.plant.noise;
+    let coherence_start = match start {
+        Some(s) => CoherenceFit {
+            offset: c.midpoint(),
+            ..s.coherence
+        },
+        None => coherence_guess(c, n, f_mhz),
+    };
     Fits {
-        t1: fit_exp_decay(&c.t1.0, &c.t1.1, n.t1_us, start.map(|s| s.t1)),
-        ramsey: fit_exp_decay(&c.ramsey.0, &c.ramsey.1, n.t2_us, start.map(|s| s.ramsey)),
-        echo: fit_exp_decay(&c.echo.0, &c.echo.1, n.t2_us, start.map(|s| s.echo)),
+        t1: fit_exp_decay(&c.t1.0, &c.t1.1, c.p1_given_0(), n.t1_us, start.map(|s| s.t1)),
+        coherence: fit_coherence(
+            (&c.echo.0, &c.echo.1),
+            (&c.ramsey.0, &c.ramsey.1),
+            coherence_start,
+        ),
         rb: fit_rb(&c.rb_lengths, &c.rb_y0, &c.rb_y1, start.map(|s| s.rb)),
     }
 }
 
-fn curve_json(
-    xs: &[f64],
-    ys: &[f64],
-    shots: &[u64],
-    f: &ExpFit,
-    x_name: &str,
-    y_name: &str,
-) -> serde_json::Value {
-    let fit: Vec<f64> = xs.iter().map(|&t| f.eval(t)).collect();
+/// One decay curve for artifacts: the points, the fit at each point, and
+/// the fit's parameters (`a`, `tau_us`, `b` as every curve has them).
+fn curve_json(xs: &[f64], ys: &[f64], shots: &[u64], fit_curve: Vec<f64>, y_name: &str, fit: Value) -> Value {
     json!({
-        x_name: xs,
+        "delays_us": xs,
         y_name: ys,
-        "fit_curve": fit,
+        "fit_curve": fit_curve,
         "shots": shots,
-        "fit": {"a": f.a, "tau_us": f.tau, "b": f.b, "model": "A exp(-t/tau) + B", "at_bound": f.at_bound},
+        "fit": fit,
     })
 }
 
@@ -352,6 +472,7 @@ pub(super) fn plan(req: &SimRequest) -> Result<(Plan, SimRng), SimError> {
         .enumerate()
         .map(|(i, c)| {
             let name = match c.kind {
+                Kind::Readout { one } => format!("readout_prep{}", u8::from(one)),
                 Kind::Rb { to_one } => {
                     // Each random sequence runs twice: inverted to |0>, then to |1>.
                     let seq = rb_index / 2;
@@ -389,9 +510,10 @@ pub(super) fn plan(req: &SimRequest) -> Result<(Plan, SimRng), SimError> {
     ))
 }
 
-/// One circuit per delay point of T1 (x, delay), Ramsey (h, delay, h) and
-/// echo (h, delay/2, x, delay/2, h), then per RB sequence one circuit
-/// inverted to |0> and one to |1>, its Cliffords as single pulses.
+/// The prepare-0 (nothing) and prepare-1 (x) readout circuits, one circuit
+/// per delay point of T1 (x, delay), Ramsey (h, delay, rz(2 pi f delay),
+/// h) and echo (h, delay/2, x, delay/2, h), then per RB sequence one
+/// circuit inverted to |0> and one to |1>, its Cliffords as single pulses.
 pub(in crate::sim) fn circuits(req: &SimRequest) -> Result<Vec<CircuitJob>, SimError> {
     Ok(plan(req)?.0.jobs)
 }
@@ -400,7 +522,7 @@ pub(in crate::sim) fn health(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> 
     let (plan, rng) = plan(req)?;
     let model = model_of(&req.plant, &req.controls);
     let obs = Observed::on_engine(&plan.jobs, |_| model.clone(), rng, cancelled)?;
-    Ok(estimate(req, &plan, &model, obs))
+    Ok(estimate(req, &plan, obs))
 }
 
 pub(in crate::sim) fn from_counts(
@@ -411,13 +533,114 @@ pub(in crate::sim) fn from_counts(
     let (plan, rng) = plan(req)?;
     let model = model_of(&req.plant, &req.controls);
     let obs = Observed::from_executor(&plan.jobs, counts, |_| model.clone(), rng, plant)?;
-    Ok(estimate(req, &plan, &model, obs))
+    Ok(estimate(req, &plan, obs))
 }
 
-fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> SimOutcome {
+/// How far a fitted coherence time may fall below the profile's before
+/// health warns / fails (when the profile's value is outside its ci95).
+const TIME_WARN_RATIO: f64 = 0.85;
+const TIME_FAIL_RATIO: f64 = 0.5;
+/// How many times the profile's error (EPC against p1q, readout assignment
+/// error against (p10 + p01)/2) before health warns / fails.
+const ERROR_WARN_RATIO: f64 = 2.0;
+const ERROR_FAIL_RATIO: f64 = 4.0;
+
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+enum Severity {
+    Warn,
+    Fail,
+}
+
+/// What the fits say against the profile, one finding per quantity that is
+/// off by more than its threshold with the profile's value outside the
+/// fit's ci95 (so sampling noise alone does not raise one).
+fn profile_findings(noise: &NoiseProfile, details: &[KpiDetail]) -> Vec<(Severity, String)> {
+    let find = |name: &str| details.iter().find(|d| d.name == name);
+    let mut out = Vec::new();
+    for (name, label, nominal) in [
+        ("t1_us", "T1", noise.t1_us),
+        ("t2star_us", "T2*", noise.t2star_us),
+        ("t2echo_us", "T2echo", noise.t2_us),
+    ] {
+        let Some(d) = find(name) else { continue };
+        let hi = d.ci95.map_or(d.value, |c| c[1]);
+        if !(nominal.is_finite() && nominal > 0.0) || hi >= nominal {
+            continue;
+        }
+        let ratio = d.value / nominal;
+        let sev = if ratio < TIME_FAIL_RATIO {
+            Severity::Fail
+        } else if ratio < TIME_WARN_RATIO {
+            Severity::Warn
+        } else {
+            continue;
+        };
+        out.push((
+            sev,
+            format!(
+                "fitted {label} is {:.0}% of the profile's {nominal} us (ci95 ends at {hi:.4} us): \
+                 the qubit's coherence is below its calibration; recalibrate or check the target",
+                100.0 * ratio
+            ),
+        ));
+    }
+    let errors = [
+        ("epc", "error per Clifford", noise.p1q, false),
+        (
+            "readout_assignment_fidelity",
+            "readout assignment error",
+            (noise.readout_p10 + noise.readout_p01) / 2.0,
+            true,
+        ),
+    ];
+    for (name, label, nominal, is_fidelity) in errors {
+        let Some(d) = find(name) else { continue };
+        // Error and the low end of its ci95.
+        let (value, lo) = if is_fidelity {
+            (1.0 - d.value, 1.0 - d.ci95.map_or(d.value, |c| c[1]))
+        } else {
+            (d.value, d.ci95.map_or(d.value, |c| c[0]))
+        };
+        if !(nominal > 0.0) || lo <= nominal {
+            continue;
+        }
+        let ratio = value / nominal;
+        let sev = if ratio > ERROR_FAIL_RATIO {
+            Severity::Fail
+        } else if ratio > ERROR_WARN_RATIO {
+            Severity::Warn
+        } else {
+            continue;
+        };
+        out.push((
+            sev,
+            format!(
+                "{label} is {ratio:.1}x the profile's {nominal} (ci95 starts at {lo:.3e}): \
+                 the target performs below its calibration; recalibrate or check the target"
+            ),
+        ));
+    }
+    out
+}
+
+/// Health's status: its fits against the profile (docs/physics.md
+/// "Presets"): fail when a coherence time is under half the profile's or
+/// an error over four times it, warn at 85% / twice, each only when the
+/// profile's value lies outside the fit's ci95; else ok.
+pub(super) fn health_status(noise: &NoiseProfile, details: &[KpiDetail]) -> &'static str {
+    match profile_findings(noise, details).iter().map(|f| f.0).reduce(|a, b| if b > a { b } else { a }) {
+        Some(Severity::Fail) => "fail",
+        Some(Severity::Warn) => "warn",
+        None => "ok",
+    }
+}
+
+fn estimate(req: &SimRequest, plan: &Plan, mut obs: Observed) -> SimOutcome {
     let (proto, group, circs) = (plan.proto, &plan.group, &plan.circs);
+    let noise = &req.plant.noise;
     let reduced = proto != FULL;
     let nc = circs.len() as u64;
+    let f_mhz = proto.detuning_mhz(noise.t2star_us);
     let shots: Vec<u64> = plan.jobs.iter().map(|j| j.shots).collect();
     let counts = &obs.counts;
     let ideal_one: Vec<f64> = obs.refs.iter().map(|r| r.ideal[1]).collect();
@@ -432,32 +655,32 @@ fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> 
         .map(|(c, &n)| c[0] as f64 / n.max(1) as f64)
         .collect();
     let data = curves(circs, &p0, proto.rb_lengths);
-    let fits = fit_all(&data, req, None);
+    let fits = fit_all(&data, req, f_mhz, None);
 
-    // Bootstrap: resample every circuit's counts from its own p_hat and refit,
-    // warm-started at the point estimate (same minimum, far fewer iterations).
     let timer = crate::sim::estimators::BootstrapTimer::start();
-    let mut reps: [Vec<f64>; 4] = Default::default();
-    // Refits that ended on the tau search bound, per decay curve: their
+    let mut reps: [Vec<f64>; 6] = Default::default();
+    // Refits that ended on a search bound, per fit (T1, coherence): their
     // values pile up there, so the percentiles cannot show how wide the
     // interval really is.
-    let mut clipped = [0usize; 3];
+    let mut clipped = [0usize; 2];
     let mut p_rep = vec![0.0; circs.len()];
     for _ in 0..BOOTSTRAP_RESAMPLES {
         for ((pr, &p), &n) in p_rep.iter_mut().zip(&p0).zip(&shots) {
             *pr = binomial(rng, n, p) as f64 / n.max(1) as f64;
         }
-        let f = fit_all(&curves(circs, &p_rep, proto.rb_lengths), req, Some(&fits));
-        for (n, fit) in clipped.iter_mut().zip([f.t1, f.ramsey, f.echo]) {
-            *n += usize::from(fit.at_bound);
-        }
+        let c = curves(circs, &p_rep, proto.rb_lengths);
+        let f = fit_all(&c, req, f_mhz, Some(&fits));
+        clipped[0] += usize::from(f.t1.at_bound);
+        clipped[1] += usize::from(f.coherence.at_bound);
         reps[0].push(f.t1.tau);
-        reps[1].push(f.ramsey.tau);
-        reps[2].push(f.echo.tau);
+        reps[1].push(f.coherence.t2star());
+        reps[2].push(f.coherence.t2);
         reps[3].push(f.rb.epc());
+        reps[4].push(c.assignment_fidelity());
+        reps[5].push(f.coherence.freq);
     }
     drop(timer);
-    let [r_t1, r_t2s, r_t2e, r_epc] = reps;
+    let [r_t1, r_t2s, r_t2e, r_epc, r_ro, r_freq] = reps;
     let fid_reps: Vec<f64> = r_epc.iter().map(|e| 1.0 - e).collect();
     let epc = fits.rb.epc();
     let fidelity = 1.0 - epc;
@@ -479,8 +702,11 @@ fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> 
     let expected = expected.map(|e| e / rb_shots.max(1) as f64);
 
     let mut warnings = Vec::new();
-    for (name, f) in [("T1", fits.t1), ("Ramsey", fits.ramsey), ("echo", fits.echo)] {
-        if f.at_bound {
+    for (name, at_bound) in [
+        ("T1", fits.t1.at_bound),
+        ("Ramsey and echo", fits.coherence.at_bound),
+    ] {
+        if at_bound {
             warnings.push(format!(
                 "{name} fit hit its search bound; the decay is not resolved"
             ));
@@ -492,27 +718,26 @@ fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> 
             "{per_circuit} shots per circuit over {nc} circuits: fitted values carry wide intervals"
         ));
     }
-    // The full protocol's output stays what it always was; these speak only
-    // for the reduced ones.
     if reduced {
         warnings.push(format!(
-            "reduced health protocol for a {}-shot budget: {nc} circuits ({} delays per decay curve, \
-             RB lengths {:?} with {} sequence(s) each) instead of the full {}; the fits rest on fewer \
-             points and their intervals are wider. Submit at least {} shots for the full protocol.",
+            "reduced health protocol for a {}-shot budget: {nc} circuits ({} delays per T1 and echo curve, \
+             {} Ramsey delays, RB lengths {:?} with {} sequence(s) each) instead of the full {}; the fits \
+             rest on fewer points and their intervals are wider. Submit at least {} shots for the full protocol.",
             req.shots,
             proto.delay_points,
+            proto.ramsey_points,
             proto.rb_lengths,
             proto.rb_sequences,
             FULL.circuits(),
             FULL.min_shots()
         ));
-        for (name, n) in ["T1", "Ramsey", "echo"].into_iter().zip(clipped) {
-            if n > 0 {
-                warnings.push(format!(
-                    "{n} of {BOOTSTRAP_RESAMPLES} bootstrap refits of the {name} curve ended on the fit's \
-                     search bound: its ci95 is clipped there and understates the uncertainty"
-                ));
-            }
+    }
+    for (name, n) in ["T1", "Ramsey and echo"].into_iter().zip(clipped) {
+        if n > 0 {
+            warnings.push(format!(
+                "{n} of {BOOTSTRAP_RESAMPLES} bootstrap refits of the {name} curves ended on the fit's \
+                 search bound: its ci95 is clipped there and understates the uncertainty"
+            ));
         }
     }
 
@@ -524,7 +749,7 @@ fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> 
             .map(|(_, &n)| n)
             .collect()
     };
-    let rb_seqs: Vec<serde_json::Value> = circs
+    let rb_seqs: Vec<Value> = circs
         .iter()
         .zip(&p0)
         .filter(|(c, _)| matches!(c.kind, Kind::Rb { .. }))
@@ -539,10 +764,63 @@ fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> 
         .iter()
         .map(|m| fits.rb.b + fits.rb.a * fits.rb.p.powf(*m))
         .collect();
+    let (t1f, co) = (fits.t1, fits.coherence);
+    let t1_curve = curve_json(
+        &data.t1.0,
+        &data.t1.1,
+        &pick(Kind::T1),
+        data.t1.0.iter().map(|&t| t1f.eval(t)).collect(),
+        "p1_observed",
+        json!({"a": t1f.a, "tau_us": t1f.tau, "b": t1f.b, "at_bound": t1f.at_bound,
+               "model": "P1 = A exp(-t/tau) + B", "fixed": {"b": "p(1|prepared 0) of the readout circuits"}}),
+    );
+    let coherence_fit = json!({
+        "model": "echo P0 = m + A_echo exp(-t/T2); Ramsey P0 = m + A_ramsey exp(-t/T2 - s t^2) cos(2 pi f t), T2 shared",
+        "fixed": {"m": "readout midpoint (p(0|prepared 0) + p(0|prepared 1))/2", "ramsey_phase": 0.0},
+        "m": co.offset, "a_echo": co.a_echo, "a_ramsey": co.a_ramsey, "t2_us": co.t2,
+        "s_per_us2": co.s, "freq_mhz": co.freq, "t2star_us": co.t2star(), "at_bound": co.at_bound,
+    });
+    let mut ramsey = curve_json(
+        &data.ramsey.0,
+        &data.ramsey.1,
+        &pick(Kind::Ramsey),
+        data.ramsey.0.iter().map(|&t| co.ramsey(t)).collect(),
+        "p0_observed",
+        // tau_us: the envelope's 1/e time, T2*.
+        json!({"a": co.a_ramsey, "tau_us": co.t2star(), "b": co.offset, "t2_us": co.t2, "s_per_us2": co.s,
+               "freq_mhz": co.freq, "phase": 0.0, "at_bound": co.at_bound,
+               "model": "P0 = B + A exp(-t/T2 - s t^2) cos(2 pi f t); tau_us is the envelope's 1/e time"}),
+    );
+    ramsey["detuning_mhz"] = json!(f_mhz);
+    ramsey["envelope_curve"] = json!(data
+        .ramsey
+        .0
+        .iter()
+        .map(|&t| co.offset + co.a_ramsey * co.envelope(t))
+        .collect::<Vec<f64>>());
+    let echo = curve_json(
+        &data.echo.0,
+        &data.echo.1,
+        &pick(Kind::Echo),
+        data.echo.0.iter().map(|&t| co.echo(t)).collect(),
+        "p0_observed",
+        json!({"a": co.a_echo, "tau_us": co.t2, "b": co.offset, "at_bound": co.at_bound,
+               "model": "P0 = B + A exp(-t/tau)"}),
+    );
+    let assignment = data.assignment_fidelity();
     let mut artifacts = json!({
-        "t1": curve_json(&data.t1.0, &data.t1.1, &pick(Kind::T1), &fits.t1, "delays_us", "p1_observed"),
-        "ramsey": curve_json(&data.ramsey.0, &data.ramsey.1, &pick(Kind::Ramsey), &fits.ramsey, "delays_us", "p0_observed"),
-        "echo": curve_json(&data.echo.0, &data.echo.1, &pick(Kind::Echo), &fits.echo, "delays_us", "p0_observed"),
+        "readout": {
+            "p1_given_0": data.p1_given_0(),
+            "p0_given_1": data.p0_given_1(),
+            "assignment_fidelity": assignment,
+            "midpoint_p0": data.midpoint(),
+            "shots": [shots[0], shots[1]],
+            "profile_assignment_fidelity": 1.0 - (noise.readout_p10 + noise.readout_p01) / 2.0,
+        },
+        "t1": t1_curve,
+        "ramsey": ramsey,
+        "echo": echo,
+        "coherence_fit": coherence_fit,
         "rb": {
             "clifford_group_size": group.len(),
             "lengths": data.rb_lengths,
@@ -552,7 +830,7 @@ fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> 
             "fit_curve_to_0": rb_fit,
             "fit": {"a": fits.rb.a, "p": fits.rb.p, "b": fits.rb.b, "epc": epc,
                     "model": "P0 = B + A p^m (to |0>), B - A p^m (to |1>), shared A, p, B"},
-            "epc_implied_by_p1q": model.p1q / 2.0,
+            "epc_implied_by_p1q": noise.p1q,
             "sequences": rb_seqs,
         },
         "circuits": nc,
@@ -563,6 +841,7 @@ fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> 
         artifacts["protocol"] = json!({
             "name": "reduced",
             "delay_points": proto.delay_points,
+            "ramsey_points": proto.ramsey_points,
             "rb_lengths": proto.rb_lengths,
             "rb_sequences": proto.rb_sequences,
             "full_protocol_min_shots": FULL.min_shots(),
@@ -581,29 +860,46 @@ fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> 
         kpi("epc", epc, "fidelity_rb_v1", "estimate", "ratio", spread(r_epc)),
         kpi(
             "t1_us",
-            fits.t1.tau,
-            "health_t1_fit_v1",
+            t1f.tau,
+            "health_t1_fit_v2",
             "estimate",
             "us",
             spread(r_t1),
         ),
         kpi(
             "t2star_us",
-            fits.ramsey.tau,
-            "health_t2star_fit_v1",
+            co.t2star(),
+            "health_t2star_fit_v2",
             "estimate",
             "us",
             spread(r_t2s),
         ),
         kpi(
             "t2echo_us",
-            fits.echo.tau,
-            "health_t2echo_fit_v1",
+            co.t2,
+            "health_t2echo_fit_v2",
             "estimate",
             "us",
             spread(r_t2e),
         ),
+        kpi(
+            "readout_assignment_fidelity",
+            assignment,
+            "readout_assignment_v1",
+            "estimate",
+            "ratio",
+            spread(r_ro),
+        ),
     ];
+    if let Some(s) = spread(r_freq) {
+        artifacts["ramsey"]["freq_mhz_ci95"] = json!(s.ci95);
+    }
+    let findings = profile_findings(noise, &details);
+    artifacts["profile_check"] = json!({
+        "status": health_status(noise, &details),
+        "findings": findings.iter().map(|f| &f.1).collect::<Vec<_>>(),
+    });
+    warnings.extend(findings.into_iter().map(|f| f.1));
     if on_engine {
         details.push(backaction_kpi(0.0));
     }
@@ -622,7 +918,7 @@ fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> 
                 "model": "projective_z_with_readout_confusion",
                 "basis": "Z",
                 "povm": "Z projectors on qubit 0 followed by the confusion matrix [[1-p10, p01], [p10, 1-p01]]",
-                "descriptor": format!("{nc} single-qubit circuits: T1, Ramsey, Hahn echo and Clifford RB"),
+                "descriptor": format!("{nc} single-qubit circuits: readout assignment, T1, Ramsey, Hahn echo and Clifford RB"),
             }),
             sim_only: if on_engine {
                 vec![]
@@ -632,9 +928,15 @@ fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> 
             artifacts,
             warnings,
             trace: trace(&[
-                ("t1", "T1", "x, delay, measure over log-spaced delays", 0.0),
-                ("ramsey", "Ramsey", "h, delay, h", 0.0),
-                ("echo", "Hahn echo", "h, delay/2, x, delay/2, h", 0.0),
+                ("readout", "Readout", "prepare 0 and 1, measure", 0.0),
+                ("t1", "T1", "x, delay, measure; delays up to 5 T1", 0.0),
+                (
+                    "ramsey",
+                    "Ramsey",
+                    "h, delay, rz(2 pi f delay), h; delays up to 5 T2*",
+                    0.0,
+                ),
+                ("echo", "Hahn echo", "h, delay/2, x, delay/2, h; delays up to 5 T2", 0.0),
                 (
                     "rb",
                     "Randomized benchmarking",
@@ -644,7 +946,7 @@ fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> 
                 (
                     "fit",
                     "Fit",
-                    "least squares and a 200-resample bootstrap",
+                    "least squares with offsets fixed by the readout, and a 200-resample bootstrap",
                     time_weighted / 1e6,
                 ),
             ]),
@@ -656,7 +958,7 @@ fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::engine::Register;
+    use crate::sim::engine::{Model, Register};
     use crate::sim::noise::NoiseProfile;
 
     #[test]
@@ -742,7 +1044,7 @@ mod tests {
 
     #[test]
     fn budgets_pick_the_largest_protocol_that_fits() {
-        assert_eq!(FULL.circuits(), 75);
+        assert_eq!(FULL.circuits(), 89);
         assert_eq!(protocol_for(FULL.min_shots()), Some(FULL));
         assert_eq!(protocol_for(200_000), Some(FULL));
         let mut last = FULL.min_shots();
@@ -751,6 +1053,8 @@ mod tests {
             assert!(p.min_shots() < last, "{p:?}");
             last = p.min_shots();
             assert!(p.delay_points >= 4);
+            // At least half a detuning period per T2*.
+            assert!(p.detuning_mhz(1.0) >= 0.5, "{p:?}");
             assert!(p.rb_lengths.len() >= 3 && p.rb_sequences >= 1);
             assert_eq!(p.rb_lengths.first(), Some(&1));
             assert_eq!(p.rb_lengths.last(), FULL.rb_lengths.last());
@@ -763,7 +1067,8 @@ mod tests {
 
     #[test]
     fn a_small_budget_runs_the_reduced_protocol_and_says_so() {
-        let o = health(&request("sim_local", 256, 5), &|| false).expect("runs");
+        let budget = min_shots() + 7;
+        let o = health(&request("sim_local", budget, 5), &|| false).expect("runs");
         let proto = REDUCED[REDUCED.len() - 1];
         assert_eq!(o.artifacts["circuits"], proto.circuits());
         assert_eq!(o.artifacts["protocol"]["name"], "reduced");
@@ -771,25 +1076,39 @@ mod tests {
             o.artifacts["protocol"]["full_protocol_min_shots"],
             FULL.min_shots()
         );
-        assert_eq!(
-            o.artifacts["t1"]["delays_us"].as_array().map(Vec::len),
-            Some(proto.delay_points)
-        );
-        let per_curve: u64 = ["t1", "ramsey", "echo"]
+        for (curve, points) in [
+            ("t1", proto.delay_points),
+            ("echo", proto.delay_points),
+            ("ramsey", proto.ramsey_points),
+        ] {
+            assert_eq!(
+                o.artifacts[curve]["delays_us"].as_array().map(Vec::len),
+                Some(points),
+                "{curve}"
+            );
+        }
+        let per_curve: u64 = ["t1", "ramsey", "echo", "readout"]
             .iter()
             .flat_map(|c| o.artifacts[c]["shots"].as_array().cloned().unwrap_or_default())
             .filter_map(|v| v.as_u64())
             .sum();
         let rb: u64 = o.kpis.raw_counts.values().sum();
-        assert_eq!(per_curve + rb, 256, "every shot is spent");
+        assert_eq!(per_curve + rb, budget, "every shot is spent");
         assert!(
-            o.warnings
-                .iter()
-                .any(|w| w.starts_with("reduced health protocol for a 256-shot budget")),
+            o.warnings.iter().any(|w| w.starts_with(&format!(
+                "reduced health protocol for a {budget}-shot budget"
+            ))),
             "{:?}",
             o.warnings
         );
-        for name in ["t1_us", "t2star_us", "t2echo_us", "epc", "fidelity"] {
+        for name in [
+            "t1_us",
+            "t2star_us",
+            "t2echo_us",
+            "epc",
+            "fidelity",
+            "readout_assignment_fidelity",
+        ] {
             let d = o.kpi_details.iter().find(|d| d.name == name).expect("kpi");
             assert!(d.value.is_finite(), "{name}");
             let [lo, hi] = d.ci95.expect("sampled kpi has ci95");
@@ -820,11 +1139,15 @@ mod tests {
             w.sort_by(f64::total_cmp);
             w[w.len() / 2]
         };
-        let (small, full) = (median_width(256), median_width(2048));
-        assert!(small > 1.5 * full, "256 shots: {small}, 2048 shots: {full}");
+        let small_budget = min_shots();
+        let (small, full) = (median_width(small_budget), median_width(2048));
+        assert!(
+            small > 1.5 * full,
+            "{small_budget} shots: {small}, 2048 shots: {full}"
+        );
         let covered = (100..130)
             .filter(|&seed| {
-                let o = health(&request("ibm_quantum", 256, seed), &|| false).expect("runs");
+                let o = health(&request("ibm_quantum", small_budget, seed), &|| false).expect("runs");
                 let d = o.kpi_details.iter().find(|d| d.name == "t1_us").expect("t1");
                 let [lo, hi] = d.ci95.expect("ci95");
                 lo <= truth && truth <= hi
@@ -837,11 +1160,109 @@ mod tests {
     }
 
     #[test]
-    fn delays_are_log_spaced_up_to_three_times_nominal() {
-        let d = delays_ns(100.0, FULL.delay_points);
-        assert_eq!(d.len(), FULL.delay_points);
-        assert!((d[FULL.delay_points - 1] - 300_000.0).abs() < 1e-6);
-        let r = d[1] / d[0];
-        assert!(d.windows(2).all(|w| (w[1] / w[0] - r).abs() < 1e-9));
+    fn decay_delays_run_from_zero_to_five_times_nominal_dense_in_between() {
+        for points in [4, 5, 9] {
+            let d = decay_delays_ns(100.0, points);
+            assert_eq!(d.len(), points);
+            assert_eq!(d[0], 0.0);
+            assert!((d[points - 1] - 500_000.0).abs() < 1e-6);
+            // The rest evenly from 0.5x to 2.5x.
+            assert!((d[1] - 50_000.0).abs() < 1e-6 && (d[points - 2] - 250_000.0).abs() < 1e-6);
+            let inner = &d[1..points - 1];
+            let step = inner[1] - inner[0];
+            assert!(inner.windows(2).all(|w| (w[1] - w[0] - step).abs() < 1e-6));
+        }
+    }
+
+    /// Evenly spaced Ramsey delays up to 5 T2* with four of them per
+    /// detuning period (twice Nyquist), and the phase of each circuit's
+    /// virtual rz is 2 pi f t.
+    #[test]
+    fn ramsey_delays_sample_the_detuning_twice_over_nyquist() {
+        for proto in std::iter::once(FULL).chain(REDUCED) {
+            let d = ramsey_delays_ns(60.0, proto.ramsey_points);
+            assert_eq!(d[0], 0.0);
+            assert!((d[d.len() - 1] - 300_000.0).abs() < 1e-6);
+            let f_per_ns = proto.detuning_mhz(60.0) / 1e3;
+            let step = d[1] - d[0];
+            assert!(d.windows(2).all(|w| (w[1] - w[0] - step).abs() < 1e-6));
+            assert!((step * f_per_ns - 0.25).abs() < 1e-12, "{proto:?}");
+        }
+        assert!((FULL.detuning_mhz(60.0) - 1.0 / 60.0).abs() < 1e-15);
+        let r = request("sim_local", 2048, 1);
+        let (plan, _) = plan(&r).expect("plan");
+        let f = FULL.detuning_mhz(r.plant.noise.t2star_us);
+        for c in plan.circs.iter().filter(|c| c.kind == Kind::Ramsey) {
+            let want = std::f64::consts::TAU * f * c.x;
+            match c.ops.as_slice() {
+                [Op::H(0), Op::Rz(0, phi), Op::H(0)] => assert_eq!((c.x, *phi), (0.0, 0.0)),
+                [Op::H(0), Op::Delay(0, t), Op::Rz(0, phi), Op::H(0)] => {
+                    assert!((t / 1e3 - c.x).abs() < 1e-9 && (phi - want).abs() < 1e-9, "{:?}", c.ops)
+                }
+                other => panic!("Ramsey circuit {other:?}"),
+            }
+        }
+    }
+
+    /// Prepare 0 is the empty circuit, prepare 1 a single x; their P(0)
+    /// give the assignment fidelity and the offsets the fits hold fixed.
+    #[test]
+    fn readout_circuits_fix_the_offsets() {
+        let r = request("rigetti_forest", 2048, 4);
+        let (plan, _) = plan(&r).expect("plan");
+        assert_eq!(plan.jobs[0].name, "readout_prep0");
+        assert!(plan.jobs[0].ops.is_empty());
+        assert_eq!(plan.jobs[1].name, "readout_prep1");
+        assert_eq!(plan.jobs[1].ops, vec![Op::X(0)]);
+        let mut p0 = vec![0.5; plan.circs.len()];
+        p0[0] = 0.95;
+        p0[1] = 0.07;
+        let c = curves(&plan.circs, &p0, plan.proto.rb_lengths);
+        assert!((c.assignment_fidelity() - 0.94).abs() < 1e-12);
+        assert!((c.midpoint() - 0.51).abs() < 1e-12);
+        let f = fit_all(&c, &r, FULL.detuning_mhz(r.plant.noise.t2star_us), None);
+        assert!((f.t1.b - 0.05).abs() < 1e-12 && (f.coherence.offset - 0.51).abs() < 1e-12);
+    }
+
+    fn detail(name: &str, value: f64, ci95: [f64; 2]) -> KpiDetail {
+        let s = crate::sim::estimators::Spread { ci95, stderr: 0.0 };
+        kpi(name, value, "test", "estimate", "ratio", Some(s))
+    }
+
+    /// Status follows the fits against the profile; a shortfall inside the
+    /// ci95 is sampling noise and changes nothing.
+    #[test]
+    fn status_follows_the_fits_against_the_profile() {
+        let n = NoiseProfile::builtin("sim_local").expect("builtin");
+        let good = vec![
+            detail("t1_us", n.t1_us * 0.97, [n.t1_us * 0.9, n.t1_us * 1.05]),
+            detail("t2star_us", n.t2star_us, [n.t2star_us * 0.9, n.t2star_us * 1.1]),
+            detail("t2echo_us", n.t2_us * 1.02, [n.t2_us * 0.95, n.t2_us * 1.1]),
+            detail("epc", n.p1q * 1.1, [n.p1q * 0.5, n.p1q * 1.5]),
+            detail("readout_assignment_fidelity", 0.984, [0.98, 0.988]),
+        ];
+        assert_eq!(health_status(&n, &good), "ok");
+        let with = |i: usize, d: KpiDetail| {
+            let mut v = good.clone();
+            v[i] = d;
+            v
+        };
+        let t2s = n.t2star_us;
+        assert_eq!(health_status(&n, &with(1, detail("t2star_us", t2s * 0.8, [t2s * 0.7, t2s * 0.9]))), "warn");
+        // As low, but the profile's value inside the interval: no finding.
+        assert_eq!(health_status(&n, &with(1, detail("t2star_us", t2s * 0.8, [t2s * 0.5, t2s * 1.1]))), "ok");
+        assert_eq!(health_status(&n, &with(0, detail("t1_us", n.t1_us * 0.4, [n.t1_us * 0.3, n.t1_us * 0.5]))), "fail");
+        assert_eq!(health_status(&n, &with(3, detail("epc", n.p1q * 3.0, [n.p1q * 2.5, n.p1q * 3.5]))), "warn");
+        assert_eq!(health_status(&n, &with(3, detail("epc", n.p1q * 5.0, [n.p1q * 4.5, n.p1q * 5.5]))), "fail");
+        assert_eq!(health_status(&n, &with(3, detail("epc", n.p1q * 5.0, [0.0, n.p1q * 9.0]))), "ok");
+        // Assignment error 0.04 against the profile's 0.015: over twice.
+        assert_eq!(
+            health_status(&n, &with(4, detail("readout_assignment_fidelity", 0.96, [0.955, 0.965]))),
+            "warn"
+        );
+        assert_eq!(
+            health_status(&n, &with(4, detail("readout_assignment_fidelity", 0.9, [0.89, 0.91]))),
+            "fail"
+        );
     }
 }
