@@ -218,33 +218,96 @@ fn ci_width_shrinks_like_inverse_sqrt_shots() {
     assert!((slope + 0.5).abs() <= 0.1, "slope {slope}");
 }
 
+const BUILTIN_TARGETS: [&str; 6] = [
+    "sim_local",
+    "ibm_quantum",
+    "aws_braket",
+    "rigetti_forest",
+    "azure_quantum",
+    "ionq_cloud",
+];
+
+/// One seed at a large budget on every built-in target: the fits land near
+/// the profile, T2* below T2echo, EPC's ci95 holds the published p1q, and
+/// the readout assignment fidelity is the profile's (plus the residual
+/// excitation and the x gate's error on prepare 1).
 #[test]
 fn health_fits_recover_the_profile() {
-    for target in ["sim_local", "ibm_quantum", "aws_braket", "rigetti_forest"] {
+    for target in BUILTIN_TARGETS {
         let o = go(&req(Preset::Health, target, 40_000, 7));
         let n = NoiseProfile::builtin(target).expect("builtin");
         let t1 = detail(&o, "t1_us").value;
         let t2s = detail(&o, "t2star_us").value;
         let t2e = detail(&o, "t2echo_us").value;
         assert!(within(t1, n.t1_us, 0.15), "{target} T1 {t1} vs {}", n.t1_us);
-        assert!(within(t2s, n.t2_us, 0.15), "{target} T2* {t2s} vs {}", n.t2_us);
+        assert!(within(t2s, n.t2star_us, 0.15), "{target} T2* {t2s} vs {}", n.t2star_us);
         assert!(within(t2e, n.t2_us, 0.15), "{target} T2echo {t2e} vs {}", n.t2_us);
-        let [lo, hi] = detail(&o, "t1_us").ci95.expect("t1 ci");
-        assert!(lo < t1 && t1 < hi);
-        // Each Clifford is one pulse followed by depolarizing p1q: EPC = p1q / 2.
-        // On the two quiet targets the decay over 128 Cliffords is a few
-        // percent, below what 40k shots resolve to 20%; check the noisy ones.
-        if matches!(target, "aws_braket" | "rigetti_forest") {
-            let epc = detail(&o, "epc").value;
-            assert!(
-                within(epc, n.p1q / 2.0, 0.20),
-                "{target} EPC {epc} vs {}",
-                n.p1q / 2.0
-            );
-            assert!((o.kpis.fidelity - (1.0 - epc)).abs() < 1e-15);
+        assert!(t2s < t2e, "{target} T2* {t2s} >= T2echo {t2e}");
+        for name in ["t1_us", "t2star_us", "t2echo_us"] {
+            let d = detail(&o, name);
+            let [lo, hi] = d.ci95.expect("ci95");
+            assert!(lo < d.value && d.value < hi, "{target} {name}");
         }
+        let epc = detail(&o, "epc");
+        let [lo, hi] = epc.ci95.expect("epc ci");
+        assert!(lo <= n.p1q && n.p1q <= hi, "{target} EPC {lo}..{hi} vs {}", n.p1q);
+        assert!((o.kpis.fidelity - (1.0 - epc.value)).abs() < 1e-15);
+        let ro = detail(&o, "readout_assignment_fidelity");
+        let profile_ro = 1.0 - (n.readout_p10 + n.readout_p01) / 2.0;
+        assert!((ro.value - profile_ro).abs() < 0.01, "{target} assignment {} vs {profile_ro}", ro.value);
+        assert_eq!(ro.definition_id, "readout_assignment_v1");
         assert_eq!(o.artifacts["rb"]["clifford_group_size"], 24);
+        assert_eq!(o.artifacts["profile_check"]["status"], "ok", "{target}");
     }
+}
+
+/// The physics claim behind health (docs/physics.md "Presets"): at 20,000
+/// shots, over 50 seeds on every built-in target, the fitted T1, T2* and
+/// T2echo fall within 15% of the profile in at least 95% of seeds, EPC's
+/// ci95 holds the profile's p1q in at least 90%, and T2* < T2echo in every
+/// seed. Prints the per-target table (run with --nocapture).
+#[test]
+#[ignore = "statistics over 300 runs: cargo test --profile stats --lib stats_ -- --ignored --nocapture"]
+fn stats_health_fit_recovery() {
+    const SEEDS: u64 = 50;
+    let mut failures = Vec::new();
+    println!("target          T1 in 15%  T2* in 15%  T2echo in 15%  EPC ci95 holds p1q  T2*<T2echo");
+    for target in BUILTIN_TARGETS {
+        let n = NoiseProfile::builtin(target).expect("builtin");
+        let mut hits = [0u64; 5];
+        for seed in 0..SEEDS {
+            let o = go(&req(Preset::Health, target, 20_000, 10_000 + seed));
+            let v = |name: &str| detail(&o, name).value;
+            let (t1, t2s, t2e) = (v("t1_us"), v("t2star_us"), v("t2echo_us"));
+            let [lo, hi] = detail(&o, "epc").ci95.expect("epc ci95");
+            for (hit, ok) in hits.iter_mut().zip([
+                within(t1, n.t1_us, 0.15),
+                within(t2s, n.t2star_us, 0.15),
+                within(t2e, n.t2_us, 0.15),
+                lo <= n.p1q && n.p1q <= hi,
+                t2s < t2e,
+            ]) {
+                *hit += u64::from(ok);
+            }
+        }
+        let pct = hits.map(|h| 100.0 * h as f64 / SEEDS as f64);
+        println!(
+            "{target:<15} {:>8.0}%  {:>9.0}%  {:>12.0}%  {:>17.0}%  {:>9.0}%",
+            pct[0], pct[1], pct[2], pct[3], pct[4]
+        );
+        for (name, p, need) in [
+            ("T1", pct[0], 95.0),
+            ("T2*", pct[1], 95.0),
+            ("T2echo", pct[2], 95.0),
+            ("EPC coverage", pct[3], 90.0),
+            ("T2* < T2echo", pct[4], 100.0),
+        ] {
+            if p < need {
+                failures.push(format!("{target} {name}: {p:.0}% < {need:.0}%"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
 }
 
 #[test]
@@ -257,6 +320,7 @@ fn health_at_default_budget_is_fast() {
     let limit = if cfg!(debug_assertions) { 1000.0 } else { 50.0 };
     assert!(ms < limit, "health took {ms:.1} ms");
     assert!(o.kpis.fidelity > 0.99 && o.kpis.status == "ok");
+    assert_eq!(o.artifacts["profile_check"]["status"], "ok");
 }
 
 fn with_controls(mut r: SimRequest, c: ControlProfile) -> SimRequest {

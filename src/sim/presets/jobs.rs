@@ -230,14 +230,39 @@ mod tests {
                 })
                 .collect()
         };
-        for prefix in ["t1_d", "ramsey_d", "echo_d"] {
+        let health = super::super::health::FULL;
+        for (prefix, points) in [
+            ("t1_d", health.delay_points),
+            ("ramsey_d", health.ramsey_points),
+            ("echo_d", health.delay_points),
+        ] {
             let d = delays(prefix);
-            assert_eq!(d.len(), super::super::health::FULL.delay_points, "{prefix}");
-            assert!(d.windows(2).all(|w| w[0] > 0.0 && w[1] > w[0]), "{prefix}: {d:?}");
+            assert_eq!(d.len(), points, "{prefix}");
+            assert!(
+                d[0] == 0.0 && d.windows(2).all(|w| w[1] > w[0]),
+                "{prefix}: {d:?}"
+            );
         }
-        // The longest T1 delay is three times the profile's T1.
-        let t1 = delays("t1_d");
-        assert!((t1[t1.len() - 1] - 3.0 * r.plant.noise.t1_us * 1e3).abs() < 1e-6);
+        // The longest delays are five times the profile's T1, T2* and T2.
+        let n = &r.plant.noise;
+        for (prefix, nominal) in [("t1_d", n.t1_us), ("ramsey_d", n.t2star_us), ("echo_d", n.t2_us)] {
+            let d = delays(prefix);
+            assert!((d[d.len() - 1] - 5.0 * nominal * 1e3).abs() < 1e-6, "{prefix}");
+        }
+        // Readout assignment: prepare 0 (nothing) and prepare 1 (x).
+        let ops_of = |name: &str| jobs.iter().find(|j| j.name == name).map(|j| j.ops.clone());
+        assert_eq!(ops_of("readout_prep0"), Some(vec![]));
+        assert_eq!(ops_of("readout_prep1"), Some(vec![Op::X(0)]));
+        // Every Ramsey circuit turns the frame by a virtual rz between its h's.
+        for j in jobs.iter().filter(|j| j.name.starts_with("ramsey_d")) {
+            assert!(
+                matches!(j.ops.first(), Some(Op::H(0)))
+                    && matches!(j.ops[j.ops.len() - 2..], [Op::Rz(0, _), Op::H(0)]),
+                "{}: {:?}",
+                j.name,
+                j.ops
+            );
+        }
         for j in jobs.iter().filter(|j| j.name.starts_with("rb_")) {
             assert!(j.ops.iter().all(|op| matches!(op, Op::Pulse(0, _))), "{}", j.name);
         }
