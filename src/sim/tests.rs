@@ -271,15 +271,25 @@ fn health_fits_recover_the_profile() {
 fn stats_health_fit_recovery() {
     const SEEDS: u64 = 50;
     let mut failures = Vec::new();
-    println!("target          T1 in 15%  T2* in 15%  T2echo in 15%  EPC ci95 holds p1q  T2*<T2echo");
+    println!(
+        "target          T1 in 15%  T2* in 15%  T2echo in 15%  EPC ci95 holds p1q  T2*<T2echo  \
+         fitted/profile mean+-sd: T1, T2*, T2echo"
+    );
     for target in BUILTIN_TARGETS {
         let n = NoiseProfile::builtin(target).expect("builtin");
         let mut hits = [0u64; 5];
+        let mut ratios: [Vec<f64>; 3] = Default::default();
         for seed in 0..SEEDS {
             let o = go(&req(Preset::Health, target, 20_000, 10_000 + seed));
             let v = |name: &str| detail(&o, name).value;
             let (t1, t2s, t2e) = (v("t1_us"), v("t2star_us"), v("t2echo_us"));
             let [lo, hi] = detail(&o, "epc").ci95.expect("epc ci95");
+            for (r, (v, truth)) in ratios
+                .iter_mut()
+                .zip([(t1, n.t1_us), (t2s, n.t2star_us), (t2e, n.t2_us)])
+            {
+                r.push(v / truth);
+            }
             for (hit, ok) in hits.iter_mut().zip([
                 within(t1, n.t1_us, 0.15),
                 within(t2s, n.t2star_us, 0.15),
@@ -291,9 +301,22 @@ fn stats_health_fit_recovery() {
             }
         }
         let pct = hits.map(|h| 100.0 * h as f64 / SEEDS as f64);
+        let moments: Vec<String> = ratios
+            .iter()
+            .map(|r| {
+                let mean = r.iter().sum::<f64>() / r.len() as f64;
+                let var = r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (r.len() - 1) as f64;
+                format!("{mean:.3}+-{:.3}", var.sqrt())
+            })
+            .collect();
         println!(
-            "{target:<15} {:>8.0}%  {:>9.0}%  {:>12.0}%  {:>17.0}%  {:>9.0}%",
-            pct[0], pct[1], pct[2], pct[3], pct[4]
+            "{target:<15} {:>8.0}%  {:>9.0}%  {:>12.0}%  {:>17.0}%  {:>9.0}%  {}",
+            pct[0],
+            pct[1],
+            pct[2],
+            pct[3],
+            pct[4],
+            moments.join(", ")
         );
         for (name, p, need) in [
             ("T1", pct[0], 95.0),

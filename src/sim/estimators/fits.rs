@@ -52,11 +52,13 @@ fn levenberg_marquardt<const P: usize>(
             clamp(&mut trial);
             let ct = cost(&trial);
             if ct.is_finite() && ct <= c {
-                // Converged when the cost stops falling or the step no
-                // longer moves any parameter beyond 1e-10 of itself (far
-                // below any fit's statistical uncertainty).
-                let tiny = (0..P).all(|a| (trial[a] - x[a]).abs() <= 1e-10 * x[a].abs().max(1e-12));
-                let done = tiny || (c - ct) <= 1e-14 * c.max(1e-300);
+                // Converged when the cost falls by less than 1e-10 of
+                // itself or the step moves no parameter beyond 1e-8 of
+                // itself: what is left is far below any fit's statistical
+                // uncertainty (a parameter's shift is about sqrt(relative
+                // cost change x points) of its standard error).
+                let tiny = (0..P).all(|a| (trial[a] - x[a]).abs() <= 1e-8 * x[a].abs().max(1e-12));
+                let done = tiny || (c - ct) <= 1e-10 * c.max(1e-300);
                 x = trial;
                 c = ct;
                 lambda = (lambda / 3.0).max(1e-12);

@@ -26,21 +26,29 @@ use crate::sim::{KpiDetail, NoiseProfile, SimError, SimOutcome, SimRequest};
 /// the whole decay and the fixed offset is tested against the tail.
 const SPAN: f64 = 5.0;
 /// T1 and echo delays: one at 0 (pins the amplitude), one at SPAN, the rest
-/// evenly over this range of the nominal time. That is where a point tells
-/// most about the decay time: the Fisher information of one binomial point
-/// on exp(-t/tau) about tau, (t/tau)^2 / (e^(t/tau) - 1), peaks at 1.6 tau
-/// and stays above half its peak from 0.5 to 3.5 tau; the echo's, with its
-/// amplitude about the midpoint, peaks at 1 tau. Log-spaced delays would
-/// spend most points where the curve has hardly moved.
-const DENSE_FROM: f64 = 0.5;
-const DENSE_TO: f64 = 2.5;
-/// Ramsey delays are evenly spaced (an oscillation needs even sampling),
-/// and the artificial detuning is chosen so that every period holds this
-/// many points: twice the Nyquist minimum of two, so the fitted frequency
-/// cannot alias. With the full protocol's points it is one period per
-/// nominal T2*: enough turns inside the envelope that the oscillation and
-/// the Gaussian decay, which look alike over a fraction of a period, come
-/// apart in the fit.
+/// evenly over the range of the nominal time where, with the amplitude
+/// fitted as well, they pin the decay time best: the Cramer-Rao bound of
+/// the two-parameter fit (A and tau, the offset fixed) is near its lowest
+/// with them between 1 and 2.5 tau for T1 (whose variance shrinks with the
+/// signal as it decays from 1 towards p(1|0)) and between 1 and 2 tau for
+/// the echo (whose variance stays near its largest at the midpoint). Log
+/// spacing would spend most points where the curve has hardly moved.
+const T1_DENSE: (f64, f64) = (1.0, 2.5);
+const ECHO_DENSE: (f64, f64) = (1.0, 2.0);
+/// Ramsey delays are evenly spaced (an oscillation needs even sampling)
+/// from 0 to RAMSEY_DENSE_TO x the nominal T2*, where the envelope still
+/// holds signal, and the artificial detuning is chosen so that every
+/// period there holds SAMPLES_PER_PERIOD points: twice the Nyquist minimum
+/// of two, so the fitted frequency cannot alias. Beyond it the envelope of
+/// every built-in profile is under 3% of its start (below the shot noise of
+/// a point), so RAMSEY_TAIL points evenly out to SPAN suffice to test the
+/// fixed offset; spending the even spacing there would take points from
+/// where the decay is measured. With the full protocol's points the
+/// detuning is 1.8 periods per nominal T2*: enough turns inside the
+/// envelope that the oscillation and the Gaussian decay, which look alike
+/// over a fraction of a period, come apart in the fit.
+const RAMSEY_DENSE_TO: f64 = 2.5;
+const RAMSEY_TAIL: usize = 2;
 const SAMPLES_PER_PERIOD: f64 = 4.0;
 /// Fewer shots than this per circuit leaves single points too coarse
 /// (1/12 resolution) for the fits to mean anything.
@@ -49,8 +57,14 @@ pub const MIN_SHOTS_PER_CIRCUIT: u64 = 12;
 /// The circuits one health run executes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Protocol {
-    /// Delay points of the T1 and echo curves.
+    /// Circuits per readout preparation (0 and 1). Their mean P(0) is the
+    /// offset every decay fit holds fixed, so its noise enters every fitted
+    /// time: it gets several circuits' shots.
+    pub readout_repeats: usize,
+    /// Delay points of the T1 curve.
     pub delay_points: usize,
+    /// Delay points of the echo curve.
+    pub echo_points: usize,
     /// Delay points of the Ramsey curve.
     pub ramsey_points: usize,
     /// RB sequence lengths, in Cliffords.
@@ -59,13 +73,12 @@ pub struct Protocol {
     pub rb_sequences: usize,
 }
 
-/// Readout assignment circuits: prepare 0, prepare 1.
-const READOUT_CIRCUITS: usize = 2;
 
 impl Protocol {
     pub fn circuits(&self) -> u64 {
-        (READOUT_CIRCUITS
-            + 2 * self.delay_points
+        (2 * self.readout_repeats
+            + self.delay_points
+            + self.echo_points
             + self.ramsey_points
             + self.rb_lengths.len() * self.rb_sequences * 2) as u64
     }
@@ -78,12 +91,14 @@ impl Protocol {
     /// The Ramsey curve's artificial detuning for a nominal T2*, in MHz:
     /// SAMPLES_PER_PERIOD points per period over the evenly spaced delays.
     pub fn detuning_mhz(&self, t2star_us: f64) -> f64 {
-        (self.ramsey_points - 1) as f64 / (SAMPLES_PER_PERIOD * SPAN * t2star_us)
+        1.0 / (SAMPLES_PER_PERIOD * ramsey_step_us(t2star_us, self.ramsey_points))
     }
 }
 
 pub const FULL: Protocol = Protocol {
-    delay_points: 9,
+    readout_repeats: 4,
+    delay_points: 7,
+    echo_points: 17,
     ramsey_points: 21,
     rb_lengths: &[1, 2, 4, 8, 16, 32, 64, 128],
     rb_sequences: 3,
@@ -95,33 +110,41 @@ pub const FULL: Protocol = Protocol {
 /// Cliffords), so each fit still sees its whole decay; what goes is the
 /// density of points and the number of random sequences averaged per
 /// length. Fewer points carry fewer shots in all, so the bootstrap
-/// intervals widen by themselves. The smallest keeps four points per
-/// exponential decay (two more than its two free parameters), thirteen
-/// Ramsey points (a detuning of 0.6 periods per T2*, still more than half a
-/// turn inside the envelope so the frequency does not stand in for the
-/// Gaussian decay) and three RB lengths, six survival points for the shared
+/// intervals widen by themselves. The smallest keeps four T1 points (two
+/// more than the fit's two free parameters), six echo and thirteen Ramsey
+/// points for the five of the joint coherence fit (a detuning of one
+/// period per T2*, so the frequency does not stand in for the Gaussian
+/// decay) and three RB lengths, six survival points for the shared
 /// A, p, B: below it a fit has nothing left to test itself against.
 pub const REDUCED: [Protocol; 4] = [
     Protocol {
-        delay_points: 7,
+        readout_repeats: 3,
+        delay_points: 6,
+        echo_points: 13,
         ramsey_points: 17,
         rb_lengths: &[1, 2, 4, 8, 16, 32, 64, 128],
         rb_sequences: 2,
     },
     Protocol {
-        delay_points: 6,
+        readout_repeats: 2,
+        delay_points: 5,
+        echo_points: 10,
         ramsey_points: 15,
         rb_lengths: &[1, 4, 16, 64, 128],
         rb_sequences: 2,
     },
     Protocol {
+        readout_repeats: 1,
         delay_points: 5,
+        echo_points: 8,
         ramsey_points: 13,
         rb_lengths: &[1, 4, 16, 64, 128],
         rb_sequences: 1,
     },
     Protocol {
+        readout_repeats: 1,
         delay_points: 4,
+        echo_points: 6,
         ramsey_points: 13,
         rb_lengths: &[1, 16, 128],
         rb_sequences: 1,
@@ -213,22 +236,34 @@ struct Circuit {
     seq: Vec<usize>,
 }
 
-/// T1 and echo delays in ns: 0, evenly over DENSE_FROM..DENSE_TO, SPAN
+/// T1 and echo delays in ns: 0, evenly over `from..to`, SPAN
 /// (times the nominal time).
-fn decay_delays_ns(nominal_us: f64, points: usize) -> Vec<f64> {
+fn decay_delays_ns(nominal_us: f64, points: usize, (from, to): (f64, f64)) -> Vec<f64> {
     let inner = points.saturating_sub(2);
-    let step = (DENSE_TO - DENSE_FROM) / inner.saturating_sub(1).max(1) as f64;
+    let step = (to - from) / inner.saturating_sub(1).max(1) as f64;
     std::iter::once(0.0)
-        .chain((0..inner).map(|i| DENSE_FROM + step * i as f64))
+        .chain((0..inner).map(|i| from + step * i as f64))
         .chain(std::iter::once(SPAN))
         .map(|f| f * nominal_us * 1e3)
         .collect()
 }
 
-/// Ramsey delays in ns: evenly spaced from 0 to SPAN x the nominal T2*.
+/// Ramsey delays in ns: evenly spaced from 0 to RAMSEY_DENSE_TO x the
+/// nominal T2*, then RAMSEY_TAIL evenly out to SPAN x.
 fn ramsey_delays_ns(t2star_us: f64, points: usize) -> Vec<f64> {
-    let step = SPAN * t2star_us * 1e3 / (points - 1) as f64;
-    (0..points).map(|i| step * i as f64).collect()
+    let step = ramsey_step_us(t2star_us, points) * 1e3;
+    let dense = points - RAMSEY_TAIL;
+    let tail_step = (SPAN - RAMSEY_DENSE_TO) * t2star_us * 1e3 / RAMSEY_TAIL as f64;
+    let last = step * (dense - 1) as f64;
+    (0..dense)
+        .map(|i| step * i as f64)
+        .chain((1..=RAMSEY_TAIL).map(|k| last + tail_step * k as f64))
+        .collect()
+}
+
+/// The even spacing of the Ramsey delays inside the envelope, in us.
+fn ramsey_step_us(t2star_us: f64, points: usize) -> f64 {
+    RAMSEY_DENSE_TO * t2star_us / (points - RAMSEY_TAIL - 1) as f64
 }
 
 /// A delay, left out at 0 (the circuit then is the gates alone).
@@ -240,14 +275,16 @@ fn protocol_circuits(req: &SimRequest, rng: &mut SimRng, group: &[U2], proto: &P
     let noise = &req.plant.noise;
     let mut out = Vec::new();
     for one in [false, true] {
-        out.push(Circuit {
-            kind: Kind::Readout { one },
-            x: 0.0,
-            ops: if one { vec![Op::X(0)] } else { vec![] },
-            seq: vec![],
-        });
+        for k in 0..proto.readout_repeats {
+            out.push(Circuit {
+                kind: Kind::Readout { one },
+                x: k as f64,
+                ops: if one { vec![Op::X(0)] } else { vec![] },
+                seq: vec![],
+            });
+        }
     }
-    for t in decay_delays_ns(noise.t1_us, proto.delay_points) {
+    for t in decay_delays_ns(noise.t1_us, proto.delay_points, T1_DENSE) {
         out.push(Circuit {
             kind: Kind::T1,
             x: t / 1e3,
@@ -268,7 +305,7 @@ fn protocol_circuits(req: &SimRequest, rng: &mut SimRng, group: &[U2], proto: &P
             seq: vec![],
         });
     }
-    for t in decay_delays_ns(noise.t2_us, proto.delay_points) {
+    for t in decay_delays_ns(noise.t2_us, proto.echo_points, ECHO_DENSE) {
         let ops = [
             Some(Op::H(0)),
             delay(t / 2.0),
@@ -369,11 +406,13 @@ fn curves(circs: &[Circuit], p0: &[f64], rb_lengths: &[u32]) -> Curves {
             .collect()
     };
     let readout = |one: bool| -> f64 {
-        circs
+        let v: Vec<f64> = circs
             .iter()
             .zip(p0)
-            .find(|(c, _)| c.kind == Kind::Readout { one })
-            .map_or(0.5, |(_, &p)| p)
+            .filter(|(c, _)| c.kind == Kind::Readout { one })
+            .map(|(_, &p)| p)
+            .collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
     };
     Curves {
         p0_prep0: readout(false),
@@ -472,7 +511,7 @@ pub(super) fn plan(req: &SimRequest) -> Result<(Plan, SimRng), SimError> {
         .enumerate()
         .map(|(i, c)| {
             let name = match c.kind {
-                Kind::Readout { one } => format!("readout_prep{}", u8::from(one)),
+                Kind::Readout { one } => format!("readout_prep{}_r{}", u8::from(one), c.x),
                 Kind::Rb { to_one } => {
                     // Each random sequence runs twice: inverted to |0>, then to |1>.
                     let seq = rb_index / 2;
@@ -720,11 +759,12 @@ fn estimate(req: &SimRequest, plan: &Plan, mut obs: Observed) -> SimOutcome {
     }
     if reduced {
         warnings.push(format!(
-            "reduced health protocol for a {}-shot budget: {nc} circuits ({} delays per T1 and echo curve, \
+            "reduced health protocol for a {}-shot budget: {nc} circuits ({} T1, {} echo and \
              {} Ramsey delays, RB lengths {:?} with {} sequence(s) each) instead of the full {}; the fits \
              rest on fewer points and their intervals are wider. Submit at least {} shots for the full protocol.",
             req.shots,
             proto.delay_points,
+            proto.echo_points,
             proto.ramsey_points,
             proto.rb_lengths,
             proto.rb_sequences,
@@ -808,13 +848,15 @@ fn estimate(req: &SimRequest, plan: &Plan, mut obs: Observed) -> SimOutcome {
                "model": "P0 = B + A exp(-t/tau)"}),
     );
     let assignment = data.assignment_fidelity();
+    let readout_shots = [pick(Kind::Readout { one: false }), pick(Kind::Readout { one: true })].concat();
     let mut artifacts = json!({
         "readout": {
             "p1_given_0": data.p1_given_0(),
             "p0_given_1": data.p0_given_1(),
             "assignment_fidelity": assignment,
             "midpoint_p0": data.midpoint(),
-            "shots": [shots[0], shots[1]],
+            "shots": readout_shots,
+            "repeats": proto.readout_repeats,
             "profile_assignment_fidelity": 1.0 - (noise.readout_p10 + noise.readout_p01) / 2.0,
         },
         "t1": t1_curve,
@@ -841,6 +883,7 @@ fn estimate(req: &SimRequest, plan: &Plan, mut obs: Observed) -> SimOutcome {
         artifacts["protocol"] = json!({
             "name": "reduced",
             "delay_points": proto.delay_points,
+            "echo_points": proto.echo_points,
             "ramsey_points": proto.ramsey_points,
             "rb_lengths": proto.rb_lengths,
             "rb_sequences": proto.rb_sequences,
@@ -1044,7 +1087,7 @@ mod tests {
 
     #[test]
     fn budgets_pick_the_largest_protocol_that_fits() {
-        assert_eq!(FULL.circuits(), 89);
+        assert_eq!(FULL.circuits(), 101);
         assert_eq!(protocol_for(FULL.min_shots()), Some(FULL));
         assert_eq!(protocol_for(200_000), Some(FULL));
         let mut last = FULL.min_shots();
@@ -1053,8 +1096,8 @@ mod tests {
             assert!(p.min_shots() < last, "{p:?}");
             last = p.min_shots();
             assert!(p.delay_points >= 4);
-            // At least half a detuning period per T2*.
-            assert!(p.detuning_mhz(1.0) >= 0.5, "{p:?}");
+            // At least one detuning period per T2*.
+            assert!(p.detuning_mhz(1.0) >= 1.0 - 1e-12, "{p:?}");
             assert!(p.rb_lengths.len() >= 3 && p.rb_sequences >= 1);
             assert_eq!(p.rb_lengths.first(), Some(&1));
             assert_eq!(p.rb_lengths.last(), FULL.rb_lengths.last());
@@ -1078,7 +1121,7 @@ mod tests {
         );
         for (curve, points) in [
             ("t1", proto.delay_points),
-            ("echo", proto.delay_points),
+            ("echo", proto.echo_points),
             ("ramsey", proto.ramsey_points),
         ] {
             assert_eq!(
@@ -1161,34 +1204,38 @@ mod tests {
 
     #[test]
     fn decay_delays_run_from_zero_to_five_times_nominal_dense_in_between() {
-        for points in [4, 5, 9] {
-            let d = decay_delays_ns(100.0, points);
+        for (points, (from, to)) in [(4, T1_DENSE), (5, ECHO_DENSE), (17, ECHO_DENSE)] {
+            let d = decay_delays_ns(100.0, points, (from, to));
             assert_eq!(d.len(), points);
             assert_eq!(d[0], 0.0);
             assert!((d[points - 1] - 500_000.0).abs() < 1e-6);
-            // The rest evenly from 0.5x to 2.5x.
-            assert!((d[1] - 50_000.0).abs() < 1e-6 && (d[points - 2] - 250_000.0).abs() < 1e-6);
+            // The rest evenly over the dense range.
             let inner = &d[1..points - 1];
+            assert!((inner[0] - from * 1e5).abs() < 1e-6 && (inner[inner.len() - 1] - to * 1e5).abs() < 1e-6);
             let step = inner[1] - inner[0];
             assert!(inner.windows(2).all(|w| (w[1] - w[0] - step).abs() < 1e-6));
         }
     }
 
-    /// Evenly spaced Ramsey delays up to 5 T2* with four of them per
-    /// detuning period (twice Nyquist), and the phase of each circuit's
-    /// virtual rz is 2 pi f t.
+    /// Evenly spaced Ramsey delays up to 2.5 T2* with four of them per
+    /// detuning period (twice Nyquist), two more out to 5 T2*, and the
+    /// phase of each circuit's virtual rz is 2 pi f t.
     #[test]
     fn ramsey_delays_sample_the_detuning_twice_over_nyquist() {
         for proto in std::iter::once(FULL).chain(REDUCED) {
             let d = ramsey_delays_ns(60.0, proto.ramsey_points);
+            assert_eq!(d.len(), proto.ramsey_points);
             assert_eq!(d[0], 0.0);
             assert!((d[d.len() - 1] - 300_000.0).abs() < 1e-6);
+            let dense = &d[..d.len() - RAMSEY_TAIL];
+            assert!((dense[dense.len() - 1] - 150_000.0).abs() < 1e-6);
+            assert!((d[d.len() - 2] - 225_000.0).abs() < 1e-6);
             let f_per_ns = proto.detuning_mhz(60.0) / 1e3;
             let step = d[1] - d[0];
-            assert!(d.windows(2).all(|w| (w[1] - w[0] - step).abs() < 1e-6));
+            assert!(dense.windows(2).all(|w| (w[1] - w[0] - step).abs() < 1e-6));
             assert!((step * f_per_ns - 0.25).abs() < 1e-12, "{proto:?}");
         }
-        assert!((FULL.detuning_mhz(60.0) - 1.0 / 60.0).abs() < 1e-15);
+        assert!((FULL.detuning_mhz(60.0) - 1.8 / 60.0).abs() < 1e-15);
         let r = request("sim_local", 2048, 1);
         let (plan, _) = plan(&r).expect("plan");
         let f = FULL.detuning_mhz(r.plant.noise.t2star_us);
@@ -1210,13 +1257,18 @@ mod tests {
     fn readout_circuits_fix_the_offsets() {
         let r = request("rigetti_forest", 2048, 4);
         let (plan, _) = plan(&r).expect("plan");
-        assert_eq!(plan.jobs[0].name, "readout_prep0");
-        assert!(plan.jobs[0].ops.is_empty());
-        assert_eq!(plan.jobs[1].name, "readout_prep1");
-        assert_eq!(plan.jobs[1].ops, vec![Op::X(0)]);
+        let reps = FULL.readout_repeats;
         let mut p0 = vec![0.5; plan.circs.len()];
-        p0[0] = 0.95;
-        p0[1] = 0.07;
+        for k in 0..reps {
+            assert_eq!(plan.jobs[k].name, format!("readout_prep0_r{k}"));
+            assert!(plan.jobs[k].ops.is_empty());
+            assert_eq!(plan.jobs[reps + k].name, format!("readout_prep1_r{k}"));
+            assert_eq!(plan.jobs[reps + k].ops, vec![Op::X(0)]);
+            // Repeats average: 0.95 and 0.07 in the mean.
+            let d = if k % 2 == 0 { 0.01 } else { -0.01 };
+            p0[k] = 0.95 + d;
+            p0[reps + k] = 0.07 - d;
+        }
         let c = curves(&plan.circs, &p0, plan.proto.rb_lengths);
         assert!((c.assignment_fidelity() - 0.94).abs() < 1e-12);
         assert!((c.midpoint() - 0.51).abs() < 1e-12);

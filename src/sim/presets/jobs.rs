@@ -243,7 +243,7 @@ mod tests {
         for (prefix, points) in [
             ("t1_d", health.delay_points),
             ("ramsey_d", health.ramsey_points),
-            ("echo_d", health.delay_points),
+            ("echo_d", health.echo_points),
         ] {
             let d = delays(prefix);
             assert_eq!(d.len(), points, "{prefix}");
@@ -260,8 +260,10 @@ mod tests {
         }
         // Readout assignment: prepare 0 (nothing) and prepare 1 (x).
         let ops_of = |name: &str| jobs.iter().find(|j| j.name == name).map(|j| j.ops.clone());
-        assert_eq!(ops_of("readout_prep0"), Some(vec![]));
-        assert_eq!(ops_of("readout_prep1"), Some(vec![Op::X(0)]));
+        for k in 0..health.readout_repeats {
+            assert_eq!(ops_of(&format!("readout_prep0_r{k}")), Some(vec![]));
+            assert_eq!(ops_of(&format!("readout_prep1_r{k}")), Some(vec![Op::X(0)]));
+        }
         // Every Ramsey circuit turns the frame by a virtual rz between its h's.
         for j in jobs.iter().filter(|j| j.name.starts_with("ramsey_d")) {
             assert!(
