@@ -240,7 +240,11 @@ fn health_fits_recover_the_profile() {
         let t2s = detail(&o, "t2star_us").value;
         let t2e = detail(&o, "t2echo_us").value;
         assert!(within(t1, n.t1_us, 0.15), "{target} T1 {t1} vs {}", n.t1_us);
-        assert!(within(t2s, n.t2star_us, 0.15), "{target} T2* {t2s} vs {}", n.t2star_us);
+        assert!(
+            within(t2s, n.t2star_us, 0.15),
+            "{target} T2* {t2s} vs {}",
+            n.t2star_us
+        );
         assert!(within(t2e, n.t2_us, 0.15), "{target} T2echo {t2e} vs {}", n.t2_us);
         assert!(t2s < t2e, "{target} T2* {t2s} >= T2echo {t2e}");
         for name in ["t1_us", "t2star_us", "t2echo_us"] {
@@ -254,7 +258,11 @@ fn health_fits_recover_the_profile() {
         assert!((o.kpis.fidelity - (1.0 - epc.value)).abs() < 1e-15);
         let ro = detail(&o, "readout_assignment_fidelity");
         let profile_ro = 1.0 - (n.readout_p10 + n.readout_p01) / 2.0;
-        assert!((ro.value - profile_ro).abs() < 0.01, "{target} assignment {} vs {profile_ro}", ro.value);
+        assert!(
+            (ro.value - profile_ro).abs() < 0.01,
+            "{target} assignment {} vs {profile_ro}",
+            ro.value
+        );
         assert_eq!(ro.definition_id, "readout_assignment_v1");
         assert_eq!(o.artifacts["rb"]["clifford_group_size"], 24);
         assert_eq!(o.artifacts["profile_check"]["status"], "ok", "{target}");
@@ -343,7 +351,11 @@ fn health_at_default_budget_is_fast() {
     let limit = if cfg!(debug_assertions) { 1000.0 } else { 50.0 };
     assert!(ms < limit, "health took {ms:.1} ms");
     assert!(o.kpis.fidelity > 0.99 && o.kpis.status == "ok");
-    assert_eq!(o.artifacts["profile_check"]["status"], "ok");
+    assert_eq!(
+        o.artifacts["profile_check"]["status"], "ok",
+        "{:?}",
+        o.artifacts["profile_check"]
+    );
 }
 
 fn with_controls(mut r: SimRequest, c: ControlProfile) -> SimRequest {

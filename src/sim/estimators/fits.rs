@@ -50,19 +50,23 @@ fn levenberg_marquardt<const P: usize>(
                 trial[a] += step[a];
             }
             clamp(&mut trial);
+            // Converged when the step moves no parameter beyond 1e-8 of
+            // itself (also when damping has shrunk a rejected step that
+            // far: no better point lies within it) or the cost falls by
+            // less than 1e-10 of itself. What is left is far below any
+            // fit's statistical uncertainty (a parameter's shift is about
+            // sqrt(relative cost change x points) of its standard error).
+            let tiny = (0..P).all(|a| (trial[a] - x[a]).abs() <= 1e-8 * x[a].abs().max(1e-12));
             let ct = cost(&trial);
             if ct.is_finite() && ct <= c {
-                // Converged when the cost falls by less than 1e-10 of
-                // itself or the step moves no parameter beyond 1e-8 of
-                // itself: what is left is far below any fit's statistical
-                // uncertainty (a parameter's shift is about sqrt(relative
-                // cost change x points) of its standard error).
-                let tiny = (0..P).all(|a| (trial[a] - x[a]).abs() <= 1e-8 * x[a].abs().max(1e-12));
                 let done = tiny || (c - ct) <= 1e-10 * c.max(1e-300);
                 x = trial;
                 c = ct;
                 lambda = (lambda / 3.0).max(1e-12);
                 improved = !done;
+                break;
+            }
+            if tiny {
                 break;
             }
             lambda *= 4.0;
@@ -226,23 +230,19 @@ impl CoherenceFit {
     }
 
     pub fn ramsey(&self, t: f64) -> f64 {
-        self.offset
-            + self.a_ramsey * self.envelope(t) * (std::f64::consts::TAU * self.freq * t).cos()
+        self.offset + self.a_ramsey * self.envelope(t) * (std::f64::consts::TAU * self.freq * t).cos()
     }
 }
 
-/// Largest Gaussian coefficient, in 1/scale^2: a 1/e time of 1e-3 scale.
-const GAUSS_MAX: f64 = 1e6;
+/// Bound of the square root of the Gaussian coefficient, in 1/scale: a
+/// 1/e time of 1e-3 scale.
+const GAUSS_MAX: f64 = 1e3;
 
 /// Fit [`CoherenceFit`] to echo points (delay, P(0)) and Ramsey points,
 /// the offset and start (its offset is used as the fixed one) given. The
 /// fit works in units of the start's T2* so it is well conditioned
 /// whatever the units.
-pub fn fit_coherence(
-    echo: (&[f64], &[f64]),
-    ramsey: (&[f64], &[f64]),
-    start: CoherenceFit,
-) -> CoherenceFit {
+pub fn fit_coherence(echo: (&[f64], &[f64]), ramsey: (&[f64], &[f64]), start: CoherenceFit) -> CoherenceFit {
     let scale = start.t2star();
     let m = start.offset;
     let ne = echo.0.len();
@@ -252,7 +252,10 @@ pub fn fit_coherence(
         start.a_echo,
         start.a_ramsey,
         scale / start.t2,
-        start.s * scale * scale,
+        // s = g^2 keeps the Gaussian part non-negative without a bound: a
+        // clamped parameter makes Levenberg-Marquardt creep along the bound
+        // in tiny steps. From a little above 0 so the fit can leave it.
+        (start.s * scale * scale).sqrt().max(0.1),
         start.freq * scale,
     ];
     let x = levenberg_marquardt(
@@ -265,7 +268,7 @@ pub fn fit_coherence(
                 *g = [e, 0.0, -p[0] * u * e, 0.0, 0.0];
                 m + p[0] * e
             } else {
-                let e = (-p[2] * u - p[3] * u * u).exp();
+                let e = (-p[2] * u - p[3] * p[3] * u * u).exp();
                 let w = std::f64::consts::TAU * p[4] * u;
                 let (sin, cos) = w.sin_cos();
                 let ec = p[1] * e * cos;
@@ -273,7 +276,7 @@ pub fn fit_coherence(
                     0.0,
                     e * cos,
                     -u * ec,
-                    -u * u * ec,
+                    -2.0 * p[3] * u * u * ec,
                     -p[1] * e * sin * std::f64::consts::TAU * u,
                 ];
                 m + ec
@@ -281,7 +284,7 @@ pub fn fit_coherence(
         },
         |p| {
             p[2] = p[2].clamp(RATE_MIN, RATE_MAX);
-            p[3] = p[3].clamp(0.0, GAUSS_MAX);
+            p[3] = p[3].clamp(-GAUSS_MAX, GAUSS_MAX);
         },
     );
     CoherenceFit {
@@ -289,10 +292,10 @@ pub fn fit_coherence(
         a_echo: x[0],
         a_ramsey: x[1],
         t2: scale / x[2],
-        s: x[3] / (scale * scale),
+        s: x[3] * x[3] / (scale * scale),
         // cos is even: the sign of the frequency is not observable.
         freq: x[4].abs() / scale,
-        at_bound: rate_at_bound(x[2]) || x[3] >= GAUSS_MAX * 0.9999,
+        at_bound: rate_at_bound(x[2]) || x[3].abs() >= GAUSS_MAX * 0.9999,
     }
 }
 
@@ -367,7 +370,15 @@ mod tests {
     fn exp_fit_recovers_noiseless_parameters_with_the_offset_held() {
         let ts: Vec<f64> = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 5.0].map(|f| f * 80.0).to_vec();
         let ys: Vec<f64> = ts.iter().map(|t| 0.9 * (-t / 80.0).exp() + 0.05).collect();
-        for start in [None, Some(ExpFit { a: 0.5, tau: 300.0, b: 0.05, at_bound: false })] {
+        for start in [
+            None,
+            Some(ExpFit {
+                a: 0.5,
+                tau: 300.0,
+                b: 0.05,
+                at_bound: false,
+            }),
+        ] {
             let f = fit_exp_decay(&ts, &ys, 0.05, 100.0, start);
             assert!((f.tau - 80.0).abs() < 1e-6 && (f.a - 0.9).abs() < 1e-8, "{f:?}");
             assert!(!f.at_bound);
@@ -393,7 +404,9 @@ mod tests {
     }
 
     fn coherence_curves(truth: &CoherenceFit) -> [Vec<f64>; 4] {
-        let et: Vec<f64> = [0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 5.0].map(|f| f * truth.t2).to_vec();
+        let et: Vec<f64> = [0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 5.0]
+            .map(|f| f * truth.t2)
+            .to_vec();
         let rt: Vec<f64> = (0..21).map(|i| f64::from(i) * 15.0).collect();
         let ey = et.iter().map(|&t| truth.echo(t)).collect();
         let ry = rt.iter().map(|&t| truth.ramsey(t)).collect();
@@ -444,7 +457,10 @@ mod tests {
         };
         let f = fit_coherence((&et, &ey), (&rt, &ry), start);
         assert!(f.s < 1e-9, "{f:?}");
-        assert!((f.t2star() - 90.0).abs() < 1e-3 && (f.t2 - 90.0).abs() < 1e-6, "{f:?}");
+        assert!(
+            (f.t2star() - 90.0).abs() < 1e-3 && (f.t2 - 90.0).abs() < 1e-6,
+            "{f:?}"
+        );
     }
 
     #[test]
