@@ -634,7 +634,7 @@ fn profile_findings(noise: &NoiseProfile, details: &[KpiDetail]) -> Vec<(Severit
     ];
     for (name, label, nominal, is_fidelity) in errors {
         let Some(d) = find(name) else { continue };
-        if !(nominal > 0.0) {
+        if nominal.is_nan() || nominal <= 0.0 {
             continue;
         }
         // The error and the low end of its ci95.
