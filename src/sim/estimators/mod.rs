@@ -151,10 +151,17 @@ pub fn dist_fidelity(counts: &[u64], q: &[f64]) -> f64 {
     if n == 0 {
         return 0.0;
     }
-    let s: f64 = counts
+    let p_hat: Vec<f64> = counts.iter().map(|&c| c as f64 / n as f64).collect();
+    fidelity_of(&p_hat, q)
+}
+
+/// fidelity_dist_v1 of a distribution `p` (the exact one, or counts / N):
+/// (sum_x sqrt(p(x) q(x)))^2.
+pub fn fidelity_of(p: &[f64], q: &[f64]) -> f64 {
+    let s: f64 = p
         .iter()
         .zip(q)
-        .map(|(&c, &qx)| (c as f64 / n as f64 * qx.max(0.0)).sqrt())
+        .map(|(&px, &qx)| (px.max(0.0) * qx.max(0.0)).sqrt())
         .sum();
     s * s
 }

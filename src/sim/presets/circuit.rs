@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::{
-    assemble, check, fidelity_with_spread, kpi, latency_model_kpi, model_of, projective_measurement,
-    simulate, standard_trace, state_fidelity_kpi, Parts,
+    assemble, check, fidelity_with_spread, judge, kpi, latency_model_kpi, model_of, projective_measurement,
+    reference_distribution, simulate, standard_trace, state_fidelity_kpi, Parts,
 };
 use crate::sim::circuit::Circuit;
 use crate::sim::engine::{Model, Op, Register};
-use crate::sim::estimators::{multinomial, rng_for, SimRng};
+use crate::sim::estimators::{fidelity_of, multinomial, rng_for, SimRng};
 use crate::sim::{SimError, SimOutcome, SimRequest};
 
 /// Purity Tr(sigma^2) of the noise-free final state above which it counts
@@ -23,6 +23,12 @@ const PURE_ABOVE: f64 = 1.0 - 1e-9;
 /// Distributions below this are left out of the result maps, as in the
 /// other presets.
 const SHOWN_ABOVE: f64 = 1e-12;
+
+/// Counts from an executor are judged against a noisy simulation of the
+/// circuit (the status reference), which the executor path otherwise does
+/// not need; above this many qubits it is skipped and the status is not
+/// judged (the engine path simulates anyway, so it is always judged).
+const JUDGED_MAX_QUBITS_FROM_EXECUTOR: usize = 8;
 
 pub(in crate::sim) fn circuit(
     req: &SimRequest,
@@ -34,6 +40,14 @@ pub(in crate::sim) fn circuit(
     let sim = simulate(circuit.qubits, &circuit.ops, &model);
     check(cancelled)?;
     let (keys, noisy, ideal) = marginals(circuit, &sim.dist, &sim.ideal);
+    let predicted = reference_distribution(
+        circuit.qubits,
+        &circuit.ops,
+        &req.plant,
+        &req.controls,
+        Some(&sim.dist),
+    );
+    let reference = fidelity_of(&marginals(circuit, &predicted, &sim.ideal).1, &ideal);
     let mut rng = rng_for(req.seed);
     let counts = multinomial(&mut rng, req.shots, &noisy);
     let pure = ideal_is_pure(circuit.qubits, &circuit.ops, &model);
@@ -43,6 +57,7 @@ pub(in crate::sim) fn circuit(
         ideal,
         shot_ns: sim.shot_ns,
         exact: Some((noisy, pure.then_some(sim.state_fidelity))),
+        reference: Some(reference),
         executor_plant: None,
     };
     Ok(estimate(req, circuit, observed, &mut rng))
@@ -82,12 +97,17 @@ pub fn circuit_from_counts(
             req.shots
         )));
     }
+    let reference_fidelity = (circuit.qubits <= JUDGED_MAX_QUBITS_FROM_EXECUTOR).then(|| {
+        let predicted = reference_distribution(circuit.qubits, &circuit.ops, &req.plant, &req.controls, None);
+        fidelity_of(&marginals(circuit, &predicted, &populations).1, &ideal)
+    });
     let observed = Observed {
         keys,
         counts,
         ideal,
         shot_ns: reference.shot_time_ns(),
         exact: None,
+        reference: reference_fidelity,
         executor_plant: Some(plant),
     };
     Ok(estimate(req, circuit, observed, &mut rng_for(req.seed)))
@@ -105,6 +125,9 @@ struct Observed {
     /// On synqc's engine: the exact noisy distribution, and the state
     /// fidelity when the noise-free final state is pure.
     exact: Option<(Vec<f64>, Option<f64>)>,
+    /// The fidelity the target's model predicts with calibrated controls
+    /// (the status reference); None when not computed.
+    reference: Option<f64>,
     /// physics_contract.plant when an executor ran it.
     executor_plant: Option<Value>,
 }
@@ -162,6 +185,19 @@ fn estimate(req: &SimRequest, circuit: &Circuit, obs: Observed, rng: &mut SimRng
         None => sim_only.push("SIM_ONLY_STATE_FIDELITY"),
     }
     details.push(latency_model_kpi(latency_us));
+    let status = match obs.reference {
+        Some(reference) => judge("fidelity", fid, fs.map(|s| s.stderr), reference).record(&mut artifacts, &mut warnings),
+        None => {
+            artifacts["status_reference"] = json!({"kpi": "fidelity", "reference": null, "rule": "not judged"});
+            warnings.push(format!(
+                "status is not judged against the target's noise profile: the prediction needs a noisy \
+                 simulation of the circuit, which synqc skips for executor counts above \
+                 {JUDGED_MAX_QUBITS_FROM_EXECUTOR} qubits; compare the fidelity with the target's \
+                 calibration yourself"
+            ));
+            "ok"
+        }
+    };
     let mut measurement = projective_measurement(n as u32);
     measurement["descriptor"] = json!(format!(
         "Z readout of the {} measured qubits at the end of the circuit; counts are keyed by classical \
@@ -176,6 +212,7 @@ fn estimate(req: &SimRequest, circuit: &Circuit, obs: Observed, rng: &mut SimRng
             fidelity: fid,
             latency_us,
             backaction: 0.0,
+            status,
             raw_counts: obs
                 .keys
                 .iter()

@@ -615,6 +615,7 @@ fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> 
             fidelity,
             latency_us,
             backaction: 0.0,
+            status: super::fidelity_status(fidelity),
             raw_counts: count_map(&pooled, 1),
             expected: dist_map(&expected, 1),
             details,

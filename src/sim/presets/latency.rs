@@ -77,6 +77,7 @@ pub(in crate::sim) fn latency(
             fidelity: fid,
             latency_us: p50,
             backaction: 0.0,
+            status: super::fidelity_status(fid),
             raw_counts: count_map(&counts, 1),
             expected: dist_map(&sim.ideal, 1),
             details: vec![
