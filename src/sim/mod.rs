@@ -238,6 +238,9 @@ pub fn run(
 mod tests;
 
 #[cfg(test)]
+mod stats_tests;
+
+#[cfg(test)]
 mod usage_tests {
     use super::*;
 
