@@ -10,7 +10,9 @@ use super::{
     assemble, backaction_kpi, count_map, dist_map, judge, kpi, latency_model_kpi, model_of, noise_json,
     projective_measurement, reference_distribution, standard_trace, state_fidelity_kpi, Parts,
 };
-use crate::sim::estimators::{dist_fidelity, fidelity_of, pool_off_support, rng_for, spread, Multinomial};
+use crate::sim::estimators::{
+    dist_fidelity, fidelity_of, pool_off_support, proportion_spread, rng_for, spread, Multinomial,
+};
 use crate::sim::{Plant, SimError, SimOutcome, SimRequest};
 
 fn second(req: &SimRequest) -> Result<&Plant, SimError> {
@@ -126,7 +128,11 @@ fn estimate(req: &SimRequest, mut obs: Observed) -> Result<SimOutcome, SimError>
         &req.controls,
         obs.exact(0).map(|e| &e.dist[..]),
     );
-    let (s1, s2, sd) = (spread(r1), spread(r2), spread(rd));
+    let (s1, s2, sd) = (
+        proportion_spread(f1, n1, r1),
+        proportion_spread(f2, n2, r2),
+        spread(rd),
+    );
     let verdict = judge("fidelity", f1, s1.map(|s| s.stderr), fidelity_of(&predicted, &q));
     let mut warnings = vec![];
     if second.target == req.plant.target {

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::controls::ControlProfile;
 use crate::sim::engine::{Grid, Model, Op, Register};
-use crate::sim::estimators::{bootstrap_counts, dist_fidelity, multinomial, rng_for, spread, SimRng};
+use crate::sim::estimators::{bootstrap_counts, dist_fidelity, multinomial, proportion_spread, rng_for, SimRng};
 use crate::sim::{SimError, SimOutcome, SimRequest};
 
 /// Full correction angle for a probe of strength kappa: the outcome-k branch
@@ -234,9 +234,8 @@ fn estimate(
     let marginal = |j: &[u64]| [j[0] + j[2], j[1] + j[3]];
     let q = [0.0, 1.0];
     let fid = dist_fidelity(&marginal(&joint_counts), &q);
-    let fs = spread(bootstrap_counts(&mut rng, &joint_counts, |j| {
-        dist_fidelity(&marginal(j), &q)
-    }));
+    let reps = bootstrap_counts(&mut rng, &joint_counts, |j| dist_fidelity(&marginal(j), &q));
+    let fs = proportion_spread(fid, req.shots, reps);
     let latency_us = (st.times.0 + st.times.1 * loop_latency_factor(c.feedback_gain)) / 1e3;
     let kappa = c.probe_kappa();
     let counts = marginal(&joint_counts);
@@ -341,7 +340,7 @@ fn estimate(
                 (
                     "estimate",
                     "Estimate",
-                    "KPIs with a 200-resample multinomial bootstrap",
+                    "KPIs with 95% score intervals; stderr from a 200-resample multinomial bootstrap",
                     0.0,
                 ),
             ]),

@@ -9,7 +9,7 @@ use super::{
     projective_measurement, reference_distribution, standard_trace, state_fidelity_kpi, Parts,
 };
 use crate::sim::engine::Op;
-use crate::sim::estimators::{dist_fidelity, for_each_resample, rng_for, spread};
+use crate::sim::estimators::{dist_fidelity, for_each_resample, proportion_spread, rng_for};
 use crate::sim::{SimError, SimOutcome, SimRequest};
 
 /// CCZ on (0, 1, 2) from cx and t/tdg: the Toffoli network without the
@@ -111,7 +111,10 @@ fn estimate(req: &SimRequest, jobs: &[CircuitJob], mut obs: Observed) -> Result<
         rf.push(dist_fidelity(c, &q));
         rs.push(c[target] as f64 / req.shots.max(1) as f64);
     });
-    let (fs, ss) = (spread(rf), spread(rs));
+    let (fs, ss) = (
+        proportion_spread(fid, req.shots, rf),
+        proportion_spread(success, req.shots, rs),
+    );
     let predicted = reference_distribution(
         3,
         ops,

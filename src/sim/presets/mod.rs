@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::engine::{averaged, bitstring, Grid, Model, Op, Register};
-use super::estimators::{bootstrap_counts, dist_fidelity, pool_off_support, spread, SimRng, Spread};
+use super::estimators::{bootstrap_counts, dist_fidelity, pool_off_support, proportion_spread, SimRng, Spread};
 use super::{
     KpiDetail, Kpis, NoiseProfile, Plant, Preset, Shots, SimError, SimOutcome, SimRequest, TraceStep,
     ENGINE_VERSION, KPI_DEFINITIONS_VERSION,
@@ -545,11 +545,13 @@ pub fn exact_circuits(req: &SimRequest) -> Result<Vec<ExactCircuit>, SimError> {
         .collect())
 }
 
-/// Distribution fidelity of sampled counts with its multinomial bootstrap.
+/// Distribution fidelity of sampled counts with its score interval and the
+/// stderr of its multinomial bootstrap.
 fn fidelity_with_spread(rng: &mut SimRng, counts: &[u64], q: &[f64]) -> (f64, Option<Spread>) {
     let f = dist_fidelity(counts, q);
     let (pc, pq) = pool_off_support(counts, q);
-    (f, spread(bootstrap_counts(rng, &pc, |c| dist_fidelity(c, &pq))))
+    let reps = bootstrap_counts(rng, &pc, |c| dist_fidelity(c, &pq));
+    (f, proportion_spread(f, counts.iter().sum(), reps))
 }
 
 fn standard_trace(shots: u64, latency_us: f64, on_engine: bool) -> Vec<TraceStep> {
@@ -576,7 +578,7 @@ fn standard_trace(shots: u64, latency_us: f64, on_engine: bool) -> Vec<TraceStep
         (
             "estimate",
             "Estimate",
-            "KPIs with a 200-resample multinomial bootstrap",
+            "KPIs with 95% score intervals; stderr from a 200-resample multinomial bootstrap",
             0.0,
         ),
     ])
