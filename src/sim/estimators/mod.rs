@@ -250,7 +250,10 @@ pub fn score_interval(estimate: f64, n: u64) -> Option<[f64; 2]> {
 /// as the stderr. None when either is undefined.
 pub fn proportion_spread(estimate: f64, n: u64, reps: Vec<f64>) -> Option<Spread> {
     let ci95 = score_interval(estimate, n)?;
-    spread(reps).map(|s| Spread { ci95, stderr: s.stderr })
+    spread(reps).map(|s| Spread {
+        ci95,
+        stderr: s.stderr,
+    })
 }
 
 /// Multinomial bootstrap of one circuit's counts: resample N shots from

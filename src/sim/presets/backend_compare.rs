@@ -139,14 +139,7 @@ fn estimate(req: &SimRequest, mut obs: Observed) -> Result<SimOutcome, SimError>
         warnings.push("compare_with is the same target as hardware_target".to_string());
     }
     let mut details = vec![
-        kpi(
-            "fidelity",
-            f1,
-            "fidelity_dist_v1",
-            "estimate",
-            "ratio",
-            s1,
-        ),
+        kpi("fidelity", f1, "fidelity_dist_v1", "estimate", "ratio", s1),
         kpi(
             "fidelity_compare",
             f2,

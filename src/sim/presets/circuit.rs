@@ -205,9 +205,12 @@ fn estimate(req: &SimRequest, circuit: &Circuit, obs: Observed, rng: &mut SimRng
     }
     details.push(latency_model_kpi(latency_us));
     let status = match obs.reference {
-        Some(reference) => judge("fidelity", fid, fs.map(|s| s.stderr), reference).record(&mut artifacts, &mut warnings),
+        Some(reference) => {
+            judge("fidelity", fid, fs.map(|s| s.stderr), reference).record(&mut artifacts, &mut warnings)
+        }
         None => {
-            artifacts["status_reference"] = json!({"kpi": "fidelity", "reference": null, "rule": "not judged"});
+            artifacts["status_reference"] =
+                json!({"kpi": "fidelity", "reference": null, "rule": "not judged"});
             warnings.push(format!(
                 "status is not judged against the target's noise profile: the prediction needs a noisy \
                  simulation of the circuit, which synqc skips for executor counts above \

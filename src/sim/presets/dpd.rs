@@ -10,7 +10,9 @@ use super::{
 };
 use crate::controls::ControlProfile;
 use crate::sim::engine::{Grid, Model, Op, Register};
-use crate::sim::estimators::{bootstrap_counts, dist_fidelity, multinomial, proportion_spread, rng_for, SimRng};
+use crate::sim::estimators::{
+    bootstrap_counts, dist_fidelity, multinomial, proportion_spread, rng_for, SimRng,
+};
 use crate::sim::{SimError, SimOutcome, SimRequest};
 
 /// Full correction angle for a probe of strength kappa: the outcome-k branch
@@ -213,7 +215,14 @@ pub(in crate::sim) fn from_counts(
     // chance of a final 1 (circuit index 2b + k).
     let cal = calibrated(c);
     let predicted = simulate(2, &probe_circuit_ops(&cal), &model_of(&req.plant, &cal)).dist;
-    Ok(estimate(req, &st, joint, obs.rng, obs.plant, predicted[2] + predicted[3]))
+    Ok(estimate(
+        req,
+        &st,
+        joint,
+        obs.rng,
+        obs.plant,
+        predicted[2] + predicted[3],
+    ))
 }
 
 /// The KPIs of joint (probe outcome k, final bit b) counts at index 2k + b.

@@ -29,7 +29,9 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::engine::{averaged, bitstring, Grid, Model, Op, Register};
-use super::estimators::{bootstrap_counts, dist_fidelity, pool_off_support, proportion_spread, SimRng, Spread};
+use super::estimators::{
+    bootstrap_counts, dist_fidelity, pool_off_support, proportion_spread, SimRng, Spread,
+};
 use super::{
     KpiDetail, Kpis, NoiseProfile, Plant, Preset, Shots, SimError, SimOutcome, SimRequest, TraceStep,
     ENGINE_VERSION, KPI_DEFINITIONS_VERSION,
@@ -667,7 +669,11 @@ mod tests {
             for preset in [Preset::HelloQuantumSim, Preset::GroverDemo] {
                 for seed in 1..=20 {
                     let o = run_on(preset, target, seed, ControlProfile::default());
-                    assert_eq!(o.kpis.status, "ok", "{preset:?} {target} {seed}: {:?}", o.warnings);
+                    assert_eq!(
+                        o.kpis.status, "ok",
+                        "{preset:?} {target} {seed}: {:?}",
+                        o.warnings
+                    );
                     let r = &o.artifacts["status_reference"];
                     assert!(r["reference"].as_f64().is_some_and(|v| v > 0.0), "{r}");
                 }
@@ -686,7 +692,11 @@ mod tests {
             ..Default::default()
         };
         for target in ["sim_local", "ibm_quantum", "rigetti_forest"] {
-            for preset in [Preset::HelloQuantumSim, Preset::GroverDemo, Preset::BackendCompare] {
+            for preset in [
+                Preset::HelloQuantumSim,
+                Preset::GroverDemo,
+                Preset::BackendCompare,
+            ] {
                 let o = run_on(preset, target, 5, bias(0.7));
                 assert_ne!(o.kpis.status, "ok", "{preset:?} {target}: {:?}", o.warnings);
                 assert!(
@@ -699,8 +709,7 @@ mod tests {
             }
             let o = run_on(Preset::HelloQuantumSim, target, 5, hot.clone());
             assert_ne!(
-                o.kpis.status,
-                "ok",
+                o.kpis.status, "ok",
                 "guard off on {target}: {}",
                 o.artifacts["status_reference"]
             );
