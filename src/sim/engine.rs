@@ -8,17 +8,26 @@
 //! - Basis index bit `n-1-q` is qubit `q`, so a bit string printed with the
 //!   most significant bit first has qubit 0 leftmost (docs/api.md).
 //! - Time is tracked per qubit (critical-path model): a gate starts when all
-//!   its qubits are free; a qubit waiting for that moment idles, and idling is
-//!   where T1/T2 act. Idle noise is applied lazily (when the qubit is next
-//!   used, or at readout); that is exact because channels on different
-//!   qubits commute.
-//! - Gate errors are depolarizing only: the table's 1q/2q error rates are the
-//!   total per-gate error (decoherence during the pulse included), so adding
-//!   T1/T2 during a pulse would count it twice.
+//!   its qubits are free; a qubit waiting for that moment idles. Idle noise
+//!   is applied lazily (when the qubit is next used, or at readout); that is
+//!   exact because channels on different qubits commute.
+//! - T1 and T2 act all the time: while idle and for every physical gate's
+//!   duration. A gate is its unitary, then relaxation for its duration,
+//!   then a depolarizing channel whose parameter the noise profile derives
+//!   so that the whole gate has the published error (sim/noise.rs).
+//! - Quasi-static dephasing: each qubit has a detuning that is constant
+//!   within a shot and Gaussian across shots. It turns the qubit's phase
+//!   while it evolves freely (idles), not during pulses. A shot-to-shot
+//!   average of a unitary that differs per shot is not a channel applied
+//!   gate by gate, so it is simulated exactly by running the circuit once
+//!   per point of a Gauss-Hermite grid of detunings and averaging the
+//!   density matrices ([`Grid`], [`averaged`]).
 //! - z, s, sdg, t, tdg and rz are virtual (frame changes): no duration, no
 //!   error, and drive_bias does not touch them, as on real control stacks.
 
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
+
+use once_cell::sync::Lazy;
 
 use crate::controls::ControlProfile;
 
@@ -223,9 +232,15 @@ pub enum Op {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
     pub t1_ns: f64,
+    /// The Markovian coherence time (what an echo measures).
     pub t2_ns: f64,
-    pub p1q: f64,
-    pub p2q: f64,
+    /// Standard deviation of each qubit's quasi-static detuning, rad/ns.
+    pub sigma_rad_per_ns: f64,
+    /// Depolarizing parameter after a single-qubit gate (derived from the
+    /// published error, see [`NoiseProfile::depolarizing_1q`]).
+    pub dep_1q: f64,
+    /// Depolarizing parameter after a two-qubit gate.
+    pub dep_2q: f64,
     /// Residual excited population: the initial state and the fixed point of
     /// relaxation (generalized amplitude damping).
     pub p_excited: f64,
@@ -250,8 +265,9 @@ impl Model {
         Model {
             t1_ns: noise.t1_us * 1e3,
             t2_ns: noise.t2_us * 1e3,
-            p1q: noise.p1q,
-            p2q: noise.p2q,
+            sigma_rad_per_ns: noise.detuning_sigma_rad_per_ns(),
+            dep_1q: noise.depolarizing_1q(),
+            dep_2q: noise.depolarizing_2q(),
             p_excited: if guard {
                 P_EXCITED_GUARD_ON
             } else {
@@ -272,14 +288,60 @@ impl Model {
         Model {
             t1_ns: f64::INFINITY,
             t2_ns: f64::INFINITY,
-            p1q: 0.0,
-            p2q: 0.0,
+            sigma_rad_per_ns: 0.0,
+            dep_1q: 0.0,
+            dep_2q: 0.0,
             p_excited: 0.0,
             readout_p10: 0.0,
             readout_p01: 0.0,
             drive_bias: 1.0,
             ..self.clone()
         }
+    }
+
+    /// Markovian relaxation for `t_ns`: generalized amplitude damping with
+    /// gamma = 1 - exp(-t/T1) towards the residual excited population,
+    /// and pure dephasing with lambda = exp(-t/T_phi),
+    /// 1/T_phi = 1/T2 - 1/(2 T1), so coherences decay as exp(-t/T2).
+    fn relaxation(&self, t_ns: f64) -> Relax {
+        let gamma = 1.0 - (-t_ns / self.t1_ns).exp();
+        let lambda = (-t_ns * (1.0 / self.t2_ns - 0.5 / self.t1_ns).max(0.0)).exp();
+        Relax {
+            gamma,
+            coh: (1.0 - gamma).sqrt() * lambda,
+            p_excited: self.p_excited,
+        }
+    }
+}
+
+/// One qubit's relaxation over some time: how much population decays
+/// (towards `p_excited`) and the factor left on its coherences.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Relax {
+    gamma: f64,
+    coh: f64,
+    p_excited: f64,
+}
+
+impl Relax {
+    fn is_identity(&self) -> bool {
+        self.gamma <= 0.0 && self.coh >= 1.0
+    }
+
+    /// The channel on one 2x2 block [00, 01, 10, 11]; `turn` is the phase
+    /// e^{i phi} a detuning adds over the same time (ONE for none):
+    /// diag(1, e^{i phi}) rho diag(1, e^{-i phi}).
+    #[inline(always)]
+    fn block(&self, turn: C, b: [C; 4]) -> [C; 4] {
+        let (g, pe) = (self.gamma, self.p_excited);
+        let p00 = b[0].scale(1.0 - pe * g) + b[3].scale((1.0 - pe) * g);
+        let p11 = b[3].scale(1.0 - (1.0 - pe) * g) + b[0].scale(pe * g);
+        [
+            p00,
+            (b[1] * turn.conj()).scale(self.coh),
+            (b[2] * turn).scale(self.coh),
+            p11,
+        ]
     }
 }
 
@@ -291,11 +353,18 @@ pub struct Register {
     rho: Vec<C>,
     clock_ns: Vec<f64>,
     model: Model,
+    /// Each qubit's detuning in this shot, rad/ns (one point of a [`Grid`]).
+    detuning: Vec<f64>,
 }
 
 impl Register {
     /// `n` qubits, each in diag(1 - p_excited, p_excited).
     pub fn new(n: usize, model: Model) -> Register {
+        Register::with_detuning(n, model, vec![0.0; n])
+    }
+
+    /// `n` qubits whose free evolution turns at `detuning` (rad/ns per qubit).
+    pub fn with_detuning(n: usize, model: Model, detuning: Vec<f64>) -> Register {
         let dim = 1usize << n;
         let mut rho = vec![C::ZERO; dim * dim];
         let pe = model.p_excited;
@@ -310,6 +379,7 @@ impl Register {
             rho,
             clock_ns: vec![0.0; n],
             model,
+            detuning,
         }
     }
 
@@ -427,28 +497,20 @@ impl Register {
         }
     }
 
-    /// Idle qubit q for `t_ns`: generalized amplitude damping with
-    /// gamma = 1 - exp(-t/T1) towards the residual excited population, then
-    /// pure dephasing (phase-flip Kraus pair sqrt((1+l)/2) I, sqrt((1-l)/2) Z,
-    /// which scales coherences by l) with l = exp(-t/T_phi),
-    /// 1/T_phi = 1/T2 - 1/(2 T1), so coherences decay as exp(-t/T2) overall.
+    /// Idle qubit q for `t_ns`: Markovian relaxation (generalized amplitude
+    /// damping and pure dephasing, [`Model::relaxation`]) and the turn of
+    /// the qubit's detuning, diag(1, e^{i delta t}). The two commute.
     pub fn idle(&mut self, q: usize, t_ns: f64) {
         if t_ns <= 0.0 {
             return;
         }
-        let (t1, t2, pe) = (self.model.t1_ns, self.model.t2_ns, self.model.p_excited);
-        let gamma = 1.0 - (-t_ns / t1).exp();
-        let rate_phi = (1.0 / t2 - 0.5 / t1).max(0.0);
-        let lambda = (-t_ns * rate_phi).exp();
-        if gamma <= 0.0 && lambda >= 1.0 {
+        let relax = self.model.relaxation(t_ns);
+        let phi = self.detuning[q] * t_ns;
+        if relax.is_identity() && phi == 0.0 {
             return;
         }
-        let coh = (1.0 - gamma).sqrt() * lambda;
-        self.map_blocks(q, |b| {
-            let p00 = b[0].scale(1.0 - pe * gamma) + b[3].scale((1.0 - pe) * gamma);
-            let p11 = b[3].scale(1.0 - (1.0 - pe) * gamma) + b[0].scale(pe * gamma);
-            [p00, b[1].scale(coh), b[2].scale(coh), p11]
-        });
+        let turn = C::cis(phi);
+        self.map_blocks(q, |b| relax.block(turn, b));
     }
 
     /// rho -> |0><0| (x) Tr_q rho: the qubit's populations move to |0> and
@@ -468,20 +530,27 @@ impl Register {
         start
     }
 
-    /// A physical single-qubit pulse: waits, rotates, depolarizes; `frame`
-    /// is a virtual gate applied just before (h's Z). A single qubit never
-    /// waits for itself, so the frame change, rotation and depolarizing are
-    /// one pass over the matrix, each block going through them in order.
+    /// A physical single-qubit pulse: waits, rotates, relaxes for the
+    /// gate's duration, depolarizes; `frame` is a virtual gate applied just
+    /// before (h's Z). A single qubit never waits for itself, so the frame
+    /// change, rotation, relaxation and depolarizing are one pass over the
+    /// matrix, each block going through them in order.
     fn pulse(&mut self, q: usize, frame: Option<&U2>, u: &U2) {
         let start = self.sync(&[q]);
         let frame = frame.map(|f| (*f, u_dagger(f)));
-        let (ud, p) = (u_dagger(u), self.model.p1q);
+        let (ud, p) = (u_dagger(u), self.model.dep_1q);
+        let relax = self.model.relaxation(self.model.gate_1q_ns);
+        let relax = (!relax.is_identity()).then_some(relax);
         self.map_blocks(q, |b| {
             let b = match &frame {
                 Some((f, fd)) => conjugate_block(f, fd, b),
                 None => b,
             };
             let b = conjugate_block(u, &ud, b);
+            let b = match &relax {
+                Some(r) => r.block(C::ONE, b),
+                None => b,
+            };
             if p > 0.0 {
                 depolarize_block(p, b)
             } else {
@@ -499,12 +568,19 @@ impl Register {
     }
 
     /// A two-qubit gate that permutes basis states up to a sign (cx, cz,
-    /// swap), then its depolarizing, in one pass over the 4x4 blocks.
+    /// swap), relaxation of both qubits for its duration, then its
+    /// depolarizing, in one pass over the 4x4 blocks.
     fn permute_2q(&mut self, a: usize, b: usize, gate: Pair) {
         let start = self.sync(&[a, b]);
-        let p = self.model.p2q;
+        let p = self.model.dep_2q;
+        let relax = self.model.relaxation(self.model.gate_2q_ns);
+        let relax = (!relax.is_identity()).then_some(relax);
         self.map_blocks_2q(a, b, |blk| {
             gate.permute(blk);
+            if let Some(r) = &relax {
+                relax_in_block(blk, 1, r);
+                relax_in_block(blk, 2, r);
+            }
             if p > 0.0 {
                 gate.depolarize(blk, p);
             }
@@ -661,10 +737,199 @@ impl Register {
 
     /// Sum of two instrument branches (the unconditional state).
     pub fn add(&mut self, other: &Register) {
+        self.add_scaled(other, 1.0);
+    }
+
+    /// This state with rho multiplied by `w` (a grid point's share of an
+    /// average).
+    pub fn scaled(mut self, w: f64) -> Register {
+        self.rho.iter_mut().for_each(|v| *v = v.scale(w));
+        self
+    }
+
+    /// rho += w rho_other (a grid point's share of the average).
+    pub fn add_scaled(&mut self, other: &Register, w: f64) {
         for (a, b) in self.rho.iter_mut().zip(&other.rho) {
-            *a += *b;
+            *a += b.scale(w);
         }
     }
+
+    /// The latest qubit clock: when a readout started now would begin.
+    pub fn duration_ns(&self) -> f64 {
+        self.clock_ns.iter().copied().fold(0.0, f64::max)
+    }
+}
+
+/// The one-qubit channel of `r` on the qubit whose bit in the local index of
+/// a 4x4 block (see [`Register::map_blocks_2q`]) is `bit` (1 or 2).
+#[inline(always)]
+fn relax_in_block(blk: &mut [[C; 4]; 4], bit: usize, r: &Relax) {
+    for row in (0..4).filter(|t| t & bit == 0) {
+        for col in (0..4).filter(|u| u & bit == 0) {
+            let [e00, e01, e10, e11] = r.block(
+                C::ONE,
+                [
+                    blk[row][col],
+                    blk[row][col | bit],
+                    blk[row | bit][col],
+                    blk[row | bit][col | bit],
+                ],
+            );
+            blk[row][col] = e00;
+            blk[row][col | bit] = e01;
+            blk[row | bit][col] = e10;
+            blk[row | bit][col | bit] = e11;
+        }
+    }
+}
+
+/// Most Gauss-Hermite nodes per qubit: enough for a coherence that has
+/// decayed to nothing, far past where any protocol measures.
+pub const MAX_NODES: usize = 32;
+/// A grid of K^n points on n qubits is run only while K^n 4^n stays within
+/// this (a bound on the work of averaging, 4^n being a density matrix's
+/// size): every point of a single-qubit circuit, a coarser grid on a few
+/// qubits, and one point (no quasi-static dephasing) from nine qubits up.
+pub const GRID_WORK: u64 = 1 << 16;
+/// How far the K-node average of e^{i delta T} may sit from the Gaussian's
+/// exp(-sigma^2 T^2 / 2) when the grid is not capped.
+pub const QUADRATURE_TOLERANCE: f64 = 1e-10;
+
+/// Gauss-Hermite rules for 1..=MAX_NODES nodes (weight e^{-x^2}), with the
+/// weights divided by sqrt(pi) so they sum to 1: (node, weight) pairs.
+static RULES: Lazy<Vec<Vec<(f64, f64)>>> = Lazy::new(|| (1..=MAX_NODES).map(gauss_hermite).collect());
+
+/// Nodes and normalized weights of the k-point Gauss-Hermite rule: the
+/// roots of the Hermite polynomial by Newton's method on its normalized
+/// recurrence (stable for any k here), weights 2 / H'_k(x)^2 likewise.
+fn gauss_hermite(k: usize) -> Vec<(f64, f64)> {
+    let pim4 = std::f64::consts::PI.powf(-0.25);
+    let n = k as f64;
+    let mut x = vec![0.0; k];
+    let mut w = vec![0.0; k];
+    let mut z = 0.0f64;
+    for i in 0..k.div_ceil(2) {
+        z = match i {
+            0 => (2.0 * n + 1.0).sqrt() - 1.85575 * (2.0 * n + 1.0).powf(-1.0 / 6.0),
+            1 => z - 1.14 * n.powf(0.426) / z,
+            2 => 1.86 * z - 0.86 * x[0],
+            3 => 1.91 * z - 0.91 * x[1],
+            _ => 2.0 * z - x[i - 2],
+        };
+        let mut pp = 1.0;
+        for _ in 0..100 {
+            let (mut p1, mut p2) = (pim4, 0.0);
+            for j in 0..k {
+                let p3 = p2;
+                p2 = p1;
+                let j = j as f64;
+                p1 = z * (2.0 / (j + 1.0)).sqrt() * p2 - (j / (j + 1.0)).sqrt() * p3;
+            }
+            pp = (2.0 * n).sqrt() * p2;
+            let step = p1 / pp;
+            z -= step;
+            if step.abs() <= 1e-15 * z.abs().max(1.0) {
+                break;
+            }
+        }
+        x[i] = z;
+        x[k - 1 - i] = -z;
+        w[i] = 2.0 / (pp * pp);
+        w[k - 1 - i] = w[i];
+    }
+    let norm = std::f64::consts::PI.sqrt();
+    x.into_iter().zip(w).map(|(x, w)| (x, w / norm)).collect()
+}
+
+/// |K-node average of cos(sqrt(2) a x) - exp(-a^2/2)|: how far the rule
+/// is from the Gaussian average of e^{i delta T} for a = sigma T.
+fn rule_error(k: usize, a: f64) -> f64 {
+    let avg: f64 = RULES[k - 1]
+        .iter()
+        .map(|&(x, w)| w * (std::f64::consts::SQRT_2 * a * x).cos())
+        .sum();
+    (avg - (-a * a / 2.0).exp()).abs()
+}
+
+/// The points at which a circuit's quasi-static detuning is sampled, and
+/// their weights: K Gauss-Hermite nodes per qubit, delta = sqrt(2) sigma x,
+/// the product grid over the qubits (docs/physics.md "Quasi-static
+/// dephasing"). K is the fewest nodes that average e^{i delta T} over the
+/// Gaussian to QUADRATURE_TOLERANCE for the circuit's duration T, capped by
+/// GRID_WORK; `error` says how far the chosen K is from that average.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grid {
+    pub nodes: usize,
+    pub error: f64,
+    points: Vec<(Vec<f64>, f64)>,
+}
+
+impl Grid {
+    pub fn new(model: &Model, n: usize, duration_ns: f64) -> Grid {
+        let a = model.sigma_rad_per_ns * duration_ns;
+        if a.is_nan() || a <= 0.0 || n == 0 {
+            return Grid {
+                nodes: 1,
+                error: 0.0,
+                points: vec![(vec![0.0; n], 1.0)],
+            };
+        }
+        let need = (1..=MAX_NODES)
+            .find(|&k| rule_error(k, a) <= QUADRATURE_TOLERANCE)
+            .unwrap_or(MAX_NODES);
+        let cap = (1..=MAX_NODES)
+            .take_while(|&k| {
+                (k as u64 * 4)
+                    .checked_pow(n as u32)
+                    .is_some_and(|work| work <= GRID_WORK)
+            })
+            .last()
+            .unwrap_or(1);
+        let k = need.min(cap);
+        let rule = &RULES[k - 1];
+        let scale = std::f64::consts::SQRT_2 * model.sigma_rad_per_ns;
+        // Mixed-radix count over n digits in 0..k: every combination once.
+        let mut points = Vec::with_capacity(k.pow(n as u32));
+        let mut digits = vec![0usize; n];
+        loop {
+            let detuning = digits.iter().map(|&d| scale * rule[d].0).collect();
+            let weight = digits.iter().map(|&d| rule[d].1).product();
+            points.push((detuning, weight));
+            let Some(q) = digits.iter().rposition(|&d| d + 1 < k) else {
+                break;
+            };
+            digits[q] += 1;
+            digits[q + 1..].iter_mut().for_each(|d| *d = 0);
+        }
+        // An endless free evolution (a = inf) leaves no rule accurate.
+        let error = rule_error(k, a);
+        Grid {
+            nodes: k,
+            error: if error.is_finite() { error } else { 1.0 },
+            points,
+        }
+    }
+
+    /// (per-qubit detuning in rad/ns, weight) of every point; weights sum to 1.
+    pub fn points(&self) -> &[(Vec<f64>, f64)] {
+        &self.points
+    }
+}
+
+/// The shot-averaged state: `run` executes a circuit on a fresh register of
+/// `n` qubits under `model` once per point of `grid`, and the states are
+/// averaged with the points' weights.
+pub fn averaged(n: usize, model: &Model, grid: &Grid, run: impl Fn(&mut Register)) -> Register {
+    let mut total: Option<Register> = None;
+    for (detuning, w) in grid.points() {
+        let mut r = Register::with_detuning(n, model.clone(), detuning.clone());
+        run(&mut r);
+        match &mut total {
+            None => total = Some(r.scaled(*w)),
+            Some(t) => t.add_scaled(&r, *w),
+        }
+    }
+    total.unwrap_or_else(|| Register::new(n, model.clone()))
 }
 
 /// U B U^dagger of one 2x2 block [00, 01, 10, 11].
@@ -896,22 +1161,31 @@ mod tests {
             }
         }
 
-        fn idle(r: &mut Register, q: usize, t_ns: f64) {
+        /// Relaxation for t_ns written out from T1, T2 and the residual
+        /// excited population, without the engine's Relax.
+        fn relax(r: &mut Register, q: usize, t_ns: f64) {
             if t_ns <= 0.0 {
                 return;
             }
             let (t1, t2, pe) = (r.model.t1_ns, r.model.t2_ns, r.model.p_excited);
             let gamma = 1.0 - (-t_ns / t1).exp();
             let lambda = (-t_ns * (1.0 / t2 - 0.5 / t1).max(0.0)).exp();
-            if gamma <= 0.0 && lambda >= 1.0 {
-                return;
-            }
             let coh = (1.0 - gamma).sqrt() * lambda;
             map_blocks(r, q, |b| {
                 let p00 = b[0].scale(1.0 - pe * gamma) + b[3].scale((1.0 - pe) * gamma);
                 let p11 = b[3].scale(1.0 - (1.0 - pe) * gamma) + b[0].scale(pe * gamma);
                 [p00, b[1].scale(coh), b[2].scale(coh), p11]
             });
+        }
+
+        /// Idling: relaxation, then the detuning's turn as a phase gate.
+        fn idle(r: &mut Register, q: usize, t_ns: f64) {
+            if t_ns <= 0.0 {
+                return;
+            }
+            relax(r, q, t_ns);
+            let phi = r.detuning[q] * t_ns;
+            unitary_1q(r, q, &phase(phi));
         }
 
         fn sync(r: &mut Register, qs: &[usize]) -> f64 {
@@ -926,7 +1200,8 @@ mod tests {
         fn pulse(r: &mut Register, q: usize, u: &U2) {
             let start = sync(r, &[q]);
             unitary_1q(r, q, u);
-            depolarize_1q(r, q, r.model.p1q);
+            relax(r, q, r.model.gate_1q_ns);
+            depolarize_1q(r, q, r.model.dep_1q);
             r.clock_ns[q] = start + r.model.gate_1q_ns;
         }
 
@@ -946,7 +1221,9 @@ mod tests {
                     r.rho[i * d + j] = old[pi * d + pj].scale(si * sj);
                 }
             }
-            depolarize_2q(r, a, b, r.model.p2q);
+            relax(r, a, r.model.gate_2q_ns);
+            relax(r, b, r.model.gate_2q_ns);
+            depolarize_2q(r, a, b, r.model.dep_2q);
             r.clock_ns[a] = start + r.model.gate_2q_ns;
             r.clock_ns[b] = start + r.model.gate_2q_ns;
         }
@@ -1097,9 +1374,13 @@ mod tests {
         for n in 1..=6 {
             for m in &models {
                 let mut got = random_state(n, m.clone(), &mut rng);
-                // Staggered clocks, so gates and barriers make qubits idle.
+                // Staggered clocks, so gates and barriers make qubits idle,
+                // and a detuning on every qubit, so idles turn the phase.
                 for c in got.clock_ns.iter_mut() {
                     *c = rng.random_range(0..4) as f64 * 150.0;
+                }
+                for d in got.detuning.iter_mut() {
+                    *d = (rng.random::<f64>() - 0.5) * 0.01;
                 }
                 let mut want = got.clone();
                 for step in 0..40 {
@@ -1286,5 +1567,171 @@ mod tests {
         assert!((r.shot_time_ns() - expect).abs() < 1e-9);
         assert_eq!(bitstring(0b011, 3), "011");
         assert_eq!(bitstring(0b100, 3), "100");
+    }
+
+    /// A register whose qubits start in |0> exactly (no residual excitation)
+    /// under `m`, holding a Bell pair of each system qubit q < n with its
+    /// reference qubit q + n.
+    fn choi_state(n: usize, m: &Model) -> Register {
+        let mut r = Register::new(
+            2 * n,
+            Model {
+                p_excited: 0.0,
+                ..m.clone()
+            },
+        );
+        let mut pair = Register::new(2 * n, m.ideal());
+        for q in 0..n {
+            pair.apply(&Op::H(q));
+            pair.apply(&Op::Cx(q, q + n));
+        }
+        r.rho.clone_from(&pair.rho);
+        r
+    }
+
+    /// Process fidelity of a noisy gate against its ideal unitary, from
+    /// the Choi state: <Phi| (U^dagger x I) (E x I)(Phi) (U x I) |Phi>.
+    fn process_fidelity(n: usize, m: &Model, gate: &Op) -> f64 {
+        let mut noisy = choi_state(n, m);
+        noisy.apply(gate);
+        let mut ideal = choi_state(n, &m.ideal());
+        ideal.apply(gate);
+        noisy.overlap(&ideal)
+    }
+
+    /// Relaxation during the gate composed with the derived depolarizing
+    /// part gives every physical gate the profile's published average
+    /// error r = d (1 - F) / (d + 1), whatever the residual excitation.
+    #[test]
+    fn every_physical_gate_has_the_published_average_error() {
+        for id in ["sim_local", "rigetti_forest", "ionq_cloud"] {
+            let noise = NoiseProfile::builtin(id).expect("builtin");
+            for guard in [true, false] {
+                let controls = ControlProfile {
+                    thermal_guard_enabled: guard,
+                    ..Default::default()
+                };
+                let m = Model::new(&noise, &controls);
+                for gate in [Op::X(0), Op::Ry(0, 0.3), Op::Pulse(0, hadamard())] {
+                    let r = 2.0 / 3.0 * (1.0 - process_fidelity(1, &m, &gate));
+                    assert!((r - noise.p1q).abs() < 1e-12, "{id} {gate:?}: {r}");
+                }
+                for gate in [Op::Cx(0, 1), Op::Cz(1, 0), Op::Swap(0, 1)] {
+                    let r = 4.0 / 5.0 * (1.0 - process_fidelity(2, &m, &gate));
+                    assert!((r - noise.p2q).abs() < 1e-12, "{id} {gate:?}: {r}");
+                }
+                // Virtual gates stay exact.
+                assert!((process_fidelity(1, &m, &Op::T(0)) - 1.0).abs() < 1e-12);
+            }
+        }
+    }
+
+    /// A model whose gates take no time and have no error, and whose
+    /// qubits start in |0>: only idles and the detuning act.
+    fn free_evolution_model() -> Model {
+        Model {
+            gate_1q_ns: 0.0,
+            dep_1q: 0.0,
+            p_excited: 0.0,
+            readout_p10: 0.0,
+            readout_p01: 0.0,
+            ..model()
+        }
+    }
+
+    fn p0_averaged(ops: &[Op], m: &Model) -> (f64, Grid) {
+        let grid = Grid::new(
+            m,
+            1,
+            ops.iter()
+                .map(|op| if let Op::Delay(_, t) = op { *t } else { 0.0 })
+                .sum(),
+        );
+        let r = averaged(1, m, &grid, |r| {
+            r.run(ops);
+            r.sync_all();
+        });
+        (r.populations()[0], grid)
+    }
+
+    /// Ramsey sees T2 and the quasi-static detuning: the envelope is
+    /// exp(-t/T2 - sigma^2 t^2 / 2), 1/e at T2*; an echo refocuses the
+    /// detuning and decays as exp(-t/T2) alone.
+    #[test]
+    fn quasi_static_detuning_dephases_ramsey_and_an_echo_refocuses_it() {
+        let noise = NoiseProfile::builtin("sim_local").expect("builtin");
+        let m = free_evolution_model();
+        let (t2, s) = (m.t2_ns, m.sigma_rad_per_ns);
+        assert!(s > 0.0);
+        for t in [0.3, 1.0, 2.0, 5.0].map(|f| f * noise.t2star_us * 1e3) {
+            let (ramsey, grid) = p0_averaged(&[Op::H(0), Op::Delay(0, t), Op::H(0)], &m);
+            let envelope = (-t / t2 - s * s * t * t / 2.0).exp();
+            assert!(grid.error <= QUADRATURE_TOLERANCE, "{grid:?}");
+            assert!(grid.nodes > 1 && grid.nodes <= MAX_NODES);
+            assert!(
+                (ramsey - (1.0 + envelope) / 2.0).abs() < 1e-9,
+                "t={t}: {ramsey} vs {envelope}"
+            );
+            let echo = [
+                Op::H(0),
+                Op::Delay(0, t / 2.0),
+                Op::X(0),
+                Op::Delay(0, t / 2.0),
+                Op::H(0),
+            ];
+            // x leaves |+> alone, so the echo ends in |0> like Ramsey.
+            let (echo_p0, _) = p0_averaged(&echo, &m);
+            let decay = (-t / t2).exp();
+            assert!(
+                (echo_p0 - (1.0 + decay) / 2.0).abs() < 1e-9,
+                "t={t}: {echo_p0}"
+            );
+        }
+        let at_t2star =
+            (-noise.t2star_us / noise.t2_us - s * s * (noise.t2star_us * 1e3).powi(2) / 2.0).exp();
+        assert!((at_t2star - (-1f64).exp()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn gauss_hermite_rules_integrate_the_gaussian_moments() {
+        for k in 1..=MAX_NODES {
+            let rule = &RULES[k - 1];
+            assert_eq!(rule.len(), k);
+            // E[x^(2j)] under exp(-x^2)/sqrt(pi) is (2j-1)!!/2^j, exact for 2j <= 2k-1.
+            let mut want = 1.0;
+            for j in 0..k {
+                let got: f64 = rule.iter().map(|&(x, w)| w * x.powi(2 * j as i32)).sum();
+                assert!(
+                    (got - want).abs() <= 1e-11 * want.max(1.0),
+                    "k={k} j={j}: {got} vs {want}"
+                );
+                want *= (2 * j + 1) as f64 / 2.0;
+            }
+            let odd: f64 = rule.iter().map(|&(x, w)| w * x.powi(3)).sum();
+            assert!(odd.abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn grids_are_fine_enough_until_the_work_cap() {
+        let m = model();
+        let dur = 3.0 * m.t2_ns;
+        // One qubit: as many nodes as the duration needs.
+        let one = Grid::new(&m, 1, dur);
+        assert!(one.error <= QUADRATURE_TOLERANCE && one.nodes > 4);
+        let total: f64 = one.points().iter().map(|p| p.1).sum();
+        assert!((total - 1.0).abs() < 1e-12);
+        // More qubits: the product grid within the work budget.
+        for (n, k) in [(2, 64), (3, 10), (4, 4), (5, 2), (6, 1), (9, 1)] {
+            let g = Grid::new(&m, n, dur);
+            assert_eq!(g.nodes, k.min(one.nodes), "n={n}");
+            assert_eq!(g.points().len(), g.nodes.pow(n as u32));
+            let total: f64 = g.points().iter().map(|p| p.1).sum();
+            assert!((total - 1.0).abs() < 1e-12, "n={n}");
+        }
+        // A short circuit needs few nodes; none without quasi-static noise.
+        assert!(Grid::new(&m, 3, 500.0).nodes < 6);
+        assert_eq!(Grid::new(&m.ideal(), 1, dur).nodes, 1);
+        assert_eq!(Grid::new(&m, 1, 0.0).points(), &[(vec![0.0], 1.0)]);
     }
 }

@@ -66,7 +66,7 @@ pub use registry::Preset;
 
 /// Names the physical model. Bump whenever any output for a given request
 /// and seed would change.
-pub const ENGINE_VERSION: &str = "synqc-dm-1";
+pub const ENGINE_VERSION: &str = "synqc-dm-2";
 
 /// Version of the KPI definitions table in docs/physics.md.
 pub const KPI_DEFINITIONS_VERSION: &str = "kpi-defs-1";

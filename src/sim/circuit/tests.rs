@@ -622,17 +622,16 @@ fn limits_are_enforced() {
 const MAX_NESTING_TEST: usize = 65;
 
 #[test]
-fn lowering_ten_qubits_at_the_op_limit_is_quick() {
-    // The parser and unroller must not be the bottleneck of a full-size run.
+fn lowering_ten_qubits_at_the_op_limit_unrolls_every_gate() {
+    // A full-size program unrolls completely (how long it takes is
+    // `synqc bench circuits`' to say, not a timed test's).
     let mut body = String::from("gate layer a, b { h a; cx a, b; rz(pi/8) b; u(0.1, 0.2, 0.3) a; }\n");
     for _ in 0..1600 {
         body.push_str("layer q[0], q[1];\n");
     }
     let src = v3(10, &body);
-    let t = std::time::Instant::now();
     let c = ok(&src);
     assert_eq!(c.ops.len(), 1600 * 6);
-    assert!(t.elapsed().as_secs_f64() < 2.0, "{:?}", t.elapsed());
 }
 
 /// Every op the engine has, for the round-trip property.

@@ -44,6 +44,7 @@ pub(in crate::sim) fn circuit(
         shot_ns: sim.shot_ns,
         exact: Some((noisy, pure.then_some(sim.state_fidelity))),
         executor_plant: None,
+        quadrature: Some((sim.grid.nodes, sim.grid.error)),
     };
     Ok(estimate(req, circuit, observed, &mut rng))
 }
@@ -89,6 +90,7 @@ pub fn circuit_from_counts(
         shot_ns: reference.shot_time_ns(),
         exact: None,
         executor_plant: Some(plant),
+        quadrature: None,
     };
     Ok(estimate(req, circuit, observed, &mut rng_for(req.seed)))
 }
@@ -107,7 +109,14 @@ struct Observed {
     exact: Option<(Vec<f64>, Option<f64>)>,
     /// physics_contract.plant when an executor ran it.
     executor_plant: Option<Value>,
+    /// On synqc's engine: the detuning grid's nodes per qubit and its
+    /// distance from the Gaussian average (engine::Grid).
+    quadrature: Option<(usize, f64)>,
 }
+
+/// A grid further than this from the Gaussian average of the quasi-static
+/// detuning is said in the result's warnings.
+const QUADRATURE_WARN_ABOVE: f64 = 1e-6;
 
 fn estimate(req: &SimRequest, circuit: &Circuit, obs: Observed, rng: &mut SimRng) -> SimOutcome {
     let n = circuit.qubits;
@@ -139,6 +148,16 @@ fn estimate(req: &SimRequest, circuit: &Circuit, obs: Observed, rng: &mut SimRng
         "quantum_registers": regs(&circuit.qregs),
         "openqasm_version": circuit.version,
     });
+    if let Some((nodes, error)) = obs.quadrature {
+        artifacts["quadrature"] = json!({"nodes_per_qubit": nodes, "error": error});
+        if error > QUADRATURE_WARN_ABOVE {
+            warnings.push(format!(
+                "quasi-static dephasing is averaged over {nodes} detuning value(s) per qubit on this \
+                 {n}-qubit circuit, a coarser grid than its duration needs: coherences that dephase \
+                 freely may be off by up to {error:.1e} (docs/physics.md \"Quasi-static dephasing\")"
+            ));
+        }
+    }
     match &obs.exact {
         // <psi|rho|psi> is the state fidelity only against a pure
         // reference. Without reset the noise-free run is unitary from

@@ -9,7 +9,7 @@ use super::{
     state_fidelity_kpi, trace, Parts, BACKACTION_WARN,
 };
 use crate::controls::ControlProfile;
-use crate::sim::engine::{Model, Op, Register};
+use crate::sim::engine::{Grid, Model, Op, Register};
 use crate::sim::estimators::{bootstrap_counts, dist_fidelity, multinomial, rng_for, spread, SimRng};
 use crate::sim::{SimError, SimOutcome, SimRequest};
 
@@ -45,15 +45,35 @@ fn dpd_state(model: &Model, c: &ControlProfile, gain: f64) -> DpdState {
     use std::f64::consts::FRAC_PI_2;
     let kappa = c.probe_kappa();
     let window = c.effective_probe_window_ns();
-    let mut reg = Register::new(1, model.clone());
-    reg.apply(&Op::Rx(0, FRAC_PI_2));
-    let backaction = reg.probe_backaction(0, kappa);
-    let mut branches = reg.probe(0, kappa, window);
-    for (k, b) in branches.iter_mut().enumerate() {
-        b.apply(&Op::Rx(0, gain * dpd_correction_angle(kappa, k)));
-        b.apply(&Op::Rx(0, FRAC_PI_2));
-        b.sync_all();
+    // One shot at a given detuning: the state the probe meets, and the two
+    // probe branches after the feedback and the second drive.
+    let shot = |mut reg: Register| -> (Register, [Register; 2]) {
+        reg.apply(&Op::Rx(0, FRAC_PI_2));
+        let mut branches = reg.probe(0, kappa, window);
+        for (k, b) in branches.iter_mut().enumerate() {
+            b.apply(&Op::Rx(0, gain * dpd_correction_angle(kappa, k)));
+            b.apply(&Op::Rx(0, FRAC_PI_2));
+            b.sync_all();
+        }
+        (reg, branches)
+    };
+    // The noise-free shot has the same durations: it sets the detuning grid.
+    let duration = shot(Register::new(1, model.ideal())).1[0].duration_ns();
+    let grid = Grid::new(model, 1, duration);
+    let mut average: Option<(Register, [Register; 2])> = None;
+    for (detuning, w) in grid.points() {
+        let (met, branches) = shot(Register::with_detuning(1, model.clone(), detuning.clone()));
+        match &mut average {
+            None => average = Some((met.scaled(*w), branches.map(|b| b.scaled(*w)))),
+            Some((m, b)) => {
+                m.add_scaled(&met, *w);
+                b[0].add_scaled(&branches[0], *w);
+                b[1].add_scaled(&branches[1], *w);
+            }
+        }
     }
+    let (met, branches) = average.expect("a grid has at least one point");
+    let backaction = met.probe_backaction(0, kappa);
     let loop_ns = window + model.gate_1q_ns;
     let total = branches[0].shot_time_ns();
     let mut joint = Vec::with_capacity(4);

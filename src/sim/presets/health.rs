@@ -414,7 +414,7 @@ pub(in crate::sim) fn from_counts(
     Ok(estimate(req, &plan, &model, obs))
 }
 
-fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> SimOutcome {
+fn estimate(req: &SimRequest, plan: &Plan, _model: &Model, mut obs: Observed) -> SimOutcome {
     let (proto, group, circs) = (plan.proto, &plan.group, &plan.circs);
     let reduced = proto != FULL;
     let nc = circs.len() as u64;
@@ -552,7 +552,7 @@ fn estimate(req: &SimRequest, plan: &Plan, model: &Model, mut obs: Observed) -> 
             "fit_curve_to_0": rb_fit,
             "fit": {"a": fits.rb.a, "p": fits.rb.p, "b": fits.rb.b, "epc": epc,
                     "model": "P0 = B + A p^m (to |0>), B - A p^m (to |1>), shared A, p, B"},
-            "epc_implied_by_p1q": model.p1q / 2.0,
+            "epc_implied_by_p1q": req.plant.noise.p1q,
             "sequences": rb_seqs,
         },
         "circuits": nc,

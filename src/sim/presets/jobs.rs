@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::observed::CircuitJob;
 use super::simulate;
 use crate::sim::estimators::multinomial;
-use crate::sim::{SimError, SimOutcome, SimRequest};
+use crate::sim::{Plant, SimError, SimOutcome, SimRequest};
 
 /// Counts for job `i` sampled on synqc's engine while the run's other jobs
 /// go to an executor (backend_compare's half on a simulated target): from
@@ -26,14 +26,23 @@ use crate::sim::{SimError, SimOutcome, SimRequest};
 /// seeded from the run's seed and the job's position, so a seed still
 /// fixes the counts.
 pub fn sample_on_engine(req: &SimRequest, i: usize, job: &CircuitJob) -> Vec<u64> {
-    let plant = match &req.compare_with {
-        Some(other) if job.target == other.target && job.target != req.plant.target => other,
-        _ => &req.plant,
-    };
-    let sim = simulate(job.qubits, &job.ops, &super::model_of(plant, &req.controls));
+    let sim = simulate(
+        job.qubits,
+        &job.ops,
+        &super::model_of(plant_of(req, job), &req.controls),
+    );
     let mut rng =
         crate::sim::estimators::rng_for(req.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     multinomial(&mut rng, job.shots, &sim.dist)
+}
+
+/// The plant a job of `req` runs on: backend_compare's second half runs on
+/// compare_with, everything else on the run's own target.
+pub(super) fn plant_of<'a>(req: &'a SimRequest, job: &CircuitJob) -> &'a Plant {
+    match &req.compare_with {
+        Some(other) if job.target == other.target && job.target != req.plant.target => other,
+        _ => &req.plant,
+    }
 }
 
 /// The circuits `req` runs, in order; for backend_compare the first half

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::engine::{bitstring, Model, Op, Register};
+use super::engine::{averaged, bitstring, Grid, Model, Op, Register};
 use super::estimators::{bootstrap_counts, dist_fidelity, pool_off_support, spread, SimRng, Spread};
 use super::{
     KpiDetail, Kpis, NoiseProfile, Plant, Preset, Shots, SimError, SimOutcome, SimRequest, TraceStep,
@@ -187,12 +187,16 @@ pub fn noise_params(plant: &Plant, c: &ControlProfile) -> Value {
 fn noise_json(plant: &Plant, c: &ControlProfile) -> Value {
     let m = model_of(plant, c);
     json!({
-        "model": "kraus_gad_dephasing_depolarizing_readout_v1",
+        "model": "kraus_gad_dephasing_quasistatic_depolarizing_readout_v2",
         "params": {
             "t1_us": plant.noise.t1_us,
             "t2_us": plant.noise.t2_us,
-            "p1q": m.p1q,
-            "p2q": m.p2q,
+            "t2star_us": plant.noise.t2star_us,
+            "p1q": plant.noise.p1q,
+            "p2q": plant.noise.p2q,
+            "depolarizing_1q": m.dep_1q,
+            "depolarizing_2q": m.dep_2q,
+            "detuning_sigma_rad_per_ns": m.sigma_rad_per_ns,
             "readout_p10": m.readout_p10,
             "readout_p01": m.readout_p01,
             "residual_excited_population": m.p_excited,
@@ -203,9 +207,11 @@ fn noise_json(plant: &Plant, c: &ControlProfile) -> Value {
             "thermal_guard_enabled": c.thermal_guard_enabled,
         },
         "descriptor": "generalized amplitude damping (gamma = 1 - exp(-t/T1)) and pure dephasing \
-            (coherences ~ exp(-t/T2)) while idle on the critical path; depolarizing after each \
-            physical gate (p1q, p2q); virtual Z-type gates are exact; per-qubit readout confusion \
-            on the outcome distribution",
+            (coherences ~ exp(-t/T2)) while idle on the critical path and for every physical \
+            gate's duration; quasi-static Gaussian detuning (T2*) during free evolution, averaged \
+            over a Gauss-Hermite grid; after each physical gate a depolarizing channel derived so \
+            that the gate's average infidelity is the published p1q or p2q; virtual Z-type gates \
+            are exact; per-qubit readout confusion on the outcome distribution",
     })
 }
 
@@ -326,26 +332,83 @@ fn dist_map(p: &[f64], n: usize) -> BTreeMap<String, f64> {
 }
 
 /// One simulated circuit: its outcome distribution, the ideal one, the
-/// state fidelity before readout and the modeled time of a shot.
+/// state fidelity before readout, the modeled time of a shot and the
+/// detuning grid its shots were averaged over.
 struct Simulated {
     pub dist: Vec<f64>,
     pub ideal: Vec<f64>,
     pub state_fidelity: f64,
     pub shot_ns: f64,
+    pub grid: Grid,
 }
 
+/// The noise-free run comes first: it has the same durations, so it says
+/// how long the circuit is, which sets how fine the detuning grid must be.
 fn simulate(n: usize, ops: &[Op], model: &Model) -> Simulated {
-    let mut noisy = Register::new(n, model.clone());
-    noisy.run(ops);
-    noisy.sync_all();
     let mut ideal = Register::new(n, model.ideal());
     ideal.run(ops);
+    let grid = Grid::new(model, n, ideal.duration_ns());
+    let noisy = averaged(n, model, &grid, |r| {
+        r.run(ops);
+        r.sync_all();
+    });
     Simulated {
         dist: noisy.readout_distribution(),
         ideal: ideal.populations(),
         state_fidelity: noisy.overlap(&ideal),
         shot_ns: noisy.shot_time_ns(),
+        grid,
     }
+}
+
+/// One circuit of a preset as synqc's engine simulates it: what the Qiskit
+/// Aer cross-check compares, circuit by circuit (`synqc physics circuits`).
+pub struct ExactCircuit {
+    pub job: CircuitJob,
+    /// Exact outcome distribution, readout confusion included; index =
+    /// engine basis index (qubit 0 the most significant bit).
+    pub dist: Vec<f64>,
+    /// The noise-free distribution of the same circuit.
+    pub ideal: Vec<f64>,
+    /// Gauss-Hermite nodes per qubit of the detuning grid, and how far
+    /// that grid is from the Gaussian average ([`Grid`]).
+    pub nodes: usize,
+    pub quadrature_error: f64,
+}
+
+/// Every circuit `req` runs, simulated on its plant's model (the latency
+/// preset's is one X on qubit 0, without the loop it measures around it).
+/// dpd_demo's is the two-qubit form it sends to an executor, its probe an
+/// ancilla; on the engine it runs the probe instrument itself.
+pub fn exact_circuits(req: &SimRequest) -> Result<Vec<ExactCircuit>, SimError> {
+    validate(req)?;
+    let jobs = match req.preset {
+        Preset::Latency => vec![CircuitJob {
+            name: "latency_x".into(),
+            target: req.plant.target.clone(),
+            qubits: 1,
+            ops: vec![Op::X(0)],
+            shots: req.shots,
+        }],
+        _ => req.preset.jobs(req)?,
+    };
+    Ok(jobs
+        .into_iter()
+        .map(|job| {
+            let sim = simulate(
+                job.qubits,
+                &job.ops,
+                &model_of(jobs::plant_of(req, &job), &req.controls),
+            );
+            ExactCircuit {
+                dist: sim.dist,
+                ideal: sim.ideal,
+                nodes: sim.grid.nodes,
+                quadrature_error: sim.grid.error,
+                job,
+            }
+        })
+        .collect())
 }
 
 /// Distribution fidelity of sampled counts with its multinomial bootstrap.
