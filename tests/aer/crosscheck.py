@@ -6,11 +6,10 @@ result's exact noisy distribution (artifacts.noisy_distribution) with the
 one the Aer executor computes from the same program and the noise
 parameters the result reports (result.noise.params), the quasi-static
 detuning averaged over the K nodes the result reports
-(artifacts.quadrature_nodes; absent, the executor's K by the same rule);
-likewise the
-noise-free expected_distribution with Aer under the ideal model. Two
-independent simulators of the same model must agree to 1e-9 on every
-outcome.
+(artifacts.quadrature.nodes_per_qubit; absent, the executor's K by the
+same rule); likewise the noise-free expected_distribution with Aer under
+the ideal model. Two independent simulators of the same model must agree
+to 1e-9 on every outcome.
 
 Circuits: (a) seeded random circuits on 1 to 5 qubits over the whole
 language (every gate, defined gates, delay, barrier, reset, OpenQASM 2 and
@@ -159,9 +158,7 @@ def main():
             counts = result["kpis"]["raw_counts"]
             # The engine's K when the result reports it; else the executor
             # applies the same rule to the same circuit.
-            nodes = (result.get("artifacts") or {}).get("quadrature_nodes")
-            if isinstance(nodes, list):  # one per circuit: a circuit run has one
-                nodes = nodes[0]
+            nodes = ((result.get("artifacts") or {}).get("quadrature") or {}).get("nodes_per_qubit")
             aer = ex.exact_distribution(qasm, params, nodes=nodes)
             aer_ideal = ex.exact_distribution(qasm, ideal(params))
         except Exception as e:  # a result without the fields, or a program Aer refuses
