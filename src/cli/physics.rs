@@ -177,17 +177,25 @@ fn control_profile(pairs: &[String]) -> Result<ControlProfile, String> {
     };
     for pair in pairs {
         let Some((key, text)) = pair.split_once('=') else {
-            return Err(format!("--control takes key=value, not '{pair}'; for example --control drive_bias=1.08"));
+            return Err(format!(
+                "--control takes key=value, not '{pair}'; for example --control drive_bias=1.08"
+            ));
         };
         if !fields.contains_key(key) {
             let known: Vec<&str> = fields.keys().map(String::as_str).collect();
-            return Err(format!("unknown control '{key}'; name one of {}", known.join(", ")));
+            return Err(format!(
+                "unknown control '{key}'; name one of {}",
+                known.join(", ")
+            ));
         }
         let v = serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
         fields.insert(key.to_string(), v);
     }
-    let controls: ControlProfile =
-        serde_json::from_value(value).map_err(|e| format!("--control: {e}; give numbers for numeric controls and true or false for thermal_guard_enabled"))?;
+    let controls: ControlProfile = serde_json::from_value(value).map_err(|e| {
+        format!(
+            "--control: {e}; give numbers for numeric controls and true or false for thermal_guard_enabled"
+        )
+    })?;
     let bad = controls.validate("");
     if let Some(first) = bad.first() {
         return Err(format!("--control {} {}", first.loc, first.msg));
