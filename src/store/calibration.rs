@@ -127,7 +127,14 @@ pub struct ProfileVersion {
     /// The version whose values it restored, if a revert.
     pub reverted_to: Option<u32>,
     pub t1_us: f64,
+    /// The echo (Markovian) T2.
     pub t2_us: f64,
+    /// The Ramsey T2*. Absent (null) in a version stored before profiles
+    /// had one: that version runs with the configured T2*/T2 ratio
+    /// applied to its `t2_us` ([`crate::targets::Calibrated`]).
+    #[serde(default)]
+    pub t2star_us: Option<f64>,
+    /// The published single-qubit gate error (average gate infidelity).
     pub p1q: f64,
 }
 
@@ -138,6 +145,7 @@ impl ProfileVersion {
             version: self.version,
             t1_us: self.t1_us,
             t2_us: self.t2_us,
+            t2star_us: self.t2star_us,
             p1q: self.p1q,
         }
     }
@@ -149,6 +157,7 @@ pub struct NewProfile {
     pub reverted_to: Option<u32>,
     pub t1_us: f64,
     pub t2_us: f64,
+    pub t2star_us: f64,
     pub p1q: f64,
 }
 
@@ -229,6 +238,7 @@ impl Store {
                 reverted_to: new.reverted_to,
                 t1_us: new.t1_us,
                 t2_us: new.t2_us,
+                t2star_us: Some(new.t2star_us),
                 p1q: new.p1q,
             };
             tx.insert(count_key, &u64::from(v.version).to_be_bytes())?;
