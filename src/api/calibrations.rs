@@ -305,3 +305,53 @@ pub async fn write_back(mut req: Request<State>) -> Result<Response, ApiError> {
     answer["adjustments"] = json!(adjustments);
     Ok(json_response(StatusCode::Ok, &answer))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cal(star: f64, star_ci: Option<[f64; 2]>, echo: f64, echo_ci: Option<[f64; 2]>) -> Calibration {
+        let f = |value: f64| Fitted { value, ci95: None };
+        Calibration {
+            run_id: RunId([7; 16]),
+            hardware_target: "sim_local".into(),
+            calibrated_at: 1.0,
+            t1_us: f(120.0),
+            t2star_us: Fitted {
+                value: star,
+                ci95: star_ci,
+            },
+            t2echo_us: Fitted {
+                value: echo,
+                ci95: echo_ci,
+            },
+            epc: f(5e-4),
+        }
+    }
+
+    #[test]
+    fn a_t2star_above_t2echo_is_capped_within_the_intervals_and_refused_beyond() {
+        // Below T2echo: taken as fitted, nothing to say.
+        let ok = written_t2star(&cal(60.0, None, 90.0, None)).expect("physical");
+        assert_eq!(ok, (60.0, None));
+        // Above, but the intervals overlap: T2* = T2echo, and a note.
+        let (t2star, note) =
+            written_t2star(&cal(92.0, Some([85.0, 99.0]), 90.0, Some([84.0, 96.0]))).expect("consistent");
+        assert_eq!(t2star, 90.0);
+        assert!(note.is_some_and(|n| n.contains("T2* = T2echo")));
+        // Above beyond both intervals, or with no interval to judge by: refused.
+        for c in [
+            cal(120.0, Some([110.0, 130.0]), 90.0, Some([84.0, 96.0])),
+            cal(92.0, None, 90.0, Some([84.0, 96.0])),
+        ] {
+            match written_t2star(&c) {
+                Err(ApiError::Invalid(fields)) => {
+                    assert_eq!(fields.len(), 1);
+                    let text = format!("{fields:?}");
+                    assert!(text.contains("from_run") && text.contains("nothing was changed"), "{text}");
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+    }
+}

@@ -206,3 +206,69 @@ fn a_restore_rebuilds_history_and_latest_from_the_backup() {
         .expect("latest");
     assert_eq!(latest.run_id, second.id);
 }
+
+fn new_profile(t2star_us: f64) -> NewProfile {
+    NewProfile {
+        from_run: None,
+        reverted_to: Some(0),
+        t1_us: 100.0,
+        t2_us: 80.0,
+        t2star_us,
+        p1q: 1e-3,
+    }
+}
+
+#[test]
+fn profile_versions_number_in_order_and_survive_a_reopen_with_their_t2star() {
+    let dir = TempDir::new("profile-versions");
+    let store = Store::open(dir.path(), budget()).expect("open");
+    let t0 = crate::clock::now_ms();
+    let first = store
+        .add_profile_version("sim_local", &new_profile(50.0), t0)
+        .expect("write");
+    let second = store
+        .add_profile_version("sim_local", &new_profile(60.0), t0 + 1)
+        .expect("write");
+    store
+        .add_profile_version("ibm_quantum", &new_profile(70.0), t0 + 2)
+        .expect("write");
+    assert_eq!((first.version, second.version), (1, 2));
+    assert_eq!(second.t2star_us, Some(60.0));
+    Store::close_with_snapshot(store, std::time::Duration::from_secs(5)).expect("close");
+    let store = Store::open(dir.path(), budget()).expect("reopen");
+    assert_eq!(
+        store.profile_versions("sim_local").expect("read"),
+        [first, second.clone()]
+    );
+    let current = store.current_profiles().expect("read");
+    assert_eq!(current.len(), 2);
+    assert_eq!(current.iter().find(|p| p.hardware_target == "sim_local"), Some(&second));
+    assert_eq!(second.calibrated().t2star_us, Some(60.0));
+}
+
+/// A version as the store wrote it before profiles had a T2*: it still
+/// loads, and runs with the configured T2*/T2 ratio on its T2.
+#[test]
+fn a_profile_version_stored_before_t2star_loads_and_keeps_the_configured_ratio() {
+    let dir = TempDir::new("profile-versions-v1");
+    let store = Store::open(dir.path(), budget()).expect("open");
+    let stored = json!({
+        "hardware_target": "sim_local", "version": 1, "set_at": 1767225600.5,
+        "from_run": null, "reverted_to": 0, "t1_us": 110.0, "t2_us": 75.0, "p1q": 0.001,
+    });
+    store
+        .calibrations
+        .insert(
+            [&profile_prefix("sim_local")[..], &1u32.to_be_bytes()].concat(),
+            serde_json::to_vec(&stored).expect("json"),
+        )
+        .expect("insert");
+    let versions = store.profile_versions("sim_local").expect("read");
+    assert_eq!(versions.len(), 1);
+    assert_eq!((versions[0].t2_us, versions[0].t2star_us), (75.0, None));
+    let base = crate::sim::NoiseProfile::builtin("sim_local").expect("sim_local");
+    let profile = versions[0].calibrated().apply(&base);
+    assert_eq!((profile.t1_us, profile.t2_us, profile.p1q), (110.0, 75.0, 0.001));
+    assert!((profile.t2star_us - 75.0 * base.t2star_us / base.t2_us).abs() < 1e-9);
+    assert_eq!(store.current_profiles().expect("read"), versions);
+}
