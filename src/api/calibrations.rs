@@ -348,7 +348,10 @@ mod tests {
                 Err(ApiError::Invalid(fields)) => {
                     assert_eq!(fields.len(), 1);
                     let text = format!("{fields:?}");
-                    assert!(text.contains("from_run") && text.contains("nothing was changed"), "{text}");
+                    assert!(
+                        text.contains("from_run") && text.contains("nothing was changed"),
+                        "{text}"
+                    );
                 }
                 other => panic!("expected a refusal, got {other:?}"),
             }

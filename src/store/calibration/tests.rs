@@ -242,7 +242,10 @@ fn profile_versions_number_in_order_and_survive_a_reopen_with_their_t2star() {
     );
     let current = store.current_profiles().expect("read");
     assert_eq!(current.len(), 2);
-    assert_eq!(current.iter().find(|p| p.hardware_target == "sim_local"), Some(&second));
+    assert_eq!(
+        current.iter().find(|p| p.hardware_target == "sim_local"),
+        Some(&second)
+    );
     assert_eq!(second.calibrated().t2star_us, Some(60.0));
 }
 
