@@ -326,6 +326,7 @@ mod tests {
                 ci95: echo_ci,
             },
             epc: f(5e-4),
+            readout_assignment_fidelity: None,
         }
     }
 

@@ -31,12 +31,24 @@ fn record(store: &Store, preset: &str, target: &str) -> RunRecord {
     .expect("a run record")
 }
 
+fn kpi(name: &str, value: f64) -> serde_json::Value {
+    json!({"name": name, "value": value, "ci95": [value * 0.9, value * 1.1]})
+}
+
+/// A health result as before noise model v2: no readout assignment fidelity.
 fn result(t1: f64) -> ResultDoc {
-    let kpi =
-        |name: &str, value: f64| json!({"name": name, "value": value, "ci95": [value * 0.9, value * 1.1]});
     ResultDoc::new(&json!({"kpi_details": [
         kpi("fidelity", 0.99), kpi("epc", 0.01), kpi("t1_us", t1),
         kpi("t2star_us", t1 / 2.0), kpi("t2echo_us", t1 * 0.8),
+    ]}))
+}
+
+/// A v2 health result, which measures the readout assignment fidelity too.
+fn result_v2(t1: f64) -> ResultDoc {
+    ResultDoc::new(&json!({"kpi_details": [
+        kpi("fidelity", 0.99), kpi("epc", 0.01), kpi("t1_us", t1),
+        kpi("t2star_us", t1 / 2.0), kpi("t2echo_us", t1 * 0.8),
+        kpi("readout_assignment_fidelity", 0.97),
     ]}))
 }
 
@@ -82,7 +94,7 @@ fn health_finishes_write_history_and_latest_in_order() {
     let other = run_to_end(
         &store,
         record(&store, "health", "sim_local"),
-        Some(result(50.0)),
+        Some(result_v2(50.0)),
         t0 + 10,
     );
     // Not calibrations: another preset, and a health run without fits.
@@ -102,6 +114,18 @@ fn health_finishes_write_history_and_latest_in_order() {
     assert_eq!(latest.t1_us.value, 80.0);
     assert_eq!(latest.t2echo_us.ci95, Some([64.0 * 0.9, 64.0 * 1.1]));
     assert_eq!(latest.calibrated_at, (t0 + 5) as f64 / 1000.0);
+    assert_eq!(latest.readout_assignment_fidelity, None);
+    let measured = store
+        .latest_calibration("sim_local")
+        .expect("read")
+        .expect("latest");
+    assert_eq!(
+        measured.readout_assignment_fidelity,
+        Some(Fitted {
+            value: 0.97,
+            ci95: Some([0.97 * 0.9, 0.97 * 1.1])
+        })
+    );
     let ids = |v: Vec<Calibration>| v.iter().map(|c| c.run_id).collect::<Vec<_>>();
     assert_eq!(
         ids(store.calibration_history(None, 10).expect("list")),
@@ -274,4 +298,17 @@ fn a_profile_version_stored_before_t2star_loads_and_keeps_the_configured_ratio()
     assert_eq!((profile.t1_us, profile.t2_us, profile.p1q), (110.0, 75.0, 0.001));
     assert!((profile.t2star_us - 75.0 * base.t2star_us / base.t2_us).abs() < 1e-9);
     assert_eq!(store.current_profiles().expect("read"), versions);
+}
+
+/// An entry as the store wrote it before health measured readout: it
+/// still decodes, without that value.
+#[test]
+fn a_calibration_entry_stored_before_readout_fidelity_decodes() {
+    let fit = json!({"value": 1.0, "ci95": null});
+    let stored = json!({
+        "run_id": RunId([1; 16]), "hardware_target": "sim_local", "calibrated_at": 2.5,
+        "t1_us": fit, "t2star_us": fit, "t2echo_us": fit, "epc": fit,
+    });
+    let c = Calibration::decode(&serde_json::to_vec(&stored).expect("json")).expect("decodes");
+    assert_eq!((c.calibrated_at, c.readout_assignment_fidelity), (2.5, None));
 }
