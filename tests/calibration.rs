@@ -45,6 +45,11 @@ fn assert_gauges_show(s: &Server, run: &Value) {
         ("synqc_calibration_t2star_seconds", "t2star_us", 1e-6),
         ("synqc_calibration_t2echo_seconds", "t2echo_us", 1e-6),
         ("synqc_calibration_epc", "epc", 1.0),
+        (
+            "synqc_calibration_readout_assignment_fidelity",
+            "readout_assignment_fidelity",
+            1.0,
+        ),
     ] {
         let (got, want) = (gauge(s, metric, target), kpi(run, kpi_name) * scale);
         assert!(
