@@ -1682,10 +1682,7 @@ mod tests {
             // x leaves |+> alone, so the echo ends in |0> like Ramsey.
             let (echo_p0, _) = p0_averaged(&echo, &m);
             let decay = (-t / t2).exp();
-            assert!(
-                (echo_p0 - (1.0 + decay) / 2.0).abs() < 1e-9,
-                "t={t}: {echo_p0}"
-            );
+            assert!((echo_p0 - (1.0 + decay) / 2.0).abs() < 1e-9, "t={t}: {echo_p0}");
         }
         let at_t2star =
             (-noise.t2star_us / noise.t2_us - s * s * (noise.t2star_us * 1e3).powi(2) / 2.0).exp();
