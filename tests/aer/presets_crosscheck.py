@@ -8,8 +8,9 @@ the OpenQASM 3 an executor is sent, the noise parameters of its target,
 the quadrature's node count K and the engine's exact outcome distribution.
 The Aer executor computes the same circuit's exact density-matrix
 distribution under the same parameters and K; the two must agree to 1e-9
-on every outcome, as must the noise-free distributions, and the executor's
-own K rule must give the engine's K.
+on every outcome, as must the noise-free distributions; the executor's
+own K rule must give the engine's K, and the depolarizing and detuning
+parameters synqc sends must follow from the profile it sends beside them.
 
 One known limit is reported, not compared: with drive_bias != 1 a
 calibrated Clifford pulse (health's RB circuits) over-rotates about its own
@@ -33,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from crosscheck import TOLERANCE, ideal  # noqa: E402
-from test_executor import ex, max_diff  # noqa: E402
+from test_executor import derived, ex, max_diff  # noqa: E402
 
 PRESETS = ["hello_quantum_sim", "health", "latency", "backend_compare", "dpd_demo", "grover_demo"]
 TARGETS = ["sim_local", "ibm_quantum", "aws_braket", "rigetti_forest", "azure_quantum", "ionq_cloud"]
@@ -115,6 +116,12 @@ def main():
                                 f"(duration {low.duration_ns} ns, sigma {low.sigma})")
             if abs(low.quadrature_error - c["quadrature_error"]) > 1e-12:
                 problems.append(f"quadrature error: synqc {c['quadrature_error']}, Aer side {low.quadrature_error}")
+            # The derived parameters synqc sends, against the model's rules
+            # recomputed from the profile it sends beside them.
+            for key, want in zip(("depolarizing_1q", "depolarizing_2q", "detuning_sigma_rad_per_ns"),
+                                 derived(params)):
+                if abs(params[key] - want) > 1e-12 * max(1.0, abs(want)):
+                    problems.append(f"noise_params.{key} is {params[key]!r}; the model's rule gives {want!r}")
             if problems:
                 failures.append(f"{where}: {'; '.join(problems)}\n{c['qasm']}")
 
