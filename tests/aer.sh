@@ -55,7 +55,7 @@ finish() {
   local p failed=0
   echo "=== aer: summary"
   # Each runner's own summary line, then each part's outcome.
-  cat "$TMP"/part.*.log 2>/dev/null | grep -E '^aer [a-z ()]+: [0-9]+ ' || true
+  cat "$TMP"/part.*.log 2>/dev/null | grep -E '^aer [a-z0-9 ()]+: [0-9]+ ' || true
   for p in "${parts[@]}"; do
     echo "$p"
     [[ $p == FAILED* ]] && failed=$((failed + 1))
