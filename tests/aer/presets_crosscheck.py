@@ -115,7 +115,8 @@ def main():
                 problems.append(f"K: synqc {k}, the executor's rule {own_k} "
                                 f"(duration {low.duration_ns} ns, sigma {low.sigma})")
             if abs(low.quadrature_error - c["quadrature_error"]) > 1e-12:
-                problems.append(f"quadrature error: synqc {c['quadrature_error']}, Aer side {low.quadrature_error}")
+                problems.append(f"quadrature error: synqc {c['quadrature_error']}, "
+                                f"Aer side {low.quadrature_error}")
             # The derived parameters synqc sends, against the model's rules
             # recomputed from the profile it sends beside them.
             for key, want in zip(("depolarizing_1q", "depolarizing_2q", "detuning_sigma_rad_per_ns"),

@@ -53,7 +53,8 @@ NOISELESS = dict(t1_us=None, t2_us=None, t2star_us=None, p1q=0.0, p2q=0.0, reado
                  readout_ns=1000.0, drive_bias=1.0, thermal_guard_enabled=True)
 # sim_local's profile (guard on), and a harsher one with a miscalibrated
 # drive and the guard off; as_sent() adds the derived keys synqc sends.
-SIM_LOCAL = dict(t1_us=120.0, t2_us=90.0, t2star_us=60.0, p1q=5e-4, p2q=8e-3, readout_p10=0.01, readout_p01=0.02,
+SIM_LOCAL = dict(t1_us=120.0, t2_us=90.0, t2star_us=60.0, p1q=5e-4, p2q=8e-3,
+                 readout_p10=0.01, readout_p01=0.02,
                  residual_excited_population=0.002, gate_1q_ns=35.0, gate_2q_ns=300.0,
                  readout_ns=1000.0, drive_bias=1.0, thermal_guard_enabled=True)
 HARSH = dict(t1_us=20.0, t2_us=15.0, t2star_us=8.0, p1q=2e-3, p2q=3e-2, readout_p10=0.05, readout_p01=0.07,
