@@ -10,8 +10,8 @@ use synqc::config::Config;
 use synqc::controls::ControlProfile;
 use synqc::say;
 use synqc::sim::circuit::to_qasm3;
-use synqc::sim::presets::{exact_circuits, ideal_twin, noise_params, IDEAL_TWIN};
-use synqc::sim::{Plant, Preset, SimRequest, ENGINE_VERSION};
+use synqc::sim::presets::{exact_circuits, ideal_twin, noise_params, plant_of, IDEAL_TWIN};
+use synqc::sim::{Preset, SimRequest, ENGINE_VERSION};
 use synqc::targets::Targets;
 
 use super::flags::{no_leftovers, number, parse_flags, take};
@@ -71,7 +71,7 @@ fn circuits(args: &[String]) -> Result<(), String> {
         allow_provider_simulation: true,
         ..Config::default()
     });
-    let plant_of = |id: &str| {
+    let target_plant = |id: &str| {
         targets.plant(id).unwrap_or_else(|_| {
             refuse(format!(
                 "unknown target '{id}'; name one of {}",
@@ -79,14 +79,14 @@ fn circuits(args: &[String]) -> Result<(), String> {
             ))
         })
     };
-    let plant = plant_of(&target);
+    let plant = target_plant(&target);
     let compare = (preset == Preset::BackendCompare).then(|| {
         match compare_with
             .as_deref()
             .or_else(|| targets.default_compare(&target))
         {
             Some(IDEAL_TWIN) | None => ideal_twin(&plant),
-            Some(id) => plant_of(id),
+            Some(id) => target_plant(id),
         }
     });
     let controls = control_profile(&controls).unwrap_or_else(|why| refuse(why));
@@ -109,10 +109,7 @@ fn circuits(args: &[String]) -> Result<(), String> {
         .iter()
         .map(|c| {
             let job = &c.job;
-            let plant: &Plant = match &req.compare_with {
-                Some(other) if job.target == other.target && job.target != req.plant.target => other,
-                _ => &req.plant,
-            };
+            let plant = plant_of(&req, job);
             let measured: Vec<usize> = (0..job.qubits).collect();
             json!({
                 "name": job.name,
