@@ -19,7 +19,7 @@ pub(super) use dpd::dpd;
 pub(super) use grover::grover;
 pub(super) use health::health;
 pub(super) use hello::hello;
-pub use jobs::{preset_circuits, preset_from_counts, sample_on_engine, validate};
+pub use jobs::{plant_of, preset_circuits, preset_from_counts, sample_on_engine, validate};
 pub(super) use latency::latency;
 pub use latency::{latency_probes, LATENCY_MAX_PROBES, LATENCY_MIN_PROBES, LATENCY_SHOTS_PER_PROBE};
 pub use observed::CircuitJob;
@@ -534,7 +534,7 @@ pub fn exact_circuits(req: &SimRequest) -> Result<Vec<ExactCircuit>, SimError> {
             let sim = simulate(
                 job.qubits,
                 &job.ops,
-                &model_of(jobs::plant_of(req, &job), &req.controls),
+                &model_of(plant_of(req, &job), &req.controls),
             );
             ExactCircuit {
                 dist: sim.dist,
