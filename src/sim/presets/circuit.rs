@@ -490,6 +490,61 @@ c = measure q;
         assert_eq!(out.qubits_used, 10);
     }
 
+    /// Executor counts are judged against the engine's prediction like a
+    /// simulated run, up to the qubit count where that prediction is
+    /// skipped and a warning says so.
+    #[test]
+    fn executor_counts_are_judged_against_the_engines_prediction() {
+        let ghz = |n: usize| {
+            let mut src =
+                format!("OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit[{n}] q;\nbit[{n}] c;\nh q[0];\n");
+            for i in 0..n - 1 {
+                src.push_str(&format!("cx q[{i}], q[{}];\n", i + 1));
+            }
+            src.push_str("c = measure q;\n");
+            parse(&src, &CircuitLimits::default()).expect("parses")
+        };
+        let r = req(3, Preset::HelloQuantumSim);
+        let small = ghz(3);
+        let sim = circuit(&r, &small, &|| false).expect("runs");
+        let exe = circuit_from_counts(&r, &small, &sim.kpis.raw_counts, json!({"executor": "test"}))
+            .expect("estimates");
+        // Same counts, same prediction; only the bootstrap's stderr differs.
+        for key in ["reference", "measured", "shortfall"] {
+            assert_eq!(
+                exe.artifacts["status_reference"][key], sim.artifacts["status_reference"][key],
+                "{key}"
+            );
+        }
+        assert_eq!(exe.kpis.status, "ok");
+        // Every shot on the wrong outcome: far below the prediction.
+        let wrong = BTreeMap::from([("001".to_string(), r.shots)]);
+        let bad = circuit_from_counts(&r, &small, &wrong, json!({"executor": "test"})).expect("estimates");
+        assert_eq!(bad.kpis.status, "fail");
+        assert!(
+            bad.warnings
+                .iter()
+                .any(|w| w.starts_with("status fail: fidelity 0.0000")),
+            "{:?}",
+            bad.warnings
+        );
+        let large = ghz(JUDGED_MAX_QUBITS_FROM_EXECUTOR + 1);
+        let zeros = "0".repeat(large.qubits);
+        let counts = BTreeMap::from([(zeros, r.shots)]);
+        let unjudged =
+            circuit_from_counts(&r, &large, &counts, json!({"executor": "test"})).expect("estimates");
+        assert_eq!(unjudged.kpis.status, "ok");
+        assert!(unjudged.artifacts["status_reference"]["reference"].is_null());
+        assert!(
+            unjudged
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("status is not judged")),
+            "{:?}",
+            unjudged.warnings
+        );
+    }
+
     #[test]
     fn cancellation_stops_before_the_simulation() {
         let c = parse(
