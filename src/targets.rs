@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, NoiseOverride};
 use crate::sim::presets::{ideal_twin, IDEAL_TWIN};
 use crate::sim::{NoiseProfile, Plant};
 
@@ -97,17 +97,72 @@ pub struct Calibrated {
     pub version: u32,
     pub t1_us: f64,
     pub t2_us: f64,
+    /// None for a version stored before profiles had a T2*: its `t2_us`
+    /// was the only coherence time, and the configured ratio T2*/T2
+    /// gives its T2* (as for a config table without `t2star_us`).
+    pub t2star_us: Option<f64>,
     pub p1q: f64,
 }
 
 impl Calibrated {
     /// `base` with these values in place.
     pub fn apply(&self, base: &NoiseProfile) -> NoiseProfile {
-        NoiseProfile {
-            t1_us: self.t1_us,
-            t2_us: self.t2_us,
-            p1q: self.p1q,
-            ..base.clone()
+        NoiseOverride {
+            t1_us: Some(self.t1_us),
+            t2_us: Some(self.t2_us),
+            t2star_us: self.t2star_us,
+            p1q: Some(self.p1q),
+            ..NoiseOverride::default()
+        }
+        .apply(base)
+    }
+}
+
+/// What the engine derives from a profile's published figures
+/// (docs/physics.md "Gate errors"), shown beside the profile so a lab can
+/// see what its numbers mean to the simulation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DerivedModel {
+    /// Depolarizing parameter after each single-qubit gate, on top of
+    /// relaxation during the gate.
+    pub depolarizing_1q: f64,
+    /// Depolarizing parameter after each two-qubit gate.
+    pub depolarizing_2q: f64,
+    /// Standard deviation of the shot-to-shot detuning that makes the
+    /// Ramsey time T2* shorter than T2; 0 when T2* = T2.
+    pub detuning_sigma_rad_per_ns: f64,
+    /// Relaxation during a single-qubit gate alone costs more than p1q.
+    pub coherence_limited_1q: bool,
+    /// Relaxation during a two-qubit gate alone costs more than p2q.
+    pub coherence_limited_2q: bool,
+    /// One sentence per coherence-limited gate, saying what to change.
+    pub warnings: Vec<String>,
+}
+
+impl DerivedModel {
+    pub fn of(p: &NoiseProfile) -> DerivedModel {
+        let (limited_1q, limited_2q) = p.coherence_limited();
+        let warning = |gate: &str, r: &str, ns: &str| {
+            format!(
+                "Relaxation during a {gate} gate alone (T1, T2 and {ns}) exceeds the published {r}: the \
+                 simulated gate is worse than {r} says and gets no depolarizing error; shorten {ns}, \
+                 raise t1_us/t2_us or raise {r} to match."
+            )
+        };
+        let mut warnings = Vec::new();
+        if limited_1q {
+            warnings.push(warning("single-qubit", "p1q", "gate_1q_ns"));
+        }
+        if limited_2q {
+            warnings.push(warning("two-qubit", "p2q", "gate_2q_ns"));
+        }
+        DerivedModel {
+            depolarizing_1q: p.depolarizing_1q(),
+            depolarizing_2q: p.depolarizing_2q(),
+            detuning_sigma_rad_per_ns: p.detuning_sigma_rad_per_ns(),
+            coherence_limited_1q: limited_1q,
+            coherence_limited_2q: limited_2q,
+            warnings,
         }
     }
 }
@@ -275,7 +330,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_written_back_profile_replaces_three_values_and_only_a_later_version_replaces_it() {
+    fn a_written_back_profile_replaces_four_values_and_only_a_later_version_replaces_it() {
         let t = Targets::new(&Config::default());
         let configured = t.get("sim_local").expect("sim_local").noise_profile.clone();
         assert_eq!(t.noise_profile("sim_local"), Some((configured.clone(), 0)));
@@ -283,13 +338,17 @@ mod tests {
             version: 2,
             t1_us: 80.0,
             t2_us: 60.0,
+            t2star_us: Some(45.0),
             p1q: 1e-3,
         };
         t.set_calibrated("sim_local", v2);
         t.set_calibrated("sim_local", Calibrated { version: 1, ..v2 });
         let (profile, version) = t.noise_profile("sim_local").expect("known");
         assert_eq!(version, 2);
-        assert_eq!((profile.t1_us, profile.t2_us, profile.p1q), (80.0, 60.0, 1e-3));
+        assert_eq!(
+            (profile.t1_us, profile.t2_us, profile.t2star_us, profile.p1q),
+            (80.0, 60.0, 45.0, 1e-3)
+        );
         assert_eq!(profile.p2q, configured.p2q);
         let (plant, version) = t.versioned_plant("sim_local").expect("available");
         assert_eq!((plant.noise, version), (profile, 2));
@@ -358,5 +417,48 @@ mod tests {
         assert!(t
             .get("sim_local")
             .is_some_and(|t| t.capabilities.notes.contains("overridden")));
+    }
+
+    /// A version stored before T2* existed keeps the configured T2*/T2
+    /// ratio, so it stays a physical profile with its old T2.
+    #[test]
+    fn a_version_without_t2star_keeps_the_configured_ratio() {
+        let base = NoiseProfile::builtin("sim_local").expect("sim_local");
+        let old = Calibrated {
+            version: 1,
+            t1_us: 100.0,
+            t2_us: 45.0,
+            t2star_us: None,
+            p1q: 1e-3,
+        };
+        let p = old.apply(&base);
+        assert_eq!(p.t2_us, 45.0);
+        assert!((p.t2star_us / p.t2_us - base.t2star_us / base.t2_us).abs() < 1e-12);
+        assert!(p.problems().is_empty(), "{:?}", p.problems());
+    }
+
+    #[test]
+    fn the_derived_model_warns_when_relaxation_alone_exceeds_the_published_error() {
+        let base = NoiseProfile::builtin("sim_local").expect("sim_local");
+        let m = DerivedModel::of(&base);
+        assert_eq!((m.coherence_limited_1q, m.coherence_limited_2q), (false, false));
+        assert!(m.warnings.is_empty());
+        assert!(m.depolarizing_1q > 0.0 && m.depolarizing_2q > 0.0);
+        assert_eq!(m.detuning_sigma_rad_per_ns, base.detuning_sigma_rad_per_ns());
+        assert!(m.detuning_sigma_rad_per_ns > 0.0, "T2* < T2 for sim_local");
+        // A 2 us single-qubit gate on a T1 = T2 = 20 us qubit relaxes far
+        // more than p1q = 5e-4 allows.
+        let slow = NoiseProfile {
+            t1_us: 20.0,
+            t2_us: 20.0,
+            t2star_us: 20.0,
+            gate_1q_ns: 2_000.0,
+            ..base
+        };
+        let m = DerivedModel::of(&slow);
+        assert_eq!((m.coherence_limited_1q, m.depolarizing_1q), (true, 0.0));
+        assert_eq!(m.detuning_sigma_rad_per_ns, 0.0);
+        assert_eq!(m.warnings.len(), usize::from(m.coherence_limited_2q) + 1);
+        assert!(m.warnings[0].contains("gate_1q_ns"), "{:?}", m.warnings);
     }
 }

@@ -269,7 +269,7 @@ fn describe_all() {
 
 /// The calibration gauges: a target's latest health run's fits (NaN until
 /// its first one), each in the unit its name ends with.
-const CALIBRATION_GAUGES: [(&str, &str); 5] = [
+const CALIBRATION_GAUGES: [(&str, &str); 6] = [
     (
         "synqc_calibration_t1_seconds",
         "T1 of the target's latest succeeded health run, in seconds (NaN until one succeeds).",
@@ -287,6 +287,10 @@ const CALIBRATION_GAUGES: [(&str, &str); 5] = [
         "Error per Clifford from randomized benchmarking in the target's latest succeeded health run (NaN until one succeeds).",
     ),
     (
+        "synqc_calibration_readout_assignment_fidelity",
+        "Readout assignment fidelity 1 - (p(1|0) + p(0|1))/2 measured by the target's latest succeeded health run (NaN until one reports it).",
+    ),
+    (
         "synqc_calibration_timestamp_seconds",
         "When the target's latest succeeded health run finished, Unix seconds (NaN until one succeeds).",
     ),
@@ -299,8 +303,9 @@ fn describe_calibration() {
 }
 
 /// Sets a target's calibration gauges: T1, T2* and T2echo in seconds,
-/// EPC, and the time of the run they come from, in that order.
-pub fn set_calibration(target: &str, values: [f64; 5]) {
+/// EPC, readout assignment fidelity, and the time of the run they come
+/// from, in that order.
+pub fn set_calibration(target: &str, values: [f64; 6]) {
     for ((name, _), v) in CALIBRATION_GAUGES.iter().zip(values) {
         metrics::gauge!(*name, "target" => target.to_string()).set(v);
     }

@@ -7,11 +7,15 @@
 #   2. crosscheck: random circuits on a synqc that simulates all six
 #      targets (allow_provider_simulation); each artifacts.noisy_distribution
 #      must match Aer's exact distribution to 1e-9 (tests/aer/crosscheck.py);
-#   3. e2e: a second synqc with ibm_quantum bound to
+#   3. presets crosscheck: every circuit of every preset on every built-in
+#      target (and a few control variants), as `synqc physics circuits`
+#      prints it with the engine's exact distribution, against Aer's to
+#      1e-9 (tests/aer/presets_crosscheck.py; no server);
+#   4. e2e: a second synqc with ibm_quantum bound to
 #      assets/executors/qiskit_aer.py; every preset a circuit can express
 #      and a circuit run go to it and to the first synqc's simulated
 #      ibm_quantum, and their KPIs must agree statistically (tests/aer/e2e.py);
-#   4. bench: Aer's throughput on synqc's bench circuits of 2-6 qubits
+#   5. bench: Aer's throughput on synqc's bench circuits of 2-6 qubits
 #      (tests/aer/bench_aer.py), beside `synqc bench circuits` when a
 #      release binary exists (a debug build's timings say nothing).
 #
@@ -19,7 +23,8 @@
 # Env:   SYNQC_BIN (default target/debug/synqc), SYNQC_RELEASE_BIN (default
 #        target/release/synqc, else the static build tests/packaging.sh
 #        makes), AER_VENV (see tests/aer/venv.sh), KEEP_TMP=1 (keep logs).
-# Prints a summary line per part and `aer: N parts passed, M failed`;
+# Prints each runner's summary line, a line per part and `aer: N parts
+# passed, M failed`;
 # exits non-zero on any failure. Loopback only (apart from pip installing
 # into the venv); every wait is bounded; everything started is stopped.
 set -u -o pipefail
@@ -39,7 +44,8 @@ part() { # part NAME COMMAND...: runs one part, records its outcome
   local name=$1 start=$SECONDS
   shift
   echo "=== aer: $name"
-  if "$@"; then
+  "$@" 2>&1 | tee "$TMP/part.${#parts[@]}.log"
+  if [[ ${PIPESTATUS[0]} == 0 ]]; then
     parts+=("ok      aer $name ($((SECONDS - start)) s)")
   else
     parts+=("FAILED  aer $name ($((SECONDS - start)) s)")
@@ -48,6 +54,8 @@ part() { # part NAME COMMAND...: runs one part, records its outcome
 finish() {
   local p failed=0
   echo "=== aer: summary"
+  # Each runner's own summary line, then each part's outcome.
+  cat "$TMP"/part.*.log 2>/dev/null | grep -E '^aer [a-z0-9 ()]+: [0-9]+ ' || true
   for p in "${parts[@]}"; do
     echo "$p"
     [[ $p == FAILED* ]] && failed=$((failed + 1))
@@ -125,6 +133,15 @@ crosscheck() {
   return "$rc"
 }
 part "crosscheck (simulated targets vs Aer, 1e-9)" crosscheck
+
+presets_crosscheck() {
+  "$PY" "$ROOT/tests/aer/presets_crosscheck.py" --bin "$BIN" | tee "$TMP/presets.out"
+  local rc=${PIPESTATUS[0]}
+  grep -Eq '^aer crosscheck \(presets\): [0-9]+ circuits, 6 presets x 6 targets, max \|dp\| = [0-9.e+-]+, 0 failed$' \
+    "$TMP/presets.out" || rc=1
+  return "$rc"
+}
+part "crosscheck (every preset x every target vs Aer, 1e-9)" presets_crosscheck
 
 e2e() {
   [[ -n $SIM_BASE && -n $BOUND_BASE ]] || { echo "aer e2e: a synqc did not start"; return 1; }

@@ -45,6 +45,11 @@ fn assert_gauges_show(s: &Server, run: &Value) {
         ("synqc_calibration_t2star_seconds", "t2star_us", 1e-6),
         ("synqc_calibration_t2echo_seconds", "t2echo_us", 1e-6),
         ("synqc_calibration_epc", "epc", 1.0),
+        (
+            "synqc_calibration_readout_assignment_fidelity",
+            "readout_assignment_fidelity",
+            1.0,
+        ),
     ] {
         let (got, want) = (gauge(s, metric, target), kpi(run, kpi_name) * scale);
         assert!(
@@ -182,16 +187,42 @@ fn a_calibration_written_back_sets_the_profile_later_runs_use_and_a_revert_resto
     let set = r.json();
     assert_eq!(set["version"], 1);
     let p = &set["noise_profile"];
+    // v2 mapping: T1, the echo T2 (the model's Markovian T2), the Ramsey
+    // T2* and p1q = EPC (both are the average gate error).
+    for (field, fitted) in [
+        ("t1_us", kpi(&health, "t1_us")),
+        ("t2_us", kpi(&health, "t2echo_us")),
+        ("p1q", kpi(&health, "epc")),
+    ] {
+        let got = p[field].as_f64().unwrap_or_else(|| panic!("{field} in {set}"));
+        assert!(close(got, fitted), "{field} = {got}, fitted {fitted}: {set}");
+    }
+    // T2* is the Ramsey fit, or T2echo when the fit came out above it
+    // within the intervals, which the answer then says.
+    let (star, echo) = (kpi(&health, "t2star_us"), kpi(&health, "t2echo_us"));
+    let t2star = p["t2star_us"].as_f64().expect("t2star_us");
+    let adjustments = set["adjustments"].as_array().expect("adjustments");
+    if star <= echo {
+        assert!(close(t2star, star), "{set}");
+        assert!(adjustments.is_empty(), "{set}");
+    } else {
+        assert!(close(t2star, echo), "{set}");
+        assert_eq!(adjustments.len(), 1, "{set}");
+    }
+    assert_eq!(set["versions"][0]["t2star_us"], p["t2star_us"]);
+    let derived = &set["derived_noise_model"];
+    for field in ["depolarizing_1q", "depolarizing_2q", "detuning_sigma_rad_per_ns"] {
+        assert!(
+            derived[field].as_f64().is_some_and(|v| v >= 0.0),
+            "{field}: {set}"
+        );
+    }
+    // The detuning width follows the written T2 and T2*.
+    let (t2_ns, t2s_ns) = (p["t2_us"].as_f64().expect("t2") * 1e3, t2star * 1e3);
+    let sigma = (2.0 * (1.0 - t2s_ns / t2_ns)).max(0.0).sqrt() / t2s_ns;
     assert!(
-        close(p["t1_us"].as_f64().expect("t1"), kpi(&health, "t1_us")),
-        "{set}"
-    );
-    assert!(
-        close(p["t2_us"].as_f64().expect("t2"), kpi(&health, "t2star_us")),
-        "{set}"
-    );
-    assert!(
-        close(p["p1q"].as_f64().expect("p1q"), 2.0 * kpi(&health, "epc")),
+        (derived["detuning_sigma_rad_per_ns"].as_f64().expect("sigma") - sigma).abs()
+            <= 1e-9 * sigma.max(1e-12),
         "{set}"
     );
     // The fields a calibration does not measure stay as configured.
@@ -205,6 +236,7 @@ fn a_calibration_written_back_sets_the_profile_later_runs_use_and_a_revert_resto
         .expect("ibm_quantum listed");
     assert_eq!(ibm["noise_profile_version"], 1);
     assert_eq!(ibm["noise_profile"], set["noise_profile"]);
+    assert_eq!(ibm["derived_noise_model"], set["derived_noise_model"]);
     // Later runs execute with the written-back profile: same seed, other physics.
     let (version, t1) = ran_with(&s, "ibm_quantum");
     assert_eq!(version, 1);
@@ -221,7 +253,13 @@ fn a_calibration_written_back_sets_the_profile_later_runs_use_and_a_revert_resto
     let reverted = r.json();
     assert_eq!(reverted["version"], 2);
     assert_eq!(reverted["noise_profile"], builtin["noise_profile"]);
+    assert_eq!(reverted["derived_noise_model"], builtin["derived_noise_model"]);
     assert_eq!(reverted["versions"][1]["reverted_to"], 0);
+    assert_eq!(
+        reverted["versions"][1]["t2star_us"],
+        builtin["noise_profile"]["t2star_us"]
+    );
+    assert_eq!(reverted["adjustments"], json!([]));
     let (version, t1) = ran_with(&s, "ibm_quantum");
     assert_eq!(version, 2);
     assert_eq!(
@@ -263,6 +301,11 @@ fn a_calibration_written_back_sets_the_profile_later_runs_use_and_a_revert_resto
     let after = profile(&s, "ibm_quantum");
     assert_eq!(after["version"], 3);
     assert_eq!(after["noise_profile"], set["noise_profile"]);
+    assert_eq!(after["versions"][2]["t2star_us"], p["t2star_us"]);
+    assert!(
+        after.get("adjustments").is_none(),
+        "only a write-back's answer has them"
+    );
     assert_eq!(after["versions"].as_array().map(Vec::len), Some(3));
     assert_eq!(run_version(&s, "ibm_quantum"), 3);
 }
@@ -280,4 +323,49 @@ fn a_target_bound_to_an_executor_refuses_a_write_back() {
         .as_str()
         .is_some_and(|h| !h.is_empty()));
     assert_eq!(profile(&s, "ibm_quantum")["version"], 0);
+}
+
+/// /hardware/targets shows, beside each published profile, the model the
+/// engine derives from it, and warns when a gate's relaxation alone
+/// exceeds its published error.
+#[test]
+fn targets_show_the_derived_model_and_warn_when_coherence_limited() {
+    let dir = TempDir::new("derived-model");
+    let cfg = dir.path().join("synqc.toml");
+    std::fs::write(
+        &cfg,
+        "[noise.sim_local]\nt1_us = 20.0\nt2_us = 20.0\nt2star_us = 20.0\ngate_1q_ns = 2000.0\n",
+    )
+    .expect("config");
+    let s = Server::start(&["--workers", "0", "--config", cfg.to_str().expect("utf-8 path")]);
+    let listed = s.get("/hardware/targets").json();
+    let targets = listed["targets"].as_array().expect("targets");
+    assert_eq!(targets.len(), 6);
+    for t in targets {
+        let (p, m) = (&t["noise_profile"], &t["derived_noise_model"]);
+        assert!(p["t2star_us"].as_f64().is_some(), "{t}");
+        assert!(m["depolarizing_1q"].as_f64().is_some(), "{t}");
+        if t["id"] == "sim_local" {
+            assert_eq!(m["coherence_limited_1q"], true, "{t}");
+            assert_eq!(m["depolarizing_1q"], 0.0, "{t}");
+            assert_eq!(m["detuning_sigma_rad_per_ns"], 0.0, "T2* = T2: {t}");
+            assert!(
+                m["warnings"][0]
+                    .as_str()
+                    .is_some_and(|w| w.contains("gate_1q_ns")),
+                "{t}"
+            );
+        } else {
+            assert_eq!(m["coherence_limited_1q"], false, "{t}");
+            assert_eq!(m["warnings"], json!([]), "{t}");
+            assert!(
+                m["detuning_sigma_rad_per_ns"].as_f64().is_some_and(|v| v > 0.0),
+                "{t}"
+            );
+        }
+    }
+    assert_eq!(
+        profile(&s, "sim_local")["derived_noise_model"],
+        targets[0]["derived_noise_model"]
+    );
 }

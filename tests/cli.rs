@@ -285,6 +285,17 @@ fn every_command_answers_help_with_its_options() {
         (vec!["config", "keys"], vec![]),
         (vec!["bench", "sim"], vec![]),
         (vec!["bench", "fill"], vec!["--data-dir", "--runs"]),
+        (
+            vec!["physics", "circuits"],
+            vec![
+                "--preset",
+                "--target",
+                "--seed",
+                "--shots",
+                "--compare-with",
+                "--control",
+            ],
+        ),
         (vec!["version"], vec![]),
     ];
     for (command, options) in &cases {
@@ -469,4 +480,131 @@ fn a_busy_port_or_a_data_dir_in_use_stops_with_a_sentence_that_says_what_to_do()
     );
     // The first server is unharmed.
     assert_eq!(s.get("/health/ready").status, 200);
+}
+
+/// `synqc physics circuits` with its exit status and its output as JSON
+/// (Null when it printed none).
+fn physics(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let out = std::process::Command::new(common::bin())
+        .args([&["physics", "circuits"][..], args].concat())
+        .output()
+        .expect("run synqc");
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.code(),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn sums_to_one(d: &serde_json::Value) -> bool {
+    let total: f64 = d.as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+    (total - 1.0).abs() < 1e-12
+}
+
+#[test]
+fn physics_circuits_prints_each_circuit_with_its_program_params_and_exact_distribution() {
+    let (code, doc, err) = physics(&["--preset", "hello_quantum_sim", "--target", "sim_local"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(doc["engine_version"], synqc::sim::ENGINE_VERSION);
+    let circuits = doc["circuits"].as_array().unwrap();
+    assert!(!circuits.is_empty(), "{doc}");
+    for c in circuits {
+        let n = c["qubits"].as_u64().unwrap();
+        let qasm = c["qasm"].as_str().unwrap();
+        assert!(qasm.starts_with("OPENQASM 3.0;"), "{qasm}");
+        for q in 0..n {
+            assert!(qasm.contains(&format!("c[{q}] = measure q[{q}];")), "{qasm}");
+        }
+        assert!(sums_to_one(&c["distribution"]) && sums_to_one(&c["ideal"]), "{c}");
+        assert!(c["quadrature_nodes"].as_u64().unwrap() >= 1, "{c}");
+        assert!(c["noise_params"]["t2star_us"].as_f64().is_some(), "{c}");
+        assert!(c["noise_params"]["depolarizing_1q"].as_f64().is_some(), "{c}");
+    }
+    // The Bell pair: the ideal is half 00, half 11; noise leaks into 01 and 10.
+    let bell = &circuits[0];
+    assert!(
+        (bell["ideal"]["00"].as_f64().unwrap() - 0.5).abs() < 1e-12,
+        "{bell}"
+    );
+    assert!(bell["distribution"]["01"].as_f64().unwrap() > 0.0, "{bell}");
+
+    // The latency preset's one x: all weight on 1 ideally, most of it noisy.
+    let (code, doc, err) = physics(&["--preset", "latency", "--target", "rigetti_forest"]);
+    assert_eq!(code, Some(0), "{err}");
+    let x = &doc["circuits"][0];
+    assert!((x["ideal"]["1"].as_f64().unwrap() - 1.0).abs() < 1e-12, "{x}");
+    assert!(x["distribution"]["1"].as_f64().unwrap() > 0.9, "{x}");
+
+    // Controls reach the parameters; backend_compare names both targets.
+    let (code, doc, err) = physics(&[
+        "--preset",
+        "backend_compare",
+        "--target",
+        "aws_braket",
+        "--compare-with",
+        "ideal",
+        "--control",
+        "drive_bias=1.08",
+        "--control",
+        "thermal_guard_enabled=false",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let circuits = doc["circuits"].as_array().unwrap();
+    let own = circuits
+        .iter()
+        .find(|c| c["target"] == "aws_braket")
+        .expect("own half");
+    let twin = circuits
+        .iter()
+        .find(|c| c["target"] == "ideal")
+        .expect("ideal half");
+    assert_eq!(own["noise_params"]["drive_bias"], 1.08, "{own}");
+    assert_eq!(own["noise_params"]["residual_excited_population"], 0.02, "{own}");
+    assert!(twin["noise_params"]["t1_us"].is_null(), "{twin}");
+
+    // Unknown names are usage errors (exit 2) that say what exists.
+    for (args, says) in [
+        (
+            &["--preset", "nope", "--target", "sim_local"][..],
+            "unknown preset 'nope'",
+        ),
+        (
+            &["--preset", "health", "--target", "mars"],
+            "unknown target 'mars'",
+        ),
+        (
+            &["--preset", "circuit", "--target", "sim_local"],
+            "client's program",
+        ),
+        (
+            &[
+                "--preset",
+                "health",
+                "--target",
+                "sim_local",
+                "--control",
+                "warp=9",
+            ],
+            "unknown control 'warp'",
+        ),
+        (
+            &[
+                "--preset",
+                "health",
+                "--target",
+                "sim_local",
+                "--control",
+                "drive_bias=3",
+            ],
+            "drive_bias must be between",
+        ),
+    ] {
+        let (code, doc, err) = physics(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(doc.is_null() && err.contains(says), "{args:?}: {err}");
+    }
+    let (code, _, err) = physics(&["--target", "sim_local"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--preset NAME is required"), "{err}");
 }

@@ -98,6 +98,7 @@ EXPECTED_FAMILIES = {
     "synqc_calibration_t2star_seconds": ("gauge", {"target"}),
     "synqc_calibration_t2echo_seconds": ("gauge", {"target"}),
     "synqc_calibration_epc": ("gauge", {"target"}),
+    "synqc_calibration_readout_assignment_fidelity": ("gauge", {"target"}),
     "synqc_calibration_timestamp_seconds": ("gauge", {"target"}),
     "process_resident_memory_bytes": ("gauge", set()),
     "process_cpu_seconds_total": ("counter", set()),

@@ -43,6 +43,11 @@ install_tools || { echo "could not install the test tools"; exit 1; }
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy -D warnings" cargo clippy --all-targets --quiet -- -D warnings
 stage "cargo test (unit + integration, real binary)" cargo test --no-fail-fast
+# The physics statistics: health's fit recovery over 50+ seeds per target
+# and interval coverage over 1,000 seeds, optimized (Cargo.toml [profile.stats]);
+# each prints its table.
+stage "physics statistics: fit recovery, interval coverage (optimized)" \
+  cargo test --profile stats --lib stats_ -- --ignored --nocapture --test-threads 2
 bin=target/debug/synqc
 stage "promtool: rules and alert unit tests" bash tests/prometheus_rules.sh
 stage "real Prometheus scraping synqc: dashboard and alert queries" env SYNQC_BIN="$bin" bash tests/prometheus_e2e.sh

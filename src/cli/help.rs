@@ -162,6 +162,30 @@ const COMMANDS: &[Command] = &[
         client: false,
     },
     Command {
+        name: "physics circuits",
+        usage: "--preset P --target T [--seed S] [--shots N] [--compare-with T2] [--control KEY=VALUE ...]",
+        about: "print every circuit a preset runs on a built-in target as OpenQASM 3, with its noise \
+                parameters and the engine's exact outcome distribution (JSON; no server needed)",
+        options: &[
+            ("--preset P", "the preset (required; any but circuit)"),
+            ("--target T", "a built-in hardware target, simulated with its built-in profile (required)"),
+            ("--seed S", "the run's seed (default 1); sets the circuits of randomized presets"),
+            (
+                "--shots N",
+                "the run's shot budget (default: the default_shot_budget default, at least the preset's minimum)",
+            ),
+            (
+                "--compare-with T2",
+                "backend_compare's second target, or ideal (default: the first other target)",
+            ),
+            (
+                "--control KEY=VALUE",
+                "a control setting, repeatable (e.g. drive_bias=1.08, thermal_guard_enabled=false)",
+            ),
+        ],
+        client: false,
+    },
+    Command {
         name: "version",
         usage: "",
         about: "print the synqc and simulator engine versions",
@@ -368,7 +392,7 @@ pub(super) fn help_of(words: &[String]) -> Option<String> {
             format!("synqc {} {}", cmd.name, cmd.usage).trim_end(),
             columns(&options_of(cmd))
         );
-        if matches!(cmd.name, "submit" | "loadtest") {
+        if matches!(cmd.name, "submit" | "loadtest" | "physics circuits") {
             text.push_str(&format!("\npresets: {}\n", presets()));
         }
         if matches!(cmd.name, "serve" | "config check") {

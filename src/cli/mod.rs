@@ -4,6 +4,7 @@
 mod flags;
 mod help;
 mod local;
+mod physics;
 mod remote;
 
 use synqc::say;
@@ -41,6 +42,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         Some("restore") => local::restore(&args[1..]),
         Some("config") => local::config_cmd(&args[1..]),
         Some("bench") => local::bench(&args[1..]),
+        Some("physics") => physics::physics(&args[1..]),
         Some("version" | "--version" | "-V") => {
             say!(
                 "synqc {} (engine {})",

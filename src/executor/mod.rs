@@ -94,6 +94,10 @@ pub fn show_calibration(c: &Calibration) {
             c.t2star_us.value / 1e6,
             c.t2echo_us.value / 1e6,
             c.epc.value,
+            // Health runs before model version 2 did not measure it.
+            c.readout_assignment_fidelity
+                .as_ref()
+                .map_or(f64::NAN, |f| f.value),
             c.calibrated_at,
         ],
     );

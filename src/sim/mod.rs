@@ -40,9 +40,11 @@
 //! - grover_demo: `success_probability` [grover_success_v1], the share of
 //!   shots that read the marked string.
 //!
-//! Every sampled KPI carries `ci95` (2.5/97.5 percentiles) and `stderr`
-//! (standard deviation) of a 200-resample multinomial bootstrap drawn from
-//! the run's own seeded generator, so they shrink like 1/sqrt(shots).
+//! Every sampled KPI carries `stderr`, the standard deviation of a
+//! 200-resample multinomial bootstrap drawn from the run's own seeded
+//! generator, and `ci95`: the 95% score (Wilson) interval for `fidelity`
+//! and `success_probability`, the bootstrap's 2.5/97.5 percentiles for the
+//! rest (docs/physics.md "Uncertainty"); both shrink like 1/sqrt(shots).
 //! Model and simulator-only KPIs have no sampling error: `ci95` is null.
 
 pub mod bench;
@@ -236,6 +238,9 @@ pub fn run(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod stats_tests;
 
 #[cfg(test)]
 mod usage_tests {

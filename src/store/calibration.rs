@@ -1,5 +1,6 @@
 //! Calibration history: what every succeeded `health` run measured on its
-//! target (T1, T2*, T2echo, error per Clifford, each with its ci95), kept
+//! target (T1, T2*, T2echo, error per Clifford, readout assignment
+//! fidelity when the run measured it, each with its ci95), kept
 //! in the `calibrations` tree. Each entry is written in the transaction
 //! that finishes its run, so a crash can neither lose one nor write it
 //! twice. Two kinds of key:
@@ -48,11 +49,16 @@ pub struct Calibration {
     pub t2star_us: Fitted,
     pub t2echo_us: Fitted,
     pub epc: Fitted,
+    /// 1 - (p(1|0) + p(0|1)) / 2; null in an entry from a health run
+    /// that did not measure it (before noise model v2).
+    #[serde(default)]
+    pub readout_assignment_fidelity: Option<Fitted>,
 }
 
 impl Calibration {
     /// The calibration a finished run carries: only a succeeded health run
-    /// whose result holds all four fits, each finite.
+    /// whose result holds all four fits, each finite (and the readout
+    /// assignment fidelity when it has one).
     pub fn of(rec: &RunRecord) -> Option<Calibration> {
         if rec.preset != Preset::Health || rec.status != RunStatus::Succeeded {
             return None;
@@ -76,6 +82,7 @@ impl Calibration {
             t2star_us: fitted("t2star_us")?,
             t2echo_us: fitted("t2echo_us")?,
             epc: fitted("epc")?,
+            readout_assignment_fidelity: fitted("readout_assignment_fidelity"),
         })
     }
 
@@ -127,7 +134,14 @@ pub struct ProfileVersion {
     /// The version whose values it restored, if a revert.
     pub reverted_to: Option<u32>,
     pub t1_us: f64,
+    /// The echo (Markovian) T2.
     pub t2_us: f64,
+    /// The Ramsey T2*. Absent (null) in a version stored before profiles
+    /// had one: that version runs with the configured T2*/T2 ratio
+    /// applied to its `t2_us` ([`crate::targets::Calibrated`]).
+    #[serde(default)]
+    pub t2star_us: Option<f64>,
+    /// The published single-qubit gate error (average gate infidelity).
     pub p1q: f64,
 }
 
@@ -138,6 +152,7 @@ impl ProfileVersion {
             version: self.version,
             t1_us: self.t1_us,
             t2_us: self.t2_us,
+            t2star_us: self.t2star_us,
             p1q: self.p1q,
         }
     }
@@ -149,6 +164,7 @@ pub struct NewProfile {
     pub reverted_to: Option<u32>,
     pub t1_us: f64,
     pub t2_us: f64,
+    pub t2star_us: f64,
     pub p1q: f64,
 }
 
@@ -229,6 +245,7 @@ impl Store {
                 reverted_to: new.reverted_to,
                 t1_us: new.t1_us,
                 t2_us: new.t2_us,
+                t2star_us: Some(new.t2star_us),
                 p1q: new.p1q,
             };
             tx.insert(count_key, &u64::from(v.version).to_be_bytes())?;

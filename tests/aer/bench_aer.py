@@ -27,7 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # q{n}_{i}.qasm, or `synqc bench circuits --qasm-dir`'s q{nn}_c{iii}.qasm
 NAME = re.compile(r"^q(\d+)_c?(\d+)\.qasm$")
 # sim_local with the thermal guard on, as synqc sends it to an executor.
-SIM_LOCAL = dict(t1_us=120.0, t2_us=90.0, p1q=5e-4, p2q=8e-3, readout_p10=0.01, readout_p01=0.02,
+SIM_LOCAL = dict(t1_us=120.0, t2_us=90.0, t2star_us=60.0, p1q=5e-4, p2q=8e-3,
+                 readout_p10=0.01, readout_p01=0.02,
                  residual_excited_population=0.002, gate_1q_ns=35.0, gate_2q_ns=300.0,
                  readout_ns=1000.0, drive_bias=1.0, thermal_guard_enabled=True)
 

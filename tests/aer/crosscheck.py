@@ -4,10 +4,12 @@
 Submits `circuit` runs to a running synqc and compares, for each, the
 result's exact noisy distribution (artifacts.noisy_distribution) with the
 one the Aer executor computes from the same program and the noise
-parameters the result reports (result.noise.params); likewise the
-noise-free expected_distribution with Aer under the ideal model. Two
-independent simulators of the same model must agree to 1e-9 on every
-outcome.
+parameters the result reports (result.noise.params), the quasi-static
+detuning averaged over the K nodes the result reports
+(artifacts.quadrature.nodes_per_qubit; absent, the executor's K by the
+same rule); likewise the noise-free expected_distribution with Aer under
+the ideal model. Two independent simulators of the same model must agree
+to 1e-9 on every outcome.
 
 Circuits: (a) seeded random circuits on 1 to 5 qubits over the whole
 language (every gate, defined gates, delay, barrier, reset, OpenQASM 2 and
@@ -70,7 +72,8 @@ class Api:
 
 def ideal(params):
     """The noise-free model the expected distribution is computed on."""
-    return {**params, "t1_us": None, "t2_us": None, "p1q": 0.0, "p2q": 0.0,
+    return {**params, "t1_us": None, "t2_us": None, "t2star_us": None, "p1q": 0.0, "p2q": 0.0,
+            "depolarizing_1q": 0.0, "depolarizing_2q": 0.0, "detuning_sigma_rad_per_ns": 0.0,
             "readout_p10": 0.0, "readout_p01": 0.0, "residual_excited_population": 0.0,
             "drive_bias": 1.0}
 
@@ -153,7 +156,10 @@ def main():
             got = result["artifacts"]["noisy_distribution"]
             expected = result["kpis"]["expected_distribution"]
             counts = result["kpis"]["raw_counts"]
-            aer = ex.exact_distribution(qasm, params)
+            # The engine's K when the result reports it; else the executor
+            # applies the same rule to the same circuit.
+            nodes = ((result.get("artifacts") or {}).get("quadrature") or {}).get("nodes_per_qubit")
+            aer = ex.exact_distribution(qasm, params, nodes=nodes)
             aer_ideal = ex.exact_distribution(qasm, ideal(params))
         except Exception as e:  # a result without the fields, or a program Aer refuses
             failures.append(f"{label} ({run_id}): cannot compare: {type(e).__name__}: {e}")

@@ -4,17 +4,22 @@
 1. The protocol: the executor runs as a child process and is spoken to over
    stdin/stdout as synqc would (handshake, ping, runs, every error path,
    seeded determinism, counts summing to the shots, the key convention).
-2. The model: exact_distribution() against closed forms (T1 decay, Ramsey
-   dephasing, depolarizing, thermal start, readout, drive bias, barrier,
-   reset) and against an independent numpy implementation of synqc's
-   engine (written from its equations, block by block as the engine does)
-   on seeded random circuits over the whole language.
+2. The model (v2): exact_distribution() against closed forms (T1 decay,
+   Ramsey dephasing, relaxation during 1q and 2q gates, depolarizing as
+   derived and as sent, the derived parameters' gate infidelity, Ramsey at
+   T2* and the echo refocusing the quasi-static detuning, thermal start,
+   readout, drive bias, barrier, reset) and against an independent numpy
+   implementation of synqc's engine (written from its equations, block by
+   block as the engine does, the detuning grid as a batch of density
+   matrices on its own Gauss-Hermite rule) on seeded random circuits over
+   the whole language, K included.
 
 Usage: tests/aer/venv.sh && target/aer-venv/bin/python tests/aer/test_executor.py
 Prints one line per failure and `aer executor: N passed, M failed`; exit 0/1.
 """
 
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -24,6 +29,7 @@ import sys
 import traceback
 
 import numpy as np
+from qiskit.quantum_info import average_gate_fidelity
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -42,15 +48,16 @@ def load_executor():
 
 ex = load_executor()
 
-NOISELESS = dict(t1_us=None, t2_us=None, p1q=0.0, p2q=0.0, readout_p10=0.0, readout_p01=0.0,
+NOISELESS = dict(t1_us=None, t2_us=None, t2star_us=None, p1q=0.0, p2q=0.0, readout_p10=0.0, readout_p01=0.0,
                  residual_excited_population=0.0, gate_1q_ns=35.0, gate_2q_ns=300.0,
                  readout_ns=1000.0, drive_bias=1.0, thermal_guard_enabled=True)
-# sim_local's profile as synqc sends it (guard on), and a harsher one with a
-# miscalibrated drive and the guard off.
-SIM_LOCAL = dict(t1_us=120.0, t2_us=90.0, p1q=5e-4, p2q=8e-3, readout_p10=0.01, readout_p01=0.02,
+# sim_local's profile (guard on), and a harsher one with a miscalibrated
+# drive and the guard off; as_sent() adds the derived keys synqc sends.
+SIM_LOCAL = dict(t1_us=120.0, t2_us=90.0, t2star_us=60.0, p1q=5e-4, p2q=8e-3,
+                 readout_p10=0.01, readout_p01=0.02,
                  residual_excited_population=0.002, gate_1q_ns=35.0, gate_2q_ns=300.0,
                  readout_ns=1000.0, drive_bias=1.0, thermal_guard_enabled=True)
-HARSH = dict(t1_us=20.0, t2_us=15.0, p1q=2e-3, p2q=3e-2, readout_p10=0.05, readout_p01=0.07,
+HARSH = dict(t1_us=20.0, t2_us=15.0, t2star_us=8.0, p1q=2e-3, p2q=3e-2, readout_p10=0.05, readout_p01=0.07,
              residual_excited_population=0.02, gate_1q_ns=40.0, gate_2q_ns=200.0,
              readout_ns=2000.0, drive_bias=1.07, thermal_guard_enabled=False)
 
@@ -65,15 +72,18 @@ def qasm1(body, n=1, bits=1):
 
 
 # ------------------------------------------------------------ reference model
-# synqc's engine equations (docs/physics.md), written independently of the
-# executor: qubit q is basis bit n-1-q, single-qubit maps act on 2x2 blocks.
+# synqc's engine equations (docs/physics.md, model v2), written independently
+# of the executor: qubit q is basis bit n-1-q, single-qubit maps act on 2x2
+# blocks, and the quasi-static detuning is a batch of density matrices, one
+# per node of the quadrature grid (Golub-Welsch nodes, not numpy's hermgauss).
 
 def blocks(rho, n, q, f):
-    t = rho.reshape([2] * (2 * n))
-    t = np.moveaxis(t, [q, n + q], [0, 1])
-    b = f(t[0, 0], t[0, 1], t[1, 0], t[1, 1])
-    t = np.stack([np.stack([b[0], b[1]]), np.stack([b[2], b[3]])])
-    return np.moveaxis(t, [0, 1], [q, n + q]).reshape(rho.shape)
+    """rho (branches, d, d) with f applied to the 2x2 blocks of qubit q."""
+    t = rho.reshape([rho.shape[0]] + [2] * (2 * n))
+    t = np.moveaxis(t, [1 + q, 1 + n + q], [1, 2])
+    b = f(t[:, 0, 0], t[:, 0, 1], t[:, 1, 0], t[:, 1, 1])
+    t = np.stack([np.stack([b[0], b[1]], axis=1), np.stack([b[2], b[3]], axis=1)], axis=1)
+    return np.moveaxis(t, [1, 2], [1 + q, 1 + n + q]).reshape(rho.shape)
 
 
 def rot(axis, th):
@@ -105,16 +115,79 @@ CZ = np.diag([1, 1, 1, -1])
 SWAP = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
 
 
+def us_or_inf(v):
+    return math.inf if v is None else v * 1e3
+
+
+def relax_constants(p, t):
+    """(gamma, coherence factor) of relaxation for t ns."""
+    t1, t2 = us_or_inf(p["t1_us"]), us_or_inf(p["t2_us"])
+    g = 1 - math.exp(-t / t1)
+    return g, math.sqrt(1 - g) * math.exp(-t * max(0.0, 1 / t2 - 0.5 / t1))
+
+
+def derived(p):
+    """(p_dep1, p_dep2, sigma) of a profile by the model's rules."""
+    def f_relax(t):
+        g, c = relax_constants(p, t)
+        return (1 + 2 * c + 1 - g) / 4
+
+    def dep(r, d, f):
+        return min(1.0, max(0.0, (f - (1 - r * (d + 1) / d)) / (f - 1 / d**2)))
+
+    t2 = us_or_inf(p["t2_us"])
+    t2s = us_or_inf(p.get("t2star_us", p["t2_us"]))
+    sigma = 0.0 if not math.isfinite(t2s) or t2s >= t2 else math.sqrt(2 * (1 - t2s / t2)) / t2s
+    return (dep(p["p1q"], 2, f_relax(p["gate_1q_ns"])), dep(p["p2q"], 4, f_relax(p["gate_2q_ns"]) ** 2),
+            sigma)
+
+
+def as_sent(p):
+    """A profile with the derived keys synqc sends beside it."""
+    d1, d2, sigma = derived(p)
+    return {**p, "depolarizing_1q": d1, "depolarizing_2q": d2, "detuning_sigma_rad_per_ns": sigma}
+
+
+def hermite_rule(k):
+    """Gauss-Hermite nodes and probability weights (sum 1) by Golub-Welsch:
+    the eigenvalues of the Jacobi matrix of the Hermite polynomials, and the
+    squared first components of its eigenvectors."""
+    off = np.sqrt(np.arange(1, k) / 2)
+    x, v = np.linalg.eigh(np.diag(off, 1) + np.diag(off, -1))
+    return x, v[0] ** 2
+
+
+def nodes_rule(sigma, duration, n):
+    """The model's K: fewest nodes reaching 1e-10 on exp(-a^2/2), a = sigma T,
+    at most 32, within (4K)^n <= 4^8; 1 without detuning or time."""
+    if sigma == 0 or duration == 0:
+        return 1
+    a = sigma * duration
+    need = 32
+    for k in range(1, 33):
+        x, w = hermite_rule(k)
+        if abs(np.sum(w * np.cos(math.sqrt(2) * a * x)) - math.exp(-a * a / 2)) <= 1e-10:
+            need = k
+            break
+    cap = max(k for k in range(1, 33) if (4 * k) ** n <= 4**8)
+    return min(need, cap)
+
+
 class Reference:
-    def __init__(self, n, p):
+    def __init__(self, n, p, nodes=1):
         self.n, self.p = n, p
-        self.t1 = math.inf if p["t1_us"] is None else p["t1_us"] * 1e3
-        self.t2 = math.inf if p["t2_us"] is None else p["t2_us"] * 1e3
+        self.dep1, self.dep2, sigma = derived(p)
+        # One density matrix per node of the K^n grid: per branch, each
+        # qubit's detuning and the branch's weight.
+        x, w = hermite_rule(nodes)
+        grid = list(itertools.product(range(nodes), repeat=n))
+        self.delta = np.array([[math.sqrt(2) * sigma * x[i] for i in g] for g in grid])
+        self.weight = np.array([math.prod(w[i] for i in g) for g in grid])
         pe = p["residual_excited_population"]
         diag = np.array([1.0])
         for _ in range(n):
             diag = np.kron(diag, [1 - pe, pe])
-        self.rho = np.diag(diag).astype(complex)
+        self.rho = np.repeat(np.diag(diag).astype(complex)[None], len(grid), axis=0)
         self.clock = [0.0] * n
 
     def u1(self, q, u):
@@ -123,14 +196,22 @@ class Reference:
             u[i, 0] * (a * ud[0, j] + b * ud[1, j]) + u[i, 1] * (c * ud[0, j] + d * ud[1, j])
             for i in (0, 1) for j in (0, 1)])
 
-    def idle(self, q, t):
+    def relax(self, q, t):
         if t <= 0:
             return
         pe = self.p["residual_excited_population"]
-        g = 1 - math.exp(-t / self.t1)
-        coh = math.sqrt(1 - g) * math.exp(-t * max(0.0, 1 / self.t2 - 0.5 / self.t1))
+        g, coh = relax_constants(self.p, t)
         self.rho = blocks(self.rho, self.n, q, lambda a, b, c, d: [
             a * (1 - pe * g) + d * (1 - pe) * g, b * coh, c * coh, d * (1 - (1 - pe) * g) + a * pe * g])
+
+    def idle(self, q, t):
+        """Relaxation, then the phase diag(1, e^{i delta t}) of each branch's detuning."""
+        if t <= 0:
+            return
+        self.relax(q, t)
+        shape = (-1,) + (1,) * (2 * self.n - 2)
+        turn = np.exp(1j * self.delta[:, q] * t).reshape(shape)
+        self.rho = blocks(self.rho, self.n, q, lambda a, b, c, d: [a, b / turn, c * turn, d])
 
     def sync(self, qs):
         start = max(self.clock[q] for q in qs)
@@ -142,7 +223,8 @@ class Reference:
     def pulse(self, q, axis, th):
         start = self.sync([q])
         self.u1(q, rot(axis, th * self.p["drive_bias"]))
-        p = self.p["p1q"]
+        self.relax(q, self.p["gate_1q_ns"])
+        p = self.dep1
         self.rho = blocks(self.rho, self.n, q, lambda a, b, c, d: [
             a * (1 - p) + (a + d) * p / 2, b * (1 - p), c * (1 - p), d * (1 - p) + (a + d) * p / 2])
         self.clock[q] = start + self.p["gate_1q_ns"]
@@ -150,8 +232,10 @@ class Reference:
     def two(self, u, a, b):
         start = self.sync([a, b])
         U = full(self.n, [a, b], u)
-        rho = U @ self.rho @ U.conj().T
-        p = self.p["p2q"]
+        self.rho = U @ self.rho @ U.conj().T
+        self.relax(a, self.p["gate_2q_ns"])
+        self.relax(b, self.p["gate_2q_ns"])
+        rho, p = self.rho, self.dep2
         mixed = sum(full(self.n, [a, b], np.kron(P, Q)) @ rho @ full(self.n, [a, b], np.kron(P, Q)).conj().T
                     for P in PAULI for Q in PAULI) / 16  # = I/4 (x) Tr_ab rho
         self.rho = (1 - p) * rho + p * mixed
@@ -202,7 +286,7 @@ class Reference:
 
     def distribution(self, measures, registers):
         self.sync(range(self.n))
-        p = np.real(np.diag(self.rho)).clip(min=0).reshape([2] * self.n)
+        p = np.einsum("b,bii->i", self.weight, self.rho).real.clip(min=0).reshape([2] * self.n)
         e10, e01 = self.p["readout_p10"], self.p["readout_p01"]
         conf = np.array([[1 - e10, e01], [e10, 1 - e01]])
         for q in range(self.n):
@@ -222,11 +306,18 @@ class Reference:
         return out
 
 
-def reference_distribution(n, ops, measures, registers, profile):
-    r = Reference(n, profile)
+def reference_distribution(n, ops, measures, registers, profile, nodes=None):
+    """(distribution, K): a first pass times the circuit, which sets K by the
+    model's rule unless `nodes` is given; the second averages the K^n grid."""
+    if nodes is None:
+        timing = Reference(n, profile)
+        for name, qs, *v in ops:
+            timing.op(name, qs, *v)
+        nodes = nodes_rule(derived(profile)[2], timing.sync(range(n)), n)
+    r = Reference(n, profile, nodes)
     for name, qs, *v in ops:
         r.op(name, qs, *v)
-    return r.distribution(measures, registers)
+    return r.distribution(measures, registers), nodes
 
 
 def max_diff(a, b):
@@ -311,7 +402,9 @@ def protocol_session():
             assert all(isinstance(k, int) and k > 0 for k in r["counts"].values()), r
         bell = res["results"][0]["counts"]
         assert set(bell) <= {"00", "01", "10", "11"} and bell.get("00", 0) + bell.get("11", 0) > 450, bell
-        assert isinstance(res["metadata"], dict), res
+        meta = res["metadata"]
+        assert isinstance(meta, dict) and len(meta["quadrature_nodes"]) == 2, res
+        assert all(isinstance(k, int) and k >= 1 for k in meta["quadrature_nodes"]), meta
 
         # Every error path is answered, and the executor keeps serving.
         check_error(c.send_line("{this is not json"), None)
@@ -407,9 +500,12 @@ def closed_forms():
     # exp(-t/T2) overall) into the population read: same closed form.
     close(p1(qasm1("h q[0];\ndelay[40us] q[0];\nh q[0];"), prof(t1_us=60.0, t2_us=80.0, gate_1q_ns=0.0), "0"),
           (1 + math.exp(-0.5)) / 2, "Ramsey with T1 and T2")
-    # Depolarizing on |0>: a zero-angle pulse leaves P(1) = p/2.
-    close(p1(qasm1("rx(0) q[0];"), prof(p1q=0.1)), 0.05, "1q depolarizing")
-    d = ex.exact_distribution(qasm1("cz q[0], q[1];", n=2, bits=2), prof(p2q=0.2))
+    # Depolarizing on |0>: a zero-angle pulse leaves P(1) = p/2; without
+    # relaxation the derived p is 2 r (1q) and 4 r / 3 (2q).
+    close(p1(qasm1("rx(0) q[0];"), prof(p1q=0.05)), 0.05, "1q depolarizing")
+    close(p1(qasm1("rx(0) q[0];"), {**prof(p1q=0.05), "depolarizing_1q": 0.3}), 0.15,
+          "1q depolarizing as sent wins over the derived one")
+    d = ex.exact_distribution(qasm1("cz q[0], q[1];", n=2, bits=2), prof(p2q=0.15))
     close(d["00"], 1 - 0.75 * 0.2, "2q depolarizing keeps 00")
     close(d["01"], 0.05, "2q depolarizing to 01")
     # Thermal start and readout confusion.
@@ -421,31 +517,73 @@ def closed_forms():
     close(p1(qasm1("rz(1.0) q[0];\nz q[0];\nt q[0];"), prof(drive_bias=0.9)), 0.0, "virtual gates")
     # u(theta, ...) = one ry(theta * b) pulse: P(1) = sin^2(theta b / 2).
     close(p1(qasm1("u(0.8, 0.3, -1.1) q[0];"), prof(drive_bias=1.2)), math.sin(0.48) ** 2, "u pulse")
-    # Barrier: q1's second x waits for q0's 1 us delay, so its |1> decays first.
+    # Barrier: q1's second x waits for q0's 1 us delay, so its |1> decays
+    # for the first x's 35 ns and the 965 ns wait; each x relaxes 35 ns after.
     body = "x q[1];\ndelay[1us] q[0];\nbarrier q[0], q[1];\nx q[1];"
     close(p1(qasm1(body, n=2, bits=2), prof(t1_us=10.0, t2_us=10.0), "10"),
-          1 - math.exp(-(1000 - 35) / 10000), "barrier idles the early qubit")
+          (1 - math.exp(-1000 / 10000)) * math.exp(-35 / 10000), "barrier idles the early qubit")
     close(p1(qasm1(body.replace("barrier q[0], q[1];\n", ""), n=2, bits=2),
-             prof(t1_us=10.0, t2_us=10.0), "10"), 0.0, "no barrier, no wait")
+             prof(t1_us=10.0, t2_us=10.0), "10"),
+          (1 - math.exp(-35 / 10000)) * math.exp(-(35 + 930) / 10000),
+          "no barrier: no wait, but the readout waits for q0")
+    # Relaxation during a gate: x lasting 10 us leaves P(1) = exp(-10/T1)
+    # (relaxation alone exceeds r = 0, so no depolarizing is left).
+    close(p1(qasm1("x q[0];"), prof(t1_us=20.0, t2_us=20.0, gate_1q_ns=10_000.0)),
+          math.exp(-0.5), "relaxation after the pulse")
+    close(p1(qasm1("x q[1];\ncx q[1], q[0];", n=2, bits=2),
+             prof(t1_us=20.0, t2_us=20.0, gate_1q_ns=0.0, gate_2q_ns=4_000.0), "11"),
+          math.exp(-0.2) * math.exp(-0.2), "relaxation on both qubits of a 2q gate")
+    # Quasi-static detuning: Ramsey at t = T2* has the envelope
+    # exp(-t/T2 - sigma^2 t^2 / 2) = 1/e, to the quadrature's reported error;
+    # an echo refocuses every branch exactly, leaving exp(-t/T2).
+    ramsey = qasm1("h q[0];\ndelay[40us] q[0];\nh q[0];")
+    rp = prof(t2_us=80.0, t2star_us=40.0, gate_1q_ns=0.0)
+    low = ex.lower(ramsey, ex.noise_from_profile(rp))
+    assert low.nodes == nodes_rule(derived(rp)[2], 40_000.0, 1) and low.nodes > 1, low.nodes
+    assert low.quadrature_error <= 1e-10, low.quadrature_error
+    # P(0) = (1 + exp(-t/T2) GH_K(sigma t)) / 2, and GH_K is within the reported error.
+    got, want = p1(ramsey, rp, "0"), (1 + math.exp(-1)) / 2
+    assert abs(got - want) <= math.exp(-0.5) * low.quadrature_error / 2 + 1e-15, (got, want)
+    # With K = 1 (the node delta = 0) the quasi-static part is absent.
+    close(ex.exact_distribution(ramsey, rp, nodes=1)["0"], (1 + math.exp(-0.5)) / 2, "Ramsey, one node")
+    echo = qasm1("h q[0];\ndelay[20us] q[0];\nx q[0];\ndelay[20us] q[0];\nh q[0];")
+    close(p1(echo, rp, "0"), (1 + math.exp(-0.5)) / 2, "echo refocuses the detuning")
+    # The derived depolarizing parameters make each gate's average
+    # infidelity the profile's r (relaxation included, pe irrelevant).
+    noise = ex.noise_from_profile({**HARSH})
+    for gate_ns, dep, d, r in ((HARSH["gate_1q_ns"], noise["dep1"], 2, HARSH["p1q"]),
+                               (HARSH["gate_2q_ns"], noise["dep2"], 4, HARSH["p2q"])):
+        relax = ex.relax_error(noise, gate_ns).to_quantumchannel()
+        if d == 4:
+            relax = relax.tensor(relax)
+        chan = relax.compose(dep.to_quantumchannel())
+        close(1 - average_gate_fidelity(chan), r, f"derived depolarizing, d = {d}")
     # Reset: back to |0> whatever came before.
     close(p1(qasm1("h q[0];\nreset q[0];"), prof()), 0.0, "reset")
 
 
 @test
 def matches_independent_reference_on_random_circuits():
+    # Each profile as a profile alone (the executor derives the depolarizing
+    # and detuning parameters) and as synqc sends it (it takes them as sent).
     rng = random.Random(19)
-    worst, count = 0.0, 0
+    worst, count, nodes = 0.0, 0, set()
     for n in range(1, 6):
-        for profile in (SIM_LOCAL, HARSH, NOISELESS):
+        for profile in (SIM_LOCAL, as_sent(HARSH), NOISELESS, HARSH, as_sent(SIM_LOCAL)):
             for version in (3, 3, 2):
                 qasm, ops, measures, registers = randcirc.random_circuit(rng, n, version=version)
-                got = ex.exact_distribution(qasm, profile)
-                want = reference_distribution(n, ops, measures, registers, profile)
+                low = ex.lower(qasm, ex.noise_from_profile(profile))
+                want, k = reference_distribution(n, ops, measures, registers, profile)
+                assert low.nodes == k, f"executor K {low.nodes}, model K {k}:\n{qasm}"
+                got = {key: float(p) for key, p in low.keyed(low.probabilities()).items()}
                 diff = max_diff(got, want)
                 worst, count = max(worst, diff), count + 1
-                assert diff < 1e-9, f"{n} qubits, |dp| = {diff}:\n{qasm}"
+                nodes.add(k)
+                assert diff < 1e-9, f"{n} qubits, K {k}, |dp| = {diff}:\n{qasm}"
                 assert abs(sum(got.values()) - 1) < 1e-9
-    print(f"  reference model: {count} random circuits, max |dp| = {worst:.2e}")
+    # The grid must actually have been exercised, not only K = 1.
+    assert max(nodes) > 2, nodes
+    print(f"  reference model: {count} random circuits, K in {sorted(nodes)}, max |dp| = {worst:.2e}")
 
 
 def main():

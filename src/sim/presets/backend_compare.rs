@@ -7,10 +7,12 @@ use serde_json::{json, Value};
 use super::hello::bell_ops;
 use super::observed::{CircuitJob, Observed};
 use super::{
-    assemble, backaction_kpi, count_map, dist_map, kpi, latency_model_kpi, model_of, noise_json,
-    projective_measurement, standard_trace, state_fidelity_kpi, Parts,
+    assemble, backaction_kpi, count_map, dist_map, judge, kpi, latency_model_kpi, model_of, noise_json,
+    projective_measurement, reference_distribution, standard_trace, state_fidelity_kpi, Parts,
 };
-use crate::sim::estimators::{dist_fidelity, pool_off_support, rng_for, spread, Multinomial};
+use crate::sim::estimators::{
+    dist_fidelity, fidelity_of, pool_off_support, proportion_spread, rng_for, spread, Multinomial,
+};
 use crate::sim::{Plant, SimError, SimOutcome, SimRequest};
 
 fn second(req: &SimRequest) -> Result<&Plant, SimError> {
@@ -112,30 +114,39 @@ fn estimate(req: &SimRequest, mut obs: Observed) -> Result<SimOutcome, SimError>
                 "counts": count_map(counts, 2),
                 "fidelity": dist_fidelity(counts, &q),
                 "state_fidelity": obs.exact(i).map(|e| e.state_fidelity),
+                "noisy_distribution": obs.exact(i).map(|e| dist_map(&e.dist, 2)),
                 "latency_model_us": obs.refs[i].shot_ns / 1e3,
             }),
         );
     }
+    // Status judges the run's own target; the second is what it is
+    // compared with.
+    let predicted = reference_distribution(
+        2,
+        &bell_ops(),
+        &req.plant,
+        &req.controls,
+        obs.exact(0).map(|e| &e.dist[..]),
+    );
+    let (s1, s2, sd) = (
+        proportion_spread(f1, n1, r1),
+        proportion_spread(f2, n2, r2),
+        spread(rd),
+    );
+    let verdict = judge("fidelity", f1, s1.map(|s| s.stderr), fidelity_of(&predicted, &q));
     let mut warnings = vec![];
     if second.target == req.plant.target {
         warnings.push("compare_with is the same target as hardware_target".to_string());
     }
     let mut details = vec![
-        kpi(
-            "fidelity",
-            f1,
-            "fidelity_dist_v1",
-            "estimate",
-            "ratio",
-            spread(r1),
-        ),
+        kpi("fidelity", f1, "fidelity_dist_v1", "estimate", "ratio", s1),
         kpi(
             "fidelity_compare",
             f2,
             "fidelity_dist_v1",
             "estimate",
             "ratio",
-            spread(r2),
+            s2,
         ),
         kpi(
             "fidelity_difference",
@@ -143,7 +154,7 @@ fn estimate(req: &SimRequest, mut obs: Observed) -> Result<SimOutcome, SimError>
             "fidelity_dist_v1",
             "estimate",
             "ratio",
-            spread(rd),
+            sd,
         ),
     ];
     if let Some(e) = obs.exact(0) {
@@ -151,6 +162,14 @@ fn estimate(req: &SimRequest, mut obs: Observed) -> Result<SimOutcome, SimError>
         details.push(backaction_kpi(0.0));
     }
     details.push(latency_model_kpi(latency_us));
+    let mut artifacts = json!({
+        "circuit": ["h q0", "cx q0,q1", "measure q0,q1"],
+        "targets": [req.plant.target, second.target],
+        "per_target": per_target,
+        "compare_noise": noise_json(second, &req.controls),
+        "difference_definition": "fidelity(hardware_target) - fidelity(compare_with), paired bootstrap",
+    });
+    let status = verdict.record(&mut artifacts, &mut warnings);
     let on_engine = obs.on_engine_ran();
     Ok(assemble(
         req,
@@ -159,6 +178,7 @@ fn estimate(req: &SimRequest, mut obs: Observed) -> Result<SimOutcome, SimError>
             fidelity: f1,
             latency_us,
             backaction: 0.0,
+            status,
             raw_counts: count_map(&obs.counts[0], 2),
             expected: dist_map(&q, 2),
             details,
@@ -168,13 +188,7 @@ fn estimate(req: &SimRequest, mut obs: Observed) -> Result<SimOutcome, SimError>
             } else {
                 vec!["SIM_ONLY_STATE_FIDELITY", "SIM_ONLY_BACKACTION"]
             },
-            artifacts: json!({
-                "circuit": ["h q0", "cx q0,q1", "measure q0,q1"],
-                "targets": [req.plant.target, second.target],
-                "per_target": per_target,
-                "compare_noise": noise_json(second, &req.controls),
-                "difference_definition": "fidelity(hardware_target) - fidelity(compare_with), paired bootstrap",
-            }),
+            artifacts,
             warnings,
             trace: standard_trace(req.shots, latency_us, on_engine),
             executor_plant: obs.plant,

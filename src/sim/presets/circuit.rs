@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::{
-    assemble, check, fidelity_with_spread, kpi, latency_model_kpi, model_of, projective_measurement,
-    simulate, standard_trace, state_fidelity_kpi, Parts,
+    assemble, check, fidelity_with_spread, judge, kpi, latency_model_kpi, model_of, projective_measurement,
+    reference_distribution, simulate, standard_trace, state_fidelity_kpi, Parts,
 };
 use crate::sim::circuit::Circuit;
 use crate::sim::engine::{Model, Op, Register};
-use crate::sim::estimators::{multinomial, rng_for, SimRng};
+use crate::sim::estimators::{fidelity_of, multinomial, rng_for, SimRng};
 use crate::sim::{SimError, SimOutcome, SimRequest};
 
 /// Purity Tr(sigma^2) of the noise-free final state above which it counts
@@ -23,6 +23,12 @@ const PURE_ABOVE: f64 = 1.0 - 1e-9;
 /// Distributions below this are left out of the result maps, as in the
 /// other presets.
 const SHOWN_ABOVE: f64 = 1e-12;
+
+/// Counts from an executor are judged against a noisy simulation of the
+/// circuit (the status reference), which the executor path otherwise does
+/// not need; above this many qubits it is skipped and the status is not
+/// judged (the engine path simulates anyway, so it is always judged).
+const JUDGED_MAX_QUBITS_FROM_EXECUTOR: usize = 8;
 
 pub(in crate::sim) fn circuit(
     req: &SimRequest,
@@ -34,6 +40,14 @@ pub(in crate::sim) fn circuit(
     let sim = simulate(circuit.qubits, &circuit.ops, &model);
     check(cancelled)?;
     let (keys, noisy, ideal) = marginals(circuit, &sim.dist, &sim.ideal);
+    let predicted = reference_distribution(
+        circuit.qubits,
+        &circuit.ops,
+        &req.plant,
+        &req.controls,
+        Some(&sim.dist),
+    );
+    let reference = fidelity_of(&marginals(circuit, &predicted, &sim.ideal).1, &ideal);
     let mut rng = rng_for(req.seed);
     let counts = multinomial(&mut rng, req.shots, &noisy);
     let pure = ideal_is_pure(circuit.qubits, &circuit.ops, &model);
@@ -43,6 +57,7 @@ pub(in crate::sim) fn circuit(
         ideal,
         shot_ns: sim.shot_ns,
         exact: Some((noisy, pure.then_some(sim.state_fidelity))),
+        reference: Some(reference),
         executor_plant: None,
         quadrature: Some((sim.grid.nodes, sim.grid.error)),
     };
@@ -83,12 +98,17 @@ pub fn circuit_from_counts(
             req.shots
         )));
     }
+    let reference_fidelity = (circuit.qubits <= JUDGED_MAX_QUBITS_FROM_EXECUTOR).then(|| {
+        let predicted = reference_distribution(circuit.qubits, &circuit.ops, &req.plant, &req.controls, None);
+        fidelity_of(&marginals(circuit, &predicted, &populations).1, &ideal)
+    });
     let observed = Observed {
         keys,
         counts,
         ideal,
         shot_ns: reference.shot_time_ns(),
         exact: None,
+        reference: reference_fidelity,
         executor_plant: Some(plant),
         quadrature: None,
     };
@@ -107,6 +127,9 @@ struct Observed {
     /// On synqc's engine: the exact noisy distribution, and the state
     /// fidelity when the noise-free final state is pure.
     exact: Option<(Vec<f64>, Option<f64>)>,
+    /// The fidelity the target's model predicts with calibrated controls
+    /// (the status reference); None when not computed.
+    reference: Option<f64>,
     /// physics_contract.plant when an executor ran it.
     executor_plant: Option<Value>,
     /// On synqc's engine: the detuning grid's nodes per qubit and its
@@ -181,6 +204,22 @@ fn estimate(req: &SimRequest, circuit: &Circuit, obs: Observed, rng: &mut SimRng
         None => sim_only.push("SIM_ONLY_STATE_FIDELITY"),
     }
     details.push(latency_model_kpi(latency_us));
+    let status = match obs.reference {
+        Some(reference) => {
+            judge("fidelity", fid, fs.map(|s| s.stderr), reference).record(&mut artifacts, &mut warnings)
+        }
+        None => {
+            artifacts["status_reference"] =
+                json!({"kpi": "fidelity", "reference": null, "rule": "not judged"});
+            warnings.push(format!(
+                "status is not judged against the target's noise profile: the prediction needs a noisy \
+                 simulation of the circuit, which synqc skips for executor counts above \
+                 {JUDGED_MAX_QUBITS_FROM_EXECUTOR} qubits; compare the fidelity with the target's \
+                 calibration yourself"
+            ));
+            "ok"
+        }
+    };
     let mut measurement = projective_measurement(n as u32);
     measurement["descriptor"] = json!(format!(
         "Z readout of the {} measured qubits at the end of the circuit; counts are keyed by classical \
@@ -195,6 +234,7 @@ fn estimate(req: &SimRequest, circuit: &Circuit, obs: Observed, rng: &mut SimRng
             fidelity: fid,
             latency_us,
             backaction: 0.0,
+            status,
             raw_counts: obs
                 .keys
                 .iter()
@@ -448,6 +488,61 @@ c = measure q;
             .collect();
         assert_eq!(keys, ["0000000000", "1111111111"]);
         assert_eq!(out.qubits_used, 10);
+    }
+
+    /// Executor counts are judged against the engine's prediction like a
+    /// simulated run, up to the qubit count where that prediction is
+    /// skipped and a warning says so.
+    #[test]
+    fn executor_counts_are_judged_against_the_engines_prediction() {
+        let ghz = |n: usize| {
+            let mut src =
+                format!("OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit[{n}] q;\nbit[{n}] c;\nh q[0];\n");
+            for i in 0..n - 1 {
+                src.push_str(&format!("cx q[{i}], q[{}];\n", i + 1));
+            }
+            src.push_str("c = measure q;\n");
+            parse(&src, &CircuitLimits::default()).expect("parses")
+        };
+        let r = req(3, Preset::HelloQuantumSim);
+        let small = ghz(3);
+        let sim = circuit(&r, &small, &|| false).expect("runs");
+        let exe = circuit_from_counts(&r, &small, &sim.kpis.raw_counts, json!({"executor": "test"}))
+            .expect("estimates");
+        // Same counts, same prediction; only the bootstrap's stderr differs.
+        for key in ["reference", "measured", "shortfall"] {
+            assert_eq!(
+                exe.artifacts["status_reference"][key], sim.artifacts["status_reference"][key],
+                "{key}"
+            );
+        }
+        assert_eq!(exe.kpis.status, "ok");
+        // Every shot on the wrong outcome: far below the prediction.
+        let wrong = BTreeMap::from([("001".to_string(), r.shots)]);
+        let bad = circuit_from_counts(&r, &small, &wrong, json!({"executor": "test"})).expect("estimates");
+        assert_eq!(bad.kpis.status, "fail");
+        assert!(
+            bad.warnings
+                .iter()
+                .any(|w| w.starts_with("status fail: fidelity 0.0000")),
+            "{:?}",
+            bad.warnings
+        );
+        let large = ghz(JUDGED_MAX_QUBITS_FROM_EXECUTOR + 1);
+        let zeros = "0".repeat(large.qubits);
+        let counts = BTreeMap::from([(zeros, r.shots)]);
+        let unjudged =
+            circuit_from_counts(&r, &large, &counts, json!({"executor": "test"})).expect("estimates");
+        assert_eq!(unjudged.kpis.status, "ok");
+        assert!(unjudged.artifacts["status_reference"]["reference"].is_null());
+        assert!(
+            unjudged
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("status is not judged")),
+            "{:?}",
+            unjudged.warnings
+        );
     }
 
     #[test]

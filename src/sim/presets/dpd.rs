@@ -5,12 +5,14 @@ use serde_json::{json, Value};
 
 use super::observed::{CircuitJob, Observed};
 use super::{
-    assemble, backaction_kpi, check, count_map, dist_map, kpi, latency_model_kpi, model_of,
-    state_fidelity_kpi, trace, Parts, BACKACTION_WARN,
+    assemble, backaction_kpi, backaction_status, calibrated, check, count_map, dist_map, judge, kpi,
+    latency_model_kpi, model_of, simulate, state_fidelity_kpi, trace, worse, Parts, BACKACTION_WARN,
 };
 use crate::controls::ControlProfile;
 use crate::sim::engine::{Grid, Model, Op, Register};
-use crate::sim::estimators::{bootstrap_counts, dist_fidelity, multinomial, rng_for, spread, SimRng};
+use crate::sim::estimators::{
+    bootstrap_counts, dist_fidelity, multinomial, proportion_spread, rng_for, SimRng,
+};
 use crate::sim::{SimError, SimOutcome, SimRequest};
 
 /// Full correction angle for a probe of strength kappa: the outcome-k branch
@@ -174,9 +176,21 @@ pub(in crate::sim) fn dpd(req: &SimRequest, cancelled: &dyn Fn() -> bool) -> Res
     let c = &req.controls;
     let model = Model::new(&req.plant.noise, c);
     let st = dpd_state(&model, c, c.feedback_gain);
+    let cal = calibrated(c);
+    let reference = if cal == *c {
+        final_one(&st.joint)
+    } else {
+        final_one(&dpd_state(&Model::new(&req.plant.noise, &cal), &cal, c.feedback_gain).joint)
+    };
     let mut rng = rng_for(req.seed);
     let joint_counts = multinomial(&mut rng, req.shots, &st.joint);
-    Ok(estimate(req, &st, joint_counts, rng, None))
+    Ok(estimate(req, &st, joint_counts, rng, None, reference))
+}
+
+/// The probability that the final bit reads 1 (the ideal outcome) from the
+/// instrument's joint (probe outcome k, final bit b) distribution at 2k + b.
+fn final_one(joint: &[f64]) -> f64 {
+    joint[1] + joint[3]
 }
 
 /// `counts` of the circuit of [`circuits`]: index 2b + k with b the system's
@@ -196,28 +210,41 @@ pub(in crate::sim) fn from_counts(
     // The time model and the probe strength are the plant's, wherever the
     // shots ran; the state-dependent parts of `st` are not reported.
     let st = dpd_state(&model, c, c.feedback_gain);
-    Ok(estimate(req, &st, joint, obs.rng, obs.plant))
+    // The executor ran the ancilla circuit, whose own gates add errors the
+    // instrument does not have: the reference is that circuit's exact
+    // chance of a final 1 (circuit index 2b + k).
+    let cal = calibrated(c);
+    let predicted = simulate(2, &probe_circuit_ops(&cal), &model_of(&req.plant, &cal)).dist;
+    Ok(estimate(
+        req,
+        &st,
+        joint,
+        obs.rng,
+        obs.plant,
+        predicted[2] + predicted[3],
+    ))
 }
 
 /// The KPIs of joint (probe outcome k, final bit b) counts at index 2k + b.
 /// With `plant` None the counts were sampled from `st` by synqc's engine
 /// and its simulator-only facts are reported; else they came from an
-/// executor and only `st`'s time model is used.
+/// executor and only `st`'s time model is used. `reference` is the
+/// fidelity the target's model predicts with calibrated controls.
 fn estimate(
     req: &SimRequest,
     st: &DpdState,
     joint_counts: Vec<u64>,
     mut rng: SimRng,
     plant: Option<Value>,
+    reference: f64,
 ) -> SimOutcome {
     let c = &req.controls;
     let on_engine = plant.is_none();
     let marginal = |j: &[u64]| [j[0] + j[2], j[1] + j[3]];
     let q = [0.0, 1.0];
     let fid = dist_fidelity(&marginal(&joint_counts), &q);
-    let fs = spread(bootstrap_counts(&mut rng, &joint_counts, |j| {
-        dist_fidelity(&marginal(j), &q)
-    }));
+    let reps = bootstrap_counts(&mut rng, &joint_counts, |j| dist_fidelity(&marginal(j), &q));
+    let fs = proportion_spread(fid, req.shots, reps);
     let latency_us = (st.times.0 + st.times.1 * loop_latency_factor(c.feedback_gain)) / 1e3;
     let kappa = c.probe_kappa();
     let counts = marginal(&joint_counts);
@@ -251,6 +278,7 @@ fn estimate(
         "loop_latency_factor": loop_latency_factor(c.feedback_gain),
         "loop_time_ns": st.times.1,
     });
+    let verdict = judge("fidelity", fid, fs.map(|s| s.stderr), reference);
     let (backaction, qubits) = if on_engine {
         details.push(state_fidelity_kpi(st.state_fidelity));
         details.push(backaction_kpi(st.backaction));
@@ -272,6 +300,11 @@ fn estimate(
         (0.0, 2)
     };
     details.push(latency_model_kpi(latency_us));
+    // The probe rule needs the backaction, which only the simulator knows.
+    let status = worse(
+        verdict.record(&mut artifacts, &mut warnings),
+        backaction_status(backaction, c),
+    );
     assemble(
         req,
         Parts {
@@ -279,6 +312,7 @@ fn estimate(
             fidelity: fid,
             latency_us,
             backaction,
+            status,
             raw_counts: count_map(&counts, 1),
             expected: dist_map(&q, 1),
             details,
@@ -315,7 +349,7 @@ fn estimate(
                 (
                     "estimate",
                     "Estimate",
-                    "KPIs with a 200-resample multinomial bootstrap",
+                    "KPIs with 95% score intervals; stderr from a 200-resample multinomial bootstrap",
                     0.0,
                 ),
             ]),

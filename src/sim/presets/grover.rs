@@ -5,11 +5,11 @@ use serde_json::{json, Value};
 
 use super::observed::{CircuitJob, Observed};
 use super::{
-    assemble, backaction_kpi, count_map, dist_map, kpi, latency_model_kpi, model_of, projective_measurement,
-    standard_trace, state_fidelity_kpi, Parts,
+    assemble, backaction_kpi, count_map, dist_map, judge, kpi, latency_model_kpi, model_of,
+    projective_measurement, reference_distribution, standard_trace, state_fidelity_kpi, Parts,
 };
 use crate::sim::engine::Op;
-use crate::sim::estimators::{dist_fidelity, for_each_resample, rng_for, spread};
+use crate::sim::estimators::{dist_fidelity, for_each_resample, proportion_spread, rng_for};
 use crate::sim::{SimError, SimOutcome, SimRequest};
 
 /// CCZ on (0, 1, 2) from cx and t/tdg: the Toffoli network without the
@@ -111,7 +111,23 @@ fn estimate(req: &SimRequest, jobs: &[CircuitJob], mut obs: Observed) -> Result<
         rf.push(dist_fidelity(c, &q));
         rs.push(c[target] as f64 / req.shots.max(1) as f64);
     });
-    let (fs, ss) = (spread(rf), spread(rs));
+    let (fs, ss) = (
+        proportion_spread(fid, req.shots, rf),
+        proportion_spread(success, req.shots, rs),
+    );
+    let predicted = reference_distribution(
+        3,
+        ops,
+        &req.plant,
+        &req.controls,
+        obs.exact(0).map(|e| &e.dist[..]),
+    );
+    let verdict = judge(
+        "success_probability",
+        success,
+        ss.map(|s| s.stderr),
+        predicted[target],
+    );
     let latency_us = obs.refs[0].shot_ns / 1e3;
     let cx_count = ops.iter().filter(|o| matches!(o, Op::Cx(..))).count();
     let mut details = vec![
@@ -138,6 +154,8 @@ fn estimate(req: &SimRequest, jobs: &[CircuitJob], mut obs: Observed) -> Result<
         artifacts["noisy_distribution"] = json!(dist_map(&e.dist, 3));
     }
     details.push(latency_model_kpi(latency_us));
+    let mut warnings = vec![];
+    let status = verdict.record(&mut artifacts, &mut warnings);
     let on_engine = obs.on_engine_ran();
     Ok(assemble(
         req,
@@ -146,6 +164,7 @@ fn estimate(req: &SimRequest, jobs: &[CircuitJob], mut obs: Observed) -> Result<
             fidelity: fid,
             latency_us,
             backaction: 0.0,
+            status,
             raw_counts: count_map(counts, 3),
             expected: dist_map(&q, 3),
             details,
@@ -156,7 +175,7 @@ fn estimate(req: &SimRequest, jobs: &[CircuitJob], mut obs: Observed) -> Result<
                 vec!["SIM_ONLY_STATE_FIDELITY", "SIM_ONLY_BACKACTION"]
             },
             artifacts,
-            warnings: vec![],
+            warnings,
             trace: standard_trace(req.shots, latency_us, on_engine),
             executor_plant: obs.plant,
         },

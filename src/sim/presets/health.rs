@@ -961,6 +961,7 @@ fn estimate(req: &SimRequest, plan: &Plan, mut obs: Observed) -> SimOutcome {
             fidelity,
             latency_us,
             backaction: 0.0,
+            status: super::fidelity_status(fidelity),
             raw_counts: count_map(&pooled, 1),
             expected: dist_map(&expected, 1),
             details,

@@ -5,11 +5,11 @@ use serde_json::{json, Value};
 
 use super::observed::{CircuitJob, Observed};
 use super::{
-    assemble, backaction_kpi, count_map, dist_map, fidelity_with_spread, kpi, latency_model_kpi, model_of,
-    projective_measurement, standard_trace, state_fidelity_kpi, Parts,
+    assemble, backaction_kpi, count_map, dist_map, fidelity_with_spread, judge, kpi, latency_model_kpi,
+    model_of, projective_measurement, reference_distribution, standard_trace, state_fidelity_kpi, Parts,
 };
 use crate::sim::engine::Op;
-use crate::sim::estimators::rng_for;
+use crate::sim::estimators::{fidelity_of, rng_for};
 use crate::sim::{SimError, SimOutcome, SimRequest};
 
 pub(super) fn bell_ops() -> Vec<Op> {
@@ -51,6 +51,19 @@ fn estimate(req: &SimRequest, mut obs: Observed) -> SimOutcome {
     let (fid, fs) = fidelity_with_spread(&mut obs.rng, counts, &reference.ideal);
     let latency_us = reference.shot_ns / 1e3;
     let exact = obs.exact(0);
+    let predicted = reference_distribution(
+        2,
+        &bell_ops(),
+        &req.plant,
+        &req.controls,
+        exact.map(|e| &e.dist[..]),
+    );
+    let verdict = judge(
+        "fidelity",
+        fid,
+        fs.map(|s| s.stderr),
+        fidelity_of(&predicted, &reference.ideal),
+    );
     let mut details = vec![kpi("fidelity", fid, "fidelity_dist_v1", "estimate", "ratio", fs)];
     let mut artifacts = json!({"circuit": ["h q0", "cx q0,q1", "measure q0,q1"]});
     if let Some(e) = exact {
@@ -59,6 +72,8 @@ fn estimate(req: &SimRequest, mut obs: Observed) -> SimOutcome {
         artifacts["noisy_distribution"] = json!(dist_map(&e.dist, 2));
     }
     details.push(latency_model_kpi(latency_us));
+    let mut warnings = vec![];
+    let status = verdict.record(&mut artifacts, &mut warnings);
     let on_engine = obs.on_engine_ran();
     assemble(
         req,
@@ -67,6 +82,7 @@ fn estimate(req: &SimRequest, mut obs: Observed) -> SimOutcome {
             fidelity: fid,
             latency_us,
             backaction: 0.0,
+            status,
             raw_counts: count_map(counts, 2),
             expected: dist_map(&reference.ideal, 2),
             details,
@@ -77,7 +93,7 @@ fn estimate(req: &SimRequest, mut obs: Observed) -> SimOutcome {
                 vec!["SIM_ONLY_STATE_FIDELITY", "SIM_ONLY_BACKACTION"]
             },
             artifacts,
-            warnings: vec![],
+            warnings,
             trace: standard_trace(req.shots, latency_us, on_engine),
             executor_plant: obs.plant,
         },

@@ -38,7 +38,7 @@ pub fn sample_on_engine(req: &SimRequest, i: usize, job: &CircuitJob) -> Vec<u64
 
 /// The plant a job of `req` runs on: backend_compare's second half runs on
 /// compare_with, everything else on the run's own target.
-pub(super) fn plant_of<'a>(req: &'a SimRequest, job: &CircuitJob) -> &'a Plant {
+pub fn plant_of<'a>(req: &'a SimRequest, job: &CircuitJob) -> &'a Plant {
     match &req.compare_with {
         Some(other) if job.target == other.target && job.target != req.plant.target => other,
         _ => &req.plant,

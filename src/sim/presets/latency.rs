@@ -4,11 +4,11 @@
 use serde_json::json;
 
 use super::{
-    assemble, backaction_kpi, check, count_map, dist_map, fidelity_with_spread, kpi, projective_measurement,
-    simulate, state_fidelity_kpi, trace, Parts,
+    assemble, backaction_kpi, check, count_map, dist_map, fidelity_with_spread, judge, kpi, projective_measurement,
+    reference_distribution, simulate, state_fidelity_kpi, trace, Parts,
 };
 use crate::sim::engine::{Model, Op};
-use crate::sim::estimators::{bootstrap_samples, median, multinomial, quantile, rng_for, spread};
+use crate::sim::estimators::{bootstrap_samples, fidelity_of, median, multinomial, quantile, rng_for, spread};
 use crate::sim::{LoopProbe, SimError, SimOutcome, SimRequest};
 
 /// Shots each latency probe circuit carries, and the most probes one run
@@ -70,6 +70,26 @@ pub(in crate::sim) fn latency(
     let s95 = spread(bootstrap_samples(&mut rng, &samples, |x| quantile(x, 95.0)));
     let model_us = sim.shot_ns / 1e3;
     let total_ms: f64 = samples.iter().sum::<f64>() / 1e3;
+    // The probe circuit is judged like every other circuit: its fidelity
+    // against what the target's profile predicts (docs/physics.md "Status").
+    let predicted = reference_distribution(1, &ops, &req.plant, &req.controls, Some(&sim.dist));
+    let verdict = judge(
+        "fidelity",
+        fid,
+        fs.map(|s| s.stderr),
+        fidelity_of(&predicted, &sim.ideal),
+    );
+    let mut artifacts = json!({
+        "probes": k,
+        "probe_circuit": ["x q0", "measure q0"],
+        "shots_per_probe": req.shots / k,
+        "loop_samples_us": samples,
+        "p50_us": p50,
+        "p95_us": p95,
+        "k_rule": "K = clamp(shots / 64, 8, 32): one 64-shot probe circuit per round trip",
+    });
+    let mut warnings = vec![];
+    let status = verdict.record(&mut artifacts, &mut warnings);
     Ok(assemble(
         req,
         Parts {
@@ -77,6 +97,7 @@ pub(in crate::sim) fn latency(
             fidelity: fid,
             latency_us: p50,
             backaction: 0.0,
+            status,
             raw_counts: count_map(&counts, 1),
             expected: dist_map(&sim.ideal, 1),
             details: vec![
@@ -96,16 +117,8 @@ pub(in crate::sim) fn latency(
             ],
             measurement: projective_measurement(1),
             sim_only: vec!["SIM_ONLY_STATE_FIDELITY"],
-            artifacts: json!({
-                "probes": k,
-                "probe_circuit": ["x q0", "measure q0"],
-                "shots_per_probe": req.shots / k,
-                "loop_samples_us": samples,
-                "p50_us": p50,
-                "p95_us": p95,
-                "k_rule": "K = clamp(shots / 64, 8, 32): one 64-shot probe circuit per round trip",
-            }),
-            warnings: vec![],
+            artifacts,
+            warnings,
             trace: trace(&[
                 (
                     "probe",
