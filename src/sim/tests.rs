@@ -228,7 +228,7 @@ const BUILTIN_TARGETS: [&str; 6] = [
 ];
 
 /// One seed at a large budget on every built-in target: the fits land near
-/// the profile, T2* below T2echo, EPC's ci95 holds the published p1q, and
+/// the profile, T2* below T2echo, EPC near the published p1q, and
 /// the readout assignment fidelity is the profile's (plus the residual
 /// excitation and the x gate's error on prepare 1).
 #[test]
@@ -252,9 +252,13 @@ fn health_fits_recover_the_profile() {
             let [lo, hi] = d.ci95.expect("ci95");
             assert!(lo < d.value && d.value < hi, "{target} {name}");
         }
+        // EPC is the published error, not model 1's half of it; whether its
+        // ci95 holds p1q as often as it should is stats_health_fit_recovery's
+        // to say over many seeds, not one seed's.
         let epc = detail(&o, "epc");
+        assert!(within(epc.value, n.p1q, 0.4), "{target} EPC {} vs {}", epc.value, n.p1q);
         let [lo, hi] = epc.ci95.expect("epc ci");
-        assert!(lo <= n.p1q && n.p1q <= hi, "{target} EPC {lo}..{hi} vs {}", n.p1q);
+        assert!(lo < epc.value && epc.value < hi, "{target} EPC ci95 {lo}..{hi}");
         assert!((o.kpis.fidelity - (1.0 - epc.value)).abs() < 1e-15);
         let ro = detail(&o, "readout_assignment_fidelity");
         let profile_ro = 1.0 - (n.readout_p10 + n.readout_p01) / 2.0;
@@ -270,14 +274,14 @@ fn health_fits_recover_the_profile() {
 }
 
 /// The physics claim behind health (docs/physics.md "Presets"): at 20,000
-/// shots, over 50 seeds on every built-in target, the fitted T1, T2* and
+/// shots, over 200 seeds on every built-in target, the fitted T1, T2* and
 /// T2echo fall within 15% of the profile in at least 95% of seeds, EPC's
 /// ci95 holds the profile's p1q in at least 90%, and T2* < T2echo in every
 /// seed. Prints the per-target table (run with --nocapture).
 #[test]
-#[ignore = "statistics over 300 runs: cargo test --profile stats --lib stats_ -- --ignored --nocapture"]
+#[ignore = "statistics over 1,200 runs: cargo test --profile stats --lib stats_ -- --ignored --nocapture"]
 fn stats_health_fit_recovery() {
-    const SEEDS: u64 = 50;
+    const SEEDS: u64 = 200;
     let mut failures = Vec::new();
     println!(
         "target          T1 in 15%  T2* in 15%  T2echo in 15%  EPC ci95 holds p1q  T2*<T2echo  \

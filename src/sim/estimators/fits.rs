@@ -4,19 +4,22 @@
 //! decay A p^m + B, solved by Levenberg-Marquardt.
 
 /// Levenberg-Marquardt for a handful of parameters. `model(params, i)`
-/// returns the prediction for point i and fills its gradient; returns the
-/// fitted parameters (or the start when no step ever improved the cost).
+/// returns the prediction for point i and fills its gradient; `weights`
+/// weigh each point's squared residual (empty: all 1). Returns the fitted
+/// parameters (or the start when no step ever improved the cost).
 fn levenberg_marquardt<const P: usize>(
     start: [f64; P],
     ys: &[f64],
+    weights: &[f64],
     model: impl Fn(&[f64; P], usize, &mut [f64; P]) -> f64,
     clamp: impl Fn(&mut [f64; P]),
 ) -> [f64; P] {
+    let weight = |i: usize| weights.get(i).copied().unwrap_or(1.0);
     let cost = |x: &[f64; P]| -> f64 {
         let mut g = [0.0; P];
         ys.iter()
             .enumerate()
-            .map(|(i, y)| (model(x, i, &mut g) - y).powi(2))
+            .map(|(i, y)| weight(i) * (model(x, i, &mut g) - y).powi(2))
             .sum()
     };
     let mut x = start;
@@ -27,11 +30,11 @@ fn levenberg_marquardt<const P: usize>(
         let mut jtr = [0.0; P];
         let mut g = [0.0; P];
         for (i, y) in ys.iter().enumerate() {
-            let r = model(&x, i, &mut g) - y;
+            let (r, w) = (model(&x, i, &mut g) - y, weight(i));
             for a in 0..P {
-                jtr[a] += g[a] * r;
+                jtr[a] += w * g[a] * r;
                 for b in 0..P {
-                    jtj[a][b] += g[a] * g[b];
+                    jtj[a][b] += w * g[a] * g[b];
                 }
             }
         }
@@ -158,6 +161,7 @@ pub fn fit_exp_decay(ts: &[f64], ys: &[f64], b: f64, scale: f64, start: Option<E
     let x = levenberg_marquardt(
         x0,
         ys,
+        &[],
         |p, i, g| {
             let e = (-p[1] * s[i]).exp();
             *g = [e, -p[0] * s[i] * e];
@@ -239,10 +243,16 @@ impl CoherenceFit {
 const GAUSS_MAX: f64 = 1e3;
 
 /// Fit [`CoherenceFit`] to echo points (delay, P(0)) and Ramsey points,
-/// the offset and start (its offset is used as the fixed one) given. The
-/// fit works in units of the start's T2* so it is well conditioned
-/// whatever the units.
-pub fn fit_coherence(echo: (&[f64], &[f64]), ramsey: (&[f64], &[f64]), start: CoherenceFit) -> CoherenceFit {
+/// the offset and start (its offset is used as the fixed one) given, each
+/// point's squared residual weighed by `weights` (echo points first; empty:
+/// all 1). The fit works in units of the start's T2* so it is well
+/// conditioned whatever the units.
+pub fn fit_coherence(
+    echo: (&[f64], &[f64]),
+    ramsey: (&[f64], &[f64]),
+    start: CoherenceFit,
+    weights: &[f64],
+) -> CoherenceFit {
     let scale = start.t2star();
     let m = start.offset;
     let ne = echo.0.len();
@@ -261,6 +271,7 @@ pub fn fit_coherence(echo: (&[f64], &[f64]), ramsey: (&[f64], &[f64]), start: Co
     let x = levenberg_marquardt(
         x0,
         &ys,
+        weights,
         |p, i, g| {
             let u = ts[i];
             if i < ne {
@@ -342,6 +353,7 @@ pub fn fit_rb(lengths: &[f64], y0: &[f64], y1: &[f64], start: Option<RbFit>) -> 
     let x = levenberg_marquardt(
         x0,
         &ys,
+        &[],
         |q, i, g| {
             let (m, sign) = if i < n {
                 (lengths[i], 1.0)
@@ -430,7 +442,7 @@ mod tests {
             freq: truth.freq * 1.1,
             ..truth
         };
-        let f = fit_coherence((&et, &ey), (&rt, &ry), start);
+        let f = fit_coherence((&et, &ey), (&rt, &ry), start, &[]);
         assert_eq!(f.offset, truth.offset);
         assert!((f.t2 - 90.0).abs() < 1e-6, "{f:?}");
         assert!((f.s - truth.s).abs() < 1e-9 * truth.s.max(1e-12) * 1e3, "{f:?}");
@@ -455,7 +467,7 @@ mod tests {
             t2: 70.0,
             ..truth
         };
-        let f = fit_coherence((&et, &ey), (&rt, &ry), start);
+        let f = fit_coherence((&et, &ey), (&rt, &ry), start, &[]);
         assert!(f.s < 1e-9, "{f:?}");
         assert!(
             (f.t2star() - 90.0).abs() < 1e-3 && (f.t2 - 90.0).abs() < 1e-6,

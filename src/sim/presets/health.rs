@@ -100,7 +100,7 @@ pub const FULL: Protocol = Protocol {
     echo_points: 17,
     ramsey_points: 21,
     rb_lengths: &[1, 2, 4, 8, 16, 32, 64, 128],
-    rb_sequences: 3,
+    rb_sequences: 2,
 };
 
 /// The protocols for budgets too small to spread MIN_SHOTS_PER_CIRCUIT
@@ -453,15 +453,39 @@ fn fit_all(c: &Curves, req: &SimRequest, f_mhz: f64, start: Option<&Fits>) -> Fi
         },
         None => coherence_guess(c, n, f_mhz),
     };
+    let (echo, ramsey) = ((&c.echo.0[..], &c.echo.1[..]), (&c.ramsey.0[..], &c.ramsey.1[..]));
+    // Weighted least squares: a point's binomial variance p (1 - p) / n
+    // is several times smaller near P(0) = 0 or 1 than at the midpoint, so
+    // equal weights waste the precise points. The weights come from a
+    // fitted curve, never from the noisy points themselves (that would
+    // bias the fit): the main fit takes them from an unweighted first
+    // pass, the bootstrap refits from the main fit.
+    let coherence = match start {
+        Some(s) => fit_coherence(echo, ramsey, coherence_start, &binomial_weights(c, &s.coherence)),
+        None => {
+            let first = fit_coherence(echo, ramsey, coherence_start, &[]);
+            fit_coherence(echo, ramsey, first, &binomial_weights(c, &first))
+        }
+    };
     Fits {
         t1: fit_exp_decay(&c.t1.0, &c.t1.1, c.p1_given_0(), n.t1_us, start.map(|s| s.t1)),
-        coherence: fit_coherence(
-            (&c.echo.0, &c.echo.1),
-            (&c.ramsey.0, &c.ramsey.1),
-            coherence_start,
-        ),
+        coherence,
         rb: fit_rb(&c.rb_lengths, &c.rb_y0, &c.rb_y1, start.map(|s| s.rb)),
     }
+}
+
+/// 1 / (p (1 - p)) of every echo then Ramsey point, p the fitted curve's
+/// P(0) there (kept off 0 and 1: a point is never infinitely precise). The
+/// circuits' shots differ by at most one, so they do not enter.
+fn binomial_weights(c: &Curves, fit: &CoherenceFit) -> Vec<f64> {
+    let echo = c.echo.0.iter().map(|&t| fit.echo(t));
+    let ramsey = c.ramsey.0.iter().map(|&t| fit.ramsey(t));
+    echo.chain(ramsey)
+        .map(|p| {
+            let p = p.clamp(0.01, 0.99);
+            1.0 / (p * (1.0 - p))
+        })
+        .collect()
 }
 
 /// One decay curve for artifacts: the points, the fit at each point, and
@@ -665,7 +689,7 @@ fn profile_findings(noise: &NoiseProfile, details: &[KpiDetail]) -> Vec<(Severit
 /// Health's status: its fits against the profile (docs/physics.md
 /// "Presets"): fail when a coherence time's whole ci95 lies under half the
 /// profile's or an error's over four times it, warn at 85% / twice; else ok.
-pub(super) fn health_status(noise: &NoiseProfile, details: &[KpiDetail]) -> &'static str {
+fn health_status(noise: &NoiseProfile, details: &[KpiDetail]) -> &'static str {
     match profile_findings(noise, details)
         .iter()
         .map(|f| f.0)
@@ -945,8 +969,9 @@ fn estimate(req: &SimRequest, plan: &Plan, mut obs: Observed) -> SimOutcome {
         artifacts["ramsey"]["freq_mhz_ci95"] = json!(s.ci95);
     }
     let findings = profile_findings(noise, &details);
+    let status = health_status(noise, &details);
     artifacts["profile_check"] = json!({
-        "status": health_status(noise, &details),
+        "status": status,
         "findings": findings.iter().map(|f| &f.1).collect::<Vec<_>>(),
     });
     warnings.extend(findings.into_iter().map(|f| f.1));
@@ -961,7 +986,7 @@ fn estimate(req: &SimRequest, plan: &Plan, mut obs: Observed) -> SimOutcome {
             fidelity,
             latency_us,
             backaction: 0.0,
-            status: super::fidelity_status(fidelity),
+            status,
             raw_counts: count_map(&pooled, 1),
             expected: dist_map(&expected, 1),
             details,
@@ -1100,7 +1125,7 @@ mod tests {
 
     #[test]
     fn budgets_pick_the_largest_protocol_that_fits() {
-        assert_eq!(FULL.circuits(), 101);
+        assert_eq!(FULL.circuits(), 85);
         assert_eq!(protocol_for(FULL.min_shots()), Some(FULL));
         assert_eq!(protocol_for(200_000), Some(FULL));
         let mut last = FULL.min_shots();

@@ -40,11 +40,6 @@ use crate::controls::ControlProfile;
 
 const DEF_REF: &str = "docs/physics.md#kpis";
 
-/// health's status still reads 1 - EPC against these (docs/physics.md
-/// "Status"); the other presets are judged against their reference
-/// ([`judge`]).
-const FAIL_BELOW: f64 = 0.90;
-const WARN_BELOW: f64 = 0.94;
 const BACKACTION_WARN: f64 = 0.32;
 
 /// A shortfall of the KPI below its reference warns beyond
@@ -63,17 +58,6 @@ fn check(cancelled: &dyn Fn() -> bool) -> Result<(), SimError> {
         Err(SimError::Cancelled)
     } else {
         Ok(())
-    }
-}
-
-/// health's status: 1 - EPC against fixed thresholds.
-fn fidelity_status(fidelity: f64) -> &'static str {
-    if fidelity < FAIL_BELOW {
-        "fail"
-    } else if fidelity < WARN_BELOW {
-        "warn"
-    } else {
-        "ok"
     }
 }
 
@@ -626,10 +610,7 @@ mod tests {
     }
 
     #[test]
-    fn health_and_probe_rules() {
-        assert_eq!(fidelity_status(0.89), "fail");
-        assert_eq!(fidelity_status(0.93), "warn");
-        assert_eq!(fidelity_status(0.95), "ok");
+    fn probe_rule() {
         let c = ControlProfile::default();
         assert_eq!(backaction_status(0.5, &c), "ok");
         let open = ControlProfile {
@@ -677,6 +658,12 @@ mod tests {
                     let r = &o.artifacts["status_reference"];
                     assert!(r["reference"].as_f64().is_some_and(|v| v > 0.0), "{r}");
                 }
+            }
+            // health judges its fits against the profile instead.
+            for seed in 1..=10 {
+                let o = run_on(Preset::Health, target, seed, ControlProfile::default());
+                assert_eq!(o.kpis.status, "ok", "health {target} {seed}: {:?}", o.warnings);
+                assert_eq!(o.artifacts["profile_check"]["status"], "ok");
             }
         }
     }
