@@ -33,8 +33,11 @@
 //!   health: the shot-weighted mean over its circuits). The latency preset
 //!   instead measures the appliance's own queue-execute-store round trip
 //!   [latency_loop_v1]: p50 as `latency_us`, p95 as `latency_p95_us`.
-//! - health: `t1_us` [health_t1_fit_v1], `t2star_us` [health_t2star_fit_v1],
-//!   `t2echo_us` [health_t2echo_fit_v1] from A exp(-t/tau) + B fits, and `epc`.
+//! - health: `t1_us` [health_t1_fit_v2] from A exp(-t/T1) + B with B held
+//!   at the measured p(1|prep 0); `t2echo_us` [health_t2echo_fit_v2] and
+//!   `t2star_us` [health_t2star_fit_v2] from one joint fit of the echo and
+//!   the Ramsey fringe (T2*: the 1/e time of its envelope); `epc`; and
+//!   `readout_assignment_fidelity` [readout_assignment_v1].
 //! - backend_compare: `fidelity_compare` (the second target) and
 //!   `fidelity_difference` (first minus second, paired bootstrap).
 //! - grover_demo: `success_probability` [grover_success_v1], the share of
@@ -71,7 +74,7 @@ pub use registry::Preset;
 pub const ENGINE_VERSION: &str = "synqc-dm-2";
 
 /// Version of the KPI definitions table in docs/physics.md.
-pub const KPI_DEFINITIONS_VERSION: &str = "kpi-defs-1";
+pub const KPI_DEFINITIONS_VERSION: &str = "kpi-defs-2";
 
 /// How backend_compare splits its shots over its two targets: the first
 /// gets the odd one.

@@ -256,7 +256,12 @@ fn health_fits_recover_the_profile() {
         // ci95 holds p1q as often as it should is stats_health_fit_recovery's
         // to say over many seeds, not one seed's.
         let epc = detail(&o, "epc");
-        assert!(within(epc.value, n.p1q, 0.4), "{target} EPC {} vs {}", epc.value, n.p1q);
+        assert!(
+            within(epc.value, n.p1q, 0.4),
+            "{target} EPC {} vs {}",
+            epc.value,
+            n.p1q
+        );
         let [lo, hi] = epc.ci95.expect("epc ci");
         assert!(lo < epc.value && epc.value < hi, "{target} EPC ci95 {lo}..{hi}");
         assert!((o.kpis.fidelity - (1.0 - epc.value)).abs() < 1e-15);
@@ -618,6 +623,6 @@ fn outcome_digest() -> String {
 fn outcomes_are_pinned_across_presets_targets_and_seeds() {
     assert_eq!(
         outcome_digest(),
-        "ac81fed71f62ac24a1bca77384d1330ec1dd4a16261056dfe3d3fdb300eb58a5"
+        "6f1a64837d31e6ad52c55df17ed1af4724cbc181026121012e57f75af6472870"
     );
 }

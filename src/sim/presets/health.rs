@@ -1103,19 +1103,19 @@ mod tests {
                 "sim_local",
                 900,
                 1,
-                "8b0135d8e94c011c74130909d259eb92640da7e4efbbcecfaf31ce4696a82a2e",
+                "7e04c258fee5051aa489bb09a1691b414bf85002b192f536c78e0187d1d625fb",
             ),
             (
                 "aws_braket",
                 2048,
                 99,
-                "987c82078a992cc2f57880323e18b105c7473302a8e8f691f324096437469e58",
+                "a7b7e10ef376c472b8b4afb569c275c74a3191ea873e7b95ae07a68a59bf2c49",
             ),
             (
                 "rigetti_forest",
                 5000,
                 7,
-                "9f533964317c3a62a77a1dc430536c16594acfc2f264129beec39374f0e9334f",
+                "01df738f4c25c377346b4f110eb587f352311e184defd9079e306187784790ad",
             ),
         ] {
             let o = health(&request(target, shots, seed), &|| false).expect("runs");

@@ -4,11 +4,13 @@
 use serde_json::json;
 
 use super::{
-    assemble, backaction_kpi, check, count_map, dist_map, fidelity_with_spread, judge, kpi, projective_measurement,
-    reference_distribution, simulate, state_fidelity_kpi, trace, Parts,
+    assemble, backaction_kpi, check, count_map, dist_map, fidelity_with_spread, judge, kpi,
+    projective_measurement, reference_distribution, simulate, state_fidelity_kpi, trace, Parts,
 };
 use crate::sim::engine::{Model, Op};
-use crate::sim::estimators::{bootstrap_samples, fidelity_of, median, multinomial, quantile, rng_for, spread};
+use crate::sim::estimators::{
+    bootstrap_samples, fidelity_of, median, multinomial, quantile, rng_for, spread,
+};
 use crate::sim::{LoopProbe, SimError, SimOutcome, SimRequest};
 
 /// Shots each latency probe circuit carries, and the most probes one run
