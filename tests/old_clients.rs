@@ -60,10 +60,11 @@ fn quickstart_health_check_runs_with_256_shots() {
     assert_eq!(sync.json()["kpis"]["shots_used"], 256);
     assert_eq!(sync.json()["artifacts"]["protocol"]["name"], "reduced");
 
-    // At the full protocol's budget nothing says "reduced".
+    // At the full protocol's budget (85 circuits x 12 shots) nothing says
+    // "reduced".
     let full = s.post(
         "/experiments/run",
-        &json!({"preset": "health", "shot_budget": 900}),
+        &json!({"preset": "health", "shot_budget": 1020}),
     );
     assert_eq!(full.status, 200, "{}", full.body);
     assert!(full.json()["artifacts"]["protocol"].is_null());

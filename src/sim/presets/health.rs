@@ -51,8 +51,14 @@ const RAMSEY_DENSE_TO: f64 = 2.5;
 const RAMSEY_TAIL: usize = 2;
 const SAMPLES_PER_PERIOD: f64 = 4.0;
 /// Fewer shots than this per circuit leaves single points too coarse
-/// (1/12 resolution) for the fits to mean anything.
+/// (1/12 resolution) for the fits to mean anything: the protocols are
+/// chosen so every circuit gets at least this many.
 pub const MIN_SHOTS_PER_CIRCUIT: u64 = 12;
+/// The smallest protocol still runs down to this many shots per circuit.
+/// The old service's quickstart sends 256 shots for a health check, and its
+/// clients must keep working; at 1/8 resolution the fits still converge,
+/// with intervals as wide as they should be (and a warning says so).
+pub const FLOOR_SHOTS_PER_CIRCUIT: u64 = 8;
 
 /// The circuits one health run executes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -151,11 +157,13 @@ pub const REDUCED: [Protocol; 4] = [
 ];
 
 /// The largest protocol a budget can run with MIN_SHOTS_PER_CIRCUIT per
-/// circuit; None below the smallest.
+/// circuit; below them all the smallest, down to FLOOR_SHOTS_PER_CIRCUIT;
+/// None below that.
 pub fn protocol_for(shots: u64) -> Option<Protocol> {
     std::iter::once(FULL)
         .chain(REDUCED)
         .find(|p| shots >= p.min_shots())
+        .or_else(|| (shots >= min_shots()).then_some(SMALLEST))
 }
 
 /// Circuits of the full protocol (what the default budget runs).
@@ -163,12 +171,13 @@ pub fn circuit_count() -> u64 {
     FULL.circuits()
 }
 
+/// The last of [`REDUCED`].
+const SMALLEST: Protocol = REDUCED[REDUCED.len() - 1];
+
+/// The smallest budget health runs with: the smallest protocol at
+/// FLOOR_SHOTS_PER_CIRCUIT.
 pub fn min_shots() -> u64 {
-    REDUCED
-        .iter()
-        .map(Protocol::min_shots)
-        .min()
-        .unwrap_or(FULL.min_shots())
+    SMALLEST.circuits() * FLOOR_SHOTS_PER_CIRCUIT
 }
 
 /// Whether two unitaries are equal up to a global phase.
@@ -504,7 +513,7 @@ fn curve_json(xs: &[f64], ys: &[f64], shots: &[u64], fit_curve: Vec<f64>, y_name
 fn protocol(req: &SimRequest) -> Result<Protocol, SimError> {
     protocol_for(req.shots).ok_or_else(|| {
         SimError::Invalid(format!(
-            "health needs at least {} shots: with fewer, the smallest protocol's circuits get under {MIN_SHOTS_PER_CIRCUIT} shots each, too coarse to fit",
+            "health needs at least {} shots: with fewer, the smallest protocol's circuits get under {FLOOR_SHOTS_PER_CIRCUIT} shots each, too coarse to fit",
             min_shots()
         ))
     })
@@ -1141,7 +1150,13 @@ mod tests {
             assert_eq!(p.rb_lengths.last(), FULL.rb_lengths.last());
             assert_eq!(protocol_for(p.min_shots()), Some(p));
         }
-        assert_eq!(min_shots(), last);
+        // Below the smallest protocol's comfortable budget it still runs,
+        // down to the floor the old quickstart's 256 shots stay above.
+        assert_eq!(last, SMALLEST.min_shots());
+        assert_eq!(min_shots(), SMALLEST.circuits() * FLOOR_SHOTS_PER_CIRCUIT);
+        assert!(min_shots() <= 256 && min_shots() < last);
+        assert_eq!(protocol_for(last - 1), Some(SMALLEST));
+        assert_eq!(protocol_for(min_shots()), Some(SMALLEST));
         assert_eq!(protocol_for(min_shots() - 1), None);
         assert_eq!(protocol_for(FULL.min_shots() - 1), Some(REDUCED[0]));
     }

@@ -145,7 +145,7 @@ mod tests {
         let mut marked = req(Preset::GroverDemo, "ionq_cloud", 2048, 5);
         marked.marked = Some("011".into());
         cases.push(marked);
-        cases.push(req(Preset::Health, "ibm_quantum", 300, 6));
+        cases.push(req(Preset::Health, "ibm_quantum", 400, 6));
         for r in cases {
             let label = format!("{:?} {} {}", r.preset, r.plant.target, r.seed);
             let sim = run(&r, None, &|| false).expect("simulates");
