@@ -166,14 +166,7 @@ mod tests {
 
     #[test]
     fn every_builtin_profile_is_physical() {
-        for id in [
-            "sim_local",
-            "ibm_quantum",
-            "aws_braket",
-            "rigetti_forest",
-            "azure_quantum",
-            "ionq_cloud",
-        ] {
+        for id in crate::sim::tests::BUILTIN_TARGETS {
             let p = NoiseProfile::builtin(id).unwrap();
             assert!(p.problems().is_empty(), "{id}: {:?}", p.problems());
         }
@@ -185,14 +178,7 @@ mod tests {
     /// limited.
     #[test]
     fn derived_depolarizing_makes_the_gate_error_the_published_one() {
-        for id in [
-            "sim_local",
-            "ibm_quantum",
-            "aws_braket",
-            "rigetti_forest",
-            "azure_quantum",
-            "ionq_cloud",
-        ] {
+        for id in crate::sim::tests::BUILTIN_TARGETS {
             let p = NoiseProfile::builtin(id).unwrap();
             assert_eq!(p.coherence_limited(), (false, false), "{id}");
             let f1 = p.relaxation_fidelity(p.gate_1q_ns);

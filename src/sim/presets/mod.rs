@@ -639,14 +639,7 @@ mod tests {
     /// performs as its profile predicts.
     #[test]
     fn calibrated_runs_are_ok_on_every_target() {
-        for target in [
-            "sim_local",
-            "ibm_quantum",
-            "aws_braket",
-            "rigetti_forest",
-            "azure_quantum",
-            "ionq_cloud",
-        ] {
+        for target in crate::sim::tests::BUILTIN_TARGETS {
             for preset in [Preset::HelloQuantumSim, Preset::GroverDemo] {
                 for seed in 1..=20 {
                     let o = run_on(preset, target, seed, ControlProfile::default());
