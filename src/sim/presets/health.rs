@@ -1351,80 +1351,26 @@ mod tests {
             detail("readout_assignment_fidelity", 0.984, [0.98, 0.988]),
         ];
         assert_eq!(health_status(&n, &good), "ok");
-        let with = |i: usize, d: KpiDetail| {
-            let mut v = good.clone();
-            v[i] = d;
-            v
-        };
-        let t2s = n.t2star_us;
-        assert_eq!(
-            health_status(
-                &n,
-                &with(1, detail("t2star_us", t2s * 0.8, [t2s * 0.75, t2s * 0.84]))
-            ),
-            "warn"
-        );
-        // As low, but the interval reaches past 85%: no finding.
-        assert_eq!(
-            health_status(
-                &n,
-                &with(1, detail("t2star_us", t2s * 0.8, [t2s * 0.7, t2s * 0.9]))
-            ),
-            "ok"
-        );
-        assert_eq!(
-            health_status(
-                &n,
-                &with(1, detail("t2star_us", t2s * 0.8, [t2s * 0.5, t2s * 1.1]))
-            ),
-            "ok"
-        );
-        assert_eq!(
-            health_status(
-                &n,
-                &with(0, detail("t1_us", n.t1_us * 0.4, [n.t1_us * 0.3, n.t1_us * 0.49]))
-            ),
-            "fail"
-        );
-        assert_eq!(
-            health_status(
-                &n,
-                &with(0, detail("t1_us", n.t1_us * 0.4, [n.t1_us * 0.3, n.t1_us * 0.6]))
-            ),
-            "warn"
-        );
-        assert_eq!(
-            health_status(
-                &n,
-                &with(3, detail("epc", n.p1q * 3.0, [n.p1q * 2.5, n.p1q * 3.5]))
-            ),
-            "warn"
-        );
-        assert_eq!(
-            health_status(
-                &n,
-                &with(3, detail("epc", n.p1q * 5.0, [n.p1q * 4.5, n.p1q * 5.5]))
-            ),
-            "fail"
-        );
-        assert_eq!(
-            health_status(&n, &with(3, detail("epc", n.p1q * 5.0, [0.0, n.p1q * 9.0]))),
-            "ok"
-        );
-        // Assignment error 0.04 against the profile's 0.015: over twice.
-        assert_eq!(
-            health_status(
-                &n,
-                &with(4, detail("readout_assignment_fidelity", 0.96, [0.955, 0.965]))
-            ),
-            "warn"
-        );
-        assert_eq!(
-            health_status(
-                &n,
-                &with(4, detail("readout_assignment_fidelity", 0.9, [0.89, 0.91]))
-            ),
-            "fail"
-        );
+        let (t1, t2s, r) = (n.t1_us, n.t2star_us, n.p1q);
+        // (which detail replaces good's, its value and ci95, the status)
+        let cases = [
+            (1, "t2star_us", t2s * 0.8, [t2s * 0.75, t2s * 0.84], "warn"),
+            // As low, but the interval reaches past 85%: no finding.
+            (1, "t2star_us", t2s * 0.8, [t2s * 0.7, t2s * 0.9], "ok"),
+            (1, "t2star_us", t2s * 0.8, [t2s * 0.5, t2s * 1.1], "ok"),
+            (0, "t1_us", t1 * 0.4, [t1 * 0.3, t1 * 0.49], "fail"),
+            (0, "t1_us", t1 * 0.4, [t1 * 0.3, t1 * 0.6], "warn"),
+            (3, "epc", r * 3.0, [r * 2.5, r * 3.5], "warn"),
+            (3, "epc", r * 5.0, [r * 4.5, r * 5.5], "fail"),
+            (3, "epc", r * 5.0, [0.0, r * 9.0], "ok"),
+            // Assignment error 0.04 against the profile's 0.015: over twice.
+            (4, "readout_assignment_fidelity", 0.96, [0.955, 0.965], "warn"),
+            (4, "readout_assignment_fidelity", 0.9, [0.89, 0.91], "fail"),
+        ];
+        for (i, name, value, ci95, want) in cases {
+            let mut details = good.clone();
+            details[i] = detail(name, value, ci95);
+            assert_eq!(health_status(&n, &details), want, "{name} {value} {ci95:?}");
+        }
     }
 }
