@@ -655,7 +655,7 @@ impl Register {
 
     /// Modeled plant time of one shot so far plus readout, in ns.
     pub fn shot_time_ns(&self) -> f64 {
-        self.clock_ns.iter().copied().fold(0.0, f64::max) + self.model.readout_ns
+        self.duration_ns() + self.model.readout_ns
     }
 
     pub fn trace(&self) -> f64 {
